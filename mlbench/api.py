@@ -1,0 +1,297 @@
+"""The Python API the CLI wraps: plan a run, load the dataset once, run the jobs, keep the
+results. ``mlbench.run(models=["svm", "knn"], dataset="digits")`` returns the results table.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlbench import __version__
+from mlbench.datasets import DataRef, Dataset, LoadRequest, cache_dir, stratified_indices
+from mlbench.datasets.mnist import HOW_TO_GET
+from mlbench.environment import command_line, describe_machine, gpu_names
+from mlbench.errors import DatasetUnavailable, UsageError
+from mlbench.jobs import JobSpec, RunConfig, job_id
+from mlbench.params import parse_params
+from mlbench.plugins import Registry, load_registry, unknown_message
+from mlbench.progress import Progress
+from mlbench.results import RunFolder
+
+DEVICE_CHOICES = ("cpu", "gpu", "auto")
+FALLBACK_DATASETS = {"mnist": "mnist-5k"}
+
+
+def run(
+    models: str | Sequence[str] = ("sklearn",),
+    dataset: str = "mnist",
+    *,
+    devices: str | Sequence[str] = ("cpu",),
+    params: Mapping[str, Mapping[str, Any]] | Iterable[str] | None = None,
+    train_size: int | None = None,
+    test_size: int | None = None,
+    repeats: int = 1,
+    seed: int = 0,
+    timeout: float | None = None,
+    jobs: int = 1,
+    threads: int | None = None,
+    plugins: Sequence[str | os.PathLike[str]] = (),
+    data_dir: str | os.PathLike[str] | None = None,
+    output_dir: str | os.PathLike[str] = "results",
+    name: str | None = None,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """Train and test each selected model on ``dataset``; returns the results table (its
+    folder is in ``frame.attrs["run_dir"]``). Bad inputs raise UsageError before anything
+    runs."""
+    registry = load_registry(plugins)
+    selected = registry.select_models(_words(models))
+    config = RunConfig(
+        models=selected,
+        dataset=dataset,
+        devices=_devices(devices),
+        params=_params(params, registry, selected),
+        train_size=train_size,
+        test_size=test_size,
+        repeats=repeats,
+        seed=seed,
+        timeout=timeout,
+        jobs=jobs,
+        threads=threads,
+        plugin_paths=list(registry.plugin_paths),
+        data_dir=str(Path(data_dir).resolve()) if data_dir else None,
+    )
+    validate(config, registry)
+    folder = new_run_folder(Path(output_dir), name)
+    return _execute(folder, config, registry, progress or Progress(), resumed=False)
+
+
+def resume(run_dir: str | os.PathLike[str], progress: Progress | None = None) -> pd.DataFrame:
+    """Finish a run that was interrupted: run only the jobs that have no result yet."""
+    folder = RunFolder(Path(run_dir))
+    if not folder.run_json.exists():
+        raise UsageError(f"{run_dir} is not an mlbench run folder (it has no run.json)")
+    config = RunConfig.from_json(folder.read_run()["config"])
+    registry = load_registry(config.plugin_paths)
+    validate(config, registry)
+    return _execute(folder, config, registry, progress or Progress(), resumed=True)
+
+
+def validate(config: RunConfig, registry: Registry) -> None:
+    """Every check that needs no data, so a bad input fails before anything is loaded."""
+    for model in config.models:
+        if model not in registry.models:
+            raise UsageError(unknown_message("model", model, registry.models))
+    registry.dataset(config.dataset)
+    for label, value, minimum in (("--repeats", config.repeats, 1), ("--jobs", config.jobs, 1),
+                                  ("--threads", config.threads, 1),
+                                  ("--train-size", config.train_size, 1),
+                                  ("--test-size", config.test_size, 1)):
+        if value is not None and value < minimum:
+            raise UsageError(f"{label} must be at least {minimum}, got {value}")
+    if config.timeout is not None and config.timeout <= 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, got {config.timeout}")
+    if config.data_dir and not Path(config.data_dir).is_dir():
+        raise UsageError(f"data folder {config.data_dir} does not exist; "
+                         "point --data-dir / MLBENCH_DATA_DIR at the folder of MNIST .gz files")
+
+
+def new_run_folder(output_dir: Path, name: str | None) -> RunFolder:
+    """A fresh, writable run folder; an existing non-empty one is never reused silently."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise UsageError(f"output folder {output_dir} is a file; give a folder")
+    if name is None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        name, count = stamp, 1
+        while (output_dir / name).exists():
+            count += 1
+            name = f"{stamp}-{count}"
+    elif not name or "/" in name or name in (".", ".."):
+        raise UsageError(f"run name {name!r} must be a plain folder name")
+    path = output_dir / name
+    if path.exists() and any(path.iterdir()):
+        raise UsageError(f"{path} already holds a run; choose another --name, or resume it "
+                         f"with --resume {path}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        (path / ".write-test").touch()
+        (path / ".write-test").unlink()
+    except OSError as error:
+        raise UsageError(f"cannot write to {path}: {error.strerror}; "
+                         "choose another --output-dir") from error
+    return RunFolder(path)
+
+
+def load_dataset(
+    config: RunConfig, registry: Registry, progress: Progress
+) -> tuple[Dataset, str | None]:
+    """The dataset, loaded once; falls back (mnist to mnist-5k) when it cannot be had."""
+    request = LoadRequest(cache_dir=cache_dir(),
+                          data_dir=Path(config.data_dir) if config.data_dir else None,
+                          progress=progress.show_downloads)
+    try:
+        return registry.dataset(config.dataset).loader(request), None
+    except DatasetUnavailable as error:
+        fallback = FALLBACK_DATASETS.get(config.dataset)
+        if fallback is None or fallback not in registry.datasets:
+            raise
+        warning = (f"{config.dataset} is unavailable ({error}); using {fallback} instead. "
+                   f"To get the full set, {HOW_TO_GET}.")
+        return registry.dataset(fallback).loader(request), warning
+
+
+def _execute(
+    folder: RunFolder, config: RunConfig, registry: Registry, progress: Progress, resumed: bool
+) -> pd.DataFrame:
+    for problem in registry.problems:
+        progress.warn(problem)
+    data_dir = config.data_dir or os.environ.get("MLBENCH_DATA_DIR")
+    if data_dir and not config.data_dir:
+        config = replace(config, data_dir=str(Path(data_dir).resolve()))
+        validate(config, registry)
+    dataset, warning = load_dataset(config, registry, progress)
+    if warning:
+        progress.warn(warning)
+    train_indices = _subset(dataset.y_train, config.train_size, "--train-size", dataset)
+    test_indices = _subset(dataset.y_test, config.test_size, "--test-size", dataset)
+    if dataset.folder is None:
+        raise UsageError(f"dataset '{dataset.name}' was not cached as .npy files; its loader "
+                         "must return mlbench.datasets.save_arrays(...)")
+    data = DataRef(dataset.folder, dataset.pixel_max, train_indices, test_indices)
+    test_labels = np.asarray(dataset.y_test if test_indices is None
+                             else dataset.y_test[test_indices])
+    info = folder.read_run() if resumed else {}
+    info.update(
+        mlbench=__version__,
+        config=config.to_json(),
+        command=info.get("command", command_line()),
+        started_at=info.get("started_at", _now()),
+        machine=info.get("machine") or describe_machine(),
+        dataset={
+            "requested": config.dataset, "name": dataset.name, "source": dataset.source,
+            "train_size": len(dataset.y_train if train_indices is None else train_indices),
+            "test_size": len(test_labels), "image_shape": list(dataset.image_shape),
+            "classes": dataset.classes, "fallback_warning": warning,
+        },
+    )
+    if resumed:
+        info.setdefault("resumed_at", []).append(_now())
+    folder.write_run(info)
+    folder.save_test_labels(test_labels)
+
+    specs, skipped = plan(config, registry, data)
+    done = folder.finished_jobs()
+    todo = [spec for spec in specs if spec.job_id not in done]
+    skipped = [record for record in skipped if record["job_id"] not in done]
+    total = len(todo) + len(skipped)
+    progress.begin(folder.path, total, already_done=len(done))
+
+    def finish(spec: JobSpec | None, record: dict[str, Any], arrays: dict[str, Any]) -> None:
+        record.update(dataset=dataset.name)
+        record.setdefault("train_size", info["dataset"]["train_size"])
+        record.setdefault("test_size", info["dataset"]["test_size"])
+        folder.save_job(record, arrays)
+        progress.finished(record)
+
+    for record in skipped:
+        finish(None, record, {})
+    from mlbench.executor import execute
+
+    try:
+        execute(todo, jobs=config.jobs, timeout=config.timeout,
+                on_start=progress.started, on_finish=finish)
+    except KeyboardInterrupt:
+        progress.interrupted(folder.path)
+        raise
+    finally:
+        info["finished_at"] = _now()
+        info["complete"] = folder.finished_jobs() >= {spec.job_id for spec in specs} | {
+            r["job_id"] for r in skipped}
+        folder.write_run(info)
+    frame = folder.write_table()
+    frame.attrs["run_dir"] = str(folder.path)
+    progress.end(frame)
+    return frame
+
+
+def plan(
+    config: RunConfig, registry: Registry, data: DataRef
+) -> tuple[list[JobSpec], list[dict[str, Any]]]:
+    """Jobs to run, and `skipped` records for devices a model does not support."""
+    specs, skipped = [], []
+    has_gpu = bool(gpu_names())
+    for model in config.models:
+        entry = registry.models[model]
+        params = {**entry.defaults, **config.params.get(model, {})}
+        for requested in config.devices:
+            device = requested
+            if requested == "auto":
+                device = "gpu" if "gpu" in entry.devices and has_gpu else "cpu"
+            for repeat in range(config.repeats):
+                seed = config.seed + repeat
+                ident = job_id(model, device, repeat)
+                if device not in entry.devices:
+                    skipped.append({
+                        "job_id": ident, "model": model, "plugin": entry.plugin,
+                        "device": device, "repeat": repeat, "seed": seed, "params": params,
+                        "status": "skipped",
+                        "error": f"{model} has no {device} path; it runs on "
+                                 f"{', '.join(entry.devices)} only",
+                    })
+                    continue
+                specs.append(JobSpec(ident, model, entry.plugin, device, repeat, seed, params,
+                                     data, tuple(config.plugin_paths), config.threads))
+    specs = list({spec.job_id: spec for spec in specs}.values())  # auto may repeat a device
+    return specs, skipped
+
+
+def _subset(labels: np.ndarray, size: int | None, option: str, dataset: Dataset) -> Any:
+    if size is not None:
+        available = len(labels)
+        if size > available:
+            raise UsageError(f"{option} {size} is larger than {dataset.name}'s {available} "
+                             f"images; use at most {available}")
+        if size < len(dataset.classes):
+            raise UsageError(f"{option} {size} is smaller than the {len(dataset.classes)} "
+                             "classes; a stratified subset needs at least one image per class")
+    return stratified_indices(np.asarray(labels), size)
+
+
+def _words(value: str | Sequence[str]) -> list[str]:
+    return [w for part in ([value] if isinstance(value, str) else value) for w in part.split(",")]
+
+
+def _devices(value: str | Sequence[str]) -> list[str]:
+    devices = [word.strip() for word in _words(value) if word.strip()]
+    if not devices:
+        raise UsageError("no devices given; use --devices cpu, gpu or auto")
+    for device in devices:
+        if device not in DEVICE_CHOICES:
+            raise UsageError(unknown_message("device", device, DEVICE_CHOICES))
+    return list(dict.fromkeys(devices))
+
+
+def _params(
+    params: Mapping[str, Mapping[str, Any]] | Iterable[str] | None,
+    registry: Registry,
+    selected: list[str],
+) -> dict[str, dict[str, Any]]:
+    defaults = {model: registry.models[model].defaults for model in selected}
+    if params is None:
+        return {}
+    if isinstance(params, Mapping):
+        params = [f"{model}.{key}={value!r}" for model, values in params.items()
+                  for key, value in values.items()]
+    return parse_params(params, defaults)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+

@@ -1,0 +1,154 @@
+"""The mlbench command: a thin layer of click over mlbench.api.
+
+Exit codes: 0 every job ok or skipped; 1 some job failed, timed out or crashed; 2 bad input
+(nothing ran); 3 the dataset could not be had; 130 interrupted (finished jobs are kept).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import click
+
+from mlbench.errors import DatasetUnavailable, UsageError
+
+EXIT_JOBS_FAILED, EXIT_USAGE, EXIT_DATASET, EXIT_INTERRUPTED = 1, 2, 3, 130
+RUN_OPTIONS = ("models", "dataset", "devices", "param", "train_size", "test_size", "repeats",
+               "seed", "timeout", "jobs", "threads", "plugin", "data_dir", "output_dir", "name")
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    click.echo(f"mlbench: error: {message}", err=True)
+    sys.exit(code)
+
+
+def friendly(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the errors a user can fix into one line and an exit code, never a traceback."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except UsageError as error:
+            fail(str(error))
+        except DatasetUnavailable as error:
+            fail(str(error), EXIT_DATASET)
+        except KeyboardInterrupt:
+            sys.exit(EXIT_INTERRUPTED)
+
+    wrapper.__name__ = function.__name__
+    wrapper.__doc__ = function.__doc__
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mlbench")
+def main() -> None:
+    """Compare classifiers on MNIST fairly and fast."""
+
+
+plugin_option = click.option(
+    "--plugin", "plugin", multiple=True, metavar="PATH",
+    help="A local plugin .py file or a folder of them (repeatable; also MLBENCH_PLUGINS).")
+
+
+@main.command()
+@click.option("--models", "-m", metavar="NAMES",
+              help="Comma-separated model names or tags, e.g. svm,knn or sklearn or all.")
+@click.option("--dataset", "-d", default="mnist", show_default=True,
+              help="mnist, mnist-5k, digits, or one a plugin adds.")
+@click.option("--devices", default="cpu", show_default=True, metavar="LIST",
+              help="Comma-separated: cpu, gpu, auto.")
+@click.option("--param", "-p", multiple=True, metavar="MODEL.NAME=VALUE",
+              help="Set a hyperparameter, e.g. svm.C=10 (repeatable).")
+@click.option("--train-size", type=int, metavar="N", help="Stratified subset of the training set.")
+@click.option("--test-size", type=int, metavar="N", help="Stratified subset of the test set.")
+@click.option("--repeats", type=int, default=1, show_default=True, help="Seeds per job.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the first repeat.")
+@click.option("--timeout", type=float, metavar="SECONDS", help="Stop a job that runs longer.")
+@click.option("--jobs", "-j", type=int, default=1, show_default=True,
+              help="Jobs at once (1 keeps timings fair).")
+@click.option("--threads", type=int, metavar="N", help="BLAS threads per job.")
+@plugin_option
+@click.option("--data-dir", metavar="DIR",
+              help="Folder with the four MNIST .gz files (default: $MLBENCH_DATA_DIR).")
+@click.option("--output-dir", "-o", default="results", show_default=True, metavar="DIR",
+              help="Where run folders go.")
+@click.option("--name", metavar="NAME", help="Run folder name (default: a timestamp).")
+@click.option("--resume", metavar="RUN_DIR", help="Finish an interrupted run: only missing jobs.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress; only the table and errors.")
+@click.pass_context
+@friendly
+def run(ctx: click.Context, resume: str | None, quiet: bool, **options: Any) -> None:
+    """Train and test models, then print the results table sorted by accuracy."""
+    from mlbench import api
+    from mlbench.display import ConsoleProgress
+
+    progress = ConsoleProgress(quiet=quiet)
+    if resume:
+        given = [f"--{name.replace('_', '-')}" for name in RUN_OPTIONS
+                 if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+        if given:
+            fail(f"--resume takes its settings from {resume}/run.json; drop {', '.join(given)}")
+        results = api.resume(resume, progress=progress)
+    else:
+        if not options["models"]:
+            fail("no models given; name some with --models, e.g. --models svm,knn "
+                 "(mlbench list shows them all)")
+        results = api.run(
+            options["models"], options["dataset"], devices=options["devices"],
+            params=options["param"], train_size=options["train_size"],
+            test_size=options["test_size"], repeats=options["repeats"], seed=options["seed"],
+            timeout=options["timeout"], jobs=options["jobs"], threads=options["threads"],
+            plugins=options["plugin"], data_dir=options["data_dir"],
+            output_dir=options["output_dir"], name=options["name"], progress=progress,
+        )
+    if not results["status"].isin(["ok", "skipped"]).all():
+        sys.exit(EXIT_JOBS_FAILED)
+
+
+@main.command(name="list")
+@plugin_option
+@friendly
+def list_(plugin: tuple[str, ...]) -> None:
+    """Show models, datasets and plugins, and where each came from."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from mlbench.plugins import load_registry
+
+    registry = load_registry(plugin)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+    models = Table(title="Models", title_justify="left")
+    for column in ("name", "tags", "input", "devices", "plugin", "description"):
+        models.add_column(column)
+    for name in sorted(registry.models):
+        entry = registry.models[name]
+        models.add_row(*(Text(value) for value in (
+            name, ", ".join(entry.tags), entry.input, ", ".join(entry.devices), entry.plugin,
+            entry.description)))
+    datasets = Table(title="Datasets", title_justify="left")
+    for column in ("name", "plugin", "description"):
+        datasets.add_column(column)
+    for name in sorted(registry.datasets):
+        item = registry.datasets[name]
+        datasets.add_row(Text(name), Text(item.plugin), Text(item.description))
+    plugins = Table(title="Plugins", title_justify="left")
+    for column in ("name", "source", "registers", "status"):
+        plugins.add_column(column)
+    for info in registry.plugins.values():
+        registers = ", ".join(info.models + info.datasets)
+        status = Text(info.error, style="red") if info.error else Text("ok", style="green")
+        plugins.add_row(Text(info.name), Text(info.source), Text(registers), status)
+    tags = Table(title="Tags", title_justify="left")
+    tags.add_column("tag")
+    tags.add_column("models")
+    for tag, names in registry.tags().items():
+        tags.add_row(Text(tag), Text(", ".join(names)))
+    for table in (models, tags, datasets, plugins):
+        console.print(table)
+    for problem in registry.problems:
+        click.echo(f"mlbench: warning: {problem}", err=True)

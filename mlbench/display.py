@@ -1,0 +1,146 @@
+"""The console side of a run: live progress on stderr (a live bar on a terminal, one line per
+event otherwise, so logs stay readable) and the results table on stdout, via rich."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn
+from rich.progress import Progress as LiveBar
+from rich.progress import TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from mlbench.jobs import JobSpec
+from mlbench.progress import Progress
+
+STATUS_STYLE = {"ok": "green", "failed": "red", "timeout": "yellow", "crashed": "red",
+                "skipped": "dim"}
+
+
+def job_label(model: str, device: str, repeat: int) -> str:
+    return f"{model} on {device}, repeat {repeat}"
+
+
+def outcome_text(record: dict[str, Any]) -> str:
+    if record["status"] == "ok":
+        return (f"accuracy {record['accuracy']:.4f}, fit {record['fit_seconds']:.2f} s, "
+                f"predict {record['predict_seconds']:.2f} s")
+    return str(record.get("error") or "").strip().split("\n")[0]
+
+
+class ConsoleProgress(Progress):
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.err = Console(stderr=True, highlight=False)
+        self.live = self.err.is_terminal and not quiet
+        self.show_downloads = not quiet
+        self.bar: LiveBar | None = None
+        self.tasks: dict[str, Any] = {}
+        self.done = 0
+        self.total = 0
+
+    def warn(self, message: str) -> None:
+        self.err.print(Text.assemble(("warning: ", "yellow"), message), soft_wrap=True)
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            self.err.print(text, highlight=False, soft_wrap=True, markup=False)
+
+    def begin(self, run_dir: Path, total: int, already_done: int) -> None:
+        self.total, self.done = total, 0
+        resumed = f", {already_done} already done" if already_done else ""
+        self.say(f"mlbench: {total} jobs to run{resumed}; results in {run_dir}")
+        if self.live:
+            self.bar = LiveBar(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                               MofNCompleteColumn(), TimeElapsedColumn(), console=self.err,
+                               transient=True)
+            self.bar.start()
+            self.tasks["all"] = self.bar.add_task("jobs", total=total)
+
+    def started(self, spec: JobSpec) -> None:
+        if self.bar is not None:
+            self.tasks[spec.job_id] = self.bar.add_task(f"  {job_label(spec.model, spec.device, spec.repeat)}", total=None)
+        else:
+            self.say(f"[{self.done + 1}/{self.total}] {job_label(spec.model, spec.device, spec.repeat)}: started")
+
+    def finished(self, record: dict[str, Any]) -> None:
+        self.done += 1
+        status = record["status"]
+        label = job_label(record["model"], record["device"], record["repeat"])
+        line = f"[{self.done}/{self.total}] {label}: {status} ({outcome_text(record)})"
+        if self.bar is not None:
+            task = self.tasks.pop(record["job_id"], None)
+            if task is not None:
+                self.bar.remove_task(task)
+            self.bar.advance(self.tasks["all"])
+            self.bar.console.print(Text(line, style=STATUS_STYLE.get(status, "")),
+                                   highlight=False, soft_wrap=True)
+        else:
+            self.say(line)
+
+    def stop_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+    def interrupted(self, run_dir: Path) -> None:
+        self.stop_bar()
+        self.err.print(f"mlbench: interrupted; finished jobs are saved. Resume with: "
+                       f"mlbench run --resume {run_dir}", highlight=False, soft_wrap=True)
+
+    def end(self, results: pd.DataFrame) -> None:
+        self.stop_bar()
+        out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+        out.print(results_table(results))
+        run_dir = results.attrs.get("run_dir")
+        if run_dir:
+            self.say(f"mlbench: results in {run_dir}/results.csv (and .parquet, run.json)")
+
+
+def results_table(frame: pd.DataFrame) -> Table:
+    """Best first: ok jobs by accuracy, then the rest by status."""
+    order = frame.assign(_ok=frame["status"] != "ok").sort_values(
+        ["_ok", "accuracy", "model"], ascending=[True, False, True], na_position="last")
+    table = Table(title=f"mlbench results: {_dataset_line(frame)}", title_justify="left")
+    columns = [("model", "left"), ("device", "left"), ("repeat", "right"), ("status", "left"),
+               ("accuracy", "right"), ("F1 macro", "right"), ("fit s", "right"),
+               ("fit CPU s", "right"), ("predict s", "right"), ("images/s", "right"),
+               ("peak MiB", "right"), ("error", "left")]
+    show_repeat = frame["repeat"].nunique() > 1
+    for name, justify in columns:
+        if name == "repeat" and not show_repeat:
+            continue
+        table.add_column(name, justify=justify,  # type: ignore[arg-type]
+                         overflow="fold" if name == "error" else "ellipsis")
+    for row in order.itertuples():
+        style = STATUS_STYLE.get(str(row.status), "")
+        # Text(), not markup: names and errors come from plugins and may hold brackets.
+        cells: list[str | Text] = [Text(str(row.model)), Text(str(row.device))]
+        if show_repeat:
+            cells.append(str(row.repeat))
+        cells += [Text(str(row.status), style=style), _num(row.accuracy, "{:.4f}"),
+                  _num(row.f1_macro, "{:.4f}"), _num(row.fit_seconds, "{:.2f}"),
+                  _num(row.fit_cpu_seconds, "{:.2f}"), _num(row.predict_seconds, "{:.2f}"),
+                  _num(row.predict_throughput, "{:,.0f}"), _num(row.peak_memory_mb, "{:,.0f}"),
+                  Text("" if pd.isna(row.error) else str(row.error)[:160])]
+        table.add_row(*cells)
+    return table
+
+
+def _dataset_line(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "no jobs"
+    first = frame.iloc[0]
+    return f"{first['dataset']}, {first['train_size']} train / {first['test_size']} test"
+
+
+def _num(value: Any, fmt: str) -> str:
+    if value is None or pd.isna(value) or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return fmt.format(value)

@@ -1,0 +1,9 @@
+"""Errors the user can fix: each carries one line that says what was wrong and what to do."""
+
+
+class UsageError(ValueError):
+    """A bad input (option, model, dataset, path, param), caught before anything runs."""
+
+
+class DatasetUnavailable(RuntimeError):
+    """A dataset could be neither found locally nor downloaded."""

@@ -1,0 +1,92 @@
+"""Runs jobs in worker processes: one fresh process per job, so timing is clean, thread
+settings never leak between models, and a crash, hang or out-of-memory kill costs one job.
+
+pebble's ProcessPool does the heavy lifting: unlike concurrent.futures it survives a dead
+worker and kills a task that overruns its timeout.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+import numpy as np
+from pebble import ProcessExpired, ProcessPool
+
+from mlbench.jobs import JobSpec
+from mlbench.worker import run_job
+
+Outcome = tuple[dict[str, Any], dict[str, np.ndarray]]
+
+
+def execute(
+    specs: Iterable[JobSpec],
+    *,
+    jobs: int = 1,
+    timeout: float | None = None,
+    on_start: Callable[[JobSpec], None] = lambda spec: None,
+    on_finish: Callable[[JobSpec, dict[str, Any], dict[str, np.ndarray]], None],
+) -> None:
+    """Run every spec, at most ``jobs`` at a time, calling ``on_finish`` as each ends.
+
+    Jobs are handed to the pool only when a slot is free, so a job's timeout and the
+    progress display both start when the job really starts.
+    """
+    pending = list(specs)
+    if not pending:
+        return
+    context = multiprocessing.get_context("forkserver")
+    # Workers fork from a server that has already imported numpy, scikit-learn and the
+    # worker module: each job starts in milliseconds, from a process with no threads.
+    context.set_forkserver_preload(["mlbench.worker"])
+    pool = ProcessPool(max_workers=jobs, max_tasks=1, context=context,
+                       initializer=_ignore_interrupts)
+    running: dict[Future[Outcome], JobSpec] = {}
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                spec = pending.pop(0)
+                on_start(spec)
+                running[pool.schedule(run_job, args=(spec,), timeout=timeout)] = spec
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                spec = running.pop(future)
+                record, arrays = outcome(future, spec, timeout)
+                on_finish(spec, record, arrays)
+        pool.close()
+    finally:
+        pool.stop()  # on Ctrl-C or an error: kill what still runs; finished jobs are saved
+        pool.join()
+
+
+def outcome(future: Future[Outcome], spec: JobSpec, timeout: float | None) -> Outcome:
+    """The worker's own record, or one that says how the worker died."""
+    base = {"job_id": spec.job_id, "model": spec.model, "plugin": spec.plugin,
+            "device": spec.device, "repeat": spec.repeat, "seed": spec.seed,
+            "params": spec.params}
+    try:
+        return future.result()
+    except FutureTimeout:
+        return {**base, "status": "timeout",
+                "error": f"exceeded the {timeout:g} s timeout and was stopped"}, {}
+    except ProcessExpired as error:
+        return {**base, "status": "crashed", "error": describe_exit(error.exitcode)}, {}
+    except Exception as error:  # the result could not be sent back, for example
+        return {**base, "status": "crashed", "error": f"{type(error).__name__}: {error}"}, {}
+
+
+def describe_exit(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        name = signal.Signals(-exitcode).name
+        hint = " (out of memory, or killed by a user)" if name == "SIGKILL" else ""
+        return f"worker process died from {name}{hint}"
+    return f"worker process exited with code {exitcode}"
+
+
+def _ignore_interrupts() -> None:
+    # Ctrl-C reaches the whole process group; the parent alone decides what to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

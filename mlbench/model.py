@@ -1,0 +1,116 @@
+"""The model contract: what a plugin's class must look like, and a base class that fulfils it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+INPUTS = ("flat", "image")  # flat: (n, height*width); image: (n, height, width, 1)
+DEVICES = ("cpu", "gpu")
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+class SkipJob(Exception):  # noqa: N818 - reads as an instruction: raise SkipJob("why")
+    """Raise from a model (usually from ``fit``) to record the job as ``skipped`` with a reason,
+    for example when an optional framework or a device is missing."""
+
+
+class Model:
+    """Base class for model plugins, in the spirit of a scikit-learn estimator.
+
+    Subclasses set the class attributes and implement ``fit`` and ``predict``
+    (and optionally ``predict_proba``). Hyperparameters live in ``defaults``; the
+    harness constructs ``Model(seed=..., device=..., **params)``.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    tags: ClassVar[Sequence[str]] = ()
+    defaults: ClassVar[Mapping[str, Any]] = {}
+    input: ClassVar[str] = "flat"
+    devices: ClassVar[Sequence[str]] = ("cpu",)
+
+    def __init__(self, *, seed: int = 0, device: str = "cpu", **params: Any) -> None:
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            raise TypeError(
+                f"{self.name} has no param {', '.join(map(repr, unknown))}; "
+                f"valid: {', '.join(self.defaults) or '(none)'}"
+            )
+        self.seed = seed
+        self.device = device
+        self.params: dict[str, Any] = {**self.defaults, **params}
+
+    def get_params(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    def set_params(self, **params: Any) -> Model:
+        type(self)(seed=self.seed, device=self.device, **params)  # validates the names
+        self.params.update(params)
+        return self
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> Model:
+        raise NotImplementedError
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({args})"
+
+
+def contract_problems(cls: Any) -> list[str]:
+    """Everything that keeps ``cls`` from being usable as a model, as short phrases."""
+    if not isinstance(cls, type):
+        return [f"registered {cls!r}, which is not a class"]
+    problems = []
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        problems.append(
+            f"name {name!r} must be a lower-case string of letters, digits, '-', '_' or '.'"
+        )
+    for method in ("fit", "predict"):
+        if not callable(getattr(cls, method, None)):
+            problems.append(f"has no {method}() method")
+        elif getattr(cls, method) is getattr(Model, method):
+            problems.append(f"does not implement {method}()")
+    if getattr(cls, "input", "flat") not in INPUTS:
+        problems.append(f"input must be one of {', '.join(INPUTS)}, not {cls.input!r}")
+    devices = getattr(cls, "devices", ("cpu",))
+    if isinstance(devices, str) or not set(devices) <= set(DEVICES) or not devices:
+        problems.append(f"devices must be a non-empty list drawn from {', '.join(DEVICES)}")
+    if not isinstance(getattr(cls, "defaults", {}), Mapping):
+        problems.append("defaults must be a dict of param name to default value")
+    tags = getattr(cls, "tags", ())
+    if isinstance(tags, str) or not all(isinstance(tag, str) for tag in tags):
+        problems.append("tags must be a list of strings")
+    return problems
+
+
+class EstimatorModel(Model):
+    """A model backed by a scikit-learn estimator: implement ``build()`` and you are done.
+
+    ``build()`` returns an unfitted estimator made from ``self.params`` (and ``self.seed``
+    where the estimator is random); ``predict_proba`` is offered when the estimator has it.
+    """
+
+    def build(self) -> Any:
+        raise NotImplementedError
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> EstimatorModel:
+        self.estimator_ = self.build().fit(X, y)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.estimator_.predict(X))
+
+    def __getattr__(self, name: str) -> Any:
+        # predict_proba exists exactly when the fitted estimator has it, so the harness can
+        # tell from hasattr() whether probabilities are available.
+        if name == "predict_proba" and "estimator_" in self.__dict__:
+            return self.estimator_.predict_proba
+        raise AttributeError(name)

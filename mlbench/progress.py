@@ -1,0 +1,34 @@
+"""How a run reports what it is doing. The base class is quiet (the Python API's default);
+the CLI's console display in mlbench.display overrides each step."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mlbench.jobs import JobSpec
+
+
+class Progress:
+    show_downloads = False
+
+    def warn(self, message: str) -> None:
+        print(f"mlbench: warning: {message}", file=sys.stderr, flush=True)
+
+    def begin(self, run_dir: Path, total: int, already_done: int) -> None:
+        """The run folder is ready and ``total`` jobs are about to run."""
+
+    def started(self, spec: JobSpec) -> None:
+        """A job was handed to a worker."""
+
+    def finished(self, record: dict[str, Any]) -> None:
+        """A job ended (any status) and its record is saved."""
+
+    def interrupted(self, run_dir: Path) -> None:
+        """The run was stopped by the user; finished jobs are saved."""
+
+    def end(self, results: pd.DataFrame) -> None:
+        """Every job has a record."""

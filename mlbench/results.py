@@ -1,0 +1,137 @@
+"""The results table and the run folder: schema, atomic writes, reading a saved run.
+
+A run folder holds run.json (settings, machine, dataset), jobs/<job>.json (one record per
+finished job, written the moment it finishes), predictions/<job>.npz, test_labels.npy, and
+results.csv / results.parquet rebuilt from the job records after every job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+STATUSES = ("ok", "failed", "timeout", "crashed", "skipped")
+
+# name, dtype, unit, meaning: the one definition of the table, documented in the README.
+COLUMNS: list[tuple[str, str, str, str]] = [
+    ("run", "string", "", "run folder name"),
+    ("job_id", "string", "", "model-device-rREPEAT, unique in the run"),
+    ("model", "string", "", "model name"),
+    ("plugin", "string", "", "plugin that registered the model"),
+    ("device", "string", "", "cpu or gpu"),
+    ("repeat", "Int64", "", "repeat index, 0-based"),
+    ("seed", "Int64", "", "seed given to the model"),
+    ("status", "string", "", "ok, failed, timeout, crashed or skipped"),
+    ("error", "string", "", "why the job did not end ok (first line)"),
+    ("dataset", "string", "", "dataset actually used"),
+    ("train_size", "Int64", "images", "training images"),
+    ("test_size", "Int64", "images", "test images"),
+    ("accuracy", "float64", "fraction", "test accuracy"),
+    ("f1_macro", "float64", "fraction", "macro-averaged F1 on the test set"),
+    ("fit_seconds", "float64", "s", "wall time of fit()"),
+    ("fit_cpu_seconds", "float64", "s", "CPU time of fit(), all threads of the worker"),
+    ("predict_seconds", "float64", "s", "wall time of predict() on the test set"),
+    ("predict_throughput", "float64", "images/s", "test images / predict_seconds"),
+    ("job_seconds", "float64", "s", "wall time of the whole job inside the worker"),
+    ("peak_memory_mb", "float64", "MiB", "worker's peak resident memory"),
+    ("model_size_bytes", "Int64", "bytes", "size of the pickled fitted model"),
+    ("threads", "Int64", "", "BLAS threads in effect in the worker"),
+    ("params", "string", "JSON", "every hyperparameter the model ran with"),
+    ("warnings", "string", "", "warnings the job raised, '; '-separated"),
+    ("worker_pid", "Int64", "", "worker process id"),
+    ("started_at", "string", "ISO 8601 UTC", "when the job started"),
+]
+COLUMN_NAMES = [name for name, *_ in COLUMNS]
+
+
+def to_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """Job records as the results table, with every column and its dtype."""
+    rows = []
+    for record in records:
+        row = {name: record.get(name) for name in COLUMN_NAMES}
+        row["params"] = json.dumps(record.get("params", {}), sort_keys=True, default=str)
+        row["warnings"] = "; ".join(record.get("warnings") or []) or None
+        if row["error"]:
+            row["error"] = str(row["error"]).strip().splitlines()[0]
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=COLUMN_NAMES)
+    return frame.astype({name: dtype for name, dtype, *_ in COLUMNS})
+
+
+def write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
+    """Write through a temporary file in the same folder, then rename: readers (and a crash
+    mid-write) only ever see the old file or the complete new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        write(Path(temporary))
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_atomic(path, lambda p: p.write_text(json.dumps(data, indent=2, default=str) + "\n"))
+
+
+class RunFolder:
+    """Reads and writes one run's folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def run_json(self) -> Path:
+        return self.path / "run.json"
+
+    def read_run(self) -> dict[str, Any]:
+        return dict(json.loads(self.run_json.read_text()))
+
+    def write_run(self, info: dict[str, Any]) -> None:
+        write_json(self.run_json, info)
+
+    def records(self) -> list[dict[str, Any]]:
+        folder = self.path / "jobs"
+        return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+    def finished_jobs(self) -> set[str]:
+        return {p.stem for p in (self.path / "jobs").glob("*.json")}
+
+    def save_job(self, record: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Keep one finished job: predictions first, so a record never points at nothing."""
+        if arrays:
+            path = self.path / "predictions" / f"{record['job_id']}.npz"
+            write_atomic(path, lambda p: _save_arrays(p, np.savez_compressed, **arrays))
+        write_json(self.path / "jobs" / f"{record['job_id']}.json", record)
+        self.write_table()
+
+    def save_test_labels(self, labels: np.ndarray) -> None:
+        write_atomic(self.path / "test_labels.npy", lambda p: _save_arrays(p, np.save, labels))
+
+    def table(self) -> pd.DataFrame:
+        return to_frame({**r, "run": self.name} for r in self.records())
+
+    def write_table(self) -> pd.DataFrame:
+        frame = self.table()
+        write_atomic(self.path / "results.csv", lambda p: frame.to_csv(p, index=False))
+        write_atomic(self.path / "results.parquet", lambda p: frame.to_parquet(p, index=False))
+        return frame
+
+
+def _save_arrays(path: Path, save: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+    # Through a file object: given a path, numpy would append its own suffix to the name.
+    with open(path, "wb") as stream:
+        save(stream, *args, **kwargs)
