@@ -5,6 +5,7 @@ results. ``mlbench.run(models=["svm", "knn"], dataset="digits")`` returns the re
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -70,7 +71,12 @@ def run(
     )
     validate(config, registry)
     folder = new_run_folder(Path(output_dir), name)
-    return _execute(folder, config, registry, progress or Progress(), resumed=False)
+    try:
+        return _execute(folder, config, registry, progress or Progress(), resumed=False)
+    except (UsageError, DatasetUnavailable):
+        if not (folder.path / "jobs").exists():
+            shutil.rmtree(folder.path)  # nothing ran: leave no half-made run behind
+        raise
 
 
 def resume(run_dir: str | os.PathLike[str], progress: Progress | None = None) -> pd.DataFrame:

@@ -120,7 +120,7 @@ def list_(plugin: tuple[str, ...]) -> None:
     from mlbench.plugins import load_registry
 
     registry = load_registry(plugin)
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 1000)
 
     models = Table(title="Models", title_justify="left")
     for column in ("name", "tags", "input", "devices", "plugin", "description"):
@@ -152,3 +152,5 @@ def list_(plugin: tuple[str, ...]) -> None:
         console.print(table)
     for problem in registry.problems:
         click.echo(f"mlbench: warning: {problem}", err=True)
+if __name__ == "__main__":
+    main()

@@ -96,8 +96,13 @@ class ConsoleProgress(Progress):
 
     def end(self, results: pd.DataFrame) -> None:
         self.stop_bar()
-        out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+        out = Console(highlight=False, width=None if sys.stdout.isatty() else 1000)
         out.print(results_table(results))
+        # Errors below the table, whole: a column would fold them past reading.
+        for row in results[results["error"].notna()].itertuples():
+            label = job_label(str(row.model), str(row.device), int(row.repeat))
+            out.print(Text(f"{row.status}: {label}: {row.error}",
+                           style=STATUS_STYLE.get(str(row.status), "")), soft_wrap=True)
         run_dir = results.attrs.get("run_dir")
         if run_dir:
             self.say(f"mlbench: results in {run_dir}/results.csv (and .parquet, run.json)")
@@ -111,13 +116,12 @@ def results_table(frame: pd.DataFrame) -> Table:
     columns = [("model", "left"), ("device", "left"), ("repeat", "right"), ("status", "left"),
                ("accuracy", "right"), ("F1 macro", "right"), ("fit s", "right"),
                ("fit CPU s", "right"), ("predict s", "right"), ("images/s", "right"),
-               ("peak MiB", "right"), ("error", "left")]
+               ("peak MiB", "right")]
     show_repeat = frame["repeat"].nunique() > 1
     for name, justify in columns:
         if name == "repeat" and not show_repeat:
             continue
-        table.add_column(name, justify=justify,  # type: ignore[arg-type]
-                         overflow="fold" if name == "error" else "ellipsis")
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in order.itertuples():
         style = STATUS_STYLE.get(str(row.status), "")
         # Text(), not markup: names and errors come from plugins and may hold brackets.
@@ -127,8 +131,7 @@ def results_table(frame: pd.DataFrame) -> Table:
         cells += [Text(str(row.status), style=style), _num(row.accuracy, "{:.4f}"),
                   _num(row.f1_macro, "{:.4f}"), _num(row.fit_seconds, "{:.2f}"),
                   _num(row.fit_cpu_seconds, "{:.2f}"), _num(row.predict_seconds, "{:.2f}"),
-                  _num(row.predict_throughput, "{:,.0f}"), _num(row.peak_memory_mb, "{:,.0f}"),
-                  Text("" if pd.isna(row.error) else str(row.error)[:160])]
+                  _num(row.predict_throughput, "{:,.0f}"), _num(row.peak_memory_mb, "{:,.0f}")]
         table.add_row(*cells)
     return table
 

@@ -119,7 +119,8 @@ class Registry:
 
 def unknown_message(kind: str, word: str, valid: Iterable[str]) -> str:
     valid = sorted(set(valid))
-    close = difflib.get_close_matches(word, valid, n=1)
+    same_but_case = [name for name in valid if name.lower() == word.lower()]
+    close = same_but_case or difflib.get_close_matches(word, valid, n=1)
     hint = f" Did you mean '{close[0]}'?" if close else ""
     return f"unknown {kind} '{word}'.{hint} Valid: {', '.join(valid)}"
 

@@ -65,6 +65,13 @@ def to_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     return frame.astype({name: dtype for name, dtype, *_ in COLUMNS})
 
 
+def read_table(path: Path) -> pd.DataFrame:
+    """A saved results.csv or results.parquet, with the schema's dtypes."""
+    path = Path(path)
+    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    return frame.astype({name: dtype for name, dtype, *_ in COLUMNS if name in frame})
+
+
 def write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
     """Write through a temporary file in the same folder, then rename: readers (and a crash
     mid-write) only ever see the old file or the complete new one."""

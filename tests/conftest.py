@@ -1,0 +1,103 @@
+"""Shared fixtures: every test runs against a private cache and only the built-in plugins."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from mlbench.cli import main
+
+SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("mlbench-cache")
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch: pytest.MonkeyPatch, session_cache: Path) -> None:
+    # Installed third-party plugins must not leak into the project's own tests.
+    monkeypatch.setenv("MLBENCH_LOAD_PLUGINS", "scikit-learn")
+    monkeypatch.setenv("MLBENCH_CACHE_DIR", str(session_cache))
+    for name in ("MLBENCH_PLUGINS", "MLBENCH_DATA_DIR", "MLBENCH_TRACE_PLUGINS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Callable[..., Result]:
+    """Invoke ``mlbench`` in-process; run folders go under tmp_path/results."""
+
+    def invoke(*args: str) -> Result:
+        runner = CliRunner()
+        arguments = list(args)
+        own_output = {"--resume", "--output-dir", "-o"} & set(arguments)
+        if arguments and arguments[0] == "run" and not own_output:
+            arguments += ["--output-dir", str(tmp_path / "results")]
+        return runner.invoke(main, arguments, catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def write_plugin(tmp_path: Path) -> Callable[[str, str], Path]:
+    """Write a local plugin file from source text; returns its path."""
+
+    def write(name: str, source: str) -> Path:
+        folder = tmp_path / "local_plugins"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{name}.py"
+        path.write_text(textwrap.dedent(source))
+        return path
+
+    return write
+
+
+# A model whose behaviour the tests steer through its params: sleep, crash, lie.
+STEERABLE_PLUGIN = '''
+import os, time
+from pathlib import Path
+import numpy as np
+import mlbench
+
+class Steerable(mlbench.Model):
+    """Predicts the majority class, after doing what its params say."""
+    name = "steerable"
+    tags = ("test-models",)
+    defaults = {"pid_file": "", "wait_for": "", "wait_seconds": 0.0, "fail": "",
+                "skip": "", "predict_count_delta": 0, "bad_label": False}
+
+    def fit(self, X, y):
+        p = self.params
+        if p["pid_file"]:
+            Path(p["pid_file"]).write_text(str(os.getpid()))
+        deadline = time.monotonic() + p["wait_seconds"]
+        while time.monotonic() < deadline:
+            if p["wait_for"] and Path(p["wait_for"]).exists():
+                break
+            time.sleep(0.05)
+        if p["fail"]:
+            raise RuntimeError(p["fail"])
+        if p["skip"]:
+            raise mlbench.SkipJob(p["skip"])
+        self.majority_ = int(np.bincount(y).argmax())
+        return self
+
+    def predict(self, X):
+        label = 99 if self.params["bad_label"] else self.majority_
+        return np.full(len(X) + self.params["predict_count_delta"], label)
+
+
+@mlbench.hookimpl
+def mlbench_register_models(register):
+    register(Steerable)
+'''
+
+
+@pytest.fixture
+def steerable(write_plugin: Callable[[str, str], Path]) -> Path:
+    return write_plugin("steerable", STEERABLE_PLUGIN)

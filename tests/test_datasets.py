@@ -1,0 +1,794 @@
+"""The dataset layer against real files, real caches and real (local) HTTP mirrors.
+
+Nothing of mlbench is mocked: the full-MNIST tests read the canonical IDX files from the
+shared data folder (copied into tmp_path where they must be altered or served), and the
+download tests serve them from HTTP servers on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import http.server
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlbench.datasets import (
+    ARRAYS,
+    DataRef,
+    Dataset,
+    LoadRequest,
+    cache_dir,
+    load_arrays,
+    mnist,
+    save_arrays,
+    stratified_indices,
+)
+from mlbench.datasets.builtin import load_digits, load_mnist_5k
+from mlbench.datasets.mnist import FILES, SHAPES, load_mnist, mirrors, read_idx
+from mlbench.errors import DatasetUnavailable, UsageError
+
+SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+FILENAMES = [filename for filename, _ in FILES.values()]
+SHA256 = dict(FILES.values())
+HAVE_MNIST = all((SHARED_MNIST / name).is_file() for name in FILENAMES)
+
+NO_MNIST_REASON = (f"the four full-MNIST .gz files are not in {SHARED_MNIST} "
+                   "(the shared data folder next to the repository)")
+
+
+def mnist_test(function: Callable[..., None]) -> Callable[..., None]:
+    """Mark a test that needs the real MNIST files; skip it where they are absent."""
+    function = pytest.mark.skipif(not HAVE_MNIST, reason=NO_MNIST_REASON)(function)
+    return pytest.mark.full_mnist(function)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture(autouse=True)
+def private_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Every test gets its own cache; no user setting or proxy leaks in."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MLBENCH_CACHE_DIR", str(cache))
+    for name in ("MLBENCH_DATA_DIR", "MLBENCH_MNIST_MIRRORS", "MLBENCH_PLUGINS"):
+        monkeypatch.delenv(name, raising=False)
+    # The local mirrors must be reached directly, never through a proxy.
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+                 "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    return cache
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def flip_byte(path: Path, offset: int | None = None) -> None:
+    data = bytearray(path.read_bytes())
+    position = len(data) // 2 if offset is None else offset
+    data[position] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture(scope="module")
+def mnist_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private read-write copy of the four real MNIST files (never inside the repo)."""
+    if not HAVE_MNIST:
+        pytest.skip(NO_MNIST_REASON)
+    folder = tmp_path_factory.mktemp("mnist-good")
+    for name in FILENAMES:
+        shutil.copyfile(SHARED_MNIST / name, folder / name)
+        (folder / name).chmod(0o644)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def decoded() -> dict[str, np.ndarray]:
+    """The four arrays as read_idx decodes the shared files (decoded once per module)."""
+    if not HAVE_MNIST:
+        pytest.skip(NO_MNIST_REASON)
+    return {array: read_idx(SHARED_MNIST / filename) for array, (filename, _) in FILES.items()}
+
+
+def copy_files(source: Path, target: Path) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in FILENAMES:
+        shutil.copyfile(source / name, target / name)
+    return target
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def assert_clean_mnist_cache(cache: Path) -> None:
+    """Only verified .gz files and the four decoded arrays: no temp, partial or bad file."""
+    allowed_dirs = {cache / "mnist", cache / "mnist" / "arrays"}
+    for path in sorted(cache.rglob("*")):
+        if path.is_dir():
+            assert path in allowed_dirs, f"unexpected folder left in the cache: {path}"
+        elif path.parent == cache / "mnist":
+            assert path.name in SHA256, f"unexpected file left in the cache: {path}"
+            assert sha256(path) == SHA256[path.name], f"corrupt file left in the cache: {path}"
+        else:
+            assert path.parent == cache / "mnist" / "arrays", f"unexpected file: {path}"
+            assert path.name in {f"{a}.npy" for a in ARRAYS}, f"unexpected file: {path}"
+
+
+def assert_full_mnist(dataset: Dataset, decoded: dict[str, np.ndarray]) -> None:
+    assert dataset.name == "mnist"
+    for array in ARRAYS:
+        values = getattr(dataset, array)
+        assert isinstance(values, np.memmap), f"{array} is not memory-mapped"
+        assert values.shape == SHAPES[array]
+        assert values.dtype == np.uint8
+        np.testing.assert_array_equal(values, decoded[array])
+    assert dataset.folder is not None and dataset.folder.is_dir()
+    assert dataset.image_shape == (28, 28)
+    assert dataset.classes == list(range(10))
+
+
+# --------------------------------------------------------------------------- HTTP mirrors
+
+
+class CountingHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder and records every GET path on its server."""
+
+    def do_GET(self) -> None:
+        self.server.gets.append(self.path)  # type: ignore[attr-defined]
+        super().do_GET()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class TruncatingHandler(CountingHandler):
+    """Announces the full length of a file, sends half of it, and hangs up."""
+
+    def do_GET(self) -> None:
+        self.server.gets.append(self.path)  # type: ignore[attr-defined]
+        path = Path(self.translate_path(self.path))
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[: len(data) // 2])
+        self.wfile.flush()
+        self.close_connection = True
+
+
+@dataclass
+class Mirror:
+    url: str
+    gets: list[str]
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., Mirror]]:
+    """Start HTTP servers on 127.0.0.1 (port 0) serving a folder; all stop at the end."""
+    servers: list[tuple[http.server.ThreadingHTTPServer, threading.Thread]] = []
+
+    def start(folder: Path, handler: type[CountingHandler] = CountingHandler) -> Mirror:
+        server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(handler, directory=str(folder))
+        )
+        server.daemon_threads = True
+        server.gets = []  # type: ignore[attr-defined]
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        host, port = server.server_address[:2]
+        return Mirror(f"http://{host}:{port}/mnist", server.gets)  # type: ignore[attr-defined]
+
+    yield start
+    for server, thread in servers:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@dataclass
+class StalledMirror:
+    """Accepts TCP connections on 127.0.0.1 and never answers a byte."""
+
+    url: str
+    connections: list[socket.socket] = field(default_factory=list)
+
+
+@pytest.fixture
+def stalled_mirror() -> Iterator[StalledMirror]:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.1)
+    mirror = StalledMirror(f"http://127.0.0.1:{listener.getsockname()[1]}/")
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            mirror.connections.append(connection)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield mirror
+    stop.set()
+    thread.join(timeout=5)
+    listener.close()
+    for connection in mirror.connections:
+        connection.close()
+
+
+# --------------------------------------------------------------------------- read_idx
+
+
+@mnist_test
+@pytest.mark.parametrize(("array", "shape"), list(SHAPES.items()))
+def test_read_idx_decodes_the_real_files(
+    decoded: dict[str, np.ndarray], array: str, shape: tuple[int, ...]
+) -> None:
+    values = decoded[array]
+    assert values.shape == shape
+    assert values.dtype == np.uint8
+    if array.startswith("y_"):
+        assert values.min() == 0 and values.max() == 9
+        assert set(np.unique(values).tolist()) == set(range(10))
+        # Every digit is well represented in MNIST (at least ~8% of each split).
+        assert np.bincount(values, minlength=10).min() > 0.08 * len(values)
+        # MNIST's well-known first labels: 5 0 4 1 9 (train) and 7 2 1 0 4 (test).
+        first = [5, 0, 4, 1, 9] if array == "y_train" else [7, 2, 1, 0, 4]
+        assert values[:5].tolist() == first
+    else:
+        assert values.max() == 255 and values.min() == 0
+        # Digits are drawn in the middle: the borders are (almost) blank, the centre is not.
+        assert values[:, 0, :].mean() < 0.1
+        assert values[:, 12:16, 12:16].mean() > 50
+
+
+def test_read_idx_reads_a_small_idx_file(tmp_path: Path) -> None:
+    values = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    header = bytes([0, 0, 0x08, 3]) + b"".join(d.to_bytes(4, "big") for d in values.shape)
+    path = tmp_path / "small-idx3-ubyte.gz"
+    with gzip.open(path, "wb") as stream:
+        stream.write(header + values.tobytes())
+    np.testing.assert_array_equal(read_idx(path), values)
+
+
+@pytest.mark.parametrize("header", [b"", b"\x00\x00", bytes([0, 0, 0x0D, 1]),
+                                    bytes([1, 0, 0x08, 1])])
+def test_read_idx_rejects_files_that_are_not_unsigned_byte_idx(
+    tmp_path: Path, header: bytes
+) -> None:
+    path = tmp_path / "bad.gz"
+    with gzip.open(path, "wb") as stream:
+        stream.write(header + bytes(16))
+    with pytest.raises(DatasetUnavailable, match="not an unsigned-byte IDX file"):
+        read_idx(path)
+
+
+# --------------------------------------------------------------------------- load_mnist: local
+
+
+@mnist_test
+def test_load_mnist_from_data_dir_then_from_the_npy_cache(
+    tmp_path: Path, decoded: dict[str, np.ndarray]
+) -> None:
+    cache = tmp_path / "cache"
+    request = LoadRequest(cache_dir=cache, data_dir=SHARED_MNIST, progress=False)
+
+    first = load_mnist(request)
+    assert_full_mnist(first, decoded)
+    arrays = cache / "mnist" / "arrays"
+    assert first.folder == arrays
+    assert sorted(p.name for p in arrays.iterdir()) == sorted(f"{a}.npy" for a in ARRAYS)
+    assert str(SHARED_MNIST) in first.source
+    # The data folder's files are used in place, not copied into the cache.
+    assert not any((cache / "mnist" / name).exists() for name in FILENAMES)
+    stamp = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in arrays.iterdir()}
+    folder_inode = arrays.stat().st_ino
+
+    second = load_mnist(request)
+    assert_full_mnist(second, decoded)
+    assert second.folder == arrays
+    # Loaded from the cache: the .npy files were not rewritten (save_arrays would replace
+    # the whole folder with a fresh one).
+    assert arrays.stat().st_ino == folder_inode
+    assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in arrays.iterdir()} == stamp
+    for array in ARRAYS:
+        assert os.path.samefile(getattr(second, array).filename, arrays / f"{array}.npy")
+
+
+@mnist_test
+@pytest.mark.parametrize(
+    ("array", "damage"),
+    [
+        ("x_train", "truncate-data"),   # header intact, data cut short
+        ("y_test", "truncate-header"),  # cut inside the .npy header
+        ("y_train", "empty"),           # zero bytes, as after a crash or a full disk
+        ("x_test", "wrong-shape"),      # a valid .npy, but not the right array
+        ("y_test", "missing"),
+    ],
+)
+def test_load_mnist_rebuilds_a_damaged_npy_cache(
+    tmp_path: Path, decoded: dict[str, np.ndarray], array: str, damage: str
+) -> None:
+    cache = tmp_path / "cache"
+    request = LoadRequest(cache_dir=cache, data_dir=SHARED_MNIST, progress=False)
+    first = load_mnist(request)
+    folder_inode = first.folder.stat().st_ino  # type: ignore[union-attr]
+    del first  # release the memory maps before damaging the files
+    target = cache / "mnist" / "arrays" / f"{array}.npy"
+    if damage == "missing":
+        target.unlink()
+    elif damage == "wrong-shape":
+        np.save(target, np.zeros((10, 28, 28), dtype=np.uint8))
+    else:
+        size = {"truncate-data": target.stat().st_size // 2, "truncate-header": 40,
+                "empty": 0}[damage]
+        with open(target, "r+b") as stream:
+            stream.truncate(size)
+
+    rebuilt = load_mnist(request)
+    assert_full_mnist(rebuilt, decoded)
+    assert rebuilt.folder is not None
+    assert rebuilt.folder.stat().st_ino != folder_inode, "the cache was not rebuilt"
+    assert_clean_mnist_cache(cache)
+
+
+@mnist_test
+@pytest.mark.parametrize("bad", FILENAMES)
+def test_data_dir_file_with_a_wrong_checksum_is_a_usage_error(
+    tmp_path: Path, mnist_files: Path, bad: str
+) -> None:
+    data_dir = copy_files(mnist_files, tmp_path / "data")
+    flip_byte(data_dir / bad)
+    cache = tmp_path / "cache"
+    with pytest.raises(UsageError) as caught:
+        load_mnist(LoadRequest(cache_dir=cache, data_dir=data_dir, progress=False))
+    message = str(caught.value)
+    assert bad in message
+    assert "checksum" in message
+    assert not (cache / "mnist" / "arrays").exists()
+
+
+@mnist_test
+def test_data_dir_missing_a_file_is_a_usage_error(tmp_path: Path, mnist_files: Path) -> None:
+    data_dir = copy_files(mnist_files, tmp_path / "data")
+    (data_dir / "t10k-labels-idx1-ubyte.gz").unlink()
+    cache = tmp_path / "cache"
+    with pytest.raises(UsageError) as caught:
+        load_mnist(LoadRequest(cache_dir=cache, data_dir=data_dir, progress=False))
+    message = str(caught.value)
+    assert "t10k-labels-idx1-ubyte.gz" in message
+    assert str(data_dir) in message
+    assert not (cache / "mnist" / "arrays").exists()
+
+
+def test_data_dir_that_is_empty_names_the_first_missing_file(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match=r"train-images-idx3-ubyte\.gz"):
+        load_mnist(LoadRequest(cache_dir=tmp_path / "cache", data_dir=tmp_path / "empty",
+                               progress=False))
+
+
+# --------------------------------------------------------------------------- mirrors
+
+
+def test_mirrors_default_and_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert mirrors() == list(mnist.MIRRORS)
+    assert all(url.endswith("/") for url in mirrors())
+    monkeypatch.setenv("MLBENCH_MNIST_MIRRORS", " http://a.example/x , http://b.example/y/,, ")
+    assert mirrors() == ["http://a.example/x/", "http://b.example/y/"]
+    monkeypatch.setenv("MLBENCH_MNIST_MIRRORS", "")
+    assert mirrors() == list(mnist.MIRRORS)
+
+
+@mnist_test
+def test_download_from_a_local_mirror(
+    tmp_path: Path, mnist_files: Path, decoded: dict[str, np.ndarray],
+    serve: Callable[..., Mirror], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    mirror = serve(mnist_files)
+    monkeypatch.setenv("MLBENCH_MNIST_MIRRORS", mirror.url)
+    cache = tmp_path / "cache"
+
+    dataset = load_mnist(LoadRequest(cache_dir=cache, progress=True))
+
+    assert_full_mnist(dataset, decoded)
+    assert sorted(mirror.gets) == sorted(f"/mnist/{name}" for name in FILENAMES)
+    for name in FILENAMES:
+        assert sha256(cache / "mnist" / name) == SHA256[name]
+    assert str(cache / "mnist") in dataset.source
+    assert_clean_mnist_cache(cache)
+    err = capsys.readouterr().err  # stderr is not a terminal here: one line per file
+    for name in FILENAMES:
+        assert f"downloading {name} from {mirror.url}/" in err
+
+    # The verified .gz files in the cache are used again: nothing more is downloaded.
+    shutil.rmtree(cache / "mnist" / "arrays")
+    again = load_mnist(LoadRequest(cache_dir=cache, progress=False))
+    assert_full_mnist(again, decoded)
+    assert len(mirror.gets) == 4
+
+
+@mnist_test
+def test_a_corrupt_cached_gz_is_downloaded_again(
+    tmp_path: Path, mnist_files: Path, decoded: dict[str, np.ndarray],
+    serve: Callable[..., Mirror], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cache = tmp_path / "cache"
+    copy_files(mnist_files, cache / "mnist")
+    flip_byte(cache / "mnist" / "t10k-images-idx3-ubyte.gz")
+    mirror = serve(mnist_files)
+    monkeypatch.setenv("MLBENCH_MNIST_MIRRORS", mirror.url)
+
+    assert_full_mnist(load_mnist(LoadRequest(cache_dir=cache, progress=False)), decoded)
+    assert mirror.gets == ["/mnist/t10k-images-idx3-ubyte.gz"]
+    assert_clean_mnist_cache(cache)
+
+
+@mnist_test
+@pytest.mark.parametrize("fault", ["corrupt", "truncated", "missing"])
+def test_falls_back_to_the_next_mirror_and_keeps_no_bad_file(
+    tmp_path: Path, mnist_files: Path, decoded: dict[str, np.ndarray],
+    serve: Callable[..., Mirror], monkeypatch: pytest.MonkeyPatch, fault: str,
+) -> None:
+    bad_folder = tmp_path / "bad"
+    bad_folder.mkdir()
+    if fault != "missing":
+        copy_files(mnist_files, bad_folder)
+    if fault == "corrupt":
+        for name in FILENAMES:
+            flip_byte(bad_folder / name)
+            flip_byte(bad_folder / name, offset=-1)
+    bad = serve(bad_folder, TruncatingHandler if fault == "truncated" else CountingHandler)
+    good = serve(mnist_files)
+    monkeypatch.setenv("MLBENCH_MNIST_MIRRORS", f"{bad.url},{good.url}")
+    cache = tmp_path / "cache"
+
+    dataset = load_mnist(LoadRequest(cache_dir=cache, progress=False))
+
+    assert_full_mnist(dataset, decoded)
+    assert sorted(good.gets) == sorted(f"/mnist/{name}" for name in FILENAMES)
+    if fault == "corrupt":
+        # A bad copy of one file says nothing about the others: each is tried there first.
+        assert sorted(bad.gets) == sorted(f"/mnist/{name}" for name in FILENAMES)
+    else:
+        # A mirror that fails to deliver is not asked again for the other files.
+        assert len(bad.gets) == 1
+    assert_clean_mnist_cache(cache)
+    assert sorted(p.name for p in (cache / "mnist").glob("*.gz")) == sorted(FILENAMES)
+
+
+@mnist_test
+def test_a_stalled_mirror_times_out_once(
+    tmp_path: Path, mnist_files: Path, decoded: dict[str, np.ndarray],
+    serve: Callable[..., Mirror], stalled_mirror: StalledMirror,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(mnist, "READ_TIMEOUT", 1.0)
+    good = serve(mnist_files)
+    monkeypatch.setenv("MLBENCH_MNIST_MIRRORS", f"{stalled_mirror.url},{good.url}")
+    cache = tmp_path / "cache"
+
+    start = time.monotonic()
+    dataset = load_mnist(LoadRequest(cache_dir=cache, progress=False))
+    elapsed = time.monotonic() - start
+
+    assert_full_mnist(dataset, decoded)
+    assert len(stalled_mirror.connections) == 1, "the stalled mirror was asked again"
+    assert len(good.gets) == 4
+    assert elapsed < 15
+    assert_clean_mnist_cache(cache)
+
+
+def test_offline_raises_dataset_unavailable_quickly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = closed_port(), closed_port()
+    monkeypatch.setenv("MLBENCH_MNIST_MIRRORS",
+                       f"http://127.0.0.1:{first}/mnist,http://127.0.0.1:{second}/")
+    cache = tmp_path / "cache"
+
+    start = time.monotonic()
+    with pytest.raises(DatasetUnavailable) as caught:
+        load_mnist(LoadRequest(cache_dir=cache, progress=False))
+    elapsed = time.monotonic() - start
+
+    assert elapsed < 15
+    message = str(caught.value)
+    assert "MLBENCH_DATA_DIR" in message
+    assert "train-images-idx3-ubyte.gz" in message
+    assert f"127.0.0.1:{first}" in message and f"127.0.0.1:{second}" in message
+    assert not (cache / "mnist" / "arrays").exists()
+    leftovers = [p for p in cache.rglob("*") if p.is_file()] if cache.exists() else []
+    assert leftovers == []
+
+
+# --------------------------------------------------------------------------- API fallback
+
+
+def test_api_falls_back_from_mnist_to_mnist_5k(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlbench.api import load_dataset
+    from mlbench.jobs import RunConfig
+    from mlbench.plugins import load_registry
+    from mlbench.progress import Progress
+
+    cache = tmp_path / "api-cache"
+    monkeypatch.setenv("MLBENCH_CACHE_DIR", str(cache))
+    monkeypatch.setenv("MLBENCH_MNIST_MIRRORS", f"http://127.0.0.1:{closed_port()}/")
+    monkeypatch.delenv("MLBENCH_DATA_DIR", raising=False)
+
+    start = time.monotonic()
+    dataset, warning = load_dataset(RunConfig(models=["knn"], dataset="mnist"),
+                                    load_registry(), Progress())
+    assert time.monotonic() - start < 30
+
+    assert dataset.name == "mnist-5k"
+    assert dataset.x_train.shape == (4000, 28, 28)
+    assert dataset.folder == cache / "mnist-5k" / "arrays"
+    assert warning is not None
+    assert "mnist-5k" in warning
+    assert "MLBENCH_DATA_DIR" in warning
+    assert "mnist is unavailable" in warning
+
+
+def test_api_loads_other_datasets_without_a_warning(tmp_path: Path) -> None:
+    from mlbench.api import load_dataset
+    from mlbench.jobs import RunConfig
+    from mlbench.plugins import load_registry
+    from mlbench.progress import Progress
+
+    dataset, warning = load_dataset(RunConfig(models=["knn"], dataset="digits"),
+                                    load_registry(), Progress())
+    assert dataset.name == "digits"
+    assert warning is None
+    assert dataset.folder == tmp_path / "cache" / "digits" / "arrays"
+
+
+# --------------------------------------------------------------------------- built-in sets
+
+
+def test_mnist_5k_split(tmp_path: Path) -> None:
+    first = load_mnist_5k(LoadRequest(cache_dir=tmp_path / "one", progress=False))
+    assert first.name == "mnist-5k"
+    assert first.x_train.shape == (4000, 28, 28)
+    assert first.x_test.shape == (1000, 28, 28)
+    assert first.y_train.shape == (4000,) and first.y_test.shape == (1000,)
+    assert first.x_train.dtype == np.uint8 and first.x_test.dtype == np.uint8
+    assert first.pixel_max == 255.0
+    assert int(first.x_train.max()) == 255 and int(first.x_train.min()) == 0
+    assert first.image_shape == (28, 28)
+    assert first.classes == list(range(10))
+    assert np.bincount(first.y_train, minlength=10).tolist() == [400] * 10
+    assert np.bincount(first.y_test, minlength=10).tolist() == [100] * 10
+    assert first.folder == tmp_path / "one" / "mnist-5k" / "arrays"
+    assert all(isinstance(getattr(first, a), np.memmap) for a in ARRAYS)
+    # Train and test are disjoint: no image appears in both.
+    train_rows = {row.tobytes() for row in np.asarray(first.x_train).reshape(4000, -1)}
+    assert not any(row.tobytes() in train_rows
+                   for row in np.asarray(first.x_test).reshape(1000, -1))
+
+    second = load_mnist_5k(LoadRequest(cache_dir=tmp_path / "two", progress=False))
+    for array in ARRAYS:
+        np.testing.assert_array_equal(getattr(first, array), getattr(second, array))
+
+    again = load_mnist_5k(LoadRequest(cache_dir=tmp_path / "one", progress=False))
+    assert again.folder == first.folder
+    for array in ARRAYS:
+        np.testing.assert_array_equal(getattr(first, array), getattr(again, array))
+
+
+def test_digits_split(tmp_path: Path) -> None:
+    digits = load_digits(LoadRequest(cache_dir=tmp_path / "one", progress=False))
+    assert digits.name == "digits"
+    assert digits.x_train.shape == (1437, 8, 8)
+    assert digits.x_test.shape == (360, 8, 8)
+    assert digits.y_train.shape == (1437,) and digits.y_test.shape == (360,)
+    assert digits.x_train.dtype == np.uint8
+    assert digits.pixel_max == 16.0
+    assert int(digits.x_train.max()) == 16
+    assert digits.image_shape == (8, 8)
+    assert digits.classes == list(range(10))
+    # Stratified: every class of the 1,797 keeps its share of the 360 test images.
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    totals = np.bincount(sklearn_digits().target, minlength=10)
+    test_counts = np.bincount(digits.y_test, minlength=10)
+    assert np.all(np.abs(test_counts - totals * 360 / 1797) <= 1)
+    assert np.array_equal(np.bincount(digits.y_train, minlength=10) + test_counts, totals)
+
+    other = load_digits(LoadRequest(cache_dir=tmp_path / "two", progress=False))
+    for array in ARRAYS:
+        np.testing.assert_array_equal(getattr(digits, array), getattr(other, array))
+
+
+def test_builtin_set_rebuilds_an_unreadable_cache(tmp_path: Path) -> None:
+    request = LoadRequest(cache_dir=tmp_path, progress=False)
+    reference = {a: np.array(getattr(load_digits(request), a)) for a in ARRAYS}
+    target = tmp_path / "digits" / "arrays" / "x_train.npy"
+    with open(target, "r+b") as stream:
+        stream.truncate(target.stat().st_size - 10)
+    rebuilt = load_digits(request)
+    for array in ARRAYS:
+        np.testing.assert_array_equal(getattr(rebuilt, array), reference[array])
+
+
+# --------------------------------------------------------------------------- helpers in __init__
+
+
+def test_cache_dir_follows_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cache_dir() == tmp_path / "cache"
+    monkeypatch.setenv("MLBENCH_CACHE_DIR", str(tmp_path / "elsewhere"))
+    assert cache_dir() == tmp_path / "elsewhere"
+    monkeypatch.delenv("MLBENCH_CACHE_DIR")
+    import platformdirs
+
+    assert cache_dir() == Path(platformdirs.user_cache_dir("mlbench"))
+
+
+def small_dataset(seed: int = 0) -> Dataset:
+    rng = np.random.default_rng(seed)
+    return Dataset(
+        "small",
+        rng.integers(0, 256, size=(30, 4, 5), dtype=np.uint8),
+        np.arange(30, dtype=np.uint8) % 3,
+        rng.integers(0, 256, size=(12, 4, 5), dtype=np.uint8),
+        np.arange(12, dtype=np.uint8) % 3,
+        pixel_max=255.0,
+        source="test",
+    )
+
+
+def test_save_and_load_arrays_round_trip(tmp_path: Path) -> None:
+    folder = tmp_path / "small" / "arrays"
+    original = small_dataset()
+    saved = save_arrays(original, folder)
+    assert saved.folder == folder
+    assert (saved.name, saved.pixel_max, saved.source) == ("small", 255.0, "test")
+    for array in ARRAYS:
+        assert isinstance(getattr(saved, array), np.memmap)
+        np.testing.assert_array_equal(getattr(saved, array), getattr(original, array))
+    # Saving again replaces the folder whole, and leaves no staging folder behind.
+    replacement = small_dataset(seed=1)
+    del saved
+    resaved = save_arrays(replacement, folder)
+    np.testing.assert_array_equal(resaved.x_train, replacement.x_train)
+    assert [p.name for p in folder.parent.iterdir()] == ["arrays"]
+    loaded = load_arrays(folder, Dataset("small", *(np.empty(0),) * 4))
+    np.testing.assert_array_equal(loaded.x_test, replacement.x_test)
+
+
+def test_load_arrays_reports_missing_arrays(tmp_path: Path) -> None:
+    folder = tmp_path / "arrays"
+    with pytest.raises(ValueError, match="missing or unreadable"):
+        load_arrays(folder, small_dataset())
+    save_arrays(small_dataset(), folder)
+    (folder / "y_test.npy").unlink()
+    with pytest.raises(ValueError, match="missing or unreadable"):
+        load_arrays(folder, small_dataset())
+
+
+@pytest.mark.parametrize("size", [0, 5, 40, 100])
+def test_load_arrays_reports_truncated_files(tmp_path: Path, size: int) -> None:
+    folder = tmp_path / "arrays"
+    save_arrays(small_dataset(), folder)
+    with open(folder / "x_train.npy", "r+b") as stream:
+        stream.truncate(size)
+    with pytest.raises(ValueError, match="missing or unreadable"):
+        load_arrays(folder, small_dataset())
+
+
+def test_load_arrays_refuses_pickled_arrays(tmp_path: Path) -> None:
+    folder = tmp_path / "arrays"
+    save_arrays(small_dataset(), folder)
+    np.save(folder / "y_train.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="missing or unreadable"):
+        load_arrays(folder, small_dataset())
+
+
+# --------------------------------------------------------------------------- stratified_indices
+
+
+def test_stratified_indices() -> None:
+    rng = np.random.default_rng(42)
+    labels = rng.choice(10, size=5000, p=np.linspace(1, 3, 10) / np.linspace(1, 3, 10).sum())
+    totals = np.bincount(labels, minlength=10)
+
+    for size in (10, 123, 1000, 4999):
+        chosen = stratified_indices(labels, size, seed=3)
+        assert chosen is not None
+        assert len(chosen) == size
+        assert len(np.unique(chosen)) == size
+        assert np.all(np.diff(chosen) > 0), "indices are sorted"
+        assert chosen.min() >= 0 and chosen.max() < len(labels)
+        counts = np.bincount(labels[chosen], minlength=10)
+        expected = totals * size / len(labels)
+        assert np.all(np.abs(counts - expected) <= 1), (size, counts, expected)
+        np.testing.assert_array_equal(chosen, stratified_indices(labels, size, seed=3))
+
+    assert not np.array_equal(stratified_indices(labels, 1000, seed=0),
+                              stratified_indices(labels, 1000, seed=1))
+    assert stratified_indices(labels, None) is None
+    assert stratified_indices(labels, len(labels)) is None
+    assert stratified_indices(labels, len(labels) + 1) is None
+
+
+# --------------------------------------------------------------------------- DataRef
+
+
+@pytest.fixture
+def saved_small(tmp_path: Path) -> Dataset:
+    return save_arrays(small_dataset(), tmp_path / "small" / "arrays")
+
+
+def test_dataref_flat(saved_small: Dataset) -> None:
+    assert saved_small.folder is not None
+    x_train, y_train, x_test, y_test = DataRef(saved_small.folder, 255.0).load("flat")
+    assert x_train.dtype == np.float32 and x_test.dtype == np.float32
+    assert x_train.shape == (30, 20) and x_test.shape == (12, 20)
+    assert x_train.min() >= 0.0 and x_train.max() <= 1.0
+    np.testing.assert_allclose(x_train, np.asarray(saved_small.x_train).reshape(30, 20) / 255,
+                               rtol=1e-6)
+    np.testing.assert_allclose(x_test, np.asarray(saved_small.x_test).reshape(12, 20) / 255,
+                               rtol=1e-6)
+    assert y_train.dtype == np.int64 and y_test.dtype == np.int64
+    np.testing.assert_array_equal(y_train, saved_small.y_train)
+    np.testing.assert_array_equal(y_test, saved_small.y_test)
+
+
+def test_dataref_image_with_indices(saved_small: Dataset) -> None:
+    assert saved_small.folder is not None
+    train_indices, test_indices = np.array([0, 7, 29]), np.array([3, 11])
+    ref = DataRef(saved_small.folder, 255.0, train_indices, test_indices)
+    x_train, y_train, x_test, y_test = ref.load("image")
+    assert x_train.shape == (3, 4, 5, 1) and x_test.shape == (2, 4, 5, 1)
+    assert x_train.dtype == np.float32
+    np.testing.assert_allclose(x_train[..., 0],
+                               np.asarray(saved_small.x_train)[train_indices] / 255, rtol=1e-6)
+    np.testing.assert_allclose(x_test[..., 0],
+                               np.asarray(saved_small.x_test)[test_indices] / 255, rtol=1e-6)
+    np.testing.assert_array_equal(y_train, np.asarray(saved_small.y_train)[train_indices])
+    np.testing.assert_array_equal(y_test, np.asarray(saved_small.y_test)[test_indices])
+    flat = ref.load("flat")
+    np.testing.assert_array_equal(flat[0], x_train.reshape(3, -1))
+
+
+def test_dataref_scales_by_pixel_max(tmp_path: Path) -> None:
+    digits = load_digits(LoadRequest(cache_dir=tmp_path, progress=False))
+    assert digits.folder is not None
+    x_train, y_train, _, _ = DataRef(digits.folder, digits.pixel_max).load("flat")
+    assert x_train.shape == (1437, 64)
+    assert x_train.max() == 1.0 and x_train.min() == 0.0
+    np.testing.assert_allclose(x_train * 16, np.asarray(digits.x_train).reshape(1437, 64))
+    np.testing.assert_array_equal(y_train, digits.y_train)

@@ -1,0 +1,201 @@
+"""Plugin discovery: built-ins, local files and folders, installed packages, broken plugins."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import Result
+
+from mlbench.errors import UsageError
+from mlbench.plugins import load_registry
+
+Cli = Callable[..., Result]
+WritePlugin = Callable[[str, str], Path]
+
+CENTROID = '''
+import numpy as np
+import mlbench
+
+class Centroid(mlbench.Model):
+    """Nearest class mean."""
+    name = "{name}"
+    tags = ("local",)
+    defaults = {{"shrink": 0.0}}
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        self.means_ = np.stack([X[y == c].mean(axis=0) for c in self.classes_])
+        return self
+
+    def predict(self, X):
+        distances = ((X[:, None, :] - self.means_[None]) ** 2).sum(axis=2)
+        return self.classes_[distances.argmin(axis=1)]
+
+@mlbench.hookimpl
+def mlbench_register_models(register):
+    register(Centroid)
+'''
+
+
+def test_builtins_load_through_the_entry_point() -> None:
+    registry = load_registry()
+    expected = {"linear", "logistic", "naive-bayes", "knn", "svm", "random-forest",
+                "perceptron", "mlp"}
+    assert expected <= set(registry.models)
+    assert {registry.models[name].plugin for name in expected} == {"scikit-learn"}
+    assert registry.plugins["scikit-learn"].source.startswith(
+        "entry point mlbench_plugins.scikit_learn")
+    assert set(registry.datasets) >= {"mnist", "mnist-5k", "digits"}
+    assert registry.problems == []
+    assert "plugins" not in sys.modules  # nothing installs a generic top-level `plugins`
+
+
+def test_selection_by_name_and_tag() -> None:
+    registry = load_registry()
+    assert registry.select_models("svm,knn") == ["svm", "knn"]
+    assert registry.select_models("linear-models,linear") == ["linear", "logistic",
+                                                              "perceptron"]
+    assert set(registry.select_models("all")) == set(registry.models)
+    with pytest.raises(UsageError, match="Did you mean 'random-forest'"):
+        registry.select_models("random-forrest")
+
+
+def test_local_file_plugin_is_listed_and_runs(
+    cli: Cli, tmp_path: Path, write_plugin: WritePlugin
+) -> None:
+    path = write_plugin("centroid", CENTROID.format(name="centroid"))
+    listing = cli("list", "--plugin", str(path))
+    assert "centroid" in listing.stdout and str(path) in listing.stdout
+    result = cli("run", "--plugin", str(path), "-m", "centroid,linear", "-d", "digits",
+                 "--name", "t", "-q")
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(tmp_path / "results" / "t" / "results.csv").set_index("model")
+    assert frame.loc["centroid", "status"] == "ok"
+    assert frame.loc["centroid", "accuracy"] > 0.8  # nearest mean does well on digits
+    assert frame.loc["centroid", "plugin"] == "centroid"
+
+
+def test_plugin_folder_from_environment(
+    cli: Cli, write_plugin: WritePlugin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = write_plugin("one", CENTROID.format(name="centroid-one")).parent
+    (folder / "two.py").write_text(textwrap.dedent(CENTROID.format(name="centroid-two")))
+    monkeypatch.setenv("MLBENCH_PLUGINS", str(folder))
+    registry = load_registry()
+    assert {"centroid-one", "centroid-two"} <= set(registry.models)
+    assert cli("run", "-m", "local", "-d", "digits", "-q").exit_code == 0
+
+
+BROKEN = {
+    "import_error": ("import not_a_real_module_xyz\n",
+                     "plugin 'import_error' ({path}) failed to load: ModuleNotFoundError: "
+                     "No module named 'not_a_real_module_xyz'"),
+    "duplicate": (CENTROID.format(name="knn"),
+                  "plugin 'duplicate': model name 'knn' is already registered by plugin "
+                  "'scikit-learn'; rename Centroid.name"),
+    "no_predict": ('''
+        import mlbench
+        class NoPredict:
+            name = "no-predict"
+            def fit(self, X, y): return self
+        @mlbench.hookimpl
+        def mlbench_register_models(register):
+            register(NoPredict)
+        ''', "plugin 'no_predict': model class NoPredict left out: has no predict() method"),
+    "raising_hook": ('''
+        import mlbench
+        @mlbench.hookimpl
+        def mlbench_register_models(register):
+            raise KeyError("boom")
+        ''', "plugin 'raising_hook': mlbench_register_models raised KeyError: 'boom'"),
+    "misspelt": ('''
+        import mlbench
+        @mlbench.hookimpl
+        def mlbench_register_model(register):
+            pass
+        ''', "plugin 'misspelt' ({path}) failed to load: PluginValidationError: unknown hook "
+             "'mlbench_register_model'"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN))
+def test_broken_plugin_is_reported_in_one_line_and_others_run(
+    cli: Cli, tmp_path: Path, write_plugin: WritePlugin, kind: str
+) -> None:
+    source, message = BROKEN[kind]
+    path = write_plugin(kind, textwrap.dedent(source))
+    good = write_plugin("good", CENTROID.format(name="centroid"))
+    registry = load_registry([path, good])
+    assert len(registry.problems) == 1
+    assert registry.problems[0].startswith(message.format(path=path)), registry.problems[0]
+    assert "centroid" in registry.models and "knn" in registry.models
+
+    result = cli("run", "--plugin", str(path), "--plugin", str(good), "-m", "centroid,knn",
+                 "-d", "digits", "--name", "t", "-q")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and kind in warnings[0]
+    frame = pd.read_csv(tmp_path / "results" / "t" / "results.csv").set_index("model")
+    assert frame.loc["knn", "plugin"] == "scikit-learn"  # the duplicate did not replace it
+    assert set(frame["status"]) == {"ok"}
+
+
+def test_html_in_names_and_errors_is_printed_as_text(
+    cli: Cli, tmp_path: Path, write_plugin: WritePlugin
+) -> None:
+    path = write_plugin("markup", '''
+        import mlbench
+        class Markup(mlbench.Model):
+            name = "markup"
+            def fit(self, X, y):
+                raise ValueError("[bold]<script>alert(1)</script>[/bold]")
+            def predict(self, X):
+                return X
+        @mlbench.hookimpl
+        def mlbench_register_models(register):
+            register(Markup)
+        ''')
+    result = cli("run", "--plugin", str(path), "-m", "markup", "-d", "digits", "-q")
+    assert result.exit_code == 1
+    assert "[bold]<script>alert(1)</script>[/bold]" in result.stdout
+
+
+@pytest.mark.slow
+def test_installed_package_is_discovered_through_the_entry_point(tmp_path: Path) -> None:
+    package = tmp_path / "mlbench-centroid"
+    (package / "mlbench_centroid").mkdir(parents=True)
+    (package / "mlbench_centroid" / "__init__.py").write_text(
+        textwrap.dedent(CENTROID.format(name="installed-centroid")))
+    (package / "pyproject.toml").write_text(textwrap.dedent('''
+        [build-system]
+        requires = ["setuptools"]
+        build-backend = "setuptools.build_meta"
+        [project]
+        name = "mlbench-centroid"
+        version = "1.0"
+        [project.entry-points.mlbench]
+        centroid = "mlbench_centroid"
+        '''))
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "--no-build-isolation", "--target", str(site), str(package)],
+                   check=True, capture_output=True)
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    env.pop("MLBENCH_LOAD_PLUGINS")
+    listing = subprocess.run([sys.executable, "-m", "mlbench.cli", "list"], env=env,
+                             capture_output=True, text=True, check=True)
+    assert "installed-centroid" in listing.stdout
+    assert "entry point mlbench_centroid (mlbench-centroid 1.0)" in listing.stdout
+    run = subprocess.run([sys.executable, "-m", "mlbench.cli", "run", "-m",
+                          "installed-centroid", "-d", "digits", "-o", str(tmp_path / "out"),
+                          "--name", "t", "-q"], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    frame = pd.read_csv(tmp_path / "out" / "t" / "results.csv")
+    assert frame["plugin"].tolist() == ["centroid"] and frame["status"].tolist() == ["ok"]
