@@ -10,9 +10,14 @@ from typing import Any
 
 import pandas as pd
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.progress import Progress as LiveBar
-from rich.progress import TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -64,10 +69,11 @@ class ConsoleProgress(Progress):
             self.tasks["all"] = self.bar.add_task("jobs", total=total)
 
     def started(self, spec: JobSpec) -> None:
+        label = job_label(spec.model, spec.device, spec.repeat)
         if self.bar is not None:
-            self.tasks[spec.job_id] = self.bar.add_task(f"  {job_label(spec.model, spec.device, spec.repeat)}", total=None)
+            self.tasks[spec.job_id] = self.bar.add_task(f"  {label}", total=None)
         else:
-            self.say(f"[{self.done + 1}/{self.total}] {job_label(spec.model, spec.device, spec.repeat)}: started")
+            self.say(f"[{self.done + 1}/{self.total}] {label}: started")
 
     def finished(self, record: dict[str, Any]) -> None:
         self.done += 1
@@ -100,7 +106,7 @@ class ConsoleProgress(Progress):
         out.print(results_table(results))
         # Errors below the table, whole: a column would fold them past reading.
         for row in results[results["error"].notna()].itertuples():
-            label = job_label(str(row.model), str(row.device), int(row.repeat))
+            label = job_label(str(row.model), str(row.device), row.repeat)  # type: ignore[arg-type]
             out.print(Text(f"{row.status}: {label}: {row.error}",
                            style=STATUS_STYLE.get(str(row.status), "")), soft_wrap=True)
         run_dir = results.attrs.get("run_dir")

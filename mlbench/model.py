@@ -13,7 +13,7 @@ DEVICES = ("cpu", "gpu")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 
-class SkipJob(Exception):  # noqa: N818 - reads as an instruction: raise SkipJob("why")
+class SkipJob(Exception):
     """Raise from a model (usually from ``fit``) to record the job as ``skipped`` with a reason,
     for example when an optional framework or a device is missing."""
 
@@ -78,8 +78,9 @@ def contract_problems(cls: Any) -> list[str]:
             problems.append(f"has no {method}() method")
         elif getattr(cls, method) is getattr(Model, method):
             problems.append(f"does not implement {method}()")
-    if getattr(cls, "input", "flat") not in INPUTS:
-        problems.append(f"input must be one of {', '.join(INPUTS)}, not {cls.input!r}")
+    input_kind = getattr(cls, "input", "flat")
+    if input_kind not in INPUTS:
+        problems.append(f"input must be one of {', '.join(INPUTS)}, not {input_kind!r}")
     devices = getattr(cls, "devices", ("cpu",))
     if isinstance(devices, str) or not set(devices) <= set(DEVICES) or not devices:
         problems.append(f"devices must be a non-empty list drawn from {', '.join(DEVICES)}")

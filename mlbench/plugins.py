@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -34,7 +35,7 @@ class ModelEntry:
 
     @property
     def name(self) -> str:
-        return str(self.cls.name)
+        return str(getattr(self.cls, "name"))  # noqa: B009 - set by the plugin
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -142,7 +143,8 @@ def load_registry(plugin_paths: Sequence[str | os.PathLike[str]] = ()) -> Regist
     manager.add_hookspecs(hookspecs)
 
     for module_name in CORE_PLUGINS:
-        _add(registry, manager, "mlbench", "mlbench core", lambda m=module_name: _import(m))
+        _add(registry, manager, "mlbench", "mlbench core", partial(importlib.import_module,
+                                                                  module_name))
     for entry_point in _entry_points():
         dist = entry_point.dist
         source = f"entry point {entry_point.value}" + (
@@ -151,7 +153,7 @@ def load_registry(plugin_paths: Sequence[str | os.PathLike[str]] = ()) -> Regist
         _add(registry, manager, entry_point.name, source, entry_point.load)
     for path in registry.plugin_paths:
         for file in _plugin_files(Path(path)):
-            _add(registry, manager, file.stem, str(file), lambda f=file: _import_file(f))
+            _add(registry, manager, file.stem, str(file), partial(_import_file, file))
 
     for plugin in registry.plugins.values():
         if plugin.error is None:
@@ -178,10 +180,6 @@ def _plugin_files(path: Path) -> list[Path]:
     if path.suffix != ".py":
         raise UsageError(f"plugin path {path} is not a .py file; give a .py file or a folder")
     return [path]
-
-
-def _import(module_name: str) -> ModuleType:
-    return importlib.import_module(module_name)
 
 
 def _import_file(path: Path) -> ModuleType:

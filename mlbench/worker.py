@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
+# The forkserver preloads this module, so these imports are paid once per run, not per job.
+import sklearn.metrics
+import threadpoolctl
+
 from mlbench.jobs import JobSpec
 from mlbench.model import SkipJob
-
-# The forkserver preloads this module, so these imports are paid once per run, not per job.
-import sklearn.metrics  # noqa: E402, F401  isort: skip
-import threadpoolctl  # noqa: E402  isort: skip
 
 
 class ContractError(Exception):

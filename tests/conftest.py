@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,12 @@ from click.testing import CliRunner, Result
 from mlbench.cli import main
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+# Read before the autouse fixture below clears the variable for every test.
+FULL_MNIST = Path(os.environ.get("MLBENCH_DATA_DIR") or SHARED_MNIST)
+needs_full_mnist = pytest.mark.skipif(
+    not (FULL_MNIST / "train-images-idx3-ubyte.gz").exists(),
+    reason="full MNIST not found: set MLBENCH_DATA_DIR to the folder of the four .gz files",
+)
 
 
 @pytest.fixture(scope="session")

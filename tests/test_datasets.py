@@ -194,11 +194,11 @@ def serve() -> Iterator[Callable[..., Mirror]]:
         )
         server.daemon_threads = True
         server.gets = []  # type: ignore[attr-defined]
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
         thread.start()
         servers.append((server, thread))
         host, port = server.server_address[:2]
-        return Mirror(f"http://{host}:{port}/mnist", server.gets)  # type: ignore[attr-defined]
+        return Mirror(f"http://{host}:{port}", server.gets)  # type: ignore[attr-defined]
 
     yield start
     for server, thread in servers:
@@ -421,7 +421,7 @@ def test_download_from_a_local_mirror(
     dataset = load_mnist(LoadRequest(cache_dir=cache, progress=True))
 
     assert_full_mnist(dataset, decoded)
-    assert sorted(mirror.gets) == sorted(f"/mnist/{name}" for name in FILENAMES)
+    assert sorted(mirror.gets) == sorted(f"/{name}" for name in FILENAMES)
     for name in FILENAMES:
         assert sha256(cache / "mnist" / name) == SHA256[name]
     assert str(cache / "mnist") in dataset.source
@@ -449,7 +449,7 @@ def test_a_corrupt_cached_gz_is_downloaded_again(
     monkeypatch.setenv("MLBENCH_MNIST_MIRRORS", mirror.url)
 
     assert_full_mnist(load_mnist(LoadRequest(cache_dir=cache, progress=False)), decoded)
-    assert mirror.gets == ["/mnist/t10k-images-idx3-ubyte.gz"]
+    assert mirror.gets == ["/t10k-images-idx3-ubyte.gz"]
     assert_clean_mnist_cache(cache)
 
 
@@ -475,10 +475,10 @@ def test_falls_back_to_the_next_mirror_and_keeps_no_bad_file(
     dataset = load_mnist(LoadRequest(cache_dir=cache, progress=False))
 
     assert_full_mnist(dataset, decoded)
-    assert sorted(good.gets) == sorted(f"/mnist/{name}" for name in FILENAMES)
+    assert sorted(good.gets) == sorted(f"/{name}" for name in FILENAMES)
     if fault == "corrupt":
         # A bad copy of one file says nothing about the others: each is tried there first.
-        assert sorted(bad.gets) == sorted(f"/mnist/{name}" for name in FILENAMES)
+        assert sorted(bad.gets) == sorted(f"/{name}" for name in FILENAMES)
     else:
         # A mirror that fails to deliver is not asked again for the other files.
         assert len(bad.gets) == 1
@@ -742,6 +742,25 @@ def test_stratified_indices() -> None:
     assert stratified_indices(labels, None) is None
     assert stratified_indices(labels, len(labels)) is None
     assert stratified_indices(labels, len(labels) + 1) is None
+
+
+@pytest.mark.parametrize("left_out", [1, 5, 9, 10, 11])
+@pytest.mark.parametrize("dominant", [False, True])
+def test_stratified_indices_leaving_out_fewer_items_than_classes(
+    left_out: int, dominant: bool
+) -> None:
+    # e.g. --train-size 59995 of MNIST's 60,000: fewer left out than there are classes.
+    weights = np.array([20, 1, 1, 1, 1, 1, 1, 1, 1, 1.0]) if dominant else np.ones(10)
+    labels = np.random.default_rng(7).choice(10, size=2000, p=weights / weights.sum())
+    size = len(labels) - left_out
+    chosen = stratified_indices(labels, size, seed=5)
+    assert chosen is not None
+    assert len(chosen) == size and len(np.unique(chosen)) == size
+    assert np.all(np.diff(chosen) > 0)
+    counts = np.bincount(labels[chosen], minlength=10)
+    expected = np.bincount(labels, minlength=10) * size / len(labels)
+    assert np.all(np.abs(counts - expected) <= 1), (counts, expected)
+    np.testing.assert_array_equal(chosen, stratified_indices(labels, size, seed=5))
 
 
 # --------------------------------------------------------------------------- DataRef

@@ -76,8 +76,9 @@ def save_arrays(dataset: Dataset, folder: Path) -> Dataset:
 def load_arrays(folder: Path, like: Dataset) -> Dataset:
     """Memory-map the arrays in ``folder``; raises ValueError if any is missing or unreadable."""
     try:
-        arrays = {a: np.load(folder / f"{a}.npy", mmap_mode="r", allow_pickle=False) for a in ARRAYS}
-    except (OSError, ValueError) as error:
+        arrays = {a: np.load(folder / f"{a}.npy", mmap_mode="r", allow_pickle=False)
+                  for a in ARRAYS}
+    except (OSError, ValueError, EOFError) as error:  # EOFError: an empty .npy file
         raise ValueError(f"cached arrays in {folder} are missing or unreadable: {error}") from error
     return replace(like, folder=folder, **arrays)
 
@@ -89,6 +90,18 @@ def stratified_indices(labels: np.ndarray, size: int | None, seed: int = 0) -> n
     from sklearn.model_selection import train_test_split
 
     indices = np.arange(len(labels))
+    classes, counts = np.unique(labels, return_counts=True)
+    left_out = len(labels) - size
+    if left_out < len(classes):
+        # train_test_split needs a class's worth on both sides; leave out fewer items than
+        # there are classes by apportioning them to the classes (largest remainder).
+        quotas = counts * left_out / len(labels)
+        drops = np.floor(quotas).astype(int)
+        drops[np.argsort(drops - quotas, kind="stable")[: left_out - drops.sum()]] += 1
+        rng = np.random.default_rng(seed)
+        dropped = [rng.choice(indices[labels == label], n, replace=False)
+                   for label, n in zip(classes, drops, strict=True)]
+        return np.setdiff1d(indices, np.concatenate(dropped))
     chosen, _ = train_test_split(indices, train_size=size, stratify=labels, random_state=seed)
     return np.sort(chosen)
 

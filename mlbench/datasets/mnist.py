@@ -67,8 +67,9 @@ def load_mnist(request: LoadRequest) -> Dataset:
             raise DatasetUnavailable(f"{gz_files[array]} decodes to shape {values.shape}, "
                                      f"expected {SHAPES[array]}")
     where = {str(path.parent) for path in gz_files.values()}
-    return save_arrays(Dataset("mnist", source=f"IDX files in {', '.join(where)}",
-                               **decoded), folder)
+    dataset = Dataset("mnist", decoded["x_train"], decoded["y_train"], decoded["x_test"],
+                      decoded["y_test"], source=f"IDX files in {', '.join(sorted(where))}")
+    return save_arrays(dataset, folder)
 
 
 def read_idx(path: Path) -> np.ndarray:
