@@ -109,6 +109,11 @@ class EstimatorModel(Model):
     def predict(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(self.estimator_.predict(X))
 
+    def runtime_info(self) -> dict[str, Any]:
+        import sklearn
+
+        return {"framework": f"scikit-learn {sklearn.__version__}"}
+
     def __getattr__(self, name: str) -> Any:
         # predict_proba exists exactly when the fitted estimator has it, so the harness can
         # tell from hasattr() whether probabilities are available.

@@ -35,20 +35,34 @@ COLUMNS: list[tuple[str, str, str, str]] = [
     ("test_size", "Int64", "images", "test images"),
     ("accuracy", "float64", "fraction", "test accuracy"),
     ("f1_macro", "float64", "fraction", "macro-averaged F1 on the test set"),
-    ("fit_seconds", "float64", "s", "wall time of fit()"),
+    ("setup_seconds", "float64", "s",
+     "framework start-up before fit (imports, device, graph tracing), if the model has any"),
+    ("fit_seconds", "float64", "s", "wall time of fit() (with per-epoch test evaluation)"),
     ("fit_cpu_seconds", "float64", "s", "CPU time of fit(), all threads of the worker"),
+    ("train_throughput", "float64", "images/s",
+     "training images per second: train_size x epochs / training time (epochs 1 if no history)"),
+    ("epochs", "Int64", "", "epochs in the training history, if the model keeps one"),
+    ("final_test_accuracy", "float64", "fraction", "test accuracy after the last epoch"),
     ("predict_seconds", "float64", "s", "wall time of predict() on the test set"),
     ("predict_throughput", "float64", "images/s", "test images / predict_seconds"),
+    ("proba_seconds", "float64", "s",
+     "wall time of predict_proba() on the images whose probabilities are kept"),
     ("job_seconds", "float64", "s", "wall time of the whole job inside the worker"),
     ("peak_memory_mb", "float64", "MiB", "worker's peak resident memory"),
     ("model_size_bytes", "Int64", "bytes", "size of the pickled fitted model"),
     ("threads", "Int64", "", "BLAS threads in effect in the worker"),
+    ("device_name", "string", "", "CPU or GPU model the job ran on"),
+    ("framework", "string", "", "framework, version and build (CPU or CUDA), if reported"),
+    ("framework_threads", "Int64", "", "the framework's own intra-op threads, if reported"),
+    ("precision", "string", "", "arithmetic precision of training, if reported"),
     ("params", "string", "JSON", "every hyperparameter the model ran with"),
     ("warnings", "string", "", "warnings the job raised, '; '-separated"),
     ("worker_pid", "Int64", "", "worker process id"),
     ("started_at", "string", "ISO 8601 UTC", "when the job started"),
 ]
 COLUMN_NAMES = [name for name, *_ in COLUMNS]
+HISTORY_COLUMNS = ["job_id", "model", "device", "repeat", "epoch", "loss", "train_accuracy",
+                   "test_accuracy", "epoch_seconds", "train_seconds", "eval_seconds"]
 
 
 def to_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
@@ -56,6 +70,10 @@ def to_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for record in records:
         row = {name: record.get(name) for name in COLUMN_NAMES}
+        history = record.get("history") or []
+        if history:
+            row["epochs"] = len(history)
+            row["final_test_accuracy"] = history[-1].get("test_accuracy")
         row["params"] = json.dumps(record.get("params", {}), sort_keys=True, default=str)
         row["warnings"] = "; ".join(record.get("warnings") or []) or None
         if row["error"]:
@@ -131,10 +149,20 @@ class RunFolder:
     def table(self) -> pd.DataFrame:
         return to_frame({**r, "run": self.name} for r in self.records())
 
+    def history(self) -> pd.DataFrame:
+        """Per-epoch training history of every job that kept one, in long form."""
+        rows = [{"job_id": r["job_id"], "model": r["model"], "device": r["device"],
+                 "repeat": r["repeat"], **epoch}
+                for r in self.records() for epoch in r.get("history") or []]
+        return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+
     def write_table(self) -> pd.DataFrame:
         frame = self.table()
         write_atomic(self.path / "results.csv", lambda p: frame.to_csv(p, index=False))
         write_atomic(self.path / "results.parquet", lambda p: frame.to_parquet(p, index=False))
+        history = self.history()
+        if not history.empty:
+            write_atomic(self.path / "history.csv", lambda p: history.to_csv(p, index=False))
         return frame
 
 

@@ -7,13 +7,18 @@ record here; crashes and timeouts are seen by the executor instead.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import inspect
 import os
 import pickle
 import resource
+import sys
+import tempfile
 import time
 import traceback
 import warnings
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,8 +28,12 @@ import numpy as np
 import sklearn.metrics
 import threadpoolctl
 
+from mlbench.environment import cpu_model
 from mlbench.jobs import JobSpec
 from mlbench.model import SkipJob
+
+PROBABILITY_SAMPLE = 500  # evenly spaced test images whose probabilities are kept
+PROBABILITY_WRONG = 2000  # at most this many misclassified images' probabilities
 
 
 class ContractError(Exception):
@@ -41,9 +50,11 @@ def run_job(spec: JobSpec) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     }
     arrays: dict[str, np.ndarray] = {}
     started = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
+    with captured_output() as log, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
+            if spec.threads is not None:
+                limit_framework_threads(spec.threads)
             limits = {} if spec.threads is None else {"limits": spec.threads}
             with threadpoolctl.threadpool_limits(**limits):
                 record["threads"] = _blas_threads()
@@ -55,6 +66,7 @@ def run_job(spec: JobSpec) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             record.update(status="failed", error=f"{type(error).__name__}: {error}",
                           traceback=traceback.format_exc(limit=-8))
     record["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+    record["log"] = log.text
     record["job_seconds"] = time.perf_counter() - started
     record["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return record, arrays
@@ -71,13 +83,29 @@ def _measure(spec: JobSpec, record: dict[str, Any]) -> dict[str, np.ndarray]:
     x_train, y_train, x_test, y_test = spec.data.load(entry.input)
     record.update(train_size=len(y_train), test_size=len(y_test))
     model = entry.cls(seed=spec.seed, device=spec.device, **spec.params)
+    if callable(getattr(model, "get_params", None)):
+        record["params"] = model.get_params()  # as resolved by the model (recipes, say)
     _seed_everything(spec.seed)
+
+    if callable(getattr(model, "prepare", None)):
+        # Framework start-up (imports, device, graph tracing) is measured apart from training.
+        wall = time.perf_counter()
+        model.prepare(x_train, y_train)
+        record["setup_seconds"] = time.perf_counter() - wall
+    fit_options = {}
+    if "eval_set" in inspect.signature(model.fit).parameters:
+        fit_options["eval_set"] = (x_test, y_test)  # for learning curves, never for fitting
 
     gc.collect()
     wall, cpu = time.perf_counter(), time.process_time()
-    model.fit(x_train, y_train)
+    model.fit(x_train, y_train, **fit_options)
     record["fit_seconds"] = time.perf_counter() - wall
     record["fit_cpu_seconds"] = time.process_time() - cpu
+    history = list(getattr(model, "history_", None) or [])
+    if history:
+        record["history"] = history
+    train_seconds = history[-1]["train_seconds"] if history else record["fit_seconds"]
+    record["train_throughput"] = len(x_train) * max(len(history), 1) / max(train_seconds, 1e-9)
 
     wall = time.perf_counter()
     predicted = np.asarray(model.predict(x_test))
@@ -87,12 +115,28 @@ def _measure(spec: JobSpec, record: dict[str, Any]) -> dict[str, np.ndarray]:
     _check_predictions(spec, predicted, len(y_test), np.unique(y_train))
     arrays = {"predicted": predicted.astype(np.int16)}
     if hasattr(model, "predict_proba"):
-        arrays["probabilities"] = np.asarray(model.predict_proba(x_test), dtype=np.float32)
+        # Probabilities feed the reports' galleries: a fixed sample of the test set and the
+        # images this model got wrong. Not the whole set: for some models (k-NN) that would
+        # cost a second full prediction.
+        sample = np.linspace(0, len(y_test) - 1, min(len(y_test), PROBABILITY_SAMPLE))
+        wrong = np.flatnonzero(predicted != y_test)[:PROBABILITY_WRONG]
+        index = np.union1d(sample.astype(np.int64), wrong)
+        wall = time.perf_counter()
+        arrays["probabilities"] = np.asarray(model.predict_proba(x_test[index]),
+                                             dtype=np.float32)
+        record["proba_seconds"] = time.perf_counter() - wall
+        arrays["probability_index"] = index.astype(np.int32)
     record["accuracy"] = float(np.mean(predicted == y_test))
     record["f1_macro"] = float(
         sklearn.metrics.f1_score(y_test, predicted, average="macro", zero_division=0)
     )
     record["model_size_bytes"] = _model_size(model)
+    record["device_name"] = cpu_model() if spec.device == "cpu" else None
+    if callable(getattr(model, "runtime_info", None)):
+        info = model.runtime_info()
+        if info.get("device_name") in (None, "cpu"):
+            info.pop("device_name", None)
+        record.update(info)
     return arrays
 
 
@@ -116,6 +160,43 @@ def _model_size(model: Any) -> int | None:
         return len(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
     except Exception:
         return None
+
+
+class CapturedOutput:
+    text = ""
+
+
+@contextlib.contextmanager
+def captured_output(limit: int = 20_000) -> Iterator[CapturedOutput]:
+    """Send the job's stdout and stderr, including what C libraries print (TensorFlow's
+    banners, say), to a file instead of the user's terminal; keep its tail in the record."""
+    result = CapturedOutput()
+    with tempfile.TemporaryFile() as sink:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = [os.dup(1), os.dup(2)]
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield result
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for descriptor in saved:
+                os.close(descriptor)
+            sink.seek(max(0, sink.seek(0, os.SEEK_END) - limit))
+            result.text = sink.read().decode(errors="replace")
+
+
+def limit_framework_threads(threads: int) -> None:
+    """Set the thread count every framework reads when it is first imported (the worker
+    imports them only after this); threadpoolctl covers the BLAS already loaded."""
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                     "TF_NUM_INTRAOP_THREADS"):
+        os.environ[variable] = str(threads)
+    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
 
 
 def _seed_everything(seed: int) -> None:

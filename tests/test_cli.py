@@ -62,7 +62,13 @@ def test_run_prints_table_and_writes_every_file(cli: Cli, tmp_path: Path) -> Non
         record = json.loads((run / "jobs" / f"{row.job_id}.json").read_text())
         assert record["status"] == "ok"
     with np.load(run / "predictions" / "knn-cpu-r0.npz") as saved:
-        assert np.allclose(saved["probabilities"].sum(axis=1), 1.0, atol=1e-5)
+        probabilities, index = saved["probabilities"], saved["probability_index"]
+        assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+        assert probabilities.shape == (len(index), 10)
+        # Kept: an even sample of the test set and every image knn got wrong.
+        wrong = np.flatnonzero(saved["predicted"] != labels)
+        assert set(wrong) <= set(index) and len(index) >= min(360, 500)
+        assert np.array_equal(probabilities.argmax(axis=1), saved["predicted"][index])
 
 
 def test_params_repeats_and_seeds_are_recorded(cli: Cli, tmp_path: Path) -> None:

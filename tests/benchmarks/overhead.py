@@ -42,7 +42,8 @@ def main(arguments: list[str]) -> None:
     print(f"run wall time:        {wall:8.2f} s")
     print(f"fit + predict:        {work:8.2f} s")
     print(f"harness overhead:     {wall - work:8.2f} s")
-    print(f"cold worker start-up: {cold_start_seconds():8.2f} s (python -c 'import mlbench.worker')")
+    print(f"cold worker start-up: {cold_start_seconds():8.2f} s "
+          "(python -c 'import mlbench.worker')")
 
 
 if __name__ == "__main__":

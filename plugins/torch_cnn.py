@@ -1,0 +1,214 @@
+"""The reference CNN in PyTorch. PyTorch is imported only when a torch-cnn job starts."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from mlbench import SkipJob, hookimpl
+from mlbench_plugins.cnn import CNN, accuracy, import_framework
+from mlbench_plugins.hardware import cpu_has_bfloat16
+
+EVAL_BATCH = 1000
+
+
+class TorchCNN(CNN):
+    """The introductory-notebook CNN in PyTorch (channels-last, bfloat16 autocast, compiled)."""
+
+    name = "torch-cnn"
+    tags = ("cnn", "deep-learning", "torch")
+
+    def prepare(self, X: np.ndarray, y: np.ndarray) -> None:
+        """Framework start-up, timed apart from training: import, device, build, compile."""
+        torch = import_framework("torch", "PyTorch", "torch")
+        self.torch_ = torch
+        self.device_ = self._pick_device(torch)
+        torch.manual_seed(self.seed)
+        self.net_ = build_net(torch, X.shape[1:3]).to(self.device_,
+                                                      memory_format=torch.channels_last)
+        self.optimizer_ = torch.optim.Adam(self.net_.parameters(), lr=self.params["learning_rate"],
+                                           eps=1e-7)  # Keras' epsilon, as in the notebook
+        self.dtype_ = self._autocast_dtype(torch)
+        self.scaler_ = torch.amp.GradScaler(enabled=self.dtype_ == torch.float16)
+        self.train_step_ = self._make_train_step()
+        if self.params["compile"]:
+            self._warm_up(X, y)
+
+    def fit(self, X: np.ndarray, y: np.ndarray,
+            eval_set: tuple[np.ndarray, np.ndarray] | None = None) -> TorchCNN:
+        if not hasattr(self, "net_"):
+            self.prepare(X, y)
+        torch = self.torch_
+        images, labels = self._to_device(X), torch.as_tensor(y, device=self.device_)
+        batch, count = self.params["batch_size"], len(X)
+        generator = torch.Generator().manual_seed(self.seed)
+        evaluate: Callable[[], float] | None = None
+        if eval_set is not None and self.params["monitor"]:
+            def evaluate() -> float:
+                return accuracy(self.predict_proba(eval_set[0]), eval_set[1])
+        for _ in range(self.params["epochs"]):
+            self.start_epoch()
+            self.net_.train()
+            order = torch.randperm(count, generator=generator).to(self.device_)
+            loss_sum = torch.zeros((), device=self.device_)
+            correct = torch.zeros((), device=self.device_, dtype=torch.long)
+            for start in range(0, count, batch):
+                index = order[start:start + batch]
+                loss, hits = self.train_step_(images[index], labels[index])
+                loss_sum += loss * len(index)
+                correct += hits
+            self._synchronize()
+            self.end_epoch(loss_sum.item() / count, correct.item() / count, evaluate)
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        torch = self.torch_
+        self.net_.eval()
+        outputs = []
+        with torch.no_grad(), self._autocast():
+            for start in range(0, len(X), EVAL_BATCH):
+                logits = self.net_(self._to_device(X[start:start + EVAL_BATCH]))
+                outputs.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+        return np.concatenate(outputs).astype(np.float32)
+
+    def size_bytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.net_.state_dict().values())
+
+    def runtime_info(self) -> dict[str, Any]:
+        torch = self.torch_
+        if self.device_.type == "cuda":
+            name = torch.cuda.get_device_name(self.device_)
+            build = f"CUDA {torch.version.cuda}"
+        else:
+            name, build = self.device_.type, "CUDA" if torch.version.cuda else "CPU"
+        return {"framework": f"torch {torch.__version__} ({build} build)", "device_name": name,
+                "framework_threads": torch.get_num_threads(),
+                "precision": str(self.dtype_).replace("torch.", "")}
+
+    # -- internals --------------------------------------------------------------------
+
+    def _pick_device(self, torch: Any) -> Any:
+        if self.device == "cpu":
+            return torch.device("cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        build = f"CUDA {torch.version.cuda} build" if torch.version.cuda else "CPU-only build"
+        raise SkipJob(f"no CUDA or MPS device visible to PyTorch ({torch.__version__}, {build})")
+
+    def _autocast_dtype(self, torch: Any) -> Any:
+        precision = self.params["precision"]
+        if precision == "auto":
+            if self.device_.type == "cuda":
+                precision = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+            elif self.device_.type == "cpu" and cpu_has_bfloat16():
+                precision = "bfloat16"
+            else:
+                precision = "float32"
+        if precision == "float16" and self.device_.type == "cpu":
+            raise ValueError("torch-cnn: float16 training needs a GPU; use bfloat16 or float32")
+        return getattr(torch, precision)
+
+    def _autocast(self) -> Any:
+        torch = self.torch_
+        enabled = self.dtype_ != torch.float32
+        return torch.autocast(self.device_.type, dtype=self.dtype_, enabled=enabled)
+
+    def _make_train_step(self) -> Callable[[Any, Any], tuple[Any, Any]]:
+        torch = self.torch_
+        net = torch.compile(self.net_) if self.params["compile"] else self.net_
+        loss_function = torch.nn.CrossEntropyLoss()  # softmax + sparse categorical CE
+
+        def step(images: Any, labels: Any) -> tuple[Any, Any]:
+            self.optimizer_.zero_grad(set_to_none=True)
+            with self._autocast():
+                logits = net(images)
+                loss = loss_function(logits.float(), labels)
+            self.scaler_.scale(loss).backward()
+            self.scaler_.step(self.optimizer_)
+            self.scaler_.update()
+            return loss.detach(), (logits.argmax(dim=1) == labels).sum()
+
+        return step
+
+    def _warm_up(self, X: np.ndarray, y: np.ndarray) -> None:
+        """Compile for the full and the last, partial batch now, then restore the initial
+        weights and optimizer state, so compilation is counted as start-up, not training."""
+        torch = self.torch_
+        saved = copy.deepcopy((self.net_.state_dict(), self.optimizer_.state_dict()))
+        batch = self.params["batch_size"]
+        sizes = {min(batch, len(X)), len(X) % batch} - {0}
+        for size in sizes:
+            self.train_step_(self._to_device(X[:size]),
+                             torch.as_tensor(y[:size], device=self.device_))
+        self._synchronize()
+        self.net_.load_state_dict(saved[0])
+        self.optimizer_.load_state_dict(saved[1])
+
+    def _to_device(self, X: np.ndarray) -> Any:
+        torch = self.torch_
+        # NHWC arrays viewed as NCHW tensors in channels-last memory: no copy on the CPU.
+        tensor = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).permute(0, 3, 1, 2)
+        return tensor.to(self.device_)
+
+    def _synchronize(self) -> None:
+        if self.device_.type == "cuda":
+            self.torch_.cuda.synchronize()
+        elif self.device_.type == "mps":
+            self.torch_.mps.synchronize()
+
+
+def ByteDropout(torch: Any, p: float) -> Any:
+    """Dropout with its mask drawn from random bytes, seven per 64-bit draw.
+
+    The same layer as nn.Dropout (keep with probability 1 - p, scale by 1 / (1 - p)) for p a
+    multiple of 1/256, as 0.25 and 0.5 are; but on the CPU nn.Dropout's per-element
+    bernoulli_ was the costliest op of a training step, and drawing whole words is over 10x
+    cheaper. (random_() leaves a word's top bit zero, so its last byte is not used.)
+    """
+    threshold = round(p * 256)
+    if threshold != p * 256:
+        return torch.nn.Dropout(p)
+
+    class Layer(torch.nn.Module):
+        def forward(self, x: Any) -> Any:
+            if not self.training:
+                return x
+            count = x.numel()
+            words = torch.empty((count + 6) // 7, dtype=torch.int64, device=x.device).random_()
+            uniform_bytes = words.view(torch.uint8).view(-1, 8)[:, :7].reshape(-1)[:count]
+            keep = uniform_bytes.view(x.shape) >= threshold
+            return x * keep * (1.0 / (1.0 - p))
+
+        def extra_repr(self) -> str:
+            return f"p={p}"
+
+    return Layer()
+
+
+def build_net(torch: Any, image_shape: tuple[int, ...]) -> Any:
+    """The reference architecture, initialised as Keras does (Glorot uniform, zero bias)."""
+    nn = torch.nn
+    height, width = ((size - 4) // 2 for size in image_shape)  # two 3x3 convs, 2x2 pool
+    net = nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(),
+        nn.Conv2d(32, 64, 3), nn.ReLU(),
+        nn.MaxPool2d(2), ByteDropout(torch, 0.25),
+        nn.Flatten(),
+        nn.Linear(64 * height * width, 128), nn.ReLU(), ByteDropout(torch, 0.5),
+        nn.Linear(128, 10),  # softmax is folded into the loss and into predict_proba
+    )
+    for layer in net:
+        if isinstance(layer, nn.Conv2d | nn.Linear):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+    return net
+
+
+@hookimpl
+def mlbench_register_models(register: Callable[[type], None]) -> None:
+    register(TorchCNN)

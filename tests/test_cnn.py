@@ -1,0 +1,130 @@
+"""The Keras and PyTorch CNN plugins: training, history, devices, threads, missing frameworks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import Result
+
+Cli = Callable[..., Result]
+CNNS = ["keras-cnn", "torch-cnn"]
+SMALL = ["--dataset", "mnist-5k", "--train-size", "2000", "--test-size", "500"]
+
+pytestmark = pytest.mark.slow
+
+
+def table(tmp_path: Path, name: str = "t") -> pd.DataFrame:
+    return pd.read_csv(tmp_path / "results" / name / "results.csv").set_index("job_id")
+
+
+@pytest.mark.parametrize("model", CNNS)
+def test_cnn_learns_in_two_short_epochs_and_keeps_its_history(
+    cli: Cli, tmp_path: Path, model: str
+) -> None:
+    result = cli("run", "-m", model, *SMALL, "--name", "t", "-q",
+                 "-p", f"{model}.epochs=2", "-p", f"{model}.compile=False")
+    assert result.exit_code == 0, result.output
+    row = table(tmp_path).loc[f"{model}-cpu-r0"]
+    assert row["status"] == "ok"
+    assert row["accuracy"] > 0.8  # chance is 0.1
+    assert row["epochs"] == 2 and row["final_test_accuracy"] == pytest.approx(row["accuracy"])
+    assert row["setup_seconds"] > 0 and row["train_throughput"] > 0
+    assert row["device_name"] and row["framework"] and row["precision"]
+    params = json.loads(row["params"])
+    assert params["epochs"] == 2 and params["batch_size"] == 128
+
+    history = pd.read_csv(tmp_path / "results" / "t" / "history.csv")
+    assert list(history["epoch"]) == [1, 2]
+    assert history["test_accuracy"].between(0.1, 1.0).all()
+    assert (history["epoch_seconds"] > 0).all()
+    assert history["train_seconds"].is_monotonic_increasing
+    assert history["loss"].iloc[1] < history["loss"].iloc[0]
+
+
+@pytest.mark.parametrize("model", CNNS)
+def test_default_fast_recipe_with_compilation_trains(
+    cli: Cli, tmp_path: Path, model: str
+) -> None:
+    result = cli("run", "-m", model, *SMALL, "--name", "t", "-q", "-p", f"{model}.epochs=1")
+    assert result.exit_code == 0, result.output
+    row = table(tmp_path).loc[f"{model}-cpu-r0"]
+    assert row["status"] == "ok" and row["accuracy"] > 0.7
+    assert json.loads(row["params"])["compile"] is True
+
+
+def test_reference_recipe_is_one_param_away(cli: Cli, tmp_path: Path) -> None:
+    result = cli("run", "-m", "torch-cnn", *SMALL, "--name", "t", "-q",
+                 "-p", "torch-cnn.recipe='reference'", "-p", "torch-cnn.epochs=1")
+    assert result.exit_code == 0, result.output
+    row = table(tmp_path).loc["torch-cnn-cpu-r0"]
+    params = json.loads(row["params"])
+    assert params["batch_size"] == 32 and params["precision"] == "float32"
+    assert params["compile"] is False and row["precision"] == "float32"
+
+
+def test_gpu_rows_are_skipped_with_the_reason_on_a_cpu_machine(cli: Cli, tmp_path: Path) -> None:
+    result = cli("run", "-m", "cnn,linear", *SMALL, "--devices", "cpu,gpu", "--name", "t",
+                 "-q", "-p", "keras-cnn.epochs=1", "-p", "torch-cnn.epochs=1",
+                 "-p", "keras-cnn.compile=False", "-p", "torch-cnn.compile=False")
+    assert result.exit_code == 0, result.output
+    frame = table(tmp_path)
+    assert set(frame.loc[["keras-cnn-cpu-r0", "torch-cnn-cpu-r0", "linear-cpu-r0"],
+                         "status"]) == {"ok"}
+    assert frame.loc["torch-cnn-gpu-r0", "status"] == "skipped"
+    assert "no CUDA or MPS device visible to PyTorch" in frame.loc["torch-cnn-gpu-r0", "error"]
+    assert frame.loc["keras-cnn-gpu-r0", "status"] == "skipped"
+    assert "no GPU visible to TensorFlow" in frame.loc["keras-cnn-gpu-r0", "error"]
+    assert frame.loc["linear-gpu-r0", "error"] == "linear has no gpu path; it runs on cpu only"
+
+
+def test_threads_setting_reaches_the_frameworks(cli: Cli, tmp_path: Path) -> None:
+    result = cli("run", "-m", "cnn", *SMALL, "--threads", "1", "--name", "t", "-q",
+                 "-p", "keras-cnn.epochs=1", "-p", "torch-cnn.epochs=1",
+                 "-p", "keras-cnn.compile=False", "-p", "torch-cnn.compile=False")
+    assert result.exit_code == 0, result.output
+    frame = table(tmp_path)
+    assert list(frame["framework_threads"]) == [1, 1]  # read inside each worker
+    assert list(frame["threads"]) == [1, 1]
+
+
+@pytest.mark.parametrize(("model", "module", "extra"),
+                         [("torch-cnn", "torch", "torch"), ("keras-cnn", "tensorflow",
+                                                           "tensorflow")])
+def test_missing_framework_gives_a_skipped_row(
+    tmp_path: Path, model: str, module: str, extra: str
+) -> None:
+    shadow = tmp_path / "shadow" / module
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text(f"raise ImportError('{module} is absent here')\n")
+    env = {**os.environ, "PYTHONPATH": str(shadow.parent)}
+    run = subprocess.run([sys.executable, "-m", "mlbench.cli", "run", "-m", model, *SMALL,
+                          "-o", str(tmp_path / "results"), "--name", "t"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    row = table(tmp_path).loc[f"{model}-cpu-r0"]
+    assert row["status"] == "skipped"
+    assert f"install it with: pip install 'mlbench[{extra}]'" in row["error"]
+    assert f"{module} is absent here" in row["error"]
+
+
+@pytest.mark.parametrize("p", [0.25, 0.5])
+def test_byte_dropout_keeps_the_right_share_and_scales(p: float) -> None:
+    torch = pytest.importorskip("torch")
+    from mlbench_plugins.torch_cnn import ByteDropout
+
+    layer = ByteDropout(torch, p)
+    x = torch.ones(400_000)
+    y = layer(x)
+    kept = (y != 0).float().mean().item()
+    assert kept == pytest.approx(1 - p, abs=0.005)
+    assert torch.allclose(y[y != 0], torch.tensor(1 / (1 - p)))
+    layer.eval()
+    assert torch.equal(layer(x), x)
+    assert isinstance(ByteDropout(torch, 0.3), torch.nn.Dropout)  # not a multiple of 1/256
