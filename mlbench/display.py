@@ -23,6 +23,7 @@ from rich.text import Text
 
 from mlbench.jobs import JobSpec
 from mlbench.progress import Progress
+from mlbench.results import device_speedups
 
 STATUS_STYLE = {"ok": "green", "failed": "red", "timeout": "yellow", "crashed": "red",
                 "skipped": "dim"}
@@ -109,6 +110,9 @@ class ConsoleProgress(Progress):
             label = job_label(str(row.model), str(row.device), row.repeat)  # type: ignore[arg-type]
             out.print(Text(f"{row.status}: {label}: {row.error}",
                            style=STATUS_STYLE.get(str(row.status), "")), soft_wrap=True)
+        speedups = device_speedups(results)
+        if not speedups.empty:
+            out.print(speedup_table(speedups))
         run_dir = results.attrs.get("run_dir")
         if run_dir:
             self.say(f"mlbench: results in {run_dir}/results.csv (and .parquet, run.json)")
@@ -139,6 +143,19 @@ def results_table(frame: pd.DataFrame) -> Table:
                   _num(row.fit_cpu_seconds, "{:.2f}"), _num(row.predict_seconds, "{:.2f}"),
                   _num(row.predict_throughput, "{:,.0f}"), _num(row.peak_memory_mb, "{:,.0f}")]
         table.add_row(*cells)
+    return table
+
+
+def speedup_table(speedups: pd.DataFrame) -> Table:
+    table = Table(title="GPU against CPU (medians; speed-up = how many times faster the GPU is)",
+                  title_justify="left")
+    for name in ("model", "CPU fit s", "GPU fit s", "fit speed-up", "training images/s ratio",
+                 "prediction images/s ratio"):
+        table.add_column(name, justify="left" if name == "model" else "right")
+    for row in speedups.itertuples():
+        table.add_row(Text(str(row.model)), _num(row.cpu_fit_seconds, "{:.2f}"),
+                      _num(row.gpu_fit_seconds, "{:.2f}"), _num(row.fit_speedup, "{:.1f}x"),
+                      _num(row.train_speedup, "{:.1f}x"), _num(row.predict_speedup, "{:.1f}x"))
     return table
 
 

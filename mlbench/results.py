@@ -170,3 +170,25 @@ def _save_arrays(path: Path, save: Callable[..., None], *args: Any, **kwargs: An
     # Through a file object: given a path, numpy would append its own suffix to the name.
     with open(path, "wb") as stream:
         save(stream, *args, **kwargs)
+
+
+def device_speedups(frame: pd.DataFrame) -> pd.DataFrame:
+    """For each model that ran ok on both CPU and GPU: median times on each and the ratios
+    (how many times faster the GPU is). Empty when no model ran on both."""
+    ok = frame[frame["status"] == "ok"]
+    columns = ["fit_seconds", "train_throughput", "predict_throughput"]
+    medians = ok.groupby(["model", "device"])[columns].median().unstack("device")
+    if medians.empty or "cpu" not in medians.columns.get_level_values(1) or (
+            "gpu" not in medians.columns.get_level_values(1)):
+        return pd.DataFrame(columns=["model", "cpu_fit_seconds", "gpu_fit_seconds",
+                                     "fit_speedup", "train_speedup", "predict_speedup"])
+    table = pd.DataFrame({
+        "cpu_fit_seconds": medians[("fit_seconds", "cpu")],
+        "gpu_fit_seconds": medians[("fit_seconds", "gpu")],
+        "fit_speedup": medians[("fit_seconds", "cpu")] / medians[("fit_seconds", "gpu")],
+        "train_speedup": medians[("train_throughput", "gpu")]
+        / medians[("train_throughput", "cpu")],
+        "predict_speedup": medians[("predict_throughput", "gpu")]
+        / medians[("predict_throughput", "cpu")],
+    }).dropna(subset=["fit_speedup"])
+    return table.reset_index()

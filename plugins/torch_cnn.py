@@ -181,11 +181,27 @@ def ByteDropout(torch: Any, p: float) -> Any:
             count = x.numel()
             words = torch.empty((count + 6) // 7, dtype=torch.int64, device=x.device).random_()
             uniform_bytes = words.view(torch.uint8).view(-1, 8)[:, :7].reshape(-1)[:count]
-            keep = uniform_bytes.view(x.shape) >= threshold
-            return x * keep * (1.0 / (1.0 - p))
+            if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+                # A mask in the activations' own (NHWC) layout: mixing layouts copies.
+                batch, channels, height, width = x.shape
+                mask = uniform_bytes.view(batch, height, width, channels).permute(0, 3, 1, 2)
+            else:
+                mask = uniform_bytes.view(x.shape)
+            return x * (mask >= threshold) * (1.0 / (1.0 - p))
 
         def extra_repr(self) -> str:
             return f"p={p}"
+
+    return Layer()
+
+
+def FlattenChannelsLast(torch: Any) -> Any:
+    """Flatten in height, width, channel order, as Keras does: with channels-last activations
+    that is a free view, where nn.Flatten's channel-first order costs a copy each way."""
+
+    class Layer(torch.nn.Module):
+        def forward(self, x: Any) -> Any:
+            return x.permute(0, 2, 3, 1).reshape(len(x), -1)
 
     return Layer()
 
@@ -198,7 +214,7 @@ def build_net(torch: Any, image_shape: tuple[int, ...]) -> Any:
         nn.Conv2d(1, 32, 3), nn.ReLU(),
         nn.Conv2d(32, 64, 3), nn.ReLU(),
         nn.MaxPool2d(2), ByteDropout(torch, 0.25),
-        nn.Flatten(),
+        FlattenChannelsLast(torch),
         nn.Linear(64 * height * width, 128), nn.ReLU(), ByteDropout(torch, 0.5),
         nn.Linear(128, 10),  # softmax is folded into the loss and into predict_proba
     )

@@ -1,0 +1,31 @@
+"""The results table's derived views."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from mlbench.results import device_speedups, to_frame
+
+
+def record(model: str, device: str, fit: float, status: str = "ok") -> dict[str, object]:
+    return {"job_id": f"{model}-{device}", "model": model, "device": device, "status": status,
+            "fit_seconds": fit, "train_throughput": 1000 / fit, "predict_throughput": 50 / fit}
+
+
+def test_speedups_pair_cpu_and_gpu_rows_of_the_same_model() -> None:
+    frame = to_frame([record("cnn", "cpu", 100.0), record("cnn", "gpu", 4.0),
+                      record("svm", "cpu", 10.0), record("other", "cpu", 9.0),
+                      record("other", "gpu", 1.0, status="skipped")])
+    table = device_speedups(frame)
+    assert list(table["model"]) == ["cnn"]
+    row = table.iloc[0]
+    assert row["fit_speedup"] == pytest.approx(25.0)
+    assert row["train_speedup"] == pytest.approx(25.0)
+    assert row["predict_speedup"] == pytest.approx(25.0)
+
+
+def test_no_speedups_without_both_devices() -> None:
+    assert device_speedups(to_frame([record("svm", "cpu", 1.0)])).empty
+    assert device_speedups(to_frame([])).empty
+    assert isinstance(device_speedups(to_frame([])), pd.DataFrame)
