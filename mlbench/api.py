@@ -156,6 +156,9 @@ def load_dataset(
 def _execute(
     folder: RunFolder, config: RunConfig, registry: Registry, progress: Progress, resumed: bool
 ) -> pd.DataFrame:
+    from mlbench.executor import execute, start_workers
+
+    start_workers()  # preloads the workers' imports while this process loads the data
     for problem in registry.problems:
         progress.warn(problem)
     data_dir = config.data_dir or os.environ.get("MLBENCH_DATA_DIR")
@@ -208,8 +211,6 @@ def _execute(
 
     for record in skipped:
         finish(None, record, {})
-    from mlbench.executor import execute
-
     try:
         execute(todo, jobs=config.jobs, timeout=config.timeout,
                 on_start=progress.started, on_finish=finish)

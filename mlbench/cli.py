@@ -152,5 +152,23 @@ def list_(plugin: tuple[str, ...]) -> None:
         console.print(table)
     for problem in registry.problems:
         click.echo(f"mlbench: warning: {problem}", err=True)
+
+
+@main.command(name="new-plugin")
+@click.argument("name")
+@click.option("--dir", "directory", default=".", show_default=True, metavar="DIR",
+              help="Where to create the plugin's folder.")
+@friendly
+def new_plugin(name: str, directory: str) -> None:
+    """Create a working plugin package NAME to start from: model, entry point, test."""
+    from mlbench import scaffold
+
+    target = scaffold.new_plugin(name, directory)
+    click.echo(f"Created {target}/. Try it:\n"
+               f"  mlbench run --plugin {target / scaffold.module_name(name)}.py --models {name} "
+               "--dataset digits\n"
+               f"  cd {target} && pip install -e . && pytest")
+
+
 if __name__ == "__main__":
     main()

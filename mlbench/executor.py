@@ -18,7 +18,6 @@ import numpy as np
 from pebble import ProcessExpired, ProcessPool
 
 from mlbench.jobs import JobSpec
-from mlbench.worker import run_job
 
 Outcome = tuple[dict[str, Any], dict[str, np.ndarray]]
 
@@ -39,10 +38,7 @@ def execute(
     pending = list(specs)
     if not pending:
         return
-    context = multiprocessing.get_context("forkserver")
-    # Workers fork from a server that has already imported numpy, scikit-learn and the
-    # worker module: each job starts in milliseconds, from a process with no threads.
-    context.set_forkserver_preload(["mlbench.worker"])
+    context = start_workers()
     pool = ProcessPool(max_workers=jobs, max_tasks=1, context=context,
                        initializer=_ignore_interrupts)
     running: dict[Future[Outcome], JobSpec] = {}
@@ -61,6 +57,26 @@ def execute(
     finally:
         pool.stop()  # on Ctrl-C or an error: kill what still runs; finished jobs are saved
         pool.join()
+
+
+def start_workers() -> Any:
+    """Start the server workers fork from, preloading numpy, scikit-learn and the worker
+    module: each job then starts in milliseconds, from a process with no threads. Called
+    early, the preloading overlaps with the parent loading the dataset."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["mlbench.worker"])
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
+    return context
+
+
+def run_job(spec: JobSpec) -> Outcome:
+    # Imported here, in the worker (where the forkserver has preloaded it), so the parent
+    # never pays for importing scikit-learn.
+    from mlbench.worker import run_job as run_in_worker
+
+    return run_in_worker(spec)
 
 
 def outcome(future: Future[Outcome], spec: JobSpec, timeout: float | None) -> Outcome:

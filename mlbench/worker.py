@@ -156,10 +156,23 @@ def _model_size(model: Any) -> int | None:
     size = getattr(model, "size_bytes", None)
     if callable(size):
         return int(size())
+    counter = ByteCounter()
     try:
-        return len(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+        pickle.dump(model, counter, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:
         return None
+    return counter.size
+
+
+class ByteCounter:
+    """A file that only counts what is written: sizes a pickle without holding it."""
+
+    size = 0
+
+    def write(self, data: bytes | memoryview) -> int:
+        size = memoryview(data).nbytes  # protocol 5 hands over array buffers as memoryviews
+        self.size += size
+        return size
 
 
 class CapturedOutput:

@@ -31,6 +31,11 @@ class KerasCNN(CNN):
         tf = import_framework("tensorflow", "TensorFlow", "tensorflow")
         keras = import_framework("keras", "Keras", "tensorflow")
         self.tf_, self.keras_ = tf, keras
+        threads = os.environ.get("TF_NUM_INTRAOP_THREADS")  # set by mlbench run --threads
+        if threads:
+            tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+            tf.config.threading.set_inter_op_parallelism_threads(
+                int(os.environ.get("TF_NUM_INTEROP_THREADS", threads)))
         if self.device == "cpu":
             tf.config.set_visible_devices([], "GPU")
             self.device_name_ = "cpu"

@@ -48,15 +48,19 @@ def test_cnn_learns_in_two_short_epochs_and_keeps_its_history(
     assert history["loss"].iloc[1] < history["loss"].iloc[0]
 
 
-@pytest.mark.parametrize("model", CNNS)
-def test_default_fast_recipe_with_compilation_trains(
-    cli: Cli, tmp_path: Path, model: str
+@pytest.mark.parametrize(("model", "options"), [
+    ("keras-cnn", []), ("torch-cnn", []), ("torch-cnn", ["-p", "torch-cnn.compile=True"])])
+def test_default_fast_recipe_trains(
+    cli: Cli, tmp_path: Path, model: str, options: list[str]
 ) -> None:
-    result = cli("run", "-m", model, *SMALL, "--name", "t", "-q", "-p", f"{model}.epochs=1")
+    result = cli("run", "-m", model, *SMALL, "--name", "t", "-q", "-p", f"{model}.epochs=1",
+                 *options)
     assert result.exit_code == 0, result.output
     row = table(tmp_path).loc[f"{model}-cpu-r0"]
     assert row["status"] == "ok" and row["accuracy"] > 0.7
-    assert json.loads(row["params"])["compile"] is True
+    params = json.loads(row["params"])
+    assert params["batch_size"] == 128 and params["compile"] is bool(options)
+    assert row["precision"] in ("bfloat16", "float32")  # auto: bfloat16 where the CPU has it
 
 
 def test_reference_recipe_is_one_param_away(cli: Cli, tmp_path: Path) -> None:

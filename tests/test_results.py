@@ -29,3 +29,14 @@ def test_no_speedups_without_both_devices() -> None:
     assert device_speedups(to_frame([record("svm", "cpu", 1.0)])).empty
     assert device_speedups(to_frame([])).empty
     assert isinstance(device_speedups(to_frame([])), pd.DataFrame)
+
+
+def test_console_summary_ends_with_the_speedup_table(capsys: pytest.CaptureFixture[str]) -> None:
+    from mlbench.display import ConsoleProgress
+
+    frame = to_frame([{**record("cnn", "cpu", 100.0), "accuracy": 0.99, "dataset": "mnist"},
+                      {**record("cnn", "gpu", 4.0), "accuracy": 0.99, "dataset": "mnist"}])
+    ConsoleProgress(quiet=True).end(frame)
+    printed = capsys.readouterr().out
+    assert "GPU against CPU" in printed and "25.0x" in printed
+    assert printed.index("mlbench results") < printed.index("GPU against CPU")

@@ -100,7 +100,12 @@ def main() -> None:
           + ", ".join(f"{k} {v:,.0f} GFLOP/s" for k, v in peaks.items())
           + "; after the runs: "
           + ", ".join(f"{k} {v:,.0f}" for k, v in peaks_after.items()))
-    print(table.to_markdown(index=False, floatfmt=".3g"))
+    formats = {"images/s": "{:,.0f}", "accuracy": "{:.4f}", "setup s": "{:.1f}",
+               "fit s": "{:.0f}", "vs reference": "{:.2f}x", "GFLOP/s": "{:.0f}",
+               "% fp32 peak": "{:.0f}%", "% bf16 peak": "{:.0f}%"}
+    for column, text in formats.items():
+        table[column] = [text.format(v) if pd.notna(v) else "" for v in table[column]]
+    print(table.to_markdown(index=False))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ cnn_throughput.py (see BENCHMARKS.md). Run with: pytest tests/benchmarks --bench
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,19 +20,13 @@ IMAGES = 2048
 
 
 @pytest.fixture(scope="module")
-def slice_of_mnist() -> tuple[np.ndarray, np.ndarray]:
+def slice_of_mnist(session_cache: Path) -> tuple[np.ndarray, np.ndarray]:
     from mlbench.datasets import LoadRequest
     from mlbench.datasets.builtin import load_mnist_5k
 
-    data = load_mnist_5k(LoadRequest(cache_dir=_cache()))
+    data = load_mnist_5k(LoadRequest(cache_dir=session_cache))
     x = np.asarray(data.x_train[:IMAGES], dtype=np.float32)[..., None] / 255.0
     return x, np.asarray(data.y_train[:IMAGES], dtype=np.int64)
-
-
-def _cache() -> Any:
-    from pathlib import Path
-
-    return Path(os.environ["MLBENCH_CACHE_DIR"])
 
 
 def _report(benchmark: Any) -> None:
