@@ -242,19 +242,15 @@ def plan(
             if requested == "auto":
                 device = "gpu" if "gpu" in entry.devices and has_gpu else "cpu"
             for repeat in range(config.repeats):
-                seed = config.seed + repeat
-                ident = job_id(model, device, repeat)
-                if device not in entry.devices:
-                    skipped.append({
-                        "job_id": ident, "model": model, "plugin": entry.plugin,
-                        "device": device, "repeat": repeat, "seed": seed, "params": params,
-                        "status": "skipped",
-                        "error": f"{model} has no {device} path; it runs on "
-                                 f"{', '.join(entry.devices)} only",
-                    })
-                    continue
-                specs.append(JobSpec(ident, model, entry.plugin, device, repeat, seed, params,
-                                     data, tuple(config.plugin_paths), config.threads))
+                spec = JobSpec(job_id(model, device, repeat), model, entry.plugin, device,
+                               repeat, config.seed + repeat, params, data,
+                               tuple(config.plugin_paths), config.threads)
+                if device in entry.devices:
+                    specs.append(spec)
+                else:
+                    skipped.append({**spec.identity(), "status": "skipped",
+                                    "error": f"{model} has no {device} path; it runs on "
+                                             f"{', '.join(entry.devices)} only"})
     specs = list({spec.job_id: spec for spec in specs}.values())  # auto may repeat a device
     return specs, skipped
 

@@ -81,9 +81,7 @@ def run_job(spec: JobSpec) -> Outcome:
 
 def outcome(future: Future[Outcome], spec: JobSpec, timeout: float | None) -> Outcome:
     """The worker's own record, or one that says how the worker died."""
-    base = {"job_id": spec.job_id, "model": spec.model, "plugin": spec.plugin,
-            "device": spec.device, "repeat": spec.repeat, "seed": spec.seed,
-            "params": spec.params}
+    base = spec.identity()
     try:
         return future.result()
     except FutureTimeout:

@@ -53,5 +53,12 @@ class JobSpec:
     threads: int | None = None
 
 
+    def identity(self) -> dict[str, Any]:
+        """The fields every record of this job starts with, whatever becomes of it."""
+        return {"job_id": self.job_id, "model": self.model, "plugin": self.plugin,
+                "device": self.device, "repeat": self.repeat, "seed": self.seed,
+                "params": self.params}
+
+
 def job_id(model: str, device: str, repeat: int) -> str:
     return f"{model}-{device}-r{repeat}"

@@ -43,9 +43,7 @@ class ContractError(Exception):
 def run_job(spec: JobSpec) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Run one job; returns (record, arrays) where arrays holds the predictions."""
     record: dict[str, Any] = {
-        "job_id": spec.job_id, "model": spec.model, "plugin": spec.plugin,
-        "device": spec.device, "repeat": spec.repeat, "seed": spec.seed,
-        "params": spec.params, "worker_pid": os.getpid(),
+        **spec.identity(), "worker_pid": os.getpid(),
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     arrays: dict[str, np.ndarray] = {}
