@@ -125,7 +125,7 @@ def results_table(frame: pd.DataFrame) -> Table:
     table = Table(title=f"mlbench results: {_dataset_line(frame)}", title_justify="left")
     columns = [("model", "left"), ("device", "left"), ("repeat", "right"), ("status", "left"),
                ("accuracy", "right"), ("F1 macro", "right"), ("fit s", "right"),
-               ("fit CPU s", "right"), ("predict s", "right"), ("images/s", "right"),
+               ("fit CPU s", "right"), ("predict s", "right"), ("predict images/s", "right"),
                ("peak MiB", "right")]
     show_repeat = frame["repeat"].nunique() > 1
     for name, justify in columns:

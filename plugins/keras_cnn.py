@@ -94,7 +94,9 @@ class KerasCNN(CNN):
         return {"framework": f"tensorflow {tf.__version__}, keras {self.keras_.__version__} "
                              f"({build} build)",
                 "device_name": self.device_name_,
-                "framework_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+                # 0 means TensorFlow picks for itself: recorded as unknown, not as zero.
+                "framework_threads": tf.config.threading.get_intra_op_parallelism_threads()
+                or None,
                 "precision": self.precision_}
 
     def _precision(self, tf: Any) -> str:
