@@ -17,7 +17,6 @@ import pandas as pd
 
 from mlbench import __version__
 from mlbench.datasets import DataRef, Dataset, LoadRequest, cache_dir, stratified_indices
-from mlbench.datasets.mnist import HOW_TO_GET
 from mlbench.environment import command_line, describe_machine, gpu_names
 from mlbench.errors import DatasetUnavailable, UsageError
 from mlbench.jobs import JobSpec, RunConfig, job_id
@@ -148,8 +147,8 @@ def load_dataset(
         fallback = FALLBACK_DATASETS.get(config.dataset)
         if fallback is None or fallback not in registry.datasets:
             raise
-        warning = (f"{config.dataset} is unavailable ({error}); using {fallback} instead. "
-                   f"To get the full set, {HOW_TO_GET}.")
+        # The error already says how to get the full set.
+        warning = f"{config.dataset} is unavailable, using {fallback} instead: {error}"
         return registry.dataset(fallback).loader(request), warning
 
 

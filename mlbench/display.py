@@ -61,7 +61,8 @@ class ConsoleProgress(Progress):
     def begin(self, run_dir: Path, total: int, already_done: int) -> None:
         self.total, self.done = total, 0
         resumed = f", {already_done} already done" if already_done else ""
-        self.say(f"mlbench: {total} jobs to run{resumed}; results in {run_dir}")
+        jobs = "1 job" if total == 1 else f"{total} jobs"
+        self.say(f"mlbench: {jobs} to run{resumed}; results in {run_dir}")
         if self.live:
             self.bar = LiveBar(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                                MofNCompleteColumn(), TimeElapsedColumn(), console=self.err,
