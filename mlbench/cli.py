@@ -154,6 +154,16 @@ def list_(plugin: tuple[str, ...]) -> None:
         click.echo(f"mlbench: warning: {problem}", err=True)
 
 
+@main.command()
+@click.argument("run_dir", metavar="RUN_DIR")
+@friendly
+def report(run_dir: str) -> None:
+    """Write charts and report.md for a saved run folder; prints the report's path."""
+    from mlbench.report import build_report
+
+    click.echo(str(build_report(run_dir)))
+
+
 @main.command(name="new-plugin")
 @click.argument("name")
 @click.option("--dir", "directory", default=".", show_default=True, metavar="DIR",
