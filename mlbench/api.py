@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -66,7 +65,7 @@ def run(
         jobs=jobs,
         threads=threads,
         plugin_paths=list(registry.plugin_paths),
-        data_dir=str(Path(data_dir).resolve()) if data_dir else None,
+        data_dir=_data_dir(data_dir),
     )
     validate(config, registry)
     folder = new_run_folder(Path(output_dir), name)
@@ -160,10 +159,6 @@ def _execute(
     start_workers()  # preloads the workers' imports while this process loads the data
     for problem in registry.problems:
         progress.warn(problem)
-    data_dir = config.data_dir or os.environ.get("MLBENCH_DATA_DIR")
-    if data_dir and not config.data_dir:
-        config = replace(config, data_dir=str(Path(data_dir).resolve()))
-        validate(config, registry)
     dataset, warning = load_dataset(config, registry, progress)
     if warning:
         progress.warn(warning)
@@ -264,6 +259,12 @@ def _subset(labels: np.ndarray, size: int | None, option: str, dataset: Dataset)
             raise UsageError(f"{option} {size} is smaller than the {len(dataset.classes)} "
                              "classes; a stratified subset needs at least one image per class")
     return stratified_indices(np.asarray(labels), size)
+
+
+def _data_dir(given: str | os.PathLike[str] | None) -> str | None:
+    """--data-dir, else $MLBENCH_DATA_DIR, resolved once so run.json records the folder."""
+    chosen = given or os.environ.get("MLBENCH_DATA_DIR")
+    return str(Path(chosen).resolve()) if chosen else None
 
 
 def _words(value: str | Sequence[str]) -> list[str]:

@@ -48,17 +48,23 @@ class CNN(Model):
         self.history_: list[dict[str, Any]] = []
         self._epoch_started = 0.0
         self._train_seconds = 0.0
+        self._eval_set: tuple[np.ndarray, np.ndarray] | None = None
+
+    def begin_fit(self, eval_set: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """Remember the test set to score after each epoch (only if ``monitor`` is on)."""
+        self._eval_set = eval_set if self.params["monitor"] else None
 
     def start_epoch(self) -> None:
         self._epoch_started = time.perf_counter()
 
-    def end_epoch(self, loss: float, train_accuracy: float,
-                  evaluate: Any | None) -> None:
-        """Log one epoch; ``evaluate()`` returns test accuracy and is timed apart."""
+    def end_epoch(self, loss: float, train_accuracy: float) -> None:
+        """Log one epoch; test accuracy is measured after the clock for training stops."""
         seconds = time.perf_counter() - self._epoch_started
         self._train_seconds += seconds
         started = time.perf_counter()
-        test_accuracy = float(evaluate()) if evaluate is not None else None
+        test_accuracy = None
+        if self._eval_set is not None:
+            test_accuracy = accuracy(self.predict_proba(self._eval_set[0]), self._eval_set[1])
         self.history_.append({
             "epoch": len(self.history_) + 1, "loss": float(loss),
             "train_accuracy": float(train_accuracy), "test_accuracy": test_accuracy,

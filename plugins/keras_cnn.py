@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from mlbench import SkipJob, hookimpl
-from mlbench_plugins.cnn import CNN, accuracy, import_framework
+from mlbench_plugins.cnn import CNN, import_framework
 from mlbench_plugins.hardware import cpu_has_bfloat16
 
 EVAL_BATCH = 1000
@@ -48,7 +48,7 @@ class KerasCNN(CNN):
             self.device_name_ = tf.config.experimental.get_device_details(gpus[0]).get(
                 "device_name", gpus[0].name)
         keras.utils.set_random_seed(self.seed)
-        self.precision_ = self._precision(tf)
+        self.precision_ = self._precision()
         keras.mixed_precision.set_dtype_policy(
             "float32" if self.precision_ == "float32" else f"mixed_{self.precision_}")
         self.model_ = build_model(keras, X.shape[1:])
@@ -64,10 +64,7 @@ class KerasCNN(CNN):
             eval_set: tuple[np.ndarray, np.ndarray] | None = None) -> KerasCNN:
         if not hasattr(self, "model_"):
             self.prepare(X, y)
-        evaluate: Callable[[], float] | None = None
-        if eval_set is not None and self.params["monitor"]:
-            def evaluate() -> float:
-                return accuracy(self.predict_proba(eval_set[0]), eval_set[1])
+        self.begin_fit(eval_set)
         plugin = self
 
         class EpochLog(self.keras_.callbacks.Callback):  # type: ignore[name-defined]
@@ -75,7 +72,7 @@ class KerasCNN(CNN):
                 plugin.start_epoch()
 
             def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-                plugin.end_epoch(logs["loss"], logs["accuracy"], evaluate)
+                plugin.end_epoch(logs["loss"], logs["accuracy"])
 
         self.model_.fit(X, y, batch_size=self.params["batch_size"], epochs=self.params["epochs"],
                         shuffle=True, verbose=0, callbacks=[EpochLog()])
@@ -99,7 +96,7 @@ class KerasCNN(CNN):
                 or None,
                 "precision": self.precision_}
 
-    def _precision(self, tf: Any) -> str:
+    def _precision(self) -> str:
         # float16 on a CPU, or bfloat16 on an old one, is emulated: slower than float32.
         precision = str(self.params["precision"])
         if precision == "auto":

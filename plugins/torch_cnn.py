@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from mlbench import SkipJob, hookimpl
-from mlbench_plugins.cnn import CNN, accuracy, import_framework
+from mlbench_plugins.cnn import CNN, import_framework
 from mlbench_plugins.hardware import cpu_has_bfloat16
 
 EVAL_BATCH = 1000
@@ -45,10 +45,7 @@ class TorchCNN(CNN):
         images, labels = self._to_device(X), torch.as_tensor(y, device=self.device_)
         batch, count = self.params["batch_size"], len(X)
         generator = torch.Generator().manual_seed(self.seed)
-        evaluate: Callable[[], float] | None = None
-        if eval_set is not None and self.params["monitor"]:
-            def evaluate() -> float:
-                return accuracy(self.predict_proba(eval_set[0]), eval_set[1])
+        self.begin_fit(eval_set)
         for _ in range(self.params["epochs"]):
             self.start_epoch()
             self.net_.train()
@@ -61,7 +58,7 @@ class TorchCNN(CNN):
                 loss_sum += loss * len(index)
                 correct += hits
             self._synchronize()
-            self.end_epoch(loss_sum.item() / count, correct.item() / count, evaluate)
+            self.end_epoch(loss_sum.item() / count, correct.item() / count)
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
