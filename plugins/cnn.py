@@ -17,7 +17,9 @@ import numpy as np
 from mlbench import Model, SkipJob
 
 # `--param NAME.recipe=reference` reproduces the notebook exactly.
-REFERENCE = {"batch_size": 32, "learning_rate": 1e-3, "precision": "float32", "compile": False}
+REFERENCE = {"batch_size": 32, "learning_rate": 1e-3, "lr_schedule": "constant",
+             "precision": "float32", "compile": False}
+SCHEDULES = ("cosine", "constant")
 
 
 class CNN(Model):
@@ -28,7 +30,8 @@ class CNN(Model):
     defaults = {
         "epochs": 5,
         "batch_size": 128,        # 4x the notebook's: fewer, larger steps use the cores better
-        "learning_rate": 1e-3,    # Adam's default; holds accuracy at batch 128 in 5 epochs
+        "learning_rate": 1e-3,    # Adam's default, the peak of the schedule
+        "lr_schedule": "cosine",  # cosine decay to zero over all steps: steadier final epochs
         "precision": "auto",      # auto: bfloat16 where the hardware has it, else float32
         "compile": False,         # XLA / torch.compile: measured slower on CPU (BENCHMARKS.md)
         "recipe": "fast",         # "reference": the notebook's exact settings
@@ -42,6 +45,9 @@ class CNN(Model):
                              f"not {self.params['recipe']!r}")
         if self.params["recipe"] == "reference":
             self.params.update(REFERENCE)
+        if self.params["lr_schedule"] not in SCHEDULES:
+            raise ValueError(f"{self.name}: lr_schedule must be one of {', '.join(SCHEDULES)}, "
+                             f"not {self.params['lr_schedule']!r}")
         if self.params["precision"] not in ("auto", "float32", "bfloat16", "float16"):
             raise ValueError(f"{self.name}: precision must be auto, float32, bfloat16 or "
                              f"float16, not {self.params['precision']!r}")
@@ -49,6 +55,10 @@ class CNN(Model):
         self._epoch_started = 0.0
         self._train_seconds = 0.0
         self._eval_set: tuple[np.ndarray, np.ndarray] | None = None
+
+    def total_steps(self, count: int) -> int:
+        """Optimizer steps in the whole fit: what the learning-rate schedule decays over."""
+        return int(self.params["epochs"]) * -(-count // int(self.params["batch_size"]))
 
     def begin_fit(self, eval_set: tuple[np.ndarray, np.ndarray] | None) -> None:
         """Remember the test set to score after each epoch (only if ``monitor`` is on)."""

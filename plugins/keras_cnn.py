@@ -52,8 +52,11 @@ class KerasCNN(CNN):
         keras.mixed_precision.set_dtype_policy(
             "float32" if self.precision_ == "float32" else f"mixed_{self.precision_}")
         self.model_ = build_model(keras, X.shape[1:])
+        rate = self.params["learning_rate"]
+        if self.params["lr_schedule"] == "cosine":
+            rate = keras.optimizers.schedules.CosineDecay(rate, self.total_steps(len(X)))
         self.model_.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=self.params["learning_rate"]),
+            optimizer=keras.optimizers.Adam(learning_rate=rate),
             loss="sparse_categorical_crossentropy", metrics=["accuracy"],
             jit_compile=bool(self.params["compile"]),
             steps_per_execution=self.params["steps_per_execution"],

