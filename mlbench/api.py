@@ -79,9 +79,7 @@ def run(
 
 def resume(run_dir: str | os.PathLike[str], progress: Progress | None = None) -> pd.DataFrame:
     """Finish a run that was interrupted: run only the jobs that have no result yet."""
-    folder = RunFolder(Path(run_dir))
-    if not folder.run_json.exists():
-        raise UsageError(f"{run_dir} is not an mlbench run folder (it has no run.json)")
+    folder = RunFolder.existing(run_dir)
     config = RunConfig.from_json(folder.read_run()["config"])
     registry = load_registry(config.plugin_paths)
     validate(config, registry)
@@ -170,6 +168,7 @@ def _execute(
     data = DataRef(dataset.folder, dataset.pixel_max, train_indices, test_indices)
     test_labels = np.asarray(dataset.y_test if test_indices is None
                              else dataset.y_test[test_indices])
+    test_images = dataset.x_test if test_indices is None else dataset.x_test[test_indices]
     info = folder.read_run() if resumed else {}
     info.update(
         mlbench=__version__,
@@ -188,6 +187,7 @@ def _execute(
         info.setdefault("resumed_at", []).append(_now())
     folder.write_run(info)
     folder.save_test_labels(test_labels)
+    folder.save_test_images(test_images, dataset.pixel_max)
 
     specs, skipped = plan(config, registry, data)
     done = folder.finished_jobs()

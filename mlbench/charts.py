@@ -3,8 +3,8 @@ predictions or history, the run folder), saves one PNG and returns the data it p
 
 Every chart that colours by model takes its colours from ``model_palette`` (sorted model
 names to seaborn colours), so a model keeps one colour across all charts. A chart whose data
-is absent (no ok job, no history) saves nothing and returns None. Reads saved run folders
-through ``mlbench.results`` only, never the runner.
+is absent (no ok job, no history, no saved test images) saves nothing and returns None.
+Reads saved run folders through ``mlbench.results`` only, never the runner.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.colors import to_hex
+from matplotlib.ticker import FuncFormatter
 
 from mlbench.results import RunFolder
 
@@ -43,16 +44,35 @@ def _palette(frame: pd.DataFrame, palette: Palette | None) -> Palette:
     return palette if palette is not None else model_palette(ok_rows(frame)["model"])
 
 
-def _label(frame: pd.DataFrame) -> pd.Series:
+def model_labels(frame: pd.DataFrame) -> pd.Series:
     """The series name: the model, with its device when the run used more than one."""
     if frame["device"].nunique() > 1:
         return frame["model"].astype(str) + " (" + frame["device"].astype(str) + ")"
     return frame["model"].astype(str)
 
 
-def _save(figure: plt.Figure, path: Path) -> None:
+def _tick(value: float) -> str:
+    return f"{value:,.0f}" if value >= 1000 else f"{value:g}"
+
+
+def _log_x(axes: plt.Axes) -> None:
+    """A log x axis labelled in plain numbers (0.05, 0.1, 1,000); where it spans two and a
+    half decades or less, the 2s and 5s between the powers of ten are labelled too."""
+    axes.set_xscale("log")
+
+    def minor(value: float, _: object) -> str:
+        low, high = axes.get_xlim()
+        mantissa = round(value / 10 ** np.floor(np.log10(value)))
+        return _tick(value) if mantissa in (2, 5) and np.log10(high / low) <= 2.5 else ""
+
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: _tick(value)))
+    axes.xaxis.set_minor_formatter(FuncFormatter(minor))
+
+
+def _save(figure: plt.Figure, path: Path, layout: bool = True) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
+    if layout:
+        figure.tight_layout()
     figure.savefig(path, dpi=DPI, metadata={"Software": None})
     plt.close(figure)
 
@@ -84,7 +104,7 @@ def accuracy_chart(frame: pd.DataFrame, path: Path,
 def per_model_timing(frame: pd.DataFrame) -> pd.DataFrame:
     """Per model (and device, if several): mean accuracy, median fit time and throughput."""
     ok = ok_rows(frame)
-    ok["label"] = _label(ok)
+    ok["label"] = model_labels(ok)
     return (ok.groupby(["label", "model", "device"])
             .agg(accuracy=("accuracy", "mean"), fit_seconds=("fit_seconds", "median"),
                  predict_throughput=("predict_throughput", "median"))
@@ -118,7 +138,8 @@ def pareto_chart(frame: pd.DataFrame, path: Path,
     for row in data.itertuples():
         axes.annotate(str(row.label), (row.fit_seconds, row.accuracy), fontsize=8,
                       xytext=(4, 4), textcoords="offset points")
-    axes.set_xscale("log")
+    _log_x(axes)
+    axes.margins(x=0.12, y=0.08)
     axes.set_xlabel("fit time (s, median over repeats, log scale)")
     axes.set_ylabel("test accuracy (mean)")
     axes.legend(loc="lower right", fontsize=8)
@@ -137,12 +158,12 @@ def speed_chart(frame: pd.DataFrame, path: Path,
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 0.5 * len(data) + 1.5), sharey=True)
     y = np.arange(len(data))
     left.barh(y, data["fit_seconds"], color=data["color"])
-    left.set_xscale("log")
+    _log_x(left)
     left.set_xlabel("fit time (s, log)")
     left.set_yticks(y, data["label"])
     left.invert_yaxis()
     right.barh(y, data["predict_throughput"], color=data["color"])
-    right.set_xscale("log")
+    _log_x(right)
     right.set_xlabel("prediction throughput (images/s, log)")
     _save(figure, path)
     return data
@@ -156,18 +177,24 @@ def chosen_jobs(frame: pd.DataFrame) -> pd.DataFrame:
     return ok.drop_duplicates("model").drop(columns="_gpu").reset_index(drop=True)
 
 
-def _predictions(frame: pd.DataFrame, folder: RunFolder
-                 ) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
-    labels_path = folder.path / "test_labels.npy"
-    if not labels_path.exists():
-        return None
-    labels = np.load(labels_path)
-    predicted = {}
+def _saved_arrays(frame: pd.DataFrame, folder: RunFolder) -> dict[str, dict[str, np.ndarray]]:
+    """Each chosen job's saved arrays (predicted labels, probabilities), by model."""
+    arrays = {}
     for row in chosen_jobs(frame).itertuples():
         path = folder.path / "predictions" / f"{row.job_id}.npz"
         if path.exists():
             with np.load(path) as saved:
-                predicted[str(row.model)] = saved["predicted"]
+                arrays[str(row.model)] = {name: saved[name] for name in saved.files}
+    return arrays
+
+
+def _predictions(frame: pd.DataFrame, folder: RunFolder
+                 ) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+    labels = folder.test_labels()
+    if labels is None:
+        return None
+    predicted = {model: saved["predicted"]
+                 for model, saved in _saved_arrays(frame, folder).items()}
     return (labels, predicted) if predicted else None
 
 
@@ -248,4 +275,140 @@ def learning_curves_chart(frame: pd.DataFrame, folder: RunFolder, path: Path,
     panels[2].set(xlabel="cumulative training time (s)", ylabel="test accuracy")
     panels[0].legend(fontsize=8)
     _save(figure, path)
+    return data
+
+
+GALLERY_SEED = 0  # which test digits the sample gallery shows: the same ones every report
+
+
+def _show_digit(axes: plt.Axes, image: np.ndarray, pixel_max: float, title: str) -> None:
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    axes.imshow(image, cmap="gray_r", vmin=0, vmax=pixel_max, interpolation="nearest")
+    axes.set_title(title, fontsize=9)
+    axes.set_xticks([])
+    axes.set_yticks([])
+
+
+def sample_predictions_chart(frame: pd.DataFrame, folder: RunFolder, path: Path,
+                             palette: Palette | None = None,
+                             count: int = 8) -> pd.DataFrame | None:
+    """A gallery of test digits, each beside every model's ten predicted probabilities.
+
+    The digits are drawn (with a fixed seed) from the test images that every chosen job with
+    probabilities kept them for. Returns test_index, label, model, digit, probability. None
+    when the run saved no test images or no model has ``predict_proba``."""
+    labels, images = folder.test_labels(), folder.test_images()
+    kept = {model: saved for model, saved in _saved_arrays(frame, folder).items()
+            if "probabilities" in saved}
+    if labels is None or images is None or not kept:
+        return None
+    pixels, pixel_max = images
+    common = sorted(set.intersection(*(set(saved["probability_index"].tolist())
+                                       for saved in kept.values())))
+    if not common:
+        return None
+    rng = np.random.default_rng(GALLERY_SEED)
+    chosen = np.sort(rng.choice(common, size=min(count, len(common)), replace=False))
+    models = sorted(kept)
+    colours = _palette(frame, palette)
+    rows = []
+    for model in models:
+        position = {int(i): n for n, i in enumerate(kept[model]["probability_index"])}
+        probabilities = kept[model]["probabilities"]
+        # Columns are the classes in sorted order (scikit-learn's classes_), as in the labels.
+        classes = np.unique(labels)
+        if len(classes) != probabilities.shape[1]:
+            classes = np.arange(probabilities.shape[1])
+        for index in chosen:
+            for digit, probability in zip(classes, probabilities[position[int(index)]],
+                                          strict=True):
+                rows.append((int(index), int(labels[index]), model, int(digit),
+                             float(probability)))
+    data = pd.DataFrame(rows, columns=["test_index", "label", "model", "digit", "probability"])
+
+    pairs = 2  # digit-and-bars pairs per row
+    grid_rows = -(-len(chosen) // pairs)
+    height = 1.8 * grid_rows + 0.5
+    # Fixed margins, not tight_layout: as good here, and several times faster.
+    figure, grid = plt.subplots(grid_rows, 2 * pairs, squeeze=False, figsize=(11, height),
+                                gridspec_kw={"width_ratios": [1, 3] * pairs,
+                                             "left": 0.01, "right": 0.99, "bottom": 0.2 / height,
+                                             "top": 1 - 0.75 / height, "wspace": 0.25,
+                                             "hspace": 0.45})
+    width = 0.8 / len(models)
+    for number, index in enumerate(chosen):
+        image_axes, bars = grid.flat[2 * number], grid.flat[2 * number + 1]
+        label = int(labels[index])
+        _show_digit(image_axes, pixels[index], pixel_max, f"true: {label}")
+        shown = data[data["test_index"] == index]
+        for offset, model in enumerate(models):
+            values = shown[shown["model"] == model]
+            bars.bar(values["digit"] + (offset - (len(models) - 1) / 2) * width,
+                     values["probability"], width=width, color=colours.get(model))
+        digits = shown["digit"].unique()
+        bars.axvspan(label - 0.5, label + 0.5, color="#2da44e", alpha=0.12, zorder=0)
+        bars.set_xticks(digits)
+        bars.set_xlim(digits.min() - 0.6, digits.max() + 0.6)
+        bars.set_ylim(0, 1.02)
+        bars.set_yticks([0, 0.5, 1])
+        bars.tick_params(labelsize=8)
+        bars.spines[["top", "right"]].set_visible(False)
+    for axes in list(grid.flat)[2 * len(chosen):]:
+        axes.axis("off")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours.get(m)) for m in models]
+    figure.legend(handles, models, loc="upper center", ncol=min(len(models), 6), fontsize=9,
+                  frameon=False)
+    _save(figure, path, layout=False)
+    return data
+
+
+def most_wrong_chart(frame: pd.DataFrame, folder: RunFolder, path: Path,
+                     palette: Palette | None = None, count: int = 10) -> pd.DataFrame | None:
+    """The test digits the most models got wrong (repeat 0 of each model, see
+    ``chosen_jobs``), each with its true label and every model's prediction. Returns
+    test_index, label, models_wrong, model, predicted. None when the run saved no test
+    images or no model got any digit wrong."""
+    loaded, images = _predictions(frame, folder), folder.test_images()
+    if loaded is None or images is None:
+        return None
+    labels, predicted = loaded
+    pixels, pixel_max = images
+    models = sorted(predicted)
+    wrong = np.sum([predicted[m] != labels for m in models], axis=0)
+    order = np.lexsort((np.arange(len(labels)), -wrong))  # most wrong first, then test order
+    chosen = [int(i) for i in order[:count] if wrong[i] > 0]
+    if not chosen:
+        return None
+    data = pd.DataFrame(
+        [(i, int(labels[i]), int(wrong[i]), m, int(predicted[m][i])) for i in chosen
+         for m in models],
+        columns=["test_index", "label", "models_wrong", "model", "predicted"])
+
+    colours = _palette(frame, palette)
+    columns = min(5, len(chosen))
+    grid_rows = -(-len(chosen) // columns)
+    line = 11  # points per line of predictions under a digit
+    text_inches = (len(models) * line + 8) / 72
+    height = (1.75 + text_inches) * grid_rows
+    figure, grid = plt.subplots(grid_rows, columns, squeeze=False,
+                                figsize=(2.1 * columns, height),
+                                gridspec_kw={"left": 0.02, "right": 0.98, "top": 1 - 0.3 / height,
+                                             "bottom": text_inches / height,
+                                             "hspace": (text_inches + 0.35) / 1.4,
+                                             "wspace": 0.3})
+    for axes, index in zip(grid.flat, chosen, strict=False):
+        _show_digit(axes, pixels[index], pixel_max,
+                    f"true: {labels[index]}  ({wrong[index]}/{len(models)} wrong)")
+        for number, model in enumerate(models):
+            guess = int(predicted[model][index])
+            right = guess == labels[index]
+            axes.annotate(f"{model}: {guess}" + ("" if right else "  \u2717"),
+                          xy=(0.5, 0), xycoords="axes fraction", xytext=(0, -6 - line * number),
+                          textcoords="offset points", ha="center", va="top", fontsize=8,
+                          color="#8c959f" if right else colours.get(model, "black"),
+                          fontweight="normal" if right else "bold")
+    for axes in list(grid.flat)[len(chosen):]:
+        axes.axis("off")
+    _save(figure, path, layout=False)
     return data

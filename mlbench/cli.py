@@ -2,6 +2,8 @@
 
 Exit codes: 0 every job ok or skipped; 1 some job failed, timed out or crashed; 2 bad input
 (nothing ran); 3 the dataset could not be had; 130 interrupted (finished jobs are kept).
+A run ends with its report; a report that cannot be written is a warning, never a change of
+exit code: the results are saved before it starts.
 """
 
 from __future__ import annotations
@@ -78,10 +80,13 @@ plugin_option = click.option(
 @click.option("--name", metavar="NAME", help="Run folder name (default: a timestamp).")
 @click.option("--resume", metavar="RUN_DIR", help="Finish an interrupted run: only missing jobs.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress; only the table and errors.")
+@click.option("--no-report", is_flag=True, help="Skip report.html, report.md and the charts.")
 @click.pass_context
 @friendly
-def run(ctx: click.Context, resume: str | None, quiet: bool, **options: Any) -> None:
-    """Train and test models, then print the results table sorted by accuracy."""
+def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
+        **options: Any) -> None:
+    """Train and test models, print the results table sorted by accuracy, then write the
+    report (report.html, report.md, charts) into the run folder."""
     from mlbench import api
     from mlbench.display import ConsoleProgress
 
@@ -104,8 +109,24 @@ def run(ctx: click.Context, resume: str | None, quiet: bool, **options: Any) -> 
             plugins=options["plugin"], data_dir=options["data_dir"],
             output_dir=options["output_dir"], name=options["name"], progress=progress,
         )
+    if not no_report:
+        report_after_run(results.attrs.get("run_dir") or str(resume), quiet)
     if not results["status"].isin(["ok", "skipped"]).all():
         sys.exit(EXIT_JOBS_FAILED)
+
+
+def report_after_run(run_dir: str, quiet: bool) -> None:
+    """The report at the end of a run: its failure is one warning, the results stay."""
+    try:
+        from mlbench.report import build_report
+
+        written = build_report(run_dir)
+    except Exception as error:  # any report bug must not cost the run
+        click.echo(f"mlbench: warning: report not written ({type(error).__name__}: {error}); "
+                   f"the results are saved; retry with: mlbench report {run_dir}", err=True)
+        return
+    if not quiet:
+        click.echo(f"mlbench: report in {written.html}", err=True)
 
 
 @main.command(name="list")
@@ -158,10 +179,28 @@ def list_(plugin: tuple[str, ...]) -> None:
 @click.argument("run_dir", metavar="RUN_DIR")
 @friendly
 def report(run_dir: str) -> None:
-    """Write charts and report.md for a saved run folder; prints the report's path."""
+    """Write charts, report.html and report.md for a saved run folder; prints their paths."""
     from mlbench.report import build_report
 
-    click.echo(str(build_report(run_dir)))
+    for path in build_report(run_dir):
+        click.echo(str(path))
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, metavar="RUN_A RUN_B [RUN ...]")
+@click.option("--output", "-o", metavar="DIR",
+              help="Report folder (default: results/compare-<A>-vs-<B>).")
+@friendly
+def compare(run_dirs: tuple[str, ...], output: str | None) -> None:
+    """Compare saved runs: accuracy and times per model, deltas against the first run, flags
+    where a difference is larger than the spread, and what differs between the runs. Prints
+    a table and the paths of compare.md, compare.html and the charts."""
+    from mlbench.compare import compare_runs, print_comparison, write_report
+
+    comparison = compare_runs(run_dirs)
+    print_comparison(comparison)
+    for path in write_report(comparison, output):
+        click.echo(str(path))
 
 
 @main.command(name="new-plugin")

@@ -28,7 +28,10 @@ class Text:
 
 @dataclass
 class Bullets:
+    """A list; ``kind`` "highlight" boxes it in HTML (a report's key findings)."""
+
     items: list[str]
+    kind: str = "text"
 
 
 @dataclass
@@ -80,6 +83,8 @@ def number(value: float) -> str:
         return ""
     if abs(value) >= 1000:
         return f"{value:,.0f}"
+    if 0 < abs(value) < 0.001:
+        return f"{value:.2g}"  # not 0.0000: a tiny time is still a time
     return f"{value:.4f}" if abs(value) <= 1 else f"{value:.4g}"
 
 
@@ -110,7 +115,10 @@ def escape_markdown(value: Any) -> str:
 def markdown_table(frame: pd.DataFrame) -> str:
     cells = cell_texts(frame).map(escape_markdown)
     cells.columns = [escape_markdown(column) for column in frame.columns]
-    return str(cells.to_markdown(index=False, missingval="", disable_numparse=True))
+    align = ["right" if pd.api.types.is_numeric_dtype(frame[c]) else "left"
+             for c in frame.columns]
+    return str(cells.to_markdown(index=False, missingval="", disable_numparse=True,
+                                 colalign=align))
 
 
 MARKDOWN_MARKS = {"text": "", "warning": "**Warning:** ", "good": ""}
@@ -147,6 +155,8 @@ table { border-collapse: collapse; margin: 1em 0; font-size: 13px; }
 th, td { border: 1px solid #d0d7de; padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f6f8fa; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td:first-child { white-space: nowrap; }
+div.table { overflow-x: auto; }
 tr:nth-child(even) td { background: #fafbfc; }
 figure { margin: 1.5em 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eaeef2; }
@@ -154,6 +164,8 @@ figcaption, .caption { color: #59636e; font-size: 13px; }
 p.warning { background: #fff8c5; border-left: 4px solid #d4a72c; padding: .5em .8em; }
 p.good { background: #dafbe1; border-left: 4px solid #2da44e; padding: .5em .8em; }
 nav a { margin-right: 1em; }
+ul.highlight { background: #f6f8fa; border: 1px solid #d0d7de; border-radius: 6px;
+               padding: .7em 1em .7em 2.2em; }
 """
 
 MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg"}
@@ -169,7 +181,9 @@ def html_table(frame: pd.DataFrame) -> str:
                         else f"<td>{html.escape(v)}</td>"
                         for v, is_number in zip(values, numeric, strict=True))
         rows.append(f"<tr>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    # In a scrolling box: a wide table scrolls by itself instead of widening the page.
+    return (f'<div class="table"><table><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 
 def data_uri(path: Path) -> str:
@@ -188,10 +202,12 @@ def to_html(document: Document, root: Path) -> str:
         body.append(f'<h2 id="{anchor}">{html.escape(section.title)}</h2>')
         for block in section.blocks:
             if isinstance(block, Text):
-                body.append(f'<p class="{html.escape(block.kind)}">{html.escape(block.text)}</p>')
+                kind = block.kind if block.kind in MARKDOWN_MARKS else "text"
+                body.append(f'<p class="{kind}">{html.escape(block.text)}</p>')
             elif isinstance(block, Bullets):
                 items = "".join(f"<li>{html.escape(item)}</li>" for item in block.items)
-                body.append(f"<ul>{items}</ul>")
+                kind = "highlight" if block.kind == "highlight" else "text"
+                body.append(f'<ul class="{kind}">{items}</ul>')
             elif isinstance(block, Table):
                 if block.caption:
                     body.append(f'<p class="caption">{html.escape(block.caption)}</p>')
@@ -207,5 +223,7 @@ def to_html(document: Document, root: Path) -> str:
             # code by a plugin's strings.
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
             "img-src data:; style-src 'unsafe-inline'\">"
+            # An empty icon: else a browser asks for /favicon.ico.
+            "<link rel=\"icon\" href=\"data:,\">"
             f"<title>{title}</title><style>{STYLE}</style></head><body>"
             + "\n".join(body) + "</body></html>\n")

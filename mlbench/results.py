@@ -1,8 +1,9 @@
 """The results table and the run folder: schema, atomic writes, reading a saved run.
 
 A run folder holds run.json (settings, machine, dataset), jobs/<job>.json (one record per
-finished job, written the moment it finishes), predictions/<job>.npz, test_labels.npy, and
-results.csv / results.parquet rebuilt from the job records after every job.
+finished job, written the moment it finishes), predictions/<job>.npz, test_labels.npy,
+test_images.npz (for the reports' galleries), and results.csv / results.parquet rebuilt from
+the job records after every job.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from mlbench.errors import UsageError
 
 STATUSES = ("ok", "failed", "timeout", "crashed", "skipped")
 
@@ -90,12 +93,22 @@ def read_table(path: Path) -> pd.DataFrame:
     return frame.astype({name: dtype for name, dtype, *_ in COLUMNS if name in frame})
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _umask()
+
+
 def write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
     """Write through a temporary file in the same folder, then rename: readers (and a crash
     mid-write) only ever see the old file or the complete new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(handle)
+    os.chmod(temporary, 0o666 & ~UMASK)  # mkstemp's 0600 would hide shared reports
     try:
         write(Path(temporary))
         os.replace(temporary, path)
@@ -113,6 +126,18 @@ class RunFolder:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+
+    @classmethod
+    def existing(cls, path: str | os.PathLike[str]) -> RunFolder:
+        """A folder that mlbench run made, or a one-line UsageError saying why it is not."""
+        folder = cls(Path(path))
+        if not folder.path.is_dir():
+            raise UsageError(f"{path} is not a folder; give a run folder that mlbench run "
+                             "made, e.g. results/<run>")
+        if not folder.run_json.is_file():
+            raise UsageError(f"{path} is not a run folder (no run.json); give a folder that "
+                             "mlbench run made, e.g. results/<run>")
+        return folder
 
     @property
     def name(self) -> str:
@@ -145,6 +170,25 @@ class RunFolder:
 
     def save_test_labels(self, labels: np.ndarray) -> None:
         write_atomic(self.path / "test_labels.npy", lambda p: _save_arrays(p, np.save, labels))
+
+    def save_test_images(self, images: np.ndarray, pixel_max: float) -> None:
+        """The test images as stored (uint8 for the built-in datasets), in the order of
+        test_labels.npy, so a report can show digits without the dataset."""
+        write_atomic(self.path / "test_images.npz", lambda p: _save_arrays(
+            p, np.savez_compressed, images=np.asarray(images), pixel_max=np.float64(pixel_max)))
+
+    def test_labels(self) -> np.ndarray | None:
+        path = self.path / "test_labels.npy"
+        return np.load(path) if path.exists() else None
+
+    def test_images(self) -> tuple[np.ndarray, float] | None:
+        """The saved test images and the pixel value that is full white; None for a run that
+        saved none (made before mlbench kept them)."""
+        path = self.path / "test_images.npz"
+        if not path.exists():
+            return None
+        with np.load(path) as saved:
+            return saved["images"], float(saved["pixel_max"])
 
     def table(self) -> pd.DataFrame:
         return to_frame({**r, "run": self.name} for r in self.records())

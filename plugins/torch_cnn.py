@@ -29,8 +29,11 @@ class TorchCNN(CNN):
         torch.manual_seed(self.seed)
         self.net_ = build_net(torch, X.shape[1:3]).to(self.device_,
                                                       memory_format=torch.channels_last)
-        self.optimizer_ = torch.optim.Adam(self.net_.parameters(), lr=self.params["learning_rate"],
-                                           eps=1e-7)  # Keras' epsilon, as in the notebook
+        self.optimizer_ = torch.optim.Adam(
+            self.net_.parameters(), lr=self.params["learning_rate"],
+            eps=1e-7,  # Keras' epsilon, as in the notebook
+            # One fused pass over the weights per step instead of a dozen: same update.
+            fused=self.device_.type in ("cpu", "cuda"))
         self.schedule_ = (torch.optim.lr_scheduler.CosineAnnealingLR(
             self.optimizer_, T_max=self.total_steps(len(X)))
             if self.params["lr_schedule"] == "cosine" else None)
@@ -189,7 +192,9 @@ def ByteDropout(torch: Any, p: float) -> Any:
                 mask = uniform_bytes.view(batch, height, width, channels).permute(0, 3, 1, 2)
             else:
                 mask = uniform_bytes.view(x.shape)
-            return x * (mask >= threshold) * (1.0 / (1.0 - p))
+            # The mask as scale-or-zero in x's dtype, then one multiply: mixing bool and
+            # bfloat16 in one product made PyTorch convert the mask on every use.
+            return x * (mask >= threshold).to(x.dtype).mul_(1.0 / (1.0 - p))
 
         def extra_repr(self) -> str:
             return f"p={p}"
@@ -214,8 +219,10 @@ def build_net(torch: Any, image_shape: tuple[int, ...]) -> Any:
     height, width = ((size - 4) // 2 for size in image_shape)  # two 3x3 convs, 2x2 pool
     net = nn.Sequential(
         nn.Conv2d(1, 32, 3), nn.ReLU(),
-        nn.Conv2d(32, 64, 3), nn.ReLU(),
-        nn.MaxPool2d(2), ByteDropout(torch, 0.25),
+        # Conv 64 + ReLU + MaxPool, with the ReLU after the pool: max and ReLU commute (ReLU
+        # never decreases), so outputs and gradients are the same, on a quarter the values.
+        nn.Conv2d(32, 64, 3), nn.MaxPool2d(2), nn.ReLU(),
+        ByteDropout(torch, 0.25),
         FlattenChannelsLast(torch),
         nn.Linear(64 * height * width, 128), nn.ReLU(), ByteDropout(torch, 0.5),
         nn.Linear(128, 10),  # softmax is folded into the loss and into predict_proba

@@ -169,7 +169,7 @@ def test_resume_rejects_other_run_options(cli: Cli, tmp_path: Path) -> None:
     result = cli("run", "--resume", str(tmp_path / "results" / "r"), "--models", "knn")
     assert result.exit_code == 2 and "drop --models" in result.stderr
     missing = cli("run", "--resume", str(tmp_path / "nothing-here"))
-    assert missing.exit_code == 2 and "not an mlbench run folder" in missing.stderr
+    assert missing.exit_code == 2 and "is not a folder" in missing.stderr
 
 
 def test_python_api_returns_the_table(tmp_path: Path) -> None:

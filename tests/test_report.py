@@ -35,33 +35,57 @@ def assert_valid_png(path: Path) -> None:
 
 
 def test_report_of_a_run(cli: Cli, tmp_path: Path) -> None:
-    result = cli("run", "-m", ",".join(MODELS), "-d", "digits", "--repeats", "2", "-q")
+    result = cli("run", "-m", ",".join(MODELS), "-d", "digits", "--repeats", "2")
     assert result.exit_code == 0, result.output
     run = only_run(tmp_path)
+    report, page = run / "report.md", run / "report.html"
+    # The run ends with its report, and says where it is.
+    assert f"mlbench: report in {page}" in result.stderr
+    assert "report in" not in result.stdout  # stdout keeps only the table
+    made = report.read_text()
 
     result = cli("report", str(run))
     assert result.exit_code == 0, result.output
-    report = run / "report.md"
-    assert result.stdout.strip() == str(report)
+    assert result.stdout.splitlines() == [str(page), str(report)]
     text = report.read_text()
+    assert text == made  # deterministic: the same text from the run and from `report`
     assert "# mlbench report" in text and "digits: 1437 train / 360 test" in text
-    assert "| job_id" in text and "|:---" in text  # the results table
+    assert r"| job\_id" in text and "|:---" in text  # the results table
     for model in MODELS:
         assert f"| {model}-cpu-r1" in text and f"| {model} " in text
     assert "None: every job ended ok." in text
     links = re.findall(r"!\[[^\]]*\]\((charts/[^)]+\.png)\)", text)
     assert {Path(link).name for link in links} == {
-        "accuracy.png", "pareto.png", "speed.png", "per_class.png", "confusion.png"}
+        "accuracy.png", "pareto.png", "speed.png", "per_class.png", "confusion.png",
+        "sample_predictions.png", "most_wrong.png"}
     for link in links:
         assert_valid_png(run / link)
     assert not (run / "charts" / "learning_curves.png").exists()  # no history: no chart
+    assert [line for line in text.splitlines() if line.startswith("## ")] == [
+        "## Summary", "## Setup", "## Results", "## Failures", "## Which differences are real",
+        "## Reference ranges", "## Charts", "## Galleries"]
 
-    # Deterministic: a second report gives the same text.
-    assert cli("report", str(run)).exit_code == 0
-    assert report.read_text() == text
+    # The summary's sentences, computed here independently from results.csv.
+    frame = pd.read_csv(run / "results.csv")
+    by_model = frame.groupby("model")
+    summary = text.split("## Summary", 1)[1].split("## Setup", 1)[0]
+    best = by_model["accuracy"].mean().sort_values(ascending=False)
+    assert f"- Most accurate: {best.index[0]} ({best.iloc[0]:.4f} test accuracy" in summary
+    assert f"- Fastest to train: {by_model['fit_seconds'].median().idxmin()} (" in summary
+    assert (f"- Fastest to predict: {by_model['predict_throughput'].median().idxmax()} ("
+            in summary)
+    assert "- 6 of 6 jobs ended ok." in summary
+    setup = text.split("## Setup", 1)[1].split("## Results", 1)[0]
+    assert r"n\_neighbors=3" in setup and r"var\_smoothing=1e-09" in setup  # params per model
+    assert "| repeats " in setup and "2 (seeds 0, 1)" in setup
+
+    # The HTML page says the same, with every chart embedded: it needs no other file.
+    html = page.read_text()
+    assert "Most accurate: " + best.index[0] in html
+    assert html.count('<img src="data:image/png;base64,') == len(links)
+    assert "http://" not in html and "https://" not in html
 
     # The data behind each chart: exactly the run's ok models, computed independently here.
-    frame = pd.read_csv(run / "results.csv")
     folder = RunFolder(run)
     table = read_table(run / "results.csv")
     out = tmp_path / "charts"
@@ -104,6 +128,94 @@ def test_report_of_a_run(cli: Cli, tmp_path: Path) -> None:
     for name in ("a", "p", "s", "c", "m"):
         assert_valid_png(out / f"{name}.png")
 
+    check_galleries(table, folder, labels, out)
+
+    # A run saved before mlbench kept test images: the report leaves the galleries out.
+    (run / "test_images.npz").unlink()
+    assert cli("report", str(run)).exit_code == 0
+    assert "## Galleries" not in report.read_text()
+    assert not (run / "charts" / "most_wrong.png").exists()
+
+
+def check_galleries(table: pd.DataFrame, folder: RunFolder, labels: np.ndarray,
+                    out: Path) -> None:
+    with np.load(folder.path / "test_images.npz") as saved:
+        assert saved["images"].dtype == np.uint8 and saved["images"].shape == (360, 8, 8)
+        assert float(saved["pixel_max"]) == 16.0
+
+    # Sample predictions: the models that kept probabilities (linear has no predict_proba),
+    # eight test digits, each model's ten probabilities for each, exactly as saved.
+    sample = charts.sample_predictions_chart(table, folder, out / "g.png")
+    assert sample is not None
+    assert sorted(sample["model"].unique()) == ["knn", "naive-bayes"]
+    digits = sample["test_index"].unique()
+    assert len(digits) == 8
+    assert (sample["label"] == labels[sample["test_index"]]).all()
+    assert (sample.groupby(["test_index", "model"]).size() == 10).all()
+    for model in ("knn", "naive-bayes"):
+        with np.load(folder.path / "predictions" / f"{model}-cpu-r0.npz") as saved:
+            position = {int(i): n for n, i in enumerate(saved["probability_index"])}
+            rows = sample[sample["model"] == model].sort_values(["test_index", "digit"])
+            expected = np.concatenate([saved["probabilities"][position[i]] for i in digits])
+        np.testing.assert_allclose(rows["probability"], expected, rtol=1e-6)
+    again = charts.sample_predictions_chart(table, folder, out / "g2.png")
+    assert again is not None and again.equals(sample)  # the same digits every time
+
+    # Most often wrong: every model's prediction of the digits the most models got wrong.
+    wrong = charts.most_wrong_chart(table, folder, out / "w.png")
+    assert wrong is not None and sorted(wrong["model"].unique()) == MODELS
+    predicted = {}
+    for model in MODELS:
+        with np.load(folder.path / "predictions" / f"{model}-cpu-r0.npz") as saved:
+            predicted[model] = saved["predicted"]
+    misses = sum((predicted[m] != labels).astype(int) for m in MODELS)
+    shown = wrong.drop_duplicates("test_index")
+    assert list(shown["models_wrong"]) == sorted(shown["models_wrong"], reverse=True)
+    assert shown["models_wrong"].iloc[0] == misses.max()
+    np.testing.assert_array_equal(shown["models_wrong"], misses[shown["test_index"]])
+    np.testing.assert_array_equal(wrong["predicted"],
+                                  [predicted[m][i] for i, m in
+                                   zip(wrong["test_index"], wrong["model"], strict=True)])
+    for name in ("g", "w"):
+        assert_valid_png(out / f"{name}.png")
+
+
+def test_run_without_report_and_resume_with_it(cli: Cli, tmp_path: Path) -> None:
+    result = cli("run", "-m", "naive-bayes", "-d", "digits", "--no-report")
+    assert result.exit_code == 0, result.output
+    run = only_run(tmp_path)
+    assert (run / "results.csv").exists() and (run / "test_images.npz").exists()
+    assert not (run / "report.html").exists() and not (run / "report.md").exists()
+    assert not (run / "charts").exists() and "report in" not in result.stderr
+    # Resuming (here: a run with nothing left to do) ends with the report too.
+    result = cli("run", "--resume", str(run))
+    assert result.exit_code == 0, result.output
+    assert (run / "report.html").exists() and (run / "report.md").exists()
+
+
+def test_a_report_failure_keeps_the_results(cli: Cli, tmp_path: Path, steerable: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(charts, "confusion_chart", broken)
+    result = cli("run", "-m", "naive-bayes", "-d", "digits")
+    assert result.exit_code == 0, result.output  # the jobs were ok: so is the exit code
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("mlbench: warning: report not written")
+    assert "No space left on device" in warnings[0] and "mlbench report" in warnings[0]
+    run = only_run(tmp_path)
+    assert len(pd.read_csv(run / "results.csv")) == 1
+    assert not (run / "report.html").exists()
+    assert "naive-bayes" in result.stdout  # the table was printed before the report
+
+    # A failed job keeps exit code 1 whatever happens to the report.
+    result = cli("run", "--plugin", str(steerable), "-m", "steerable", "-d", "digits",
+                 "-p", "steerable.fail=boom", "--name", "second")
+    assert result.exit_code == 1, result.output
+    assert "mlbench: warning: report not written" in result.stderr
+
 
 def test_report_lists_failures_escaped(cli: Cli, tmp_path: Path, steerable: Path) -> None:
     result = cli("run", "--plugin", str(steerable), "-m", "steerable,linear", "-d", "digits",
@@ -114,6 +226,7 @@ def test_report_lists_failures_escaped(cli: Cli, tmp_path: Path, steerable: Path
     assert result.exit_code == 0, result.output
     text = (run / "report.md").read_text()
     failures = text.split("## Failures", 1)[1].split("## Charts", 1)[0]
+    assert "- 1 of 2 jobs ended ok; 1 failed (see Failures)." in text
     assert "steerable-cpu-r0" in failures and "failed" in failures
     assert r"boom\|&lt;b&gt;x&lt;/b&gt;" in failures
     assert "<b>" not in text and "boom|" not in text
@@ -124,6 +237,18 @@ def test_report_lists_failures_escaped(cli: Cli, tmp_path: Path, steerable: Path
     accuracy = charts.accuracy_chart(read_table(run / "results.csv"), tmp_path / "a.png")
     assert accuracy is not None and list(accuracy["model"]) == ["linear"]
     assert (run / "charts" / "accuracy.png").exists()
+
+
+def test_report_of_a_run_with_no_finished_job(cli: Cli, tmp_path: Path) -> None:
+    run = tmp_path / "interrupted"
+    RunFolder(run).write_run({"dataset": {"name": "digits", "train_size": 1437,
+                                          "test_size": 360}})
+    result = cli("report", str(run))
+    assert result.exit_code == 0, result.output
+    text = (run / "report.md").read_text()
+    assert "No job finished: nothing to compare." in text
+    assert "every job ended ok" not in text and "No chart" in text
+    assert (run / "report.html").exists()
 
 
 def test_report_of_a_folder_that_is_no_run(cli: Cli, tmp_path: Path) -> None:

@@ -1,0 +1,175 @@
+"""`mlbench compare` on real saved runs: real differences are flagged, noise is not, what
+differs between the runs is said, and bad input gets one line."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import Result
+
+from mlbench.compare import compare_runs
+
+Cli = Callable[..., Result]
+# Deterministic models (the same accuracy for every seed) and a seed-dependent one.
+MODELS = "knn,naive-bayes,random-forest"
+SMALL_FOREST = "random-forest.n_estimators=10"
+
+
+def make_run(cli: Cli, tmp_path: Path, name: str, *options: str) -> Path:
+    result = cli("run", "-d", "digits", "-q", "--name", name, *options)
+    assert result.exit_code == 0, result.output
+    return tmp_path / "results" / name
+
+
+def compare(cli: Cli, tmp_path: Path, *runs: Path) -> tuple[Result, str]:
+    """Run mlbench compare into tmp_path/compare; returns the result and compare.md."""
+    output = tmp_path / "compare"
+    result = cli("compare", *map(str, runs), "--output", str(output))
+    assert result.exit_code == 0, result.output
+    return result, (output / "compare.md").read_text()
+
+
+def deltas(*runs: Path) -> dict[str, dict[str, object]]:
+    comparison = compare_runs(list(runs))
+    return {str(row["model"]): row for row in comparison.deltas.to_dict("records")}
+
+
+def test_flags_a_real_difference_and_not_noise(cli: Cli, tmp_path: Path) -> None:
+    common = ("-m", MODELS, "--repeats", "3", "-p", SMALL_FOREST)
+    base = make_run(cli, tmp_path, "base", *common)
+    noise = make_run(cli, tmp_path, "reseeded", *common, "--seed", "10")
+    small = make_run(cli, tmp_path, "small", *common, "--train-size", "60")
+
+    # Same settings, other seeds: the forest's accuracy moves, but within its spread.
+    same = deltas(base, noise)
+    assert set(same) == {"knn", "naive-bayes", "random-forest"}
+    assert all(row["accuracy_test"] == "Welch t-test" for row in same.values())
+    assert not any(row["accuracy_flag"] for row in same.values()), same
+    assert same["knn"]["accuracy_delta"] == 0 and same["random-forest"]["accuracy_delta"] != 0
+
+    # 60 training images instead of 1,437: every model loses accuracy beyond its spread.
+    real = deltas(base, small)
+    assert all(row["accuracy_flag"] for row in real.values()), real
+    assert all(float(row["accuracy_delta"]) < -0.05 for row in real.values())
+
+    result, markdown = compare(cli, tmp_path, base, small)
+    assert "knn (cpu): accuracy" in result.stdout and "points lower in small" in result.stdout
+    assert "dataset: digits (1,437 train / 360 test images) in base; digits (60 train / " \
+           "360 test images) in small" in markdown
+    assert "Welch's t-test" in markdown  # the rule is stated
+    assert str(tmp_path / "compare" / "compare.html") in result.stdout.splitlines()
+    for chart in ("accuracy.png", "fit_time.png"):
+        path = tmp_path / "compare" / "charts" / chart
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"charts/{chart}" in markdown
+
+    page = (tmp_path / "compare" / "compare.html").read_text()
+    for model in ("knn", "naive-bayes", "random-forest"):
+        assert f"<td>{model}</td>" in page
+    assert page.count("data:image/png;base64,") == 2 and "<script" not in page
+
+    _, reseeded = compare(cli, tmp_path, base, noise)
+    assert "first seed: 0 in base; 10 in reseeded" in reseeded
+    assert not re.search(r"^- .+: accuracy [\d.]+ points", reseeded, re.MULTILINE)
+    assert re.search(r"^- .+: accuracy [\d.]+ points lower in small", markdown, re.MULTILINE)
+
+
+def test_single_repeats_and_other_datasets(cli: Cli, tmp_path: Path) -> None:
+    one = make_run(cli, tmp_path, "one", "-m", "knn,naive-bayes")
+    tiny = make_run(cli, tmp_path, "tiny", "-m", "knn,naive-bayes", "--train-size", "60")
+    other = make_run(cli, tmp_path, "other", "-m", "knn,svm", "--dataset", "mnist-5k",
+                     "--train-size", "500", "--test-size", "300")
+
+    # One repeat each, the same 360 test images: McNemar on the saved predictions.
+    paired = deltas(one, tiny)
+    assert {row["accuracy_test"] for row in paired.values()} == {"McNemar"}
+    assert all(row["accuracy_flag"] for row in paired.values())
+
+    # Another dataset: still compared, the difference stated, accuracy not tested.
+    apart = deltas(one, other)
+    assert set(apart) == {"knn"}
+    assert str(apart["knn"]["accuracy_test"]).startswith("not tested")
+    assert not apart["knn"]["accuracy_flag"]
+    result, markdown = compare(cli, tmp_path, one, other)
+    assert re.search(r"dataset: digits \(1,437 train / 360 test images\) in one; "
+                     r"mnist-5k \(500 train / 300 test images\) in other", markdown)
+    assert "naive-bayes (cpu): only in one; not in other" in markdown
+    assert "svm (cpu): only in other; not in one" in markdown
+    assert "not tested" in result.stdout
+
+
+def test_params_that_differ_are_stated(cli: Cli, tmp_path: Path) -> None:
+    three = make_run(cli, tmp_path, "k3", "-m", "knn")
+    five = make_run(cli, tmp_path, "k5", "-m", "knn", "-p", "knn.n_neighbors=5")
+    _, markdown = compare(cli, tmp_path, three, five)
+    assert "params of knn: n\\_neighbors=3 in k3; n\\_neighbors=5 in k5" in markdown
+
+
+def test_html_escapes_params_from_plugins(cli: Cli, tmp_path: Path,
+                                         write_plugin: Callable[[str, str], Path]) -> None:
+    plugin = write_plugin("html_name", '''
+        import numpy as np
+        import mlbench
+
+        class Tagged(mlbench.Model):
+            """Predicts the majority class."""
+            name = "tagged"
+            defaults = {"note": "<script>alert(1)</script>"}
+
+            def fit(self, X, y):
+                self.majority_ = int(np.bincount(y).argmax())
+                return self
+
+            def predict(self, X):
+                return np.full(len(X), self.majority_)
+
+        @mlbench.hookimpl
+        def mlbench_register_models(register):
+            register(Tagged)
+    ''')
+    first = make_run(cli, tmp_path, "p1", "--plugin", str(plugin), "-m", "tagged")
+    second = make_run(cli, tmp_path, "p2", "--plugin", str(plugin), "-m", "tagged",
+                      "-p", 'tagged.note="<b>two</b>"')
+    _, markdown = compare(cli, tmp_path, first, second)
+    page = (tmp_path / "compare" / "compare.html").read_text()
+    assert "params of tagged: note=" in page and "&lt;b&gt;two&lt;/b&gt;" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script" not in page and "<b>" not in page
+    assert "<script" not in markdown and "<b>" not in markdown
+
+
+def bad(cli: Cli, *args: str) -> str:
+    result = cli("compare", *args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mlbench: error: "), result.stderr
+    return lines[0]
+
+
+def test_bad_input_is_one_line_and_exit_2(cli: Cli, tmp_path: Path) -> None:
+    run = make_run(cli, tmp_path, "only", "-m", "naive-bayes")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "run.json").write_text("{not json")
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+
+    assert "at least two run folders" in bad(cli)
+    assert "at least two run folders" in bad(cli, str(run))
+    assert "not a run folder (no run.json)" in bad(cli, str(run), str(empty))
+    assert "is not a folder" in bad(cli, str(run), str(tmp_path / "missing"))
+    assert "the same run folder is given twice" in bad(cli, str(run), str(run))
+    assert "cannot be read" in bad(cli, str(run), str(broken))
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "run.json").write_text(json.dumps({"dataset": {"name": "digits"}}))
+    assert "no finished job" in bad(cli, str(run), str(copy))
+    twin = shutil.copytree(run, tmp_path / "twin")
+    assert "cannot write the comparison" in bad(cli, str(run), str(twin), "--output",
+                                                str(a_file))
