@@ -10,7 +10,7 @@ import numpy as np
 
 from mlbench import SkipJob, hookimpl
 from mlbench_plugins.cnn import CNN, import_framework
-from mlbench_plugins.hardware import cpu_has_bfloat16
+from mlbench_plugins.hardware import cpu_has_bfloat16, keep_freed_memory
 
 EVAL_BATCH = 1000
 
@@ -23,6 +23,7 @@ class TorchCNN(CNN):
 
     def prepare(self, X: np.ndarray, y: np.ndarray) -> None:
         """Framework start-up, timed apart from training: import, device, build, compile."""
+        keep_freed_memory()  # no page faults for each step's activations
         torch = import_framework("torch", "PyTorch", "torch")
         self.torch_ = torch
         self.device_ = self._pick_device(torch)

@@ -54,6 +54,7 @@ def plugins(train_size: int, epochs: int, devices: str) -> pd.DataFrame:
     with tempfile.TemporaryDirectory() as output:
         command = [sys.executable, "-m", "mlbench.cli", "run", "-m", "keras-cnn,torch-cnn",
                    "-d", "mnist", "--devices", devices, "-o", output, "--name", "b", "-q",
+                   "--no-report",
                    "-p", f"keras-cnn.epochs={epochs}", "-p", f"torch-cnn.epochs={epochs}"]
         if train_size < 60000:
             command += ["--train-size", str(train_size)]
