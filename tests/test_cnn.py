@@ -208,8 +208,8 @@ if sys.argv[1] == "keep":
     assert keep_freed_memory()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(20):  # what each training step does with its activations
-    block = np.ones(20 * 2**20 // 8)
-    del block
+    blocks = [np.ones(size * 2**20 // 8) for size in (5, 9, 9, 9, 20)]
+    del blocks
 print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
@@ -222,6 +222,6 @@ def test_keep_freed_memory_stops_page_faults_on_reused_blocks() -> None:
         return int(run.stdout)
 
     default, kept = faults("default"), faults("keep")
-    # By default every 20 MiB block is mapped afresh: about 5,000 page faults each time.
-    assert default > 20 * 4000
+    # By default glibc trims the freed heap and faults much of it in again every step.
+    assert default > 20_000
     assert kept < default / 5
