@@ -21,15 +21,18 @@ from rich.progress import Progress as LiveBar
 from rich.table import Table
 from rich.text import Text
 
-from mlbench.jobs import JobSpec
+from mlbench.jobs import JobSpec, job_id
 from mlbench.progress import Progress
-from mlbench.results import device_speedups
+from mlbench.results import GRID_COLUMNS, device_speedups, grid_columns, grid_sort_key
 
 STATUS_STYLE = {"ok": "green", "failed": "red", "timeout": "yellow", "crashed": "red",
                 "skipped": "dim"}
 
 
-def job_label(model: str, device: str, repeat: int) -> str:
+def job_label(model: str, device: str, repeat: int, job: str | None = None) -> str:
+    """``knn on cpu, repeat 0``; a grid's job by its id, which names its params and size."""
+    if job is not None and job != job_id(model, device, repeat):
+        return job
     return f"{model} on {device}, repeat {repeat}"
 
 
@@ -52,7 +55,7 @@ class ConsoleProgress(Progress):
         self.total = 0
 
     def warn(self, message: str) -> None:
-        self.err.print(Text.assemble(("warning: ", "yellow"), message), soft_wrap=True)
+        self.err.print(Text.assemble(("mlbench: warning: ", "yellow"), message), soft_wrap=True)
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -71,7 +74,7 @@ class ConsoleProgress(Progress):
             self.tasks["all"] = self.bar.add_task("jobs", total=total)
 
     def started(self, spec: JobSpec) -> None:
-        label = job_label(spec.model, spec.device, spec.repeat)
+        label = job_label(spec.model, spec.device, spec.repeat, spec.job_id)
         if self.bar is not None:
             self.tasks[spec.job_id] = self.bar.add_task(f"  {label}", total=None)
         else:
@@ -80,7 +83,8 @@ class ConsoleProgress(Progress):
     def finished(self, record: dict[str, Any]) -> None:
         self.done += 1
         status = record["status"]
-        label = job_label(record["model"], record["device"], record["repeat"])
+        label = job_label(record["model"], record["device"], record["repeat"],
+                          record["job_id"])
         line = f"[{self.done}/{self.total}] {label}: {status} ({outcome_text(record)})"
         if self.bar is not None:
             task = self.tasks.pop(record["job_id"], None)
@@ -108,9 +112,13 @@ class ConsoleProgress(Progress):
         out.print(results_table(results))
         # Errors below the table, whole: a column would fold them past reading.
         for row in results[results["error"].notna()].itertuples():
-            label = job_label(str(row.model), str(row.device), row.repeat)  # type: ignore[arg-type]
+            label = job_label(str(row.model), str(row.device), row.repeat,  # type: ignore[arg-type]
+                              str(row.job_id))
             out.print(Text(f"{row.status}: {label}: {row.error}",
                            style=STATUS_STYLE.get(str(row.status), "")), soft_wrap=True)
+        repeated = repeats_table(results)
+        if repeated is not None:
+            out.print(repeated)
         speedups = device_speedups(results)
         if not speedups.empty:
             out.print(speedup_table(speedups))
@@ -120,23 +128,32 @@ class ConsoleProgress(Progress):
 
 
 def results_table(frame: pd.DataFrame) -> Table:
-    """Best first: ok jobs by accuracy, then the rest by status."""
+    """Best first: ok jobs by accuracy, then the rest by status. A grid's rows are grouped
+    instead, by model, swept values and training-set size, so each model reads as a curve."""
+    grid = grid_columns(frame)
+    by, ascending = (["_ok", "model", *grid, "repeat"], True) if grid else (
+        ["_ok", "accuracy", "model"], [True, False, True])
     order = frame.assign(_ok=frame["status"] != "ok").sort_values(
-        ["_ok", "accuracy", "model"], ascending=[True, False, True], na_position="last")
+        by, ascending=ascending, na_position="last", key=grid_sort_key)
     table = Table(title=f"mlbench results: {_dataset_line(frame)}", title_justify="left")
-    columns = [("model", "left"), ("device", "left"), ("repeat", "right"), ("status", "left"),
+    columns = [("model", "left"), ("device", "left"), ("sweep", "left"),
+               ("train_size", "right"), ("repeat", "right"), ("status", "left"),
                ("accuracy", "right"), ("F1 macro", "right"), ("fit s", "right"),
                ("fit CPU s", "right"), ("predict s", "right"), ("predict images/s", "right"),
                ("peak MiB", "right")]
     show_repeat = frame["repeat"].nunique() > 1
     for name, justify in columns:
-        if name == "repeat" and not show_repeat:
+        if (name == "repeat" and not show_repeat) or (name in GRID_COLUMNS and name not in grid):
             continue
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        table.add_column(GRID_COLUMNS.get(name, name), justify=justify)  # type: ignore[arg-type]
     for row in order.itertuples():
         style = STATUS_STYLE.get(str(row.status), "")
         # Text(), not markup: names and errors come from plugins and may hold brackets.
         cells: list[str | Text] = [Text(str(row.model)), Text(str(row.device))]
+        if "sweep" in grid:
+            cells.append(Text(row.sweep if isinstance(row.sweep, str) else ""))
+        if "train_size" in grid:
+            cells.append(_num(row.train_size, "{:,}"))
         if show_repeat:
             cells.append(str(row.repeat))
         cells += [Text(str(row.status), style=style), _num(row.accuracy, "{:.4f}"),
@@ -145,6 +162,79 @@ def results_table(frame: pd.DataFrame) -> Table:
                   _num(row.predict_throughput, "{:,.0f}"), _num(row.peak_memory_mb, "{:,.0f}")]
         table.add_row(*cells)
     return table
+
+
+def repeats_table(frame: pd.DataFrame) -> Table | None:
+    """Per repeated job (ok runs): accuracy, fit and predict time as mean ± standard
+    deviation and a 95% Student's t interval; None when no job was repeated."""
+    ok = frame[frame["status"] == "ok"]
+    # A grid's jobs differ in size or params as well: those columns tell them apart.
+    keys = ["model", "device"] + [c for c in ("train_size", "params") if ok[c].nunique() > 1]
+    if ok.empty or ok.groupby(keys).size().max() < 2:
+        return None
+    from mlbench.stats import REPEATED, repeat_summary  # scipy, only when there are repeats
+
+    summary = repeat_summary(ok, keys).sort_values("accuracy mean", ascending=False)
+    table = Table(title="Over repeats: mean ± standard deviation, and the 95% interval of the "
+                        "mean (Student's t)", title_justify="left")
+    for key in keys:
+        table.add_column(key)
+    table.add_column("repeats", justify="right")
+    for label in REPEATED.values():
+        table.add_column(label, justify="right")
+        table.add_column(f"{label} 95% CI", justify="right")
+    for row in summary.to_dict("records"):
+        cells: list[str | Text] = [Text(str(row[key])) for key in keys]
+        cells.append(str(row["repeats"]))
+        for label in REPEATED.values():
+            digits = "{:.4f}" if label == "accuracy" else "{:.3f}"
+            spread = "" if math.isnan(row[f"{label} std"]) else (
+                " ± " + digits.format(row[f"{label} std"]))
+            cells += [_num(row[f"{label} mean"], digits) + spread, row[f"{label} 95% CI"]]
+        table.add_row(*cells)
+    return table
+
+
+def print_estimate(estimate: pd.DataFrame) -> None:
+    """The --estimate table on stdout, then the total (one line)."""
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 1000)
+    attrs = estimate.attrs
+    table = Table(title=f"mlbench estimate: {attrs.get('dataset', '')} (per job; from three "
+                        "small fits each, extrapolated as a power law)", title_justify="left")
+    show_params = estimate["params"].nunique() > estimate["model"].nunique()
+    for name in ("model", "device", *(("params",) if show_params else ()), "train", "test",
+                 "jobs", "fit", "predict", "job", "all its jobs", "fit grows as", "note"):
+        table.add_column(name, justify="left" if name in (
+            "model", "device", "params", "note") else "right")
+    for row in estimate.to_dict("records"):
+        cells: list[str | Text] = [Text(str(row["model"])), Text(str(row["device"]))]
+        if show_params:
+            cells.append(Text(str(row["params"])))
+        cells += [f"{row['train_size']:,}", f"{row['test_size']:,}", str(row["jobs"]),
+                  duration(row["fit_seconds"]), duration(row["predict_seconds"]),
+                  duration(row["job_seconds"]), duration(row["total_seconds"]),
+                  _num(row["fit_growth"], "n^{:.1f}"), Text(str(row["note"]))]
+        table.add_row(*cells)
+    out.print(table)
+    at_once = attrs.get("jobs_at_once", 1)
+    wall = f"; about {duration(attrs['wall_seconds'])} with --jobs {at_once}" if (
+        at_once > 1) else ""
+    out.print(f"total: about {duration(attrs['total_seconds'])} of job time for "
+              f"{int(estimate['jobs'].sum())} jobs{wall} (this estimate took "
+              f"{duration(attrs['estimate_seconds'])}; nothing was written)", soft_wrap=True)
+
+
+def duration(seconds: float) -> str:
+    """Seconds as people read a duration: 0.4 s, 42 s, 3.5 min, 2.1 h."""
+    if seconds is None or math.isnan(seconds):
+        return "-"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def speedup_table(speedups: pd.DataFrame) -> Table:
@@ -164,7 +254,9 @@ def _dataset_line(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "no jobs"
     first = frame.iloc[0]
-    return f"{first['dataset']}, {first['train_size']} train / {first['test_size']} test"
+    sizes = sorted(frame["train_size"].dropna().unique())
+    train = " to ".join(str(size) for size in sizes[:: max(1, len(sizes) - 1)])  # a grid's range
+    return f"{first['dataset']}, {train or '?'} train / {first['test_size']} test"
 
 
 def _num(value: Any, fmt: str) -> str:

@@ -108,7 +108,10 @@ class Registry:
             elif word in tags:
                 found = tags[word]
             else:
-                raise UsageError(unknown_message("model or tag", word, [*self.models, *tags]))
+                message = unknown_message("model or tag", word, [*self.models, *tags])
+                if self.problems:  # the model may be in a plugin that failed to load
+                    message += ". Plugin problems: " + "; ".join(self.problems)
+                raise UsageError(message)
             selected += [name for name in found if name not in selected]
         return selected
 
@@ -157,7 +160,13 @@ def load_registry(plugin_paths: Sequence[str | os.PathLike[str]] = ()) -> Regist
 
     for plugin in registry.plugins.values():
         if plugin.error is None:
+            known = len(registry.problems)
             _collect(registry, manager, plugin)
+            if not (plugin.models or plugin.datasets) and len(registry.problems) == known:
+                plugin.error = ("registered nothing: is its hook function named "
+                                "mlbench_register_models and decorated with @mlbench.hookimpl?")
+                registry.problems.append(f"plugin '{plugin.name}' ({plugin.source}) "
+                                         f"{plugin.error}")
     return registry
 
 
@@ -176,7 +185,8 @@ def _plugin_files(path: Path) -> list[Path]:
     if not path.exists():
         raise UsageError(f"plugin path {path} does not exist; give a .py file or a folder of them")
     if path.is_dir():
-        return sorted(p for p in path.glob("*.py") if not p.name.startswith("_"))
+        # Every module of the folder but private ones and tests (test_*.py import the plugin).
+        return sorted(p for p in path.glob("*.py") if not p.name.startswith(("_", "test_")))
     if path.suffix != ".py":
         raise UsageError(f"plugin path {path} is not a .py file; give a .py file or a folder")
     return [path]
@@ -192,6 +202,8 @@ def _import_file(path: Path) -> ModuleType:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
+    if str(path.parent) not in sys.path:  # so it can import the modules beside it
+        sys.path.append(str(path.parent))
     try:
         spec.loader.exec_module(module)
     except BaseException:

@@ -144,8 +144,8 @@ def test_{module}_passes_check_model() -> None:
 README = '''\
 # mlbench-{name}
 
-The `{name}` model for mlbench, a nearest-centroid classifier to start from: `{module}.py`
-holds the model class and the hook that registers it.
+The `{name}` model for mlbench. It starts as a nearest-centroid classifier, a placeholder
+to replace with yours: `{module}.py` holds the model class and the hook that registers it.
 
 Run it as a local file, no install needed:
 
@@ -158,7 +158,7 @@ Or install it, and mlbench finds it through the `mlbench` entry point in `pyproj
 ```bash
 pip install -e .
 mlbench list
-mlbench run --models {name}
+mlbench run --models {name} --dataset digits    # or full MNIST: --dataset mnist
 ```
 
 Check that it keeps the model contract (builds, fits, predicts known labels, beats chance,

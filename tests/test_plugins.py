@@ -122,6 +122,9 @@ BROKEN = {
             pass
         ''', "plugin 'misspelt' ({path}) failed to load: PluginValidationError: unknown hook "
              "'mlbench_register_model'"),
+    "no_hookimpl": (CENTROID.format(name="undecorated").replace("@mlbench.hookimpl\n", ""),
+                    "plugin 'no_hookimpl' ({path}) registered nothing: is its hook function "
+                    "named mlbench_register_models and decorated with @mlbench.hookimpl?"),
 }
 
 
@@ -199,3 +202,26 @@ def test_installed_package_is_discovered_through_the_entry_point(tmp_path: Path)
     assert run.returncode == 0, run.stderr
     frame = pd.read_csv(tmp_path / "out" / "t" / "results.csv")
     assert frame["plugin"].tolist() == ["centroid"] and frame["status"].tolist() == ["ok"]
+
+
+def test_unknown_model_error_names_the_plugin_that_failed(
+    cli: Cli, write_plugin: WritePlugin
+) -> None:
+    path = write_plugin("typo", "import mlbench\nimport no_such_module_here\n")
+    result = cli("run", "--plugin", str(path), "-m", "my-model", "-d", "digits", "-q")
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(lines) == 1 and "unknown model or tag 'my-model'" in lines[0]
+    assert "Plugin problems: plugin 'typo'" in lines[0] and "no_such_module_here" in lines[0]
+
+
+def test_plugin_folder_skips_tests_and_can_import_its_neighbours(
+    write_plugin: WritePlugin,
+) -> None:
+    write_plugin("_shared", "NAME = 'neighbour'\n")
+    plugin = write_plugin("uses_neighbour", CENTROID.format(name="x").replace(
+        'name = "x"', "from _shared import NAME\n    name = NAME"))
+    write_plugin("test_uses_neighbour", "import uses_neighbour  # a test, not a plugin\n")
+    registry = load_registry([plugin.parent])
+    assert registry.problems == []
+    assert "neighbour" in registry.models and "test_uses_neighbour" not in registry.plugins
