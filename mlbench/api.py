@@ -4,9 +4,12 @@ results. ``mlbench.run(models=["svm", "knn"], dataset="digits")`` returns the re
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,8 +21,9 @@ from mlbench import __version__
 from mlbench.datasets import DataRef, Dataset, LoadRequest, cache_dir, stratified_indices
 from mlbench.environment import command_line, describe_machine, gpu_names
 from mlbench.errors import DatasetUnavailable, UsageError
+from mlbench.executor import Executor, make_executor, validate_executor
 from mlbench.jobs import JobSpec, RunConfig, job_id
-from mlbench.params import parse_params
+from mlbench.params import parse_params, parse_sweep
 from mlbench.plugins import Registry, load_registry, unknown_message
 from mlbench.progress import Progress
 from mlbench.results import RunFolder
@@ -34,7 +38,8 @@ def run(
     *,
     devices: str | Sequence[str] = ("cpu",),
     params: Mapping[str, Mapping[str, Any]] | Iterable[str] | None = None,
-    train_size: int | None = None,
+    sweep: Mapping[str, Mapping[str, Sequence[Any]]] | Iterable[str] | None = None,
+    train_size: int | str | Sequence[int] | None = None,
     test_size: int | None = None,
     repeats: int = 1,
     seed: int = 0,
@@ -46,18 +51,30 @@ def run(
     output_dir: str | os.PathLike[str] = "results",
     name: str | None = None,
     progress: Progress | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
+    retries: int = 2,
+    estimate: bool = False,
 ) -> pd.DataFrame:
     """Train and test each selected model on ``dataset``; returns the results table (its
     folder is in ``frame.attrs["run_dir"]``). Bad inputs raise UsageError before anything
-    runs."""
+    runs.
+
+    ``sweep`` (``{"svm": {"C": [1, 10]}}`` or ``["svm.C=1,10"]``) and a list of
+    ``train_size``s make a grid: one job per model, device, swept value, size and repeat.
+    ``executor="dask"`` runs the jobs on a local Dask cluster, or on ``scheduler``'s.
+    ``estimate=True`` runs nothing in full and writes nothing: it returns the estimated
+    times of the jobs instead (see ``mlbench.estimate``)."""
     registry = load_registry(plugins)
     selected = registry.select_models(_words(models))
+    chosen_params = _params(params, registry, selected)
     config = RunConfig(
         models=selected,
         dataset=dataset,
         devices=_devices(devices),
-        params=_params(params, registry, selected),
-        train_size=train_size,
+        params=chosen_params,
+        sweep=_sweep(sweep, registry, selected, chosen_params),
+        train_size=_train_size(train_size),
         test_size=test_size,
         repeats=repeats,
         seed=seed,
@@ -66,9 +83,19 @@ def run(
         threads=threads,
         plugin_paths=list(registry.plugin_paths),
         data_dir=_data_dir(data_dir),
+        executor=executor,
+        scheduler=scheduler,
+        retries=retries,
     )
     validate(config, registry)
+    if estimate:
+        from mlbench.estimate import estimate_run
+
+        return estimate_run(config, registry, progress or Progress())
     folder = new_run_folder(Path(output_dir), name)
+    # Settings first: from here on a killed run can be finished with --resume.
+    folder.write_run({"mlbench": __version__, "config": config.to_json(),
+                      "command": command_line(), "started_at": _now()})
     try:
         return _execute(folder, config, registry, progress or Progress(), resumed=False)
     except (UsageError, DatasetUnavailable):
@@ -80,6 +107,7 @@ def run(
 def resume(run_dir: str | os.PathLike[str], progress: Progress | None = None) -> pd.DataFrame:
     """Finish a run that was interrupted: run only the jobs that have no result yet."""
     folder = RunFolder.existing(run_dir)
+    folder.remove_temporaries()
     config = RunConfig.from_json(folder.read_run()["config"])
     registry = load_registry(config.plugin_paths)
     validate(config, registry)
@@ -93,12 +121,14 @@ def validate(config: RunConfig, registry: Registry) -> None:
             raise UsageError(unknown_message("model", model, registry.models))
     registry.dataset(config.dataset)
     for label, value, minimum in (("--repeats", config.repeats, 1), ("--jobs", config.jobs, 1),
+                                  ("--seed", config.seed, 0),
                                   ("--threads", config.threads, 1),
-                                  ("--train-size", config.train_size, 1),
+                                  *(("--train-size", size, 1) for size in config.train_sizes()),
                                   ("--test-size", config.test_size, 1)):
         if value is not None and value < minimum:
             raise UsageError(f"{label} must be at least {minimum}, got {value}")
-    if config.timeout is not None and config.timeout <= 0:
+    validate_executor(config)
+    if config.timeout is not None and not 0 < config.timeout < float("inf"):  # NaN too
         raise UsageError(f"--timeout must be a positive number of seconds, got {config.timeout}")
     if config.data_dir and not Path(config.data_dir).is_dir():
         raise UsageError(f"data folder {config.data_dir} does not exist; "
@@ -118,9 +148,15 @@ def new_run_folder(output_dir: Path, name: str | None) -> RunFolder:
     elif not name or "/" in name or name in (".", ".."):
         raise UsageError(f"run name {name!r} must be a plain folder name")
     path = output_dir / name
-    if path.exists() and any(path.iterdir()):
-        raise UsageError(f"{path} already holds a run; choose another --name, or resume it "
-                         f"with --resume {path}")
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{path} is a file; choose another --name")
+    if (path / "run.json").exists():
+        raise UsageError(f"{path} already holds a run; choose another --name or use "
+                         f"--resume {path}")
+    # Hidden names are mlbench's own temporary files, left by a run killed as it started.
+    if path.exists() and any(not p.name.startswith(".") for p in path.iterdir()):
+        raise UsageError(f"{path} is not empty and holds no mlbench run; choose another "
+                         "--name or --output-dir")
     try:
         path.mkdir(parents=True, exist_ok=True)
         (path / ".write-test").touch()
@@ -128,7 +164,22 @@ def new_run_folder(output_dir: Path, name: str | None) -> RunFolder:
     except OSError as error:
         raise UsageError(f"cannot write to {path}: {error.strerror}; "
                          "choose another --output-dir") from error
-    return RunFolder(path)
+    folder = RunFolder(path)
+    folder.remove_temporaries()
+    return folder
+
+
+def warn_and_load(
+    config: RunConfig, registry: Registry, progress: Progress
+) -> tuple[Dataset, str | None]:
+    """What a run (or an estimate) does first: a warning per plugin that did not load, then
+    the dataset, with a warning if it fell back."""
+    for problem in registry.problems:
+        progress.warn(problem)
+    dataset, warning = load_dataset(config, registry, progress)
+    if warning:
+        progress.warn(warning)
+    return dataset, warning
 
 
 def load_dataset(
@@ -137,7 +188,7 @@ def load_dataset(
     """The dataset, loaded once; falls back (mnist to mnist-5k) when it cannot be had."""
     request = LoadRequest(cache_dir=cache_dir(),
                           data_dir=Path(config.data_dir) if config.data_dir else None,
-                          progress=progress.show_downloads)
+                          progress=progress.show_downloads, on_warning=progress.warn)
     try:
         return registry.dataset(config.dataset).loader(request), None
     except DatasetUnavailable as error:
@@ -152,24 +203,26 @@ def load_dataset(
 def _execute(
     folder: RunFolder, config: RunConfig, registry: Registry, progress: Progress, resumed: bool
 ) -> pd.DataFrame:
-    from mlbench.executor import execute, start_workers
+    runner = make_executor(config)
+    try:
+        runner.start()  # workers start (and import) while this process loads the data
+        return _run_jobs(folder, config, registry, progress, resumed, runner)
+    finally:
+        runner.close()
 
-    start_workers()  # preloads the workers' imports while this process loads the data
-    for problem in registry.problems:
-        progress.warn(problem)
-    dataset, warning = load_dataset(config, registry, progress)
-    if warning:
-        progress.warn(warning)
-    train_indices = _subset(dataset.y_train, config.train_size, "--train-size", dataset)
-    test_indices = _subset(dataset.y_test, config.test_size, "--test-size", dataset)
-    if dataset.folder is None:
-        raise UsageError(f"dataset '{dataset.name}' was not cached as .npy files; its loader "
-                         "must return mlbench.datasets.save_arrays(...)")
-    data = DataRef(dataset.folder, dataset.pixel_max, train_indices, test_indices)
+
+def _run_jobs(
+    folder: RunFolder, config: RunConfig, registry: Registry, progress: Progress, resumed: bool,
+    runner: Executor,
+) -> pd.DataFrame:
+    dataset, warning = warn_and_load(config, registry, progress)
+    sizes = config.train_sizes()
+    data = job_data(config, dataset)
+    train_indices, test_indices = data.train_indices, data.test_indices
     test_labels = np.asarray(dataset.y_test if test_indices is None
                              else dataset.y_test[test_indices])
     test_images = dataset.x_test if test_indices is None else dataset.x_test[test_indices]
-    info = folder.read_run() if resumed else {}
+    info = folder.read_run()
     info.update(
         mlbench=__version__,
         config=config.to_json(),
@@ -178,7 +231,8 @@ def _execute(
         machine=info.get("machine") or describe_machine(),
         dataset={
             "requested": config.dataset, "name": dataset.name, "source": dataset.source,
-            "train_size": len(dataset.y_train if train_indices is None else train_indices),
+            "train_size": sizes if len(sizes) > 1 else len(
+                dataset.y_train if train_indices is None else train_indices),
             "test_size": len(test_labels), "image_shape": list(dataset.image_shape),
             "classes": dataset.classes, "fallback_warning": warning,
         },
@@ -198,6 +252,7 @@ def _execute(
 
     def finish(spec: JobSpec | None, record: dict[str, Any], arrays: dict[str, Any]) -> None:
         record.update(dataset=dataset.name)
+        record.setdefault("executor", config.executor)  # a planned skip ran nowhere
         record.setdefault("train_size", info["dataset"]["train_size"])
         record.setdefault("test_size", info["dataset"]["test_size"])
         folder.save_job(record, arrays)
@@ -206,9 +261,9 @@ def _execute(
     for record in skipped:
         finish(None, record, {})
     try:
-        execute(todo, jobs=config.jobs, timeout=config.timeout,
-                on_start=progress.started, on_finish=finish)
-    except KeyboardInterrupt:
+        runner.execute(todo, on_start=progress.started, on_finish=finish)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (errors.Terminated)
+        folder.write_table()  # the table matches jobs/ even if the signal came mid-save
         progress.interrupted(folder.path)
         raise
     finally:
@@ -222,31 +277,63 @@ def _execute(
     return frame
 
 
+def job_data(config: RunConfig, dataset: Dataset) -> DataRef:
+    """What the jobs load: the dataset's .npy folder and the stratified subsets the sizes
+    ask for (the first size's, in a grid; ``plan`` draws the others). Every size is checked
+    against the dataset first."""
+    sizes = config.train_sizes()
+    for size in sizes[1:]:  # a grid: each size is checked here, its subset drawn by plan
+        _subset(dataset.y_train, size, "--train-size", dataset)
+    train_indices = _subset(dataset.y_train, sizes[0], "--train-size", dataset)
+    test_indices = _subset(dataset.y_test, config.test_size, "--test-size", dataset)
+    if dataset.folder is None:
+        raise UsageError(f"dataset '{dataset.name}' was not cached as .npy files; its loader "
+                         "must return mlbench.datasets.save_arrays(...)")
+    return DataRef(dataset.folder, dataset.pixel_max, train_indices, test_indices)
+
+
 def plan(
     config: RunConfig, registry: Registry, data: DataRef
 ) -> tuple[list[JobSpec], list[dict[str, Any]]]:
-    """Jobs to run, and `skipped` records for devices a model does not support."""
+    """Jobs to run (models x devices x swept values x training-set sizes x repeats), and
+    `skipped` records for devices a model does not support. With one training-set size,
+    ``data`` holds its subset; in a grid each size's stratified subset is drawn here."""
     specs, skipped = [], []
     has_gpu = bool(gpu_names())
+    sizes = config.train_sizes()
+    grid = len(sizes) > 1
+    subsets = {size: _train_subset(data, size) if grid else data for size in sizes}
     for model in config.models:
         entry = registry.models[model]
-        params = {**entry.defaults, **config.params.get(model, {})}
+        swept = config.sweep.get(model, {})
         for requested in config.devices:
             device = requested
             if requested == "auto":
                 device = "gpu" if "gpu" in entry.devices and has_gpu else "cpu"
-            for repeat in range(config.repeats):
-                spec = JobSpec(job_id(model, device, repeat), model, entry.plugin, device,
-                               repeat, config.seed + repeat, params, data,
-                               tuple(config.plugin_paths), config.threads)
-                if device in entry.devices:
-                    specs.append(spec)
-                else:
-                    skipped.append({**spec.identity(), "status": "skipped",
-                                    "error": f"{model} has no {device} path; it runs on "
-                                             f"{', '.join(entry.devices)} only"})
+            for values in itertools.product(*swept.values()):
+                sweep = dict(zip(swept, values, strict=True))
+                params = {**entry.defaults, **config.params.get(model, {}), **sweep}
+                for size, repeat in itertools.product(sizes, range(config.repeats)):
+                    grid_size = size if grid else None
+                    spec = JobSpec(job_id(model, device, repeat, sweep, grid_size), model,
+                                   entry.plugin, device, repeat, config.seed + repeat, params,
+                                   subsets[size], tuple(config.plugin_paths), config.threads,
+                                   sweep, grid_size)
+                    if device in entry.devices:
+                        specs.append(spec)
+                    else:
+                        skipped.append({**spec.identity(), "status": "skipped",
+                                        "error": f"{model} has no {device} path; it runs on "
+                                                 f"{', '.join(entry.devices)} only"})
     specs = list({spec.job_id: spec for spec in specs}.values())  # auto may repeat a device
     return specs, skipped
+
+
+def _train_subset(data: DataRef, size: int | None) -> DataRef:
+    """``data`` with the stratified training subset of ``size`` images (the same one a run
+    of that one size draws)."""
+    labels = np.load(data.folder / "y_train.npy", mmap_mode="r", allow_pickle=False)
+    return replace(data, train_indices=stratified_indices(np.asarray(labels), size))
 
 
 def _subset(labels: np.ndarray, size: int | None, option: str, dataset: Dataset) -> Any:
@@ -293,6 +380,33 @@ def _params(
         params = [f"{model}.{key}={value!r}" for model, values in params.items()
                   for key, value in values.items()]
     return parse_params(params, defaults)
+
+
+def _sweep(
+    sweep: Mapping[str, Mapping[str, Sequence[Any]]] | Iterable[str] | None,
+    registry: Registry,
+    selected: list[str],
+    params: Mapping[str, Mapping[str, Any]],
+) -> dict[str, dict[str, list[Any]]]:
+    if not sweep:
+        return {}
+    if isinstance(sweep, Mapping):
+        sweep = [f"{model}.{key}={','.join(repr(value) for value in values)}"
+                 for model, swept in sweep.items() for key, values in swept.items()]
+    defaults = {model: registry.models[model].defaults for model in selected}
+    return parse_sweep(sweep, defaults, params)
+
+
+def _train_size(value: int | str | Sequence[int] | None) -> int | list[int] | None:
+    """One size (an int), or a grid's sizes in the order given: ``1000,5000`` or a list."""
+    if value is None or isinstance(value, int):
+        return value
+    words = value.split(",") if isinstance(value, str) else [str(size) for size in value]
+    if not all(re.fullmatch(r"\s*-?\d+\s*", word) for word in words):
+        raise UsageError(f"--train-size takes a number of images or a comma-separated list of "
+                         f"them, e.g. 1000,5000; got {value!r}")
+    sizes = list(dict.fromkeys(int(word) for word in words))
+    return sizes[0] if len(sizes) == 1 else sizes
 
 
 def _now() -> str:

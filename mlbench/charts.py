@@ -23,7 +23,7 @@ import seaborn as sns
 from matplotlib.colors import to_hex
 from matplotlib.ticker import FuncFormatter
 
-from mlbench.results import RunFolder
+from mlbench.results import RunFolder, grid_columns, grid_sort_key, write_atomic
 
 DPI = 100
 Palette = dict[str, str]
@@ -44,11 +44,20 @@ def _palette(frame: pd.DataFrame, palette: Palette | None) -> Palette:
     return palette if palette is not None else model_palette(ok_rows(frame)["model"])
 
 
-def model_labels(frame: pd.DataFrame) -> pd.Series:
-    """The series name: the model, with its device when the run used more than one."""
+def model_labels(frame: pd.DataFrame, leave_out: Iterable[str] = ()) -> pd.Series:
+    """The series name: the model, with its device when the run used more than one, and in
+    a grid its swept values and training-set size (except the grid columns in
+    ``leave_out``, which a chart shows on an axis)."""
+    labels = frame["model"].astype(str)
     if frame["device"].nunique() > 1:
-        return frame["model"].astype(str) + " (" + frame["device"].astype(str) + ")"
-    return frame["model"].astype(str)
+        labels = labels + " (" + frame["device"].astype(str) + ")"
+    grid = [column for column in grid_columns(frame) if column not in leave_out]
+    if "sweep" in grid:
+        labels = labels + frame["sweep"].map(lambda text: f" {text}" if isinstance(text, str)
+                                             else "").astype(str)
+    if "train_size" in grid:
+        labels = labels + frame["train_size"].map(lambda size: f" n={size}").astype(str)
+    return labels
 
 
 def _tick(value: float) -> str:
@@ -56,24 +65,31 @@ def _tick(value: float) -> str:
 
 
 def _log_x(axes: plt.Axes) -> None:
-    """A log x axis labelled in plain numbers (0.05, 0.1, 1,000); where it spans two and a
-    half decades or less, the 2s and 5s between the powers of ten are labelled too."""
-    axes.set_xscale("log")
+    _log_axis(axes, "x")
+
+
+def _log_axis(axes: plt.Axes, which: str) -> None:
+    """A log axis (``which``: x or y) labelled in plain numbers (0.05, 0.1, 1,000); where it
+    spans two and a half decades or less, the 2s and 5s between the powers of ten are
+    labelled too."""
+    axis = axes.xaxis if which == "x" else axes.yaxis
+    (axes.set_xscale if which == "x" else axes.set_yscale)("log")
 
     def minor(value: float, _: object) -> str:
-        low, high = axes.get_xlim()
+        low, high = axes.get_xlim() if which == "x" else axes.get_ylim()
         mantissa = round(value / 10 ** np.floor(np.log10(value)))
         return _tick(value) if mantissa in (2, 5) and np.log10(high / low) <= 2.5 else ""
 
-    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: _tick(value)))
-    axes.xaxis.set_minor_formatter(FuncFormatter(minor))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: _tick(value)))
+    axis.set_minor_formatter(FuncFormatter(minor))
 
 
-def _save(figure: plt.Figure, path: Path, layout: bool = True) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _save(figure: plt.Figure, path: Path, layout: bool = True, dpi: int = DPI) -> None:
+    """Save a PNG atomically (a crash mid-write keeps the previous chart) and close it."""
     if layout:
         figure.tight_layout()
-    figure.savefig(path, dpi=DPI, metadata={"Software": None})
+    write_atomic(path, lambda p: figure.savefig(p, format="png", dpi=dpi,
+                                                metadata={"Software": None}))
     plt.close(figure)
 
 
@@ -169,12 +185,136 @@ def speed_chart(frame: pd.DataFrame, path: Path,
     return data
 
 
+SCALING_METRICS = {"accuracy": "test accuracy (mean)", "fit_seconds": "fit time (s, median)",
+                   "predict_seconds": "predict time (s, median)"}
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def growth_exponent(sizes: Iterable[float], seconds: Iterable[float]) -> float:
+    """k in time ~ size^k: the slope of the least-squares line through the log-log points;
+    NaN with fewer than two sizes or a time that is not positive."""
+    x, y = np.log(np.asarray(list(sizes), float)), np.asarray(list(seconds), float)
+    if len(x) < 2 or np.ptp(x) == 0 or not (y > 0).all():
+        return float("nan")
+    return float(np.polyfit(x, np.log(y), 1)[0])
+
+
+def scaling_data(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """Per model (and swept value) and training-set size: mean accuracy, median fit and
+    predict time, repeats; and per model how its times grow (``fit_growth``,
+    ``predict_growth``: k in time ~ size^k). None unless ok jobs ran on two sizes or more."""
+    ok = ok_rows(frame)
+    if ok.empty or ok["train_size"].nunique() < 2:
+        return None
+    ok["label"] = model_labels(ok, leave_out=["train_size"])
+    data = (ok.groupby(["label", "model", "train_size"])
+            .agg(accuracy=("accuracy", "mean"), fit_seconds=("fit_seconds", "median"),
+                 predict_seconds=("predict_seconds", "median"), repeats=("job_id", "count"))
+            .reset_index().sort_values(["label", "train_size"], ignore_index=True))
+    for column, growth in (("fit_seconds", "fit_growth"), ("predict_seconds", "predict_growth")):
+        exponents = {label: growth_exponent(rows["train_size"], rows[column])
+                     for label, rows in data.groupby("label")}
+        data[growth] = data["label"].map(exponents)
+    return data
+
+
+def _line_styles(labels: pd.DataFrame) -> dict[str, str]:
+    """A line style per label, so the labels of one model (its swept values), drawn in the
+    model's colour, stay apart."""
+    styles = {}
+    for _, rows in labels.drop_duplicates("label").groupby("model"):
+        for number, label in enumerate(rows["label"]):
+            styles[label] = LINE_STYLES[number % len(LINE_STYLES)]
+    return styles
+
+
+def scaling_chart(frame: pd.DataFrame, path: Path,
+                  palette: Palette | None = None) -> pd.DataFrame | None:
+    """Accuracy, fit time and predict time against training-set size, one line per model
+    (and swept value): log x, and log-log for the times, where a straight line of slope k
+    means time grows as size^k. Returns ``scaling_data``; None unless the run has more than
+    one training-set size."""
+    data = scaling_data(frame)
+    if data is None:
+        return None
+    colours = _palette(frame, palette)
+    data["color"] = data["model"].map(colours)
+    styles = _line_styles(data)
+    figure, panels = plt.subplots(1, 3, figsize=(14, 4.2))
+    for label, curve in data.groupby("label"):
+        for axes, column in zip(panels, SCALING_METRICS, strict=True):
+            axes.plot(curve["train_size"], curve[column], marker="o", label=label,
+                      color=curve["color"].iloc[0], linestyle=styles[str(label)])
+    for axes, (column, title) in zip(panels, SCALING_METRICS.items(), strict=True):
+        _log_x(axes)
+        if column != "accuracy":
+            _log_axis(axes, "y")
+            title += ", log"
+        axes.set(xlabel="training images (log)", ylabel=title)
+    panels[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
+    _save(figure, path)
+    return data
+
+
+def sweep_data(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """Per swept model, swept value (in numeric order) and training-set size: mean accuracy,
+    median fit time, repeats. None unless ok jobs swept a param over two values or more."""
+    ok = ok_rows(frame)
+    if "sweep" not in ok:
+        return None
+    ok = ok[ok["sweep"].notna()].copy()
+    if ok.empty or ok["sweep"].nunique() < 2:
+        return None
+    ok["label"] = model_labels(ok, leave_out=["sweep", "train_size"])
+    return (ok.groupby(["label", "model", "sweep", "train_size"])
+            .agg(accuracy=("accuracy", "mean"), fit_seconds=("fit_seconds", "median"),
+                 repeats=("job_id", "count"))
+            .reset_index().sort_values(["label", "sweep", "train_size"], key=grid_sort_key,
+                                       ignore_index=True))
+
+
+def sweep_chart(frame: pd.DataFrame, path: Path,
+                palette: Palette | None = None) -> pd.DataFrame | None:
+    """Per swept model: mean accuracy and median fit time (log) at each swept value, in
+    numeric order, one line per training-set size. Returns ``sweep_data`` with each model's
+    colour; None unless the run swept a param over two values or more."""
+    data = sweep_data(frame)
+    if data is None:
+        return None
+    data["color"] = data["model"].map(_palette(frame, palette))
+    labels = list(dict.fromkeys(data["label"]))
+    several_sizes = data["train_size"].nunique() > 1
+    figure, grid = plt.subplots(len(labels), 2, figsize=(11, 3.3 * len(labels)), squeeze=False)
+    for (accuracy_axes, time_axes), label in zip(grid, labels, strict=True):
+        rows = data[data["label"] == label]
+        values = list(dict.fromkeys(rows["sweep"]))
+        position = {value: number for number, value in enumerate(values)}
+        for number, (size, curve) in enumerate(rows.groupby("train_size")):
+            style = {"marker": "o", "color": curve["color"].iloc[0],
+                     "linestyle": LINE_STYLES[number % len(LINE_STYLES)],
+                     "label": f"{size:,} training images" if several_sizes else None}
+            accuracy_axes.plot(curve["sweep"].map(position), curve["accuracy"], **style)
+            time_axes.plot(curve["sweep"].map(position), curve["fit_seconds"], **style)
+        _log_axis(time_axes, "y")
+        accuracy_axes.set(title=label, ylabel="test accuracy (mean)")
+        time_axes.set(title=label, ylabel="fit time (s, median, log)")
+        for axes in (accuracy_axes, time_axes):
+            axes.set_xticks(range(len(values)), values, rotation=20 if len(values) > 4 else 0,
+                            fontsize=8)
+        if several_sizes:
+            accuracy_axes.legend(fontsize=8)
+    _save(figure, path)
+    return data
+
+
 def chosen_jobs(frame: pd.DataFrame) -> pd.DataFrame:
-    """One ok job per model: the lowest repeat, on the CPU where the model ran there."""
+    """One ok job per model: the lowest repeat, on the CPU where the model ran there, on the
+    largest training set (in a grid)."""
     ok = ok_rows(frame)
     ok["_gpu"] = ok["device"] != "cpu"
-    ok = ok.sort_values(["model", "_gpu", "repeat", "job_id"])
-    return ok.drop_duplicates("model").drop(columns="_gpu").reset_index(drop=True)
+    ok["_smaller"] = -ok["train_size"].fillna(0)
+    ok = ok.sort_values(["model", "_gpu", "_smaller", "repeat", "job_id"])
+    return ok.drop_duplicates("model").drop(columns=["_gpu", "_smaller"]).reset_index(drop=True)
 
 
 def _saved_arrays(frame: pd.DataFrame, folder: RunFolder) -> dict[str, dict[str, np.ndarray]]:
@@ -183,7 +323,7 @@ def _saved_arrays(frame: pd.DataFrame, folder: RunFolder) -> dict[str, dict[str,
     for row in chosen_jobs(frame).itertuples():
         path = folder.path / "predictions" / f"{row.job_id}.npz"
         if path.exists():
-            with np.load(path) as saved:
+            with np.load(path, allow_pickle=False) as saved:
                 arrays[str(row.model)] = {name: saved[name] for name in saved.files}
     return arrays
 

@@ -1,24 +1,29 @@
 """The mlbench command: a thin layer of click over mlbench.api.
 
 Exit codes: 0 every job ok or skipped; 1 some job failed, timed out or crashed; 2 bad input
-(nothing ran); 3 the dataset could not be had; 130 interrupted (finished jobs are kept).
+(nothing ran); 3 the dataset could not be had; 130 interrupted by Ctrl-C, 143 stopped by
+SIGTERM (either way finished jobs are kept and --resume finishes the run).
 A run ends with its report; a report that cannot be written is a warning, never a change of
 exit code: the results are saved before it starts.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, NoReturn
 
 import click
 
-from mlbench.errors import DatasetUnavailable, UsageError
+from mlbench.errors import DatasetUnavailable, Terminated, UsageError
 
 EXIT_JOBS_FAILED, EXIT_USAGE, EXIT_DATASET, EXIT_INTERRUPTED = 1, 2, 3, 130
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, the shell's convention for a SIGTERM death
 RUN_OPTIONS = ("models", "dataset", "devices", "param", "train_size", "test_size", "repeats",
-               "seed", "timeout", "jobs", "threads", "plugin", "data_dir", "output_dir", "name")
+               "seed", "timeout", "jobs", "threads", "plugin", "data_dir", "output_dir", "name",
+               "estimate", "sweep", "executor", "scheduler", "retries")
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -30,21 +35,54 @@ def friendly(function: Callable[..., Any]) -> Callable[..., Any]:
     """Turn the errors a user can fix into one line and an exit code, never a traceback."""
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
         try:
             return function(*args, **kwargs)
         except UsageError as error:
             fail(str(error))
         except DatasetUnavailable as error:
             fail(str(error), EXIT_DATASET)
+        except Terminated:
+            sys.exit(EXIT_TERMINATED)
         except KeyboardInterrupt:
             sys.exit(EXIT_INTERRUPTED)
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
 
     wrapper.__name__ = function.__name__
     wrapper.__doc__ = function.__doc__
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+class OneLineErrors(click.Group):
+    """click's own parse errors (a bad option name, a value of the wrong type) as one line and
+    exit 2, like every other bad input, instead of click's three-line usage message."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("standalone_mode", True) is False:
+            return super().main(*args, **kwargs)
+        try:
+            return super().main(*args, **{**kwargs, "standalone_mode": False})
+        except click.exceptions.NoArgsIsHelpError as error:  # plain `mlbench`: the help
+            error.show()
+            sys.exit(error.exit_code)
+        except click.UsageError as error:
+            command = error.ctx.command_path if error.ctx else "mlbench"
+            fail(f"{' '.join(error.format_message().split())} (see {command} --help)")
+        except click.ClickException as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except click.Abort:
+            sys.exit(EXIT_INTERRUPTED)
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mlbench")
 def main() -> None:
     """Compare classifiers on MNIST fairly and fast."""
@@ -64,7 +102,10 @@ plugin_option = click.option(
               help="Comma-separated: cpu, gpu, auto.")
 @click.option("--param", "-p", multiple=True, metavar="MODEL.NAME=VALUE",
               help="Set a hyperparameter, e.g. svm.C=10 (repeatable).")
-@click.option("--train-size", type=int, metavar="N", help="Stratified subset of the training set.")
+@click.option("--sweep", multiple=True, metavar="MODEL.NAME=V1,V2,...",
+              help="One job per value, e.g. svm.C=1,10,100 (repeatable: a grid).")
+@click.option("--train-size", metavar="N[,N...]",
+              help="Stratified subset of the training set; a list gives one job per size.")
 @click.option("--test-size", type=int, metavar="N", help="Stratified subset of the test set.")
 @click.option("--repeats", type=int, default=1, show_default=True, help="Seeds per job.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the first repeat.")
@@ -72,6 +113,12 @@ plugin_option = click.option(
 @click.option("--jobs", "-j", type=int, default=1, show_default=True,
               help="Jobs at once (1 keeps timings fair).")
 @click.option("--threads", type=int, metavar="N", help="BLAS threads per job.")
+@click.option("--executor", default="local", show_default=True, metavar="NAME",
+              help="local (worker processes) or dask (a local Dask cluster, or --scheduler's).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="An existing Dask cluster's scheduler, e.g. tcp://host:8786.")
+@click.option("--retries", type=int, default=2, show_default=True,
+              help="Times a job is run again after its Dask worker died under it.")
 @plugin_option
 @click.option("--data-dir", metavar="DIR",
               help="Folder with the four MNIST .gz files (default: $MLBENCH_DATA_DIR).")
@@ -81,6 +128,8 @@ plugin_option = click.option(
 @click.option("--resume", metavar="RUN_DIR", help="Finish an interrupted run: only missing jobs.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress; only the table and errors.")
 @click.option("--no-report", is_flag=True, help="Skip report.html, report.md and the charts.")
+@click.option("--estimate", is_flag=True,
+              help="Only estimate each job's time from a few small fits; run and write nothing.")
 @click.pass_context
 @friendly
 def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
@@ -103,12 +152,20 @@ def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
                  "(mlbench list shows them all)")
         results = api.run(
             options["models"], options["dataset"], devices=options["devices"],
-            params=options["param"], train_size=options["train_size"],
+            params=options["param"], sweep=options["sweep"], train_size=options["train_size"],
             test_size=options["test_size"], repeats=options["repeats"], seed=options["seed"],
             timeout=options["timeout"], jobs=options["jobs"], threads=options["threads"],
             plugins=options["plugin"], data_dir=options["data_dir"],
             output_dir=options["output_dir"], name=options["name"], progress=progress,
+            executor=options["executor"], scheduler=options["scheduler"],
+            retries=options["retries"],
+            estimate=options["estimate"],
         )
+    if options["estimate"]:
+        from mlbench.display import print_estimate
+
+        print_estimate(results)
+        return
     if not no_report:
         report_after_run(results.attrs.get("run_dir") or str(resume), quiet)
     if not results["status"].isin(["ok", "skipped"]).all():

@@ -450,7 +450,7 @@ def grouped_bars(summary: pd.DataFrame, runs: list[str], value: str, low: str, h
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    from mlbench.charts import model_palette
+    from mlbench.charts import _save, model_palette
 
     data = summary.dropna(subset=[value]).copy()
     if data.empty:
@@ -481,10 +481,7 @@ def grouped_bars(summary: pd.DataFrame, runs: list[str], value: str, low: str, h
                                label=run) for i, run in enumerate(runs)], fontsize=8,
                 loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(len(runs), 4),
                 frameon=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100, metadata={"Software": None})
-    plt.close(figure)
+    _save(figure, path, dpi=100)
     return data
 
 

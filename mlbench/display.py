@@ -168,8 +168,7 @@ def repeats_table(frame: pd.DataFrame) -> Table | None:
     """Per repeated job (ok runs): accuracy, fit and predict time as mean ± standard
     deviation and a 95% Student's t interval; None when no job was repeated."""
     ok = frame[frame["status"] == "ok"]
-    # A grid's jobs differ in size or params as well: those columns tell them apart.
-    keys = ["model", "device"] + [c for c in ("train_size", "params") if ok[c].nunique() > 1]
+    keys = ["model", "device", *grid_columns(ok)]  # a grid's jobs differ in those as well
     if ok.empty or ok.groupby(keys).size().max() < 2:
         return None
     from mlbench.stats import REPEATED, repeat_summary  # scipy, only when there are repeats
@@ -178,7 +177,7 @@ def repeats_table(frame: pd.DataFrame) -> Table | None:
     table = Table(title="Over repeats: mean ± standard deviation, and the 95% interval of the "
                         "mean (Student's t)", title_justify="left")
     for key in keys:
-        table.add_column(key)
+        table.add_column(GRID_COLUMNS.get(key, key))
     table.add_column("repeats", justify="right")
     for label in REPEATED.values():
         table.add_column(label, justify="right")

@@ -7,3 +7,8 @@ class UsageError(ValueError):
 
 class DatasetUnavailable(RuntimeError):
     """A dataset could be neither found locally nor downloaded."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so a run stops the way Ctrl-C stops it: workers
+    stopped, every finished job kept, resumable."""

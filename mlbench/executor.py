@@ -3,23 +3,104 @@ settings never leak between models, and a crash, hang or out-of-memory kill cost
 
 pebble's ProcessPool does the heavy lifting: unlike concurrent.futures it survives a dead
 worker and kills a task that overruns its timeout.
+
+Every executor has the same small interface (``Executor``), so ``api.run`` does not care
+which one runs the jobs: ``local`` (this module) or ``dask`` (``mlbench.dask_executor``,
+imported only when asked for, so a run without Dask never pays for importing it).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import multiprocessing
 import signal
-from collections.abc import Callable, Iterable
+import socket
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from pebble import ProcessExpired, ProcessPool
 
-from mlbench.jobs import JobSpec
+from mlbench.errors import UsageError
+from mlbench.jobs import JobSpec, RunConfig
 
 Outcome = tuple[dict[str, Any], dict[str, np.ndarray]]
+OnStart = Callable[[JobSpec], None]
+OnFinish = Callable[[JobSpec, dict[str, Any], dict[str, np.ndarray]], None]
+EXECUTORS = ("local", "dask")
+DASK_MISSING = "--executor dask needs Dask, which is not installed: pip install 'mlbench[dask]'"
+
+
+class Executor(Protocol):
+    """Runs JobSpecs and reports each one's outcome; every record it hands to ``on_finish``
+    says where the job ran (``executor``, ``worker``)."""
+
+    name: str
+
+    def start(self) -> None:
+        """Begin starting workers; called before the dataset loads, so the two overlap."""
+
+    def execute(self, specs: Sequence[JobSpec], on_start: OnStart, on_finish: OnFinish) -> None:
+        """Run every spec, calling ``on_start`` as each is handed to a worker and
+        ``on_finish`` as each ends, whatever its status."""
+
+    def close(self) -> None:
+        """Stop every worker this executor started (also after an error or Ctrl-C)."""
+
+
+class LocalExecutor:
+    """Fresh worker processes on this machine, at most ``jobs`` at once."""
+
+    name = "local"
+
+    def __init__(self, jobs: int = 1, timeout: float | None = None) -> None:
+        self.jobs, self.timeout = jobs, timeout
+
+    def start(self) -> None:
+        start_workers()
+
+    def execute(self, specs: Sequence[JobSpec], on_start: OnStart, on_finish: OnFinish) -> None:
+        host = socket.gethostname()
+
+        def finish(spec: JobSpec, record: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+            on_finish(spec, {**record, "executor": self.name, "worker": host}, arrays)
+
+        execute(specs, jobs=self.jobs, timeout=self.timeout, on_start=on_start,
+                on_finish=finish)
+
+    def close(self) -> None:
+        """Nothing outlives ``execute``: its pool is stopped when it returns."""
+
+
+def validate_executor(config: RunConfig) -> None:
+    """The executor settings, checked before anything runs (Dask is looked for, not
+    imported)."""
+    from mlbench.plugins import unknown_message
+
+    if config.executor not in EXECUTORS:
+        raise UsageError(unknown_message("executor", config.executor, EXECUTORS))
+    if config.executor == "dask" and importlib.util.find_spec("distributed") is None:
+        raise UsageError(DASK_MISSING)
+    if config.scheduler and config.executor != "dask":
+        raise UsageError(f"--scheduler {config.scheduler} is a Dask scheduler's address; "
+                         "add --executor dask")
+    if config.retries < 0:
+        raise UsageError(f"--retries must be at least 0, got {config.retries}")
+
+
+def make_executor(config: RunConfig) -> Executor:
+    """The executor ``config`` asks for (validated by ``validate_executor``)."""
+    if config.executor == "dask":
+        try:
+            from mlbench.dask_executor import DaskExecutor
+        except ImportError as error:  # installed, but broken
+            raise UsageError(f"{DASK_MISSING} ({error})") from error
+        return DaskExecutor(jobs=config.jobs, timeout=config.timeout,
+                            scheduler=config.scheduler, retries=config.retries)
+    return LocalExecutor(jobs=config.jobs, timeout=config.timeout)
 
 
 def execute(
@@ -104,3 +185,15 @@ def describe_exit(exitcode: int | None) -> str:
 def _ignore_interrupts() -> None:
     # Ctrl-C reaches the whole process group; the parent alone decides what to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this job's process when its parent (the forkserver, which exits with
+    the process that started it) dies: a killed run or a lost Dask worker leaves no job
+    running on, unseen."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)

@@ -1,7 +1,9 @@
-"""A run's plan: its settings, and the jobs (model x device x repeat) they expand into."""
+"""A run's plan: its settings, and the jobs (model x device x sweep value x training-set size
+x repeat) they expand into."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -17,7 +19,7 @@ class RunConfig:
     dataset: str = "mnist"
     devices: list[str] = field(default_factory=lambda: ["cpu"])
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    train_size: int | None = None
+    train_size: int | list[int] | None = None  # a list: one job per size (a grid)
     test_size: int | None = None
     repeats: int = 1
     seed: int = 0
@@ -26,6 +28,14 @@ class RunConfig:
     threads: int | None = None
     plugin_paths: list[str] = field(default_factory=list)
     data_dir: str | None = None
+    sweep: dict[str, dict[str, list[Any]]] = field(default_factory=dict)  # model, param: values
+    executor: str = "local"
+    scheduler: str | None = None  # a Dask scheduler's address; None: a local cluster
+    retries: int = 2  # times a job is re-run after its Dask worker died under it
+
+    def train_sizes(self) -> list[int | None]:
+        """Every training-set size of the run (None: the whole set)."""
+        return list(self.train_size) if isinstance(self.train_size, list) else [self.train_size]
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,14 +61,36 @@ class JobSpec:
     data: DataRef
     plugin_paths: tuple[str, ...] = ()
     threads: int | None = None
-
+    sweep: dict[str, Any] = field(default_factory=dict)  # this job's values of swept params
+    train_size: int | None = None  # the size asked for in a grid; None: the run's one size
 
     def identity(self) -> dict[str, Any]:
         """The fields every record of this job starts with, whatever becomes of it."""
-        return {"job_id": self.job_id, "model": self.model, "plugin": self.plugin,
-                "device": self.device, "repeat": self.repeat, "seed": self.seed,
-                "params": self.params}
+        identity = {"job_id": self.job_id, "model": self.model, "plugin": self.plugin,
+                    "device": self.device, "repeat": self.repeat, "seed": self.seed,
+                    "params": self.params, "sweep": self.sweep}
+        if self.train_size is not None:
+            identity["train_size"] = self.train_size
+        return identity
 
 
-def job_id(model: str, device: str, repeat: int) -> str:
-    return f"{model}-{device}-r{repeat}"
+def job_id(model: str, device: str, repeat: int, sweep: dict[str, Any] | None = None,
+           train_size: int | None = None) -> str:
+    """``svm-cpu-r0``; in a grid also each swept value and the size: ``svm-cpu-C=10-n1000-r0``.
+    Safe as a file name."""
+    parts = [model, device, *(f"{name}={value_text(value)}"
+                              for name, value in (sweep or {}).items())]
+    if train_size is not None:
+        parts.append(f"n{train_size}")
+    return "-".join([*parts, f"r{repeat}"])
+
+
+def value_text(value: Any) -> str:
+    """A param value as a short, file-name-safe word: 10.0 as 10, (100, 50) as 100x50."""
+    if isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+    elif isinstance(value, tuple | list):
+        text = "x".join(value_text(item) for item in value)
+    else:
+        text = str(value)
+    return re.sub(r"[^A-Za-z0-9.+_-]", "_", text)

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mlbench.errors import UsageError
+from mlbench.jobs import value_text
 from mlbench.plugins import unknown_message
 
 
@@ -28,26 +29,85 @@ def parse_params(
     """
     params: dict[str, dict[str, Any]] = {}
     for assignment in assignments:
-        target, equals, text = assignment.partition("=")
-        model, dot, name = target.strip().rpartition(".")
-        if not equals or not dot or not model or not name:
-            raise UsageError(
-                f"--param {assignment!r} is not of the form MODEL.NAME=VALUE, e.g. svm.C=10"
-            )
-        if model not in defaults:
-            raise UsageError(
-                f"--param {assignment!r}: model '{model}' is not selected in this run; "
-                f"selected: {', '.join(defaults)}"
-            )
-        if name not in defaults[model]:
-            raise UsageError(
-                f"--param {assignment!r}: "
-                + unknown_message(f"param of {model}", name, defaults[model])
-            )
+        model, name, text = _assignment("--param", "VALUE, e.g. svm.C=10", assignment, defaults)
         params.setdefault(model, {})[name] = coerce(
             parse_value(text.strip()), defaults[model][name], f"{model}.{name}"
         )
     return params
+
+
+def parse_sweep(
+    assignments: Iterable[str],
+    defaults: Mapping[str, Mapping[str, Any]],
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, dict[str, list[Any]]]:
+    """``["svm.C=1,10,100"]`` into ``{"svm": {"C": [1.0, 10.0, 100.0]}}``: each value parsed and
+    checked like ``--param``. A param swept twice, or also set by ``--param`` (``params``), is a
+    UsageError, as is a value given twice."""
+    sweep: dict[str, dict[str, list[Any]]] = {}
+    for assignment in assignments:
+        model, name, text = _assignment("--sweep", "V1,V2,..., e.g. svm.C=1,10,100",
+                                        assignment, defaults)
+        if name in sweep.get(model, {}) or name in (params or {}).get(model, {}):
+            raise UsageError(f"--sweep {assignment!r}: {model}.{name} is already set by another "
+                             "--sweep or --param; give each param once")
+        words = split_values(text)
+        if any(not word.strip() for word in words):
+            raise UsageError(f"--sweep {assignment!r} has an empty value; separate values with "
+                             "single commas, e.g. svm.C=1,10,100")
+        values = [coerce(parse_value(word.strip()), defaults[model][name],
+                         f"--sweep {assignment!r}: {model}.{name}") for word in words]
+        texts = [value_text(value) for value in values]  # as job ids will show them
+        for index, value in enumerate(values):
+            if texts[index] in texts[:index]:
+                other = values[texts.index(texts[index])]
+                raise UsageError(f"--sweep {assignment!r}: value {value!r} is given twice"
+                                 if other == value else
+                                 f"--sweep {assignment!r}: values {other!r} and {value!r} "
+                                 f"would both be {texts[index]} in job ids; give one of them")
+        sweep.setdefault(model, {})[name] = values
+    return sweep
+
+
+def split_values(text: str) -> list[str]:
+    """``1,10,100`` or ``(100,),(50, 50)``: split at the commas outside brackets and quotes."""
+    words, depth, quote, start = [], 0, "", 0
+    for index, char in enumerate(text):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            words.append(text[start:index])
+            start = index + 1
+    words.append(text[start:])
+    return words
+
+
+def _assignment(
+    option: str, form: str, assignment: str, defaults: Mapping[str, Mapping[str, Any]]
+) -> tuple[str, str, str]:
+    """MODEL, NAME and the value text of ``MODEL.NAME=...``, the model selected and the
+    param one it has; else a UsageError naming ``option``."""
+    target, equals, text = assignment.partition("=")
+    model, dot, name = target.strip().rpartition(".")
+    if not equals or not dot or not model or not name:
+        raise UsageError(f"{option} {assignment!r} is not of the form MODEL.NAME={form}")
+    if model not in defaults:
+        raise UsageError(
+            f"{option} {assignment!r}: model '{model}' is not selected in this run; "
+            f"selected: {', '.join(defaults)}"
+        )
+    if name not in defaults[model]:
+        raise UsageError(
+            f"{option} {assignment!r}: "
+            + unknown_message(f"param of {model}", name, defaults[model])
+        )
+    return model, name, text
 
 
 def coerce(value: Any, default: Any, label: str) -> Any:

@@ -64,6 +64,7 @@ def build_report(run_dir: Path | str) -> Report:
         summary_section(frame, info),
         setup_section(frame, info),
         results_section(frame),
+        *grid_sections(frame),
         failures_section(frame),
         # The place for sections other modules compute from the same run (significance
         # tests, reference ranges): they go after the numbers, before the pictures.
@@ -147,13 +148,19 @@ def setup_section(frame: pd.DataFrame, info: dict[str, Any]) -> Section:
     if machine.get("usable_cpus") not in (None, machine.get("cpu_count")):
         cores += f" ({machine['usable_cpus']} usable)"
     rows = [
-        ("dataset", f"{dataset.get('name', '?')}: {dataset.get('train_size', '?')} train / "
+        ("dataset", f"{dataset.get('name', '?')}: "
+                    f"{_sizes(dataset.get('train_size', '?'))} train / "
                     f"{dataset.get('test_size', '?')} test images"),
         ("source", dataset.get("source", "")),
         ("models", ", ".join(config.get("models") or sorted(frame["model"].unique()))),
         ("devices", ", ".join(config.get("devices") or [])),
         ("repeats", f"{repeats} (seed{'s' if repeats > 1 else ''} {seeds})"),
+        ("sweep", "; ".join(f"{model}.{name}={', '.join(str(value) for value in values)}"
+                            for model, swept in (config.get("sweep") or {}).items()
+                            for name, values in swept.items())),
         ("jobs at once", config.get("jobs", "")),
+        ("executor", config.get("executor", "local") + (
+            f" (scheduler {config['scheduler']})" if config.get("scheduler") else "")),
         ("timeout", f"{config['timeout']} s" if config.get("timeout") else "none"),
         ("BLAS threads per job", config.get("threads") or "library default"),
         ("started", info.get("started_at", "")),
@@ -218,10 +225,58 @@ def results_section(frame: pd.DataFrame) -> Section:
                      .round({"peak MiB (max)": 0})
                      .reset_index().rename(columns={"label": "model"})
                      .sort_values(["accuracy (mean)", "model"], ascending=[False, True]))
-        blocks.append(Table(per_model, "Per model, most accurate first (ok jobs only)."))
+        caption = "Per model, most accurate first (ok jobs only)."
+        if ok.groupby("label").size().max() > 1:  # repeats: their spread and 95% intervals
+            spread = stats.repeat_summary(ok, "label").rename(columns={"label": "model"})
+            per_model = per_model.merge(
+                spread.drop(columns=["repeats", "accuracy mean"]), on="model", how="left")
+            caption += " Over repeats: sample standard deviation, 95% Student's t interval."
+        blocks.append(Table(per_model, caption))
     jobs = frame[list(JOB_COLUMNS)].rename(columns=JOB_COLUMNS).round({"peak MiB": 0})
     blocks.append(Table(jobs, "Every job."))
     return Section("Results", blocks)
+
+
+def grid_sections(frame: pd.DataFrame) -> list[Section]:
+    """For a grid (--train-size list, --sweep): how each model scales with its training set,
+    and each swept value's accuracy and fit time. None for a plain run."""
+    blocks: list[Block] = []
+    scaling = charts.scaling_data(frame)
+    if scaling is not None:
+        rows = []
+        for label, curve in scaling.groupby("label", sort=True):
+            first, last = curve.iloc[0], curve.iloc[-1]
+            rows.append({
+                "model": label,
+                "training images": f"{number(first['train_size'])} to "
+                                   f"{number(last['train_size'])}",
+                "accuracy": f"{first['accuracy']:.4f} to {last['accuracy']:.4f}",
+                "fit s": f"{seconds(first['fit_seconds'])} to {seconds(last['fit_seconds'])}",
+                "predict s": f"{seconds(first['predict_seconds'])} to "
+                             f"{seconds(last['predict_seconds'])}",
+                "fit time grows as": _growth(first["fit_growth"]),
+                "predict time grows as": _growth(first["predict_growth"]),
+            })
+        blocks.append(Table(pd.DataFrame(rows), "How each model scales with its training set, "
+                            "smallest to largest (k in n^k: the slope of log time against log "
+                            "n, least squares over every size)."))
+    swept = charts.sweep_data(frame)
+    if swept is not None:
+        table = swept.drop(columns="model").rename(columns={
+            "label": "model", "train_size": "training images", "accuracy": "accuracy (mean)",
+            "fit_seconds": "fit s (median)"})
+        blocks.append(Table(table.round({"fit s (median)": 3}),
+                            "Each swept value (ok jobs)."))
+    return [Section("Grid", blocks)] if blocks else []
+
+
+def _growth(exponent: float) -> str:
+    return "-" if pd.isna(exponent) else f"n^{exponent:.2f}"
+
+
+def _sizes(value: Any) -> str:
+    """A run's training-set size, or a grid's sizes."""
+    return ", ".join(str(size) for size in value) if isinstance(value, list) else str(value)
 
 
 def failures_section(frame: pd.DataFrame) -> Section:
@@ -251,6 +306,12 @@ def chart_sections(frame: pd.DataFrame, folder: RunFolder) -> list[Section]:
              lambda p: charts.pareto_chart(frame, p, palette)),
             ("speed.png", "Fit time and prediction throughput per model (medians, log scale).",
              lambda p: charts.speed_chart(frame, p, palette)),
+            ("scaling.png", "Scaling: accuracy, fit time and predict time against the number "
+                            "of training images (log-log for the times: a straight line of "
+                            "slope k means the time grows as n^k).",
+             lambda p: charts.scaling_chart(frame, p, palette)),
+            ("sweep.png", "Sweep: accuracy and fit time at each swept value, per model.",
+             lambda p: charts.sweep_chart(frame, p, palette)),
             ("per_class.png", "Accuracy per true digit (repeat 0 of each model, CPU "
                               "preferred).",
              lambda p: charts.per_class_chart(frame, folder, p)),

@@ -19,13 +19,15 @@ import numpy as np
 import pandas as pd
 
 from mlbench.errors import UsageError
+from mlbench.jobs import value_text
 
 STATUSES = ("ok", "failed", "timeout", "crashed", "skipped")
 
 # name, dtype, unit, meaning: the one definition of the table, documented in the README.
 COLUMNS: list[tuple[str, str, str, str]] = [
     ("run", "string", "", "run folder name"),
-    ("job_id", "string", "", "model-device-rREPEAT, unique in the run"),
+    ("job_id", "string", "",
+     "model-device-rREPEAT (in a grid model-device-NAME=VALUE-nSIZE-rREPEAT), unique in the run"),
     ("model", "string", "", "model name"),
     ("plugin", "string", "", "plugin that registered the model"),
     ("device", "string", "", "cpu or gpu"),
@@ -59,8 +61,12 @@ COLUMNS: list[tuple[str, str, str, str]] = [
     ("framework_threads", "Int64", "", "the framework's own intra-op threads, if reported"),
     ("precision", "string", "", "arithmetic precision of training, if reported"),
     ("params", "string", "JSON", "every hyperparameter the model ran with"),
+    ("sweep", "string", "", "the job's values of the params --sweep varies, NAME=VALUE, "
+                            "', '-separated"),
     ("warnings", "string", "", "warnings the job raised, '; '-separated"),
     ("worker_pid", "Int64", "", "worker process id"),
+    ("executor", "string", "", "what ran the job: local or dask"),
+    ("worker", "string", "", "where: the host name (local) or the Dask worker's address"),
     ("started_at", "string", "ISO 8601 UTC", "when the job started"),
 ]
 COLUMN_NAMES = [name for name, *_ in COLUMNS]
@@ -78,12 +84,45 @@ def to_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             row["epochs"] = len(history)
             row["final_test_accuracy"] = history[-1].get("test_accuracy")
         row["params"] = json.dumps(record.get("params", {}), sort_keys=True, default=str)
+        row["sweep"] = sweep_text(record.get("sweep") or {}) or None
         row["warnings"] = "; ".join(record.get("warnings") or []) or None
         if row["error"]:
             row["error"] = str(row["error"]).strip().splitlines()[0]
         rows.append(row)
     frame = pd.DataFrame(rows, columns=COLUMN_NAMES)
     return frame.astype({name: dtype for name, dtype, *_ in COLUMNS})
+
+
+def sweep_text(sweep: dict[str, Any]) -> str:
+    return ", ".join(f"{name}={value_text(value)}" for name, value in sweep.items())
+
+
+GRID_COLUMNS = {"sweep": "sweep", "train_size": "train size"}  # a grid's columns: headings
+
+
+def grid_columns(frame: pd.DataFrame) -> list[str]:
+    """The grid columns whose values differ between the table's jobs (none in a plain run)."""
+    return [name for name in GRID_COLUMNS
+            if name in frame and frame[name].nunique(dropna=False) > 1]
+
+
+def grid_sort_key(column: pd.Series) -> pd.Series:
+    """For ``sort_values(key=...)``: swept values in numeric order (C=5 before C=10)."""
+    return column.map(_sweep_order) if column.name == "sweep" else column
+
+
+def _sweep_order(text: Any) -> tuple[tuple[str, float, str], ...]:
+    if not isinstance(text, str):
+        return ()
+    order = []
+    for part in text.split(", "):
+        name, _, value = part.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("inf")  # words after numbers, among themselves alphabetically
+        order.append((name, number, value))
+    return tuple(order)
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -157,6 +196,13 @@ class RunFolder:
         folder = self.path / "jobs"
         return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
 
+    def remove_temporaries(self) -> None:
+        """Delete what write_atomic leaves behind when a run is killed mid-write: hidden
+        files beside the real ones (the real ones are whole, old or new)."""
+        for path in self.path.rglob(".*"):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+
     def finished_jobs(self) -> set[str]:
         return {p.stem for p in (self.path / "jobs").glob("*.json")}
 
@@ -179,7 +225,7 @@ class RunFolder:
 
     def test_labels(self) -> np.ndarray | None:
         path = self.path / "test_labels.npy"
-        return np.load(path) if path.exists() else None
+        return np.load(path, allow_pickle=False) if path.exists() else None
 
     def test_images(self) -> tuple[np.ndarray, float] | None:
         """The saved test images and the pixel value that is full white; None for a run that
@@ -187,7 +233,7 @@ class RunFolder:
         path = self.path / "test_images.npz"
         if not path.exists():
             return None
-        with np.load(path) as saved:
+        with np.load(path, allow_pickle=False) as saved:
             return saved["images"], float(saved["pixel_max"])
 
     def table(self) -> pd.DataFrame:

@@ -168,7 +168,7 @@ def mean_interval(values: Sequence[float] | np.ndarray) -> MeanInterval:
     mean = float(data.mean())
     if n == 1:
         return MeanInterval(mean, math.nan, math.nan, math.nan, 1)
-    std = float(data.std(ddof=1))
+    std = 0.0 if np.ptp(data) == 0 else float(data.std(ddof=1))  # equal values: exactly 0
     half = float(scipy_stats.t.ppf((1 + CONFIDENCE) / 2, n - 1)) * std / math.sqrt(n)
     return MeanInterval(mean, std, mean - half, mean + half, n)
 
@@ -232,6 +232,35 @@ PAIR_COLUMNS = ["model_a", "model_b", "accuracy_a", "accuracy_b", "difference", 
                 "adjusted_p", "real"]
 
 
+# Columns summarised over repeats, and how tables head them.
+REPEATED = {"accuracy": "accuracy", "fit_seconds": "fit s", "predict_seconds": "predict s"}
+
+
+def repeat_summary(frame: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
+    """Per group of ``by`` (the repeats of one job), from its ok rows: how many, and for
+    accuracy, fit and predict time the mean, standard deviation and 95% Student's t interval
+    (as text, empty for one repeat): columns "accuracy mean", "accuracy std",
+    "accuracy 95% CI", and so on."""
+    import pandas as pd
+
+    from mlbench.document import number
+
+    keys = [by] if isinstance(by, str) else list(by)
+    rows = []
+    for key, jobs in frame[frame["status"] == "ok"].groupby(keys, sort=True, dropna=False):
+        row: dict[str, Any] = dict(zip(keys, key, strict=True))
+        row["repeats"] = len(jobs)
+        for column, label in REPEATED.items():
+            summary = mean_interval(jobs[column].to_numpy(dtype=float))
+            row[f"{label} mean"], row[f"{label} std"] = summary.mean, summary.std
+            row[f"{label} 95% CI"] = ("" if math.isnan(summary.low)
+                                      else f"{number(summary.low)} to {number(summary.high)}")
+        rows.append(row)
+    columns = [*keys, "repeats"] + [f"{label} {part}" for label in REPEATED.values()
+                                    for part in ("mean", "std", "95% CI")]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def _folder(folder: RunFolder | Path | str) -> RunFolder:
     from mlbench.results import RunFolder
 
@@ -243,7 +272,7 @@ def predicted_labels(folder: RunFolder | Path | str, job_id: str) -> np.ndarray 
     path = _folder(folder).path / "predictions" / f"{job_id}.npz"
     if not path.exists():
         return None
-    with np.load(path) as saved:
+    with np.load(path, allow_pickle=False) as saved:
         return np.asarray(saved["predicted"]) if "predicted" in saved else None
 
 

@@ -110,7 +110,7 @@ def _measure(spec: JobSpec, record: dict[str, Any]) -> dict[str, np.ndarray]:
     record["predict_seconds"] = time.perf_counter() - wall
     record["predict_throughput"] = len(x_test) / max(record["predict_seconds"], 1e-9)
 
-    _check_predictions(spec, predicted, len(y_test), np.unique(y_train))
+    predicted = _check_predictions(spec, predicted, len(y_test), np.unique(y_train))
     arrays = {"predicted": predicted.astype(np.int16)}
     if hasattr(model, "predict_proba"):
         # Probabilities feed the reports' galleries: a fixed sample of the test set and the
@@ -120,9 +120,9 @@ def _measure(spec: JobSpec, record: dict[str, Any]) -> dict[str, np.ndarray]:
         wrong = np.flatnonzero(predicted != y_test)[:PROBABILITY_WRONG]
         index = np.union1d(sample.astype(np.int64), wrong)
         wall = time.perf_counter()
-        arrays["probabilities"] = np.asarray(model.predict_proba(x_test[index]),
-                                             dtype=np.float32)
+        probabilities = model.predict_proba(x_test[index])
         record["proba_seconds"] = time.perf_counter() - wall
+        arrays["probabilities"] = _check_probabilities(spec, probabilities, len(index))
         arrays["probability_index"] = index.astype(np.int32)
     record["accuracy"] = float(np.mean(predicted == y_test))
     record["f1_macro"] = float(
@@ -138,15 +138,42 @@ def _measure(spec: JobSpec, record: dict[str, Any]) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _check_predictions(spec: JobSpec, predicted: np.ndarray, n: int, classes: np.ndarray) -> None:
+def _check_predictions(
+    spec: JobSpec, predicted: np.ndarray, n: int, classes: np.ndarray
+) -> np.ndarray:
+    """The predictions as integer labels, or a ContractError naming the plugin."""
     where = f"plugin '{spec.plugin}': model '{spec.model}' predict()"
     if predicted.shape != (n,):
         raise ContractError(f"{where} returned shape {predicted.shape} for {n} test images; "
                             f"it must return one label per image, shape ({n},)")
+    if predicted.dtype.kind == "f" and np.all(np.isfinite(predicted)) and np.all(
+            predicted == np.round(predicted)):
+        predicted = predicted.astype(np.int64)  # whole-number floats are labels too
+    if predicted.dtype.kind not in "iu":
+        raise ContractError(f"{where} returned {predicted.dtype} values, not integer class "
+                            f"labels (first: {predicted[:3].tolist()})")
     unknown = np.setdiff1d(predicted, classes)
     if len(unknown):
         raise ContractError(f"{where} returned labels never seen in training: "
                             f"{unknown[:5].tolist()}")
+    return predicted
+
+
+def _check_probabilities(spec: JobSpec, probabilities: Any, n: int) -> np.ndarray:
+    """predict_proba's rows as float32, or a ContractError naming the plugin."""
+    where = f"plugin '{spec.plugin}': model '{spec.model}' predict_proba()"
+    try:
+        values = np.asarray(probabilities, dtype=np.float32)
+    except (TypeError, ValueError) as error:
+        raise ContractError(f"{where} returned {type(probabilities).__name__}, not an array "
+                            f"of probabilities ({error})") from error
+    if values.ndim != 2 or len(values) != n:
+        raise ContractError(f"{where} returned shape {values.shape} for {n} images; it must "
+                            f"return one row of class probabilities per image")
+    if not np.all(np.isfinite(values)):
+        raise ContractError(f"{where} returned {int(np.sum(~np.isfinite(values)))} NaN or "
+                            "infinite probabilities")
+    return values
 
 
 def _model_size(model: Any) -> int | None:

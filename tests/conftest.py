@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,26 @@ needs_full_mnist = pytest.mark.skipif(
     not (FULL_MNIST / "train-images-idx3-ubyte.gz").exists(),
     reason="full MNIST not found: set MLBENCH_DATA_DIR to the folder of the four .gz files",
 )
+
+
+def wait_for_file(path: Path, seconds: float = 60) -> str:
+    """The text of ``path`` once something has written it (a plugin's pid file, say)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text():
+            return path.read_text()
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never appeared")
+
+
+def assert_one_line_error(result: Result, message: str, results: Path) -> None:
+    """Bad input: exit 2, one `mlbench: error:` line holding ``message``, and no run folder
+    left in ``results``."""
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mlbench: error: "), result.stderr
+    assert message in lines[0]
+    assert not results.exists() or not any(results.iterdir())  # no run folder left behind
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ import pytest
 from click.testing import Result
 
 from mlbench.results import COLUMN_NAMES, read_table
+from tests.conftest import assert_one_line_error
 
 Cli = Callable[..., Result]
 
@@ -133,18 +134,31 @@ def test_list_shows_models_datasets_and_plugins(cli: Cli) -> None:
         (["--models", "knn", "--devices", "tpu"], "unknown device 'tpu'"),
         (["--models", "knn", "--plugin", "/no/such/plugin.py"], "does not exist"),
         (["--models", "knn", "--data-dir", "/no/such/folder"], "does not exist"),
+        (["--models", "knn", "--param", "knn.n_neighbors=3.5"], "knn.n_neighbors expects int"),
+        (["--models", "knn", "--param", "knn.weights"], "is not of the form MODEL.NAME=VALUE"),
+        (["--models", ","], "no models given"),
+        (["--models", "knn", "--dataset", "MNIST"], "unknown dataset 'MNIST'"),
+        (["--models", "knn", "--devices", ","], "no devices given"),
+        (["--models", "knn", "--test-size", "1000"], "larger than digits's 360"),
+        (["--models", "knn", "--train-size", "5"], "smaller than the 10 classes"),
+        (["--models", "knn", "--timeout", "0"], "--timeout must be a positive number"),
+        (["--models", "knn", "--timeout", "nan"], "--timeout must be a positive number"),
+        (["--models", "knn", "--timeout", "soon"], "'soon' is not a valid float"),
+        (["--models", "knn", "--repeats", "-2"], "--repeats must be at least 1"),
+        (["--models", "knn", "--threads", "0"], "--threads must be at least 1"),
+        (["--models", "knn", "--seed", "-1"], "--seed must be at least 0"),
+        (["--models", "knn", "--jobs", "two"], "'two' is not a valid integer"),
+        (["--models", "knn", "--modles", "svm"], "No such option '--modles'"),
+        (["--models", "knn", "--name", "a/b"], "must be a plain folder name"),
+        (["--models", "svn", "--estimate"], "unknown model or tag 'svn'"),
+        (["--models", "knn", "--estimate", "--test-size", "1000"], "larger than digits's 360"),
     ],
 )
 def test_bad_input_fails_in_one_line_before_running(
     cli: Cli, tmp_path: Path, args: list[str], message: str
 ) -> None:
     result = cli("run", "--dataset", "digits", *args)
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mlbench: error: "), result.stderr
-    assert message in lines[0]
-    results = tmp_path / "results"
-    assert not results.exists() or not any((p / "jobs").exists() for p in results.iterdir())
+    assert_one_line_error(result, message, tmp_path / "results")
 
 
 def test_existing_run_is_never_overwritten(cli: Cli, tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ import pytest
 
 from mlbench.datasets import (
     ARRAYS,
+    MANIFEST,
     DataRef,
     Dataset,
     LoadRequest,
@@ -128,7 +129,8 @@ def assert_clean_mnist_cache(cache: Path) -> None:
             assert sha256(path) == SHA256[path.name], f"corrupt file left in the cache: {path}"
         else:
             assert path.parent == cache / "mnist" / "arrays", f"unexpected file: {path}"
-            assert path.name in {f"{a}.npy" for a in ARRAYS}, f"unexpected file: {path}"
+            assert path.name in {f"{a}.npy" for a in ARRAYS} | {MANIFEST}, (
+                f"unexpected file: {path}")
 
 
 def assert_full_mnist(dataset: Dataset, decoded: dict[str, np.ndarray]) -> None:
@@ -305,7 +307,8 @@ def test_load_mnist_from_data_dir_then_from_the_npy_cache(
     assert_full_mnist(first, decoded)
     arrays = cache / "mnist" / "arrays"
     assert first.folder == arrays
-    assert sorted(p.name for p in arrays.iterdir()) == sorted(f"{a}.npy" for a in ARRAYS)
+    assert sorted(p.name for p in arrays.iterdir()) == sorted(
+        [f"{a}.npy" for a in ARRAYS] + [MANIFEST])
     assert str(SHARED_MNIST) in first.source
     # The data folder's files are used in place, not copied into the cache.
     assert not any((cache / "mnist" / name).exists() for name in FILENAMES)
@@ -332,10 +335,14 @@ def test_load_mnist_from_data_dir_then_from_the_npy_cache(
         ("y_train", "empty"),           # zero bytes, as after a crash or a full disk
         ("x_test", "wrong-shape"),      # a valid .npy, but not the right array
         ("y_test", "missing"),
+        ("x_train", "flipped-byte"),    # one byte of pixel data changed in place
+        ("y_train", "garbage"),         # the whole file overwritten with random bytes
+        ("x_test", "manifest"),         # the manifest itself damaged
     ],
 )
 def test_load_mnist_rebuilds_a_damaged_npy_cache(
-    tmp_path: Path, decoded: dict[str, np.ndarray], array: str, damage: str
+    tmp_path: Path, decoded: dict[str, np.ndarray], array: str, damage: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     cache = tmp_path / "cache"
     request = LoadRequest(cache_dir=cache, data_dir=SHARED_MNIST, progress=False)
@@ -347,17 +354,30 @@ def test_load_mnist_rebuilds_a_damaged_npy_cache(
         target.unlink()
     elif damage == "wrong-shape":
         np.save(target, np.zeros((10, 28, 28), dtype=np.uint8))
+    elif damage == "flipped-byte":
+        flip_byte(target)
+    elif damage == "garbage":
+        target.write_bytes(np.random.default_rng(0).bytes(target.stat().st_size))
+    elif damage == "manifest":
+        (target.parent / MANIFEST).write_text("{not json")
     else:
         size = {"truncate-data": target.stat().st_size // 2, "truncate-header": 40,
                 "empty": 0}[damage]
         with open(target, "r+b") as stream:
             stream.truncate(size)
 
+    capsys.readouterr()
     rebuilt = load_mnist(request)
     assert_full_mnist(rebuilt, decoded)
     assert rebuilt.folder is not None
     assert rebuilt.folder.stat().st_ino != folder_inode, "the cache was not rebuilt"
     assert_clean_mnist_cache(cache)
+    # One line says so, naming what was wrong.
+    warning = capsys.readouterr().err.strip().splitlines()
+    assert len(warning) == 1 and warning[0].startswith(
+        f"mlbench: warning: cached mnist arrays in {cache / 'mnist' / 'arrays'} are "), warning
+    assert warning[0].endswith("; rebuilding them")
+    assert (MANIFEST if damage == "manifest" else f"{array}.npy") in warning[0]
 
 
 @mnist_test
@@ -631,15 +651,27 @@ def test_digits_split(tmp_path: Path) -> None:
         np.testing.assert_array_equal(getattr(digits, array), getattr(other, array))
 
 
-def test_builtin_set_rebuilds_an_unreadable_cache(tmp_path: Path) -> None:
-    request = LoadRequest(cache_dir=tmp_path, progress=False)
+@pytest.mark.parametrize("damage", ["truncated", "flipped-byte", "no-manifest"])
+def test_builtin_set_rebuilds_a_damaged_cache(tmp_path: Path, damage: str) -> None:
+    warnings: list[str] = []
+    request = LoadRequest(cache_dir=tmp_path, progress=False, on_warning=warnings.append)
     reference = {a: np.array(getattr(load_digits(request), a)) for a in ARRAYS}
+    assert warnings == []  # building the cache the first time is no news
     target = tmp_path / "digits" / "arrays" / "x_train.npy"
-    with open(target, "r+b") as stream:
-        stream.truncate(target.stat().st_size - 10)
+    if damage == "truncated":
+        with open(target, "r+b") as stream:
+            stream.truncate(target.stat().st_size - 10)
+    elif damage == "flipped-byte":
+        flip_byte(target)  # still a valid .npy of the right shape: only the hash tells
+    else:
+        (target.parent / MANIFEST).unlink()
     rebuilt = load_digits(request)
     for array in ARRAYS:
         np.testing.assert_array_equal(getattr(rebuilt, array), reference[array])
+    assert len(warnings) == 1 and warnings[0].startswith("cached digits arrays in ")
+    assert ("manifest.json" if damage == "no-manifest" else "x_train.npy") in warnings[0]
+    load_digits(request)
+    assert len(warnings) == 1  # the rebuilt cache is intact
 
 
 # --------------------------------------------------------------------------- helpers in __init__

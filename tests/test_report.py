@@ -43,6 +43,7 @@ def test_report_of_a_run(cli: Cli, tmp_path: Path) -> None:
     assert f"mlbench: report in {page}" in result.stderr
     assert "report in" not in result.stdout  # stdout keeps only the table
     made = report.read_text()
+    check_repeat_statistics(result.stdout, made, pd.read_csv(run / "results.csv"))
 
     result = cli("report", str(run))
     assert result.exit_code == 0, result.output
@@ -135,6 +136,32 @@ def test_report_of_a_run(cli: Cli, tmp_path: Path) -> None:
     assert cli("report", str(run)).exit_code == 0
     assert "## Galleries" not in report.read_text()
     assert not (run / "charts" / "most_wrong.png").exists()
+
+
+def check_repeat_statistics(printed: str, report: str, frame: pd.DataFrame) -> None:
+    """With repeats, the printed summary and the report's per-model table give each model's
+    mean ± standard deviation and 95% Student's t interval, as stats.mean_interval computes
+    them from results.csv."""
+    from mlbench.document import number
+    from mlbench.stats import mean_interval
+
+    assert "Over repeats: mean ± standard deviation, and the 95% interval" in printed
+    results = report.split("## Results", 1)[1].split("## Failures", 1)[0]
+    results = re.sub(" +", " ", results)  # Markdown pads its columns
+    assert "| accuracy std | accuracy 95% CI | fit s mean | fit s std | fit s 95% CI |" in (
+        results)
+    for model, jobs in frame.groupby("model"):
+        row = next(line for line in printed.splitlines() if f" {model} " in line
+                   and "±" in line)
+        line = next(line for line in results.splitlines() if line.startswith(f"| {model} |"))
+        for column in ("accuracy", "fit_seconds", "predict_seconds"):
+            summary = mean_interval(jobs[column].to_numpy(dtype=float))
+            assert summary.n == 2
+            digits = "{:.4f}" if column == "accuracy" else "{:.3f}"
+            shown = f"{digits.format(summary.mean)} ± {digits.format(summary.std)}"
+            interval = f"{number(summary.low)} to {number(summary.high)}"
+            assert shown in row and interval in row, (column, row)
+            assert f"| {interval} |" in line and f"| {number(summary.std)} |" in line
 
 
 def check_galleries(table: pd.DataFrame, folder: RunFolder, labels: np.ndarray,

@@ -13,7 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from click.testing import Result
+
+from tests.conftest import wait_for_file
 
 Cli = Callable[..., Result]
 
@@ -21,15 +24,6 @@ Cli = Callable[..., Result]
 def results(tmp_path: Path, name: str = "t") -> pd.DataFrame:
     frame = pd.read_csv(tmp_path / "results" / name / "results.csv")
     return frame.set_index("model")
-
-
-def wait_for_file(path: Path, seconds: float = 60) -> str:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text():
-            return path.read_text()
-        time.sleep(0.05)
-    raise AssertionError(f"{path} never appeared")
 
 
 def test_worker_killed_mid_job_gives_crashed_row(cli: Cli, tmp_path: Path, steerable: Path) -> None:
@@ -106,24 +100,42 @@ def test_parallel_jobs_and_thread_limit(cli: Cli, tmp_path: Path) -> None:
     assert frame["worker_pid"].nunique() == 3  # a fresh process per job
 
 
-def test_interrupted_run_resumes_only_missing_jobs(tmp_path: Path, steerable: Path) -> None:
+def is_running(pid: int) -> bool:
+    """True while the process exists and is not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize(("stop", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupted_run_resumes_only_missing_jobs(
+    tmp_path: Path, steerable: Path, stop: signal.Signals, exit_code: int
+) -> None:
     gate = tmp_path / "gate"  # steerable waits until this file exists
+    pid_file = tmp_path / "pid"
     run_dir = tmp_path / "results" / "t"
     command = [sys.executable, "-m", "mlbench.cli", "run", "--plugin", str(steerable),
                "-m", "linear,steerable,knn", "-d", "digits", "-o", str(tmp_path / "results"),
                "--name", "t", "-p", f"steerable.wait_for={str(gate)!r}",
-               "-p", "steerable.wait_seconds=120"]
+               "-p", "steerable.wait_seconds=120", "-p", f"steerable.pid_file={str(pid_file)!r}"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     wait_for_file(run_dir / "jobs" / "linear-cpu-r0.json")
-    time.sleep(0.5)  # steerable is now waiting on the gate
-    process.send_signal(signal.SIGINT)
+    worker = int(wait_for_file(pid_file))  # steerable is now waiting on the gate
+    process.send_signal(stop)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
+    assert process.returncode == exit_code, stderr
     assert f"mlbench run --resume {run_dir}" in stderr
+    assert not is_running(worker), "the running worker was left behind"
     assert sorted(p.name for p in (run_dir / "jobs").iterdir()) == ["linear-cpu-r0.json"]
     linear_before = (run_dir / "jobs" / "linear-cpu-r0.json").read_text()
     assert json.loads((run_dir / "run.json").read_text())["complete"] is False
+    # The table holds exactly the finished job, as its record says.
+    table = pd.read_csv(run_dir / "results.csv")
+    assert list(table["job_id"]) == ["linear-cpu-r0"]
+    assert table["accuracy"].iloc[0] == pytest.approx(json.loads(linear_before)["accuracy"])
 
     gate.write_text("open")
     resumed = subprocess.run([sys.executable, "-m", "mlbench.cli", "run", "--resume",

@@ -147,6 +147,27 @@ def test_mean_interval_of_one_value_has_no_spread() -> None:
     assert none.n == 0 and math.isnan(none.mean)
 
 
+def test_repeat_summary_by_hand() -> None:
+    frame = pd.DataFrame({
+        "model": ["a", "a", "a", "b", "b"], "device": "cpu",
+        "status": ["ok", "ok", "ok", "ok", "failed"],
+        "accuracy": [0.90, 0.92, 0.94, 0.80, math.nan],
+        "fit_seconds": [1.0, 2.0, 3.0, 5.0, math.nan],
+        "predict_seconds": [0.1, 0.1, 0.1, 0.2, math.nan]})
+    summary = stats.repeat_summary(frame, ["model", "device"]).set_index("model")
+    half = 4.302653 / math.sqrt(3)  # t(0.975, 2) x std 1 / sqrt(3), for fit times 1, 2, 3
+    a, b = summary.loc["a"], summary.loc["b"]
+    assert a["repeats"] == 3 and a["accuracy mean"] == pytest.approx(0.92)
+    assert a["accuracy std"] == pytest.approx(0.02)
+    assert (a["fit s mean"], a["fit s std"]) == (2.0, 1.0)
+    assert 2 - half == pytest.approx(-0.4841, abs=1e-4)  # a t interval may dip below 0
+    assert a["fit s 95% CI"] == "-0.4841 to 4.484"  # document.number: 4 significant digits
+    assert a["predict s std"] == 0.0 and a["predict s 95% CI"] == "0.1000 to 0.1000"
+    # One ok repeat: a mean, no spread and no interval (never a false 0).
+    assert b["repeats"] == 1 and b["accuracy mean"] == 0.80
+    assert math.isnan(b["accuracy std"]) and b["accuracy 95% CI"] == ""
+
+
 def test_welch_agrees_with_scipy_and_handles_no_spread() -> None:
     a, b = [0.91, 0.93, 0.95, 0.92], [0.96, 0.97, 0.99]
     expected = scipy_stats.ttest_ind(a, b, equal_var=False).pvalue

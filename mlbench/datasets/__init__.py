@@ -1,16 +1,26 @@
-"""Datasets: the arrays every job shares, cached as .npy files that workers memory-map."""
+"""Datasets: the arrays every job shares, cached as .npy files that workers memory-map.
+
+Each cache folder holds a manifest (shape, dtype and SHA-256 of every array) written with
+the arrays, so a truncated, replaced or bit-flipped cache is caught when it is opened and
+rebuilt, never trained on.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
+import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,14 @@ class LoadRequest:
     cache_dir: Path
     data_dir: Path | None = None
     progress: bool = True
+    on_warning: Callable[[str], None] | None = None
+
+    def warn(self, message: str) -> None:
+        """One line for the user (the run's progress display, else stderr)."""
+        if self.on_warning is not None:
+            self.on_warning(message)
+        else:
+            print(f"mlbench: warning: {message}", file=sys.stderr, flush=True)
 
 
 def cache_dir() -> Path:
@@ -59,12 +77,18 @@ def cache_dir() -> Path:
 
 
 def save_arrays(dataset: Dataset, folder: Path) -> Dataset:
-    """Write the four arrays to ``folder`` atomically (all or nothing) and memory-map them."""
+    """Write the four arrays and their manifest to ``folder`` atomically (all or nothing)
+    and memory-map them."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
+        manifest = {}
         for array in ARRAYS:
-            np.save(staging / f"{array}.npy", np.ascontiguousarray(getattr(dataset, array)))
+            values = np.ascontiguousarray(getattr(dataset, array))
+            np.save(staging / f"{array}.npy", values, allow_pickle=False)
+            manifest[array] = {"shape": list(values.shape), "dtype": values.dtype.str,
+                               "sha256": _sha256(staging / f"{array}.npy")}
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(staging, folder)
@@ -74,13 +98,58 @@ def save_arrays(dataset: Dataset, folder: Path) -> Dataset:
 
 
 def load_arrays(folder: Path, like: Dataset) -> Dataset:
-    """Memory-map the arrays in ``folder``; raises ValueError if any is missing or unreadable."""
+    """Memory-map the arrays in ``folder``; raises ValueError if any is missing or
+    unreadable, or differs from the manifest saved with it (shape, dtype or SHA-256)."""
+    current = MANIFEST
     try:
-        arrays = {a: np.load(folder / f"{a}.npy", mmap_mode="r", allow_pickle=False)
-                  for a in ARRAYS}
-    except (OSError, ValueError, EOFError) as error:  # EOFError: an empty .npy file
-        raise ValueError(f"cached arrays in {folder} are missing or unreadable: {error}") from error
+        manifest = json.loads((folder / MANIFEST).read_text())
+        arrays = {}
+        for name in ARRAYS:
+            current = f"{name}.npy"
+            values = np.load(folder / current, mmap_mode="r", allow_pickle=False)
+            expected = manifest[name]
+            if list(values.shape) != expected["shape"] or values.dtype.str != expected["dtype"]:
+                raise ValueError(f"holds {values.dtype.str} {list(values.shape)}, the manifest "
+                                 f"says {expected['dtype']} {expected['shape']}")
+            # Hashing the files (about 30 ms for full MNIST) catches what shapes cannot: a
+            # flipped byte, or data overwritten in place.
+            if _sha256(folder / current) != expected["sha256"]:
+                raise ValueError("does not match its SHA-256 in the manifest")
+            arrays[name] = values
+    except (OSError, ValueError, EOFError, KeyError, TypeError) as error:
+        # EOFError: an empty .npy file; KeyError, TypeError: a damaged manifest.
+        reason = " ".join(f"{type(error).__name__}: {error}".split())
+        raise ValueError(f"cached {like.name} arrays in {folder} are missing or unreadable "
+                         f"({current}: {reason})") from error
     return replace(like, folder=folder, **arrays)
+
+
+def cached_arrays(
+    folder: Path, like: Dataset, request: LoadRequest,
+    shapes: dict[str, tuple[int, ...]] | None = None,
+) -> Dataset | None:
+    """The arrays cached in ``folder`` if they are intact (and of ``shapes``, if given), else
+    None, for the loader to rebuild them. A folder that exists but is damaged is one warning;
+    one that does not exist yet (the first run) is silent."""
+    if not folder.exists():
+        return None
+    try:
+        dataset = load_arrays(folder, like)
+    except ValueError as error:
+        request.warn(f"{error}; rebuilding them")
+        return None
+    for name, shape in (shapes or {}).items():
+        if getattr(dataset, name).shape != shape:
+            request.warn(f"cached {like.name} arrays in {folder} are not {like.name} ({name}.npy "
+                         f"has shape {getattr(dataset, name).shape}, expected {shape}); "
+                         "rebuilding them")
+            return None
+    return dataset
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def stratified_indices(labels: np.ndarray, size: int | None, seed: int = 0) -> np.ndarray | None:
@@ -118,7 +187,9 @@ class DataRef:
 
     def load(self, input_kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Scaled float32 images shaped for ``input_kind`` ('flat' or 'image'), and labels."""
-        arrays = {a: np.load(self.folder / f"{a}.npy", mmap_mode="r") for a in ARRAYS}
+        # Not verified again here: the parent checked the manifest when it opened the cache.
+        arrays = {a: np.load(self.folder / f"{a}.npy", mmap_mode="r", allow_pickle=False)
+                  for a in ARRAYS}
 
         def take(array: np.ndarray, indices: np.ndarray | None) -> np.ndarray:
             return np.asarray(array if indices is None else array[indices])

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mlbench.datasets import Dataset, LoadRequest, load_arrays, save_arrays
+from mlbench.datasets import Dataset, LoadRequest, cached_arrays, save_arrays
 from mlbench.datasets.mnist import load_mnist
 from mlbench.hookspecs import hookimpl
 
@@ -53,10 +53,9 @@ def _split_and_cache(
     """A fixed stratified split, built once and memory-mapped from the cache afterwards."""
     folder = request.cache_dir / name / "arrays"
     like = Dataset(name, *(np.empty(0),) * 4, pixel_max=pixel_max, source=source)
-    try:
-        return load_arrays(folder, like)
-    except ValueError:
-        pass
+    cached = cached_arrays(folder, like, request)
+    if cached is not None:
+        return cached
     from sklearn.model_selection import train_test_split
 
     images, labels = build()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlbench.datasets import ARRAYS, Dataset, LoadRequest, load_arrays, save_arrays
+from mlbench.datasets import Dataset, LoadRequest, cached_arrays, save_arrays
 from mlbench.errors import DatasetUnavailable, UsageError
 
 # The four files as the mirrors name them, their SHA-256, and the array each decodes to.
@@ -53,12 +53,10 @@ def load_mnist(request: LoadRequest) -> Dataset:
     cache, data_dir, progress = request.cache_dir, request.data_dir, request.progress
     folder = cache / "mnist" / "arrays"
     empty = Dataset("mnist", *(np.empty(0),) * 4)
-    try:
-        dataset = load_arrays(folder, empty)
-        if all(getattr(dataset, a).shape == SHAPES[a] for a in ARRAYS):
-            return dataset
-    except ValueError:
-        pass  # missing or damaged: rebuilt below from verified .gz files
+    cached = cached_arrays(folder, empty, request, SHAPES)
+    if cached is not None:
+        return cached
+    # Missing or damaged: rebuilt below from verified .gz files.
     dead_mirrors: set[str] = set()  # unreachable: don't wait on them again for the next file
     gz_files = {a: _locate(a, cache / "mnist", data_dir, progress, dead_mirrors) for a in FILES}
     decoded = {array: read_idx(path) for array, path in gz_files.items()}

@@ -1,0 +1,193 @@
+"""How long a run would take, before paying for it: ``mlbench run ... --estimate``.
+
+Each distinct job (model, device, params; repeats cost the same) is fitted on three small
+stratified subsets of the training set, in real worker processes through the same executor
+and worker code as a run. A power law, time = a * n^b (least squares on log time against
+log n), then extrapolates to the requested sizes:
+
+- fit time against the training-set size;
+- predict time per test image against the training-set size (k-NN and SVMs predict more
+  slowly the more they were trained on), times the requested test-set size;
+- the rest of the job (probabilities, sizing the model) against the training-set size;
+- framework start-up (``setup_seconds``) as a constant.
+
+The exponent is kept in [0, 3] (times never shrink with more data; steeper than cubic is
+noise in small timings), and for fit time in [1, 3]: fitting reads every training image at
+least once, so a slope below 1 on small subsets is their fixed costs (thread start-up, input
+checks) showing, not how the fit grows. Nothing is written: no run folder, no results.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlbench.api import job_data, plan, warn_and_load
+from mlbench.datasets import Dataset, stratified_indices
+from mlbench.executor import Executor, make_executor
+from mlbench.jobs import JobSpec, RunConfig
+from mlbench.plugins import Registry
+from mlbench.progress import Progress
+
+PROBES = 3  # subsets per job, each twice the size of the one before
+PROBE_MAX = 4000  # training images in the largest subset at most...
+PROBE_SHARE = 4  # ...and at most a quarter of the requested training set...
+PROBE_MIN = 500  # ...but at least this many (or half the set, if it is smaller)
+PROBE_TEST = 1000  # test images each subset's model predicts (per-image time is fitted)
+FLOOR_SECONDS = 1e-9  # keeps the logarithm of a zero time finite
+MAX_GROWTH = 3.0
+LEAST_FIT_GROWTH = 1.0  # a fit reads all its data
+
+COLUMNS = ["model", "device", "params", "train_size", "test_size", "jobs", "setup_seconds",
+           "fit_seconds", "predict_seconds", "job_seconds", "total_seconds", "fit_growth",
+           "predict_growth", "note"]
+
+
+def probe_sizes(train_size: int, classes: int) -> list[int]:
+    """The training-set sizes to fit on: ``PROBES`` sizes doubling up to the largest."""
+    largest = min(PROBE_MAX, max(train_size // PROBE_SHARE, min(PROBE_MIN, train_size // 2)))
+    smallest = 2 * classes  # a stratified subset needs every class, twice for a fair fit
+    sizes = {max(smallest, largest // 2**k) for k in range(PROBES)}
+    return sorted(size for size in sizes if size <= train_size)
+
+
+def power_law(sizes: Sequence[float], seconds: Sequence[float], least_growth: float = 0.0
+              ) -> tuple[float, float]:
+    """(a, b) of seconds = a * size^b, least squares on the logs; b kept in
+    [least_growth, 3], and a then fitted to the points with that b. Where least_growth
+    raised b, the law goes through the largest size: the smaller ones carry the fixed costs
+    that flattened the slope."""
+    x = np.log(np.asarray(sizes, dtype=float))
+    y = np.log(np.maximum(np.asarray(seconds, dtype=float), FLOOR_SECONDS))
+    slope = float(np.polyfit(x, y, 1)[0]) if len(set(x.tolist())) > 1 else 1.0
+    growth = min(max(slope, least_growth, 0.0), MAX_GROWTH)
+    if slope < least_growth:
+        largest = int(np.argmax(x))
+        return float(np.exp(y[largest] - growth * x[largest])), growth
+    return float(np.exp(np.mean(y - growth * x))), growth
+
+
+def extrapolate(sizes: Sequence[float], seconds: Sequence[float], size: float,
+                least_growth: float = 0.0) -> tuple[float, float]:
+    """The power law's seconds at ``size``, and its exponent."""
+    scale, growth = power_law(sizes, seconds, least_growth)
+    return scale * size**growth, growth
+
+
+def estimate_run(config: RunConfig, registry: Registry, progress: Progress) -> pd.DataFrame:
+    """One row per distinct job (the repeats of a job share it): estimated seconds of setup,
+    fit, predict and the whole job, times its repeats; ``attrs`` holds the total, the
+    wall time at ``config.jobs`` at once, and what the estimate itself took."""
+    began = time.perf_counter()
+    runner = make_executor(config)  # the run's own executor: the same workers, the same code
+    try:
+        runner.start()
+        return _estimate(config, registry, progress, runner, began)
+    finally:
+        runner.close()
+
+
+def _estimate(config: RunConfig, registry: Registry, progress: Progress, runner: Executor,
+              began: float) -> pd.DataFrame:
+    dataset, _ = warn_and_load(config, registry, progress)
+    specs, _ = plan(config, registry, job_data(config, dataset))  # skipped jobs take no time
+
+    groups: dict[str, list[JobSpec]] = {}  # the repeats of each job
+    alike: dict[str, list[JobSpec]] = {}  # jobs that differ only in size share small fits
+    for spec in specs:
+        groups.setdefault(_key(spec, sizes=True), []).append(spec)
+        alike.setdefault(_key(spec, sizes=False), []).append(spec)
+    probes = {key: _probes(members, dataset) for key, members in alike.items()}
+
+    records: dict[str, dict[str, Any]] = {}
+
+    def keep(spec: JobSpec, record: dict[str, Any], arrays: dict[str, Any]) -> None:
+        records[spec.job_id] = record
+
+    runner.execute([probe for group in probes.values() for probe in group],
+                   on_start=lambda spec: None, on_finish=keep)
+    rows = [_row(members, [records[p.job_id] for p in probes[_key(members[0], sizes=False)]],
+                 dataset) for members in groups.values()]
+    frame = pd.DataFrame(rows, columns=COLUMNS).astype(
+        {column: float for column in COLUMNS if column.endswith(("_seconds", "_growth"))})
+    total = float(frame["total_seconds"].sum()) if len(frame) else 0.0
+    frame.attrs.update(total_seconds=total, wall_seconds=total / config.jobs,
+                       jobs_at_once=config.jobs, timeout=config.timeout,
+                       estimate_seconds=time.perf_counter() - began,
+                       dataset=dataset.name)
+    for row in frame.to_dict("records"):
+        if config.timeout is not None and row["job_seconds"] > config.timeout:
+            progress.warn(f"{row['model']} on {row['device']}: estimated "
+                          f"{row['job_seconds']:.0f} s per job, beyond --timeout "
+                          f"{config.timeout:g} s")
+    return frame
+
+
+def _key(spec: JobSpec, sizes: bool) -> str:
+    """What decides a job's cost: everything but its repeat and seed (and, with ``sizes``
+    False, the sizes of its data)."""
+    identity: list[Any] = [spec.model, spec.plugin, spec.device, spec.params]
+    if sizes:
+        identity += [_indices(spec.data.train_indices), _indices(spec.data.test_indices)]
+    return json.dumps(identity, sort_keys=True, default=str)
+
+
+def _indices(indices: np.ndarray | None) -> int | None:
+    return None if indices is None else len(indices)
+
+
+def _size(indices: np.ndarray | None, labels: np.ndarray) -> int:
+    return len(labels) if indices is None else len(indices)
+
+
+def _probes(alike: list[JobSpec], dataset: Dataset) -> list[JobSpec]:
+    """The small fits of jobs alike but for their sizes: the first job, on stratified
+    subsets sized for the largest training set asked for."""
+    largest = max(_size(spec.data.train_indices, dataset.y_train) for spec in alike)
+    tests = min(PROBE_TEST, max(_size(spec.data.test_indices, dataset.y_test) for spec in alike))
+    test_indices = stratified_indices(np.asarray(dataset.y_test), tests)
+    return [replace(alike[0], job_id=f"{alike[0].job_id}-probe{size}",
+                    data=replace(alike[0].data, test_indices=test_indices,
+                                 train_indices=stratified_indices(
+                                     np.asarray(dataset.y_train), size)))
+            for size in probe_sizes(largest, len(dataset.classes))]
+
+
+def _row(members: list[JobSpec], probes: list[dict[str, Any]], dataset: Dataset
+         ) -> dict[str, Any]:
+    spec = members[0]
+    train = _size(spec.data.train_indices, dataset.y_train)
+    test = _size(spec.data.test_indices, dataset.y_test)
+    row: dict[str, Any] = {"model": spec.model, "device": spec.device,
+                           "params": json.dumps(spec.params, sort_keys=True, default=str),
+                           "train_size": train, "test_size": test, "jobs": len(members),
+                           "note": ""}
+    bad = next((p for p in probes if p["status"] != "ok"), None)
+    if bad is not None:
+        error = str(bad.get("error") or "").strip().splitlines()[0:1]
+        row["note"] = (f"{bad['status']} on {bad.get('train_size') or 'a subset of'} "
+                       f"training images: {error[0] if error else ''}").strip()
+        if bad["status"] == "timeout":
+            row["note"] = "timed out on a small subset: the full job will too"
+        return row
+    sizes = [float(p["train_size"]) for p in probes]
+    setup = float(np.median([p.get("setup_seconds") or 0.0 for p in probes]))
+    fit, fit_growth = extrapolate(sizes, [p["fit_seconds"] for p in probes], train,
+                                  LEAST_FIT_GROWTH)
+    per_image, predict_growth = extrapolate(
+        sizes, [p["predict_seconds"] / p["test_size"] for p in probes], train)
+    rest, _ = extrapolate(sizes, [p["job_seconds"] - (p.get("setup_seconds") or 0.0)
+                                  - p["fit_seconds"] - p["predict_seconds"] for p in probes],
+                          train)
+    job = setup + fit + per_image * test + rest
+    row.update(setup_seconds=setup, fit_seconds=fit, predict_seconds=per_image * test,
+               job_seconds=job, total_seconds=job * len(members), fit_growth=fit_growth,
+               predict_growth=predict_growth)
+    return row
+

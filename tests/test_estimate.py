@@ -1,0 +1,136 @@
+"""mlbench run --estimate: small fits in real workers, a power law, and the estimate held
+against real runs of the same jobs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+import mlbench
+from mlbench.estimate import extrapolate, power_law, probe_sizes
+
+Cli = Callable[..., Result]
+
+# Costs that are known in advance: fit sleeps in proportion to the training images, predict
+# in proportion to test images x training images (as brute-force k-NN does).
+SLEEPER_PLUGIN = '''
+import time
+import numpy as np
+import mlbench
+
+class Sleeper(mlbench.Model):
+    """Sleeps as long as its params say, then predicts the majority class."""
+    name = "sleeper"
+    defaults = {"fit_ms_per_image": 0.8, "predict_ns_per_pair": 2000.0}
+
+    def fit(self, X, y):
+        time.sleep(len(X) * self.params["fit_ms_per_image"] / 1e3)
+        self.n_, self.majority_ = len(X), int(np.bincount(y).argmax())
+        return self
+
+    def predict(self, X):
+        time.sleep(len(X) * self.n_ * self.params["predict_ns_per_pair"] / 1e9)
+        return np.full(len(X), self.majority_)
+
+
+@mlbench.hookimpl
+def mlbench_register_models(register):
+    register(Sleeper)
+'''
+
+
+def test_power_law_recovers_a_known_curve() -> None:
+    sizes = [250, 500, 1000]
+    scale, growth = power_law(sizes, [3e-6 * n**1.7 for n in sizes])
+    assert growth == pytest.approx(1.7) and scale == pytest.approx(3e-6)
+    assert power_law(sizes, [0.5, 0.4, 0.3])[1] == 0.0  # times never shrink with data
+    assert power_law(sizes, [0.0, 0.0, 0.0]) == (pytest.approx(1e-9), 0.0)  # below the timer
+    assert power_law(sizes, [1e-3, 1.0, 1e3])[1] == 3.0  # steeper than cubic is noise
+
+
+def test_fit_time_grows_at_least_linearly() -> None:
+    # Small fits dominated by a fixed cost look flat; a fit reads all its data, so the
+    # extrapolation grows at least in proportion.
+    assert extrapolate([1000, 2000, 4000], [0.10, 0.11, 0.16], 60000, least_growth=1.0) == (
+        pytest.approx(0.16 / 4000 * 60000, rel=0.05), 1.0)
+    assert extrapolate([1000, 2000, 4000], [0.10, 0.11, 0.16], 60000)[1] < 0.4
+
+
+def test_probe_sizes() -> None:
+    assert probe_sizes(60000, 10) == [1000, 2000, 4000]  # at most 4,000 images
+    assert probe_sizes(10000, 10) == [625, 1250, 2500]  # a quarter of the set
+    assert probe_sizes(1437, 10) == [125, 250, 500]  # at least 500...
+    assert probe_sizes(600, 10) == [75, 150, 300]  # ...or half the set
+    assert probe_sizes(50, 10) == [20, 25]  # never fewer than two images per class
+
+
+def test_estimate_prints_a_table_and_writes_nothing(
+    cli: Cli, tmp_path: Path, steerable: Path
+) -> None:
+    result = cli("run", "--plugin", str(steerable), "-m", "linear,steerable", "-d", "digits",
+                 "--repeats", "2", "-p", "steerable.fail='no good'", "--estimate")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "mlbench estimate: digits" in out
+    assert "total: about" in out and "for 4 jobs" in out and "nothing was written" in out
+    linear = next(line for line in out.splitlines() if " linear " in line)
+    assert "1,437" in linear and "360" in linear and "n^" in linear
+    assert "failed on 125 training images: RuntimeError: no good" in out
+    assert not (tmp_path / "results").exists()
+
+
+def test_estimate_is_not_for_resume(cli: Cli, tmp_path: Path) -> None:
+    result = cli("run", "--resume", str(tmp_path), "--estimate")
+    assert result.exit_code == 2 and "drop --estimate" in result.stderr
+
+
+def test_estimate_of_known_costs_and_the_timeout_warning(
+    tmp_path: Path, write_plugin: Callable[[str, str], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    plugin = write_plugin("sleeper", SLEEPER_PLUGIN)
+    output = tmp_path / "results"
+    estimate = mlbench.run(models=["sleeper"], dataset="digits", plugins=[plugin],
+                           timeout=1.5, output_dir=output, estimate=True)
+    row = estimate.iloc[0]
+    assert (row["train_size"], row["test_size"], row["jobs"]) == (1437, 360, 1)
+    assert row["fit_seconds"] == pytest.approx(1437 * 0.8e-3, rel=0.15)
+    assert row["predict_seconds"] == pytest.approx(360 * 1437 * 2e-6, rel=0.15)
+    assert row["fit_growth"] == pytest.approx(1.0, abs=0.1)
+    # The small fits stayed under the 1.5 s timeout; the whole job will not: one warning.
+    warning = capsys.readouterr().err.strip().splitlines()
+    assert warning == [f"mlbench: warning: sleeper on cpu: estimated "
+                       f"{row['job_seconds']:.0f} s per job, beyond --timeout 1.5 s"]
+    assert not output.exists()  # nothing written
+
+    real = mlbench.run(models=["sleeper"], dataset="digits", plugins=[plugin],
+                       output_dir=output).iloc[0]
+    for column in ("fit_seconds", "predict_seconds", "job_seconds"):
+        assert row[column] == pytest.approx(real[column], rel=0.2), column
+
+
+@pytest.mark.slow
+def test_estimate_against_a_real_run_of_real_models(tmp_path: Path) -> None:
+    """On mnist-5k (4,000 train, 1,000 test), from fits on 250, 500 and 1,000 images. Every
+    job is estimated within 3x of its real time, or within 0.3 s for sub-second parts."""
+    models = ["linear", "knn", "svm", "logistic", "random-forest"]
+    estimate = mlbench.run(models=models, dataset="mnist-5k", estimate=True,
+                           output_dir=tmp_path).set_index("model")
+    real = mlbench.run(models=models, dataset="mnist-5k", output_dir=tmp_path,
+                       name="real").set_index("model")
+    assert set(real["status"]) == {"ok"}
+    ratios = {}
+    for model in models:
+        for column in ("fit_seconds", "predict_seconds", "job_seconds"):
+            guess, actual = estimate.loc[model, column], real.loc[model, column]
+            ratios[f"{model} {column}"] = round(guess / actual, 2)
+            assert not math.isnan(guess)
+            assert abs(guess - actual) < 0.3 or 1 / 3 < guess / actual < 3, (
+                model, column, guess, actual)
+    print("estimate / real:", ratios)
+    total_real = float(real["job_seconds"].sum())
+    assert 1 / 2 < estimate.attrs["total_seconds"] / total_real < 2
+    assert sorted(estimate.index) == sorted(real.index) == sorted(models)
