@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.colors import to_hex
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, NullLocator
 
 from mlbench.results import RunFolder, grid_columns, grid_sort_key, write_atomic
 
@@ -245,8 +245,11 @@ def scaling_chart(frame: pd.DataFrame, path: Path,
         for axes, column in zip(panels, SCALING_METRICS, strict=True):
             axes.plot(curve["train_size"], curve[column], marker="o", label=label,
                       color=curve["color"].iloc[0], linestyle=styles[str(label)])
+    sizes = sorted(int(size) for size in data["train_size"].unique())
     for axes, (column, title) in zip(panels, SCALING_METRICS.items(), strict=True):
-        _log_x(axes)
+        axes.set_xscale("log")
+        axes.set_xticks(sizes, [_tick(size) for size in sizes])  # the grid's own sizes
+        axes.xaxis.set_minor_locator(NullLocator())
         if column != "accuracy":
             _log_axis(axes, "y")
             title += ", log"
