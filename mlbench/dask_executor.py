@@ -33,7 +33,7 @@ import dask
 from distributed import Client, Future, KilledWorker, LocalCluster, as_completed, get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from mlbench.datasets import ARRAYS, cache_dir
+from mlbench.datasets import ARRAYS, MANIFEST, cache_dir
 from mlbench.errors import UsageError
 from mlbench.executor import OnFinish, OnStart, Outcome, execute, start_workers
 from mlbench.jobs import JobSpec
@@ -55,7 +55,6 @@ LOCAL_CLUSTER_SETTINGS = {
     "distributed.admin.tick.interval": "100ms",
     "distributed.admin.system-monitor.interval": "2s",
 }
-MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)
