@@ -95,20 +95,24 @@ def _save(figure: plt.Figure, path: Path, layout: bool = True, dpi: int = DPI) -
 
 def accuracy_chart(frame: pd.DataFrame, path: Path,
                    palette: Palette | None = None) -> pd.DataFrame | None:
-    """Mean test accuracy per model with min-max bars over repeats (ok jobs), best first."""
+    """Mean test accuracy per model (per device and grid point, where the run has several:
+    never averaged across them) with min-max bars over repeats (ok jobs), best first."""
     ok = ok_rows(frame)
     if ok.empty:
         return None
     colours = _palette(frame, palette)
-    data = (ok.groupby("model")["accuracy"].agg(["mean", "std", "min", "max", "count"])
+    ok["label"] = model_labels(ok)
+    data = (ok.groupby(["label", "model"])["accuracy"]
+            .agg(["mean", "std", "min", "max", "count"])
             .rename(columns={"count": "repeats"}).reset_index()
-            .sort_values(["mean", "model"], ascending=[False, True], ignore_index=True))
+            .sort_values(["mean", "label"], ascending=[False, True], ignore_index=True))
     data["color"] = data["model"].map(colours)
     figure, axes = plt.subplots(figsize=(6, 0.5 * len(data) + 1.5))
     y = np.arange(len(data))
-    errors = np.vstack([data["mean"] - data["min"], data["max"] - data["mean"]])
+    # Clipped: the mean of equal values can round past them (0.1 * 3 / 3 > 0.1).
+    errors = np.vstack([data["mean"] - data["min"], data["max"] - data["mean"]]).clip(0)
     axes.barh(y, data["mean"], xerr=errors, color=data["color"], capsize=3)
-    axes.set_yticks(y, data["model"])
+    axes.set_yticks(y, data["label"])
     axes.invert_yaxis()
     low = max(0.0, float(data["min"].min()) - 0.05)
     axes.set_xlim(low, 1.0)
@@ -202,7 +206,9 @@ def growth_exponent(sizes: Iterable[float], seconds: Iterable[float]) -> float:
 def scaling_data(frame: pd.DataFrame) -> pd.DataFrame | None:
     """Per model (and swept value) and training-set size: mean accuracy, median fit and
     predict time, repeats; and per model how its times grow (``fit_growth``,
-    ``predict_growth``: k in time ~ size^k). None unless ok jobs ran on two sizes or more."""
+    ``predict_growth``: k in time ~ size^k, least squares over every size; and
+    ``fit_growth_top``, ``predict_growth_top``: k between the two largest sizes, where fixed
+    costs weigh least). None unless ok jobs ran on two sizes or more."""
     ok = ok_rows(frame)
     if ok.empty or ok["train_size"].nunique() < 2:
         return None
@@ -212,9 +218,13 @@ def scaling_data(frame: pd.DataFrame) -> pd.DataFrame | None:
                  predict_seconds=("predict_seconds", "median"), repeats=("job_id", "count"))
             .reset_index().sort_values(["label", "train_size"], ignore_index=True))
     for column, growth in (("fit_seconds", "fit_growth"), ("predict_seconds", "predict_growth")):
-        exponents = {label: growth_exponent(rows["train_size"], rows[column])
-                     for label, rows in data.groupby("label")}
-        data[growth] = data["label"].map(exponents)
+        curves = dict(list(data.groupby("label")))
+        data[growth] = data["label"].map(
+            {label: growth_exponent(rows["train_size"], rows[column])
+             for label, rows in curves.items()})
+        data[f"{growth}_top"] = data["label"].map(
+            {label: growth_exponent(rows["train_size"].iloc[-2:], rows[column].iloc[-2:])
+             for label, rows in curves.items()})
     return data
 
 

@@ -12,7 +12,6 @@ Reads saved run folders through ``mlbench.results`` only, never the runner; writ
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ import pandas as pd
 from mlbench import stats
 from mlbench.document import Bullets, Document, Figure, Table, Text, to_html, to_markdown
 from mlbench.errors import UsageError
-from mlbench.results import RunFolder, write_atomic
+from mlbench.results import RunFolder, params_of, write_atomic
 
 TIME_RATIO = 1.5
 MIN_SECONDS = 0.1
@@ -267,7 +266,7 @@ def _params(run: Run) -> dict[str, dict[str, Any]]:
     params: dict[str, dict[str, Any]] = {}
     for model, text in zip(run.frame["model"], run.frame["params"], strict=True):
         if str(model) not in params and isinstance(text, str):
-            params[str(model)] = json.loads(text)
+            params[str(model)] = params_of(text)
     return params
 
 

@@ -9,7 +9,6 @@ made (Setup), the numbers (Results), what went wrong (Failures), then the pictur
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -29,7 +28,7 @@ from mlbench.document import (
     to_html,
     to_markdown,
 )
-from mlbench.results import RunFolder, read_table, write_atomic
+from mlbench.results import RunFolder, params_of, read_table, write_atomic
 
 JOB_COLUMNS = {"job_id": "job_id", "model": "model", "device": "device", "repeat": "repeat",
                "status": "status", "accuracy": "accuracy", "f1_macro": "F1 macro",
@@ -98,7 +97,7 @@ def summary_section(frame: pd.DataFrame, info: dict[str, Any]) -> Section:
         section.blocks.append(Text(f"{tally}: nothing to compare.", "warning"))
         return section
     models = charts.per_model_timing(frame)
-    repeats = ok.groupby("model")["job_id"].count()
+    repeats = ok.groupby(charts.model_labels(ok))["job_id"].count()  # per grid point
     runs = (f"mean of {repeats.iloc[0]} repeats" if repeats.nunique() == 1 and
             repeats.iloc[0] > 1 else "mean over repeats" if repeats.max() > 1 else "one run")
     accurate = _best(models, "accuracy", largest=True)
@@ -190,18 +189,11 @@ def params_table(frame: pd.DataFrame) -> pd.DataFrame:
     jobs differ)."""
     rows = []
     for model, jobs in frame.groupby("model", sort=True):
-        sets = [_params_text(text) for text in dict.fromkeys(jobs["params"].dropna())]
+        sets = [", ".join(f"{name}={value}" for name, value in params_of(text).items())
+                or "(none)" for text in dict.fromkeys(jobs["params"].dropna())]
         plugins = ", ".join(dict.fromkeys(jobs["plugin"].dropna()))
         rows.append((model, plugins, " / ".join(sets)))
     return pd.DataFrame(rows, columns=["model", "plugin", "params"])
-
-
-def _params_text(text: str) -> str:
-    try:
-        params = json.loads(text)
-    except ValueError:
-        return text
-    return ", ".join(f"{name}={value}" for name, value in params.items()) or "(none)"
 
 
 # -- Results and failures -------------------------------------------------------------
@@ -245,7 +237,8 @@ def grid_sections(frame: pd.DataFrame) -> list[Section]:
     if scaling is not None:
         rows = []
         for label, curve in scaling.groupby("label", sort=True):
-            first, last = curve.iloc[0], curve.iloc[-1]
+            first, last = curve.iloc[0].copy(), curve.iloc[-1]
+            first["sizes"] = len(curve)
             rows.append({
                 "model": label,
                 "training images": f"{number(first['train_size'])} to "
@@ -254,12 +247,14 @@ def grid_sections(frame: pd.DataFrame) -> list[Section]:
                 "fit s": f"{seconds(first['fit_seconds'])} to {seconds(last['fit_seconds'])}",
                 "predict s": f"{seconds(first['predict_seconds'])} to "
                              f"{seconds(last['predict_seconds'])}",
-                "fit time grows as": _growth(first["fit_growth"]),
-                "predict time grows as": _growth(first["predict_growth"]),
+                "fit time grows as": _growth(first, "fit_growth"),
+                "predict time grows as": _growth(first, "predict_growth"),
             })
         blocks.append(Table(pd.DataFrame(rows), "How each model scales with its training set, "
-                            "smallest to largest (k in n^k: the slope of log time against log "
-                            "n, least squares over every size)."))
+                            "smallest to largest. Time grows as n^k: k is the slope of log "
+                            "time against log n, least squares over every size, then between "
+                            "the two largest sizes (where fixed costs weigh least); flat: "
+                            "|k| < 0.15, time does not depend on n."))
     swept = charts.sweep_data(frame)
     if swept is not None:
         table = swept.drop(columns="model").rename(columns={
@@ -270,8 +265,19 @@ def grid_sections(frame: pd.DataFrame) -> list[Section]:
     return [Section("Grid", blocks)] if blocks else []
 
 
-def _growth(exponent: float) -> str:
-    return "-" if pd.isna(exponent) else f"n^{exponent:.2f}"
+def _growth(curve: pd.Series, column: str) -> str:
+    """How a time grows, overall and at the top: "n^1.82; n^1.65 at the top"."""
+    texts = [_exponent(curve[name]) for name in (column, f"{column}_top")]
+    if texts[0] == texts[1] or curve["sizes"] < 3:
+        return texts[0]
+    return f"{texts[0]}; {texts[1]} at the top"
+
+
+def _exponent(k: float) -> str:
+    return "-" if pd.isna(k) else "flat" if abs(k) < FLAT else f"n^{k:.2f}"
+
+
+FLAT = 0.15  # a growth exponent this close to 0 is noise around a constant time
 
 
 def _sizes(value: Any) -> str:

@@ -93,6 +93,15 @@ def to_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     return frame.astype({name: dtype for name, dtype, *_ in COLUMNS})
 
 
+def params_of(cell: Any) -> dict[str, Any]:
+    """A row's params column back as a dict ({} where the row has none or it is unreadable)."""
+    try:
+        params = json.loads(cell) if isinstance(cell, str) else {}
+    except ValueError:
+        return {}
+    return params if isinstance(params, dict) else {}
+
+
 def sweep_text(sweep: dict[str, Any]) -> str:
     return ", ".join(f"{name}={value_text(value)}" for name, value in sweep.items())
 

@@ -118,6 +118,7 @@ def test_grid_run_resumes_and_its_report_draws_the_scaling_and_sweep_charts(
     report = (run / "report.md").read_text()
     assert "charts/scaling.png" in report and "charts/sweep.png" in report
     assert "## Grid" in report and "fit time grows as" in report
+    assert "test accuracy, one run)." in report  # one job per grid point: no repeats
     scaling = charts.scaling_chart(frame, tmp_path / "scaling.png")
     assert scaling is not None and (tmp_path / "scaling.png").stat().st_size > 1000
     assert set(scaling["model"]) == {"linear", "knn", "naive-bayes"}
@@ -136,6 +137,14 @@ def test_grid_run_resumes_and_its_report_draws_the_scaling_and_sweep_charts(
                                                                    "n_neighbors=5"]
     assert len(sweep) == 6 and set(sweep["model"]) == {"knn"}
 
+    # The accuracy chart never averages across grid points: one bar per model, value, size.
+    accuracy = charts.accuracy_chart(frame, tmp_path / "accuracy.png")
+    assert accuracy is not None and len(accuracy) == len(frame) == 12
+    assert (accuracy["repeats"] == 1).all()
+    bar = accuracy.set_index("label").loc["knn n_neighbors=5 n=700"]
+    assert bar["mean"] == knn.loc[knn["job_id"] == "knn-cpu-n_neighbors=5-n700-r0",
+                                  "accuracy"].item()
+
     # A plain run has neither chart.
     assert charts.scaling_chart(frame[frame["train_size"] == 300], tmp_path / "x.png") is None
     assert charts.sweep_chart(frame[frame["model"] != "knn"], tmp_path / "y.png") is None
@@ -152,3 +161,45 @@ def test_grid_run_resumes_and_its_report_draws_the_scaling_and_sweep_charts(
     assert sorted(after.index) == sorted(before.index)
     columns = ["model", "status", "params", "sweep", "train_size", "accuracy"]
     pd.testing.assert_frame_equal(after.loc[before.index, columns], before[columns])
+
+
+def test_growth_is_read_overall_and_between_the_two_largest_sizes() -> None:
+    """A fixed cost bends the small end of a curve: the report gives the least-squares slope
+    over every size and the slope at the top, and calls a constant time flat."""
+    from mlbench.report import grid_sections
+    from mlbench.results import to_frame
+
+    sizes = [1000, 5000, 20000, 60000]
+    records = [{"job_id": f"{model}-n{n}", "model": model, "device": "cpu", "repeat": 0,
+                "status": "ok", "train_size": n, "accuracy": 0.9, "predict_seconds": predict,
+                "fit_seconds": fit}
+               for n in sizes
+               for model, fit, predict in [("square", 1e-8 * n ** 2, 0.5),
+                                           ("fixed-cost", 2.0 + 1e-4 * n, 1e-5 * n)]]
+    scaling = charts.scaling_data(to_frame(records))
+    assert scaling is not None
+    square = scaling[scaling["model"] == "square"].iloc[0]
+    assert square["fit_growth"] == pytest.approx(2) and square["fit_growth_top"] == pytest.approx(2)
+    assert square["predict_growth"] == pytest.approx(0, abs=1e-9)
+    fixed = scaling[scaling["model"] == "fixed-cost"].iloc[0]
+    top = np.log((2 + 6) / (2 + 2)) / np.log(3)  # 20,000 to 60,000 images
+    assert fixed["fit_growth_top"] == pytest.approx(top) and fixed["fit_growth"] < top
+    assert fixed["predict_growth"] == pytest.approx(1)
+
+    table = grid_sections(to_frame(records))[0].blocks[0].frame.set_index("model")
+    assert table.loc["square", "fit time grows as"] == "n^2.00"
+    assert table.loc["square", "predict time grows as"] == "flat"
+    assert table.loc["fixed-cost", "fit time grows as"] == (
+        f"n^{fixed['fit_growth']:.2f}; n^{top:.2f} at the top")
+    assert table.loc["fixed-cost", "predict time grows as"] == "n^1.00"
+
+
+def test_accuracy_chart_of_repeats_with_equal_accuracies(tmp_path: Path) -> None:
+    """Deterministic models repeat the same accuracy; its mean can round just past it."""
+    from mlbench.results import to_frame
+
+    records = [{"job_id": f"linear-r{repeat}", "model": "linear", "device": "cpu",
+                "repeat": repeat, "status": "ok", "accuracy": 0.1} for repeat in range(3)]
+    data = charts.accuracy_chart(to_frame(records), tmp_path / "accuracy.png")
+    assert data is not None and (tmp_path / "accuracy.png").exists()
+    assert data["mean"].item() > 0.1 and data["max"].item() == 0.1  # the rounding at issue
