@@ -51,8 +51,7 @@ class ConsoleProgress(Progress):
         self.show_downloads = not quiet
         self.bar: LiveBar | None = None
         self.tasks: dict[str, Any] = {}
-        self.done = 0
-        self.total = 0
+        self.started_jobs = self.done = self.total = 0
 
     def warn(self, message: str) -> None:
         self.err.print(Text.assemble(("mlbench: warning: ", "yellow"), message), soft_wrap=True)
@@ -62,7 +61,7 @@ class ConsoleProgress(Progress):
             self.err.print(text, highlight=False, soft_wrap=True, markup=False)
 
     def begin(self, run_dir: Path, total: int, already_done: int) -> None:
-        self.total, self.done = total, 0
+        self.total, self.started_jobs, self.done = total, 0, 0
         resumed = f", {already_done} already done" if already_done else ""
         jobs = "1 job" if total == 1 else f"{total} jobs"
         self.say(f"mlbench: {jobs} to run{resumed}; results in {run_dir}")
@@ -78,7 +77,9 @@ class ConsoleProgress(Progress):
         if self.bar is not None:
             self.tasks[spec.job_id] = self.bar.add_task(f"  {label}", total=None)
         else:
-            self.say(f"[{self.done + 1}/{self.total}] {label}: started")
+            # Start lines count starts, end lines count ends: with --jobs 2 each stays in order.
+            self.started_jobs += 1
+            self.say(f"[{self.started_jobs}/{self.total}] {label}: started")
 
     def finished(self, record: dict[str, Any]) -> None:
         self.done += 1
@@ -200,15 +201,15 @@ def print_estimate(estimate: pd.DataFrame) -> None:
     attrs = estimate.attrs
     table = Table(title=f"mlbench estimate: {attrs.get('dataset', '')} (per job; from three "
                         "small fits each, extrapolated as a power law)", title_justify="left")
-    show_params = estimate["params"].nunique() > estimate["model"].nunique()
-    for name in ("model", "device", *(("params",) if show_params else ()), "train", "test",
+    show_sweep = (estimate["sweep"] != "").any()  # the swept values tell a grid's jobs apart
+    for name in ("model", "device", *(("sweep",) if show_sweep else ()), "train", "test",
                  "jobs", "fit", "predict", "job", "all its jobs", "fit grows as", "note"):
         table.add_column(name, justify="left" if name in (
-            "model", "device", "params", "note") else "right")
+            "model", "device", "sweep", "note") else "right")
     for row in estimate.to_dict("records"):
         cells: list[str | Text] = [Text(str(row["model"])), Text(str(row["device"]))]
-        if show_params:
-            cells.append(Text(str(row["params"])))
+        if show_sweep:
+            cells.append(Text(str(row["sweep"])))
         cells += [f"{row['train_size']:,}", f"{row['test_size']:,}", str(row["jobs"]),
                   duration(row["fit_seconds"]), duration(row["predict_seconds"]),
                   duration(row["job_seconds"]), duration(row["total_seconds"]),

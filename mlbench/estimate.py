@@ -35,6 +35,7 @@ from mlbench.executor import Executor, make_executor
 from mlbench.jobs import JobSpec, RunConfig
 from mlbench.plugins import Registry
 from mlbench.progress import Progress
+from mlbench.results import sweep_text
 
 PROBES = 3  # subsets per job, each twice the size of the one before
 TRIES = 2  # fits per subset; the fastest counts, since a busy machine only ever adds time
@@ -46,7 +47,7 @@ FLOOR_SECONDS = 1e-9  # keeps the logarithm of a zero time finite
 MAX_GROWTH = 3.0
 LEAST_FIT_GROWTH = 1.0  # a fit reads all its data
 
-COLUMNS = ["model", "device", "params", "train_size", "test_size", "jobs", "setup_seconds",
+COLUMNS = ["model", "device", "params", "sweep", "train_size", "test_size", "jobs", "setup_seconds",
            "fit_seconds", "predict_seconds", "job_seconds", "total_seconds", "fit_growth",
            "predict_growth", "note"]
 
@@ -183,6 +184,7 @@ def _row(members: list[JobSpec], probes: list[dict[str, Any]], dataset: Dataset
     test = _size(spec.data.test_indices, dataset.y_test)
     row: dict[str, Any] = {"model": spec.model, "device": spec.device,
                            "params": json.dumps(spec.params, sort_keys=True, default=str),
+                           "sweep": sweep_text(spec.sweep),
                            "train_size": train, "test_size": test, "jobs": len(members),
                            "note": ""}
     bad = next((p for p in probes if p["status"] != "ok"), None)

@@ -81,6 +81,14 @@ def test_estimate_prints_a_table_and_writes_nothing(
     assert "1,437" in linear and "360" in linear and "n^" in linear
     assert "failed on 125 training images: RuntimeError: no good" in out
     assert not (tmp_path / "results").exists()
+    assert " sweep " not in out.splitlines()[1]  # no grid, no sweep column
+
+    grid = cli("run", "-m", "linear,knn", "-d", "digits", "--sweep", "knn.n_neighbors=1,5",
+               "--train-size", "300,600", "--estimate")
+    assert grid.exit_code == 0, grid.output
+    rows = [line for line in grid.stdout.splitlines() if " knn " in line]
+    assert len(rows) == 4 and sum("n_neighbors=5" in row for row in rows) == 2
+    assert sum(" 600 " in row for row in rows) == 2 and "for 6 jobs" in grid.stdout
 
 
 def test_estimate_is_not_for_resume(cli: Cli, tmp_path: Path) -> None:
