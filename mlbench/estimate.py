@@ -13,9 +13,12 @@ log n), then extrapolates to the requested sizes:
 - framework start-up (``setup_seconds``) as a constant.
 
 The exponent is kept in [0, 3] (times never shrink with more data; steeper than cubic is
-noise in small timings), and for fit time in [1, 3]: fitting reads every training image at
-least once, so a slope below 1 on small subsets is their fixed costs (thread start-up, input
-checks) showing, not how the fit grows. Nothing is written: no run folder, no results.
+noise in small timings), and at least the model's ``fit_growth`` (1 by default) for fit
+time and its ``predict_growth`` (0 by default) for predict time per image: fitting reads
+every training image at least once, so a slope below 1 on small subsets is their fixed costs
+(thread start-up, input checks) showing, not how the fit grows. A kernel SVM's fit says 2
+and brute-force k-NN's predict 1, since their small fits look flatter than their large ones.
+Nothing is written: no run folder, no results.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from mlbench.api import job_data, plan, warn_and_load
 from mlbench.datasets import Dataset, stratified_indices
 from mlbench.executor import Executor, make_executor
 from mlbench.jobs import JobSpec, RunConfig
-from mlbench.plugins import Registry
+from mlbench.plugins import ModelEntry, Registry
 from mlbench.progress import Progress
 from mlbench.results import sweep_text
 
@@ -45,7 +48,6 @@ PROBE_MIN = 500  # ...but at least this many (or half the set, if it is smaller)
 PROBE_TEST = 1000  # test images each subset's model predicts (per-image time is fitted)
 FLOOR_SECONDS = 1e-9  # keeps the logarithm of a zero time finite
 MAX_GROWTH = 3.0
-LEAST_FIT_GROWTH = 1.0  # a fit reads all its data
 
 COLUMNS = ["model", "device", "params", "sweep", "train_size", "test_size", "jobs", "setup_seconds",
            "fit_seconds", "predict_seconds", "job_seconds", "total_seconds", "fit_growth",
@@ -117,7 +119,8 @@ def _estimate(config: RunConfig, registry: Registry, progress: Progress, runner:
                    on_start=lambda spec: None, on_finish=keep)
     rows = [_row(members, _fastest([records[p.job_id]
                                     for p in probes[_key(members[0], sizes=False)]]),
-                 dataset) for members in groups.values()]
+                 dataset, registry.models[members[0].model])
+            for members in groups.values()]
     frame = pd.DataFrame(rows, columns=COLUMNS).astype(
         {column: float for column in COLUMNS if column.endswith(("_seconds", "_growth"))})
     total = float(frame["total_seconds"].sum()) if len(frame) else 0.0
@@ -177,8 +180,8 @@ def _fastest(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(by_size.values())
 
 
-def _row(members: list[JobSpec], probes: list[dict[str, Any]], dataset: Dataset
-         ) -> dict[str, Any]:
+def _row(members: list[JobSpec], probes: list[dict[str, Any]], dataset: Dataset,
+         entry: ModelEntry) -> dict[str, Any]:
     spec = members[0]
     train = _size(spec.data.train_indices, dataset.y_train)
     test = _size(spec.data.test_indices, dataset.y_test)
@@ -198,9 +201,10 @@ def _row(members: list[JobSpec], probes: list[dict[str, Any]], dataset: Dataset
     sizes = [float(p["train_size"]) for p in probes]
     setup = float(np.median([p.get("setup_seconds") or 0.0 for p in probes]))
     fit, fit_growth = extrapolate(sizes, [p["fit_seconds"] for p in probes], train,
-                                  LEAST_FIT_GROWTH)
+                                  entry.fit_growth)
     per_image, predict_growth = extrapolate(
-        sizes, [p["predict_seconds"] / p["test_size"] for p in probes], train)
+        sizes, [p["predict_seconds"] / p["test_size"] for p in probes], train,
+        entry.predict_growth)
     rest, _ = extrapolate(sizes, [p["job_seconds"] - (p.get("setup_seconds") or 0.0)
                                   - p["fit_seconds"] - p["predict_seconds"] for p in probes],
                           train)

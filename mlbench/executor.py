@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
 import numpy as np
@@ -75,11 +76,19 @@ class LocalExecutor:
         """Nothing outlives ``execute``: its pool is stopped when it returns."""
 
 
+MAIN_GUARD = ("a script that calls mlbench.run() must call it under "
+              "`if __name__ == \"__main__\":`, since every worker process imports the script")
+
+
 def validate_executor(config: RunConfig) -> None:
     """The executor settings, checked before anything runs (Dask is looked for, not
     imported)."""
     from mlbench.plugins import unknown_message
 
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        # A worker importing the user's script reached its unguarded mlbench.run().
+        raise UsageError(f"mlbench.run() was called while a worker process imported the "
+                         f"script; {MAIN_GUARD}")
     if config.executor not in EXECUTORS:
         raise UsageError(unknown_message("executor", config.executor, EXECUTORS))
     if config.executor == "dask" and importlib.util.find_spec("distributed") is None:
@@ -128,7 +137,10 @@ def execute(
             while pending and len(running) < jobs:
                 spec = pending.pop(0)
                 on_start(spec)
-                running[pool.schedule(run_job, args=(spec,), timeout=timeout)] = spec
+                try:
+                    running[pool.schedule(run_job, args=(spec,), timeout=timeout)] = spec
+                except RuntimeError as error:  # pebble's pool broke (see outcome)
+                    raise pool_failure(error) from error
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 spec = running.pop(future)
@@ -170,8 +182,17 @@ def outcome(future: Future[Outcome], spec: JobSpec, timeout: float | None) -> Ou
                 "error": f"exceeded the {timeout:g} s timeout and was stopped"}, {}
     except ProcessExpired as error:
         return {**base, "status": "crashed", "error": describe_exit(error.exitcode)}, {}
+    except BrokenProcessPool as error:  # not this job's fault: no job can run any more
+        raise pool_failure(error) from error
     except Exception as error:  # the result could not be sent back, for example
         return {**base, "status": "crashed", "error": f"{type(error).__name__}: {error}"}, {}
+
+
+def pool_failure(error: Exception) -> UsageError:
+    """The pool itself broke, its workers dying as they started: most often a script's
+    unguarded mlbench.run() call, which each worker re-runs as it imports the script."""
+    return UsageError(f"worker processes could not start ({type(error).__name__}: {error}); "
+                      f"{MAIN_GUARD}")
 
 
 def describe_exit(exitcode: int | None) -> str:

@@ -32,6 +32,12 @@ class Model:
     defaults: ClassVar[Mapping[str, Any]] = {}
     input: ClassVar[str] = "flat"
     devices: ClassVar[Sequence[str]] = ("cpu",)
+    # The least k in time ~ n^k (n training images) that --estimate extrapolates its fit
+    # time and its predict time per test image with. Small fits often look flatter than the
+    # full job, fixed costs weighing more; a model known to grow faster says so here (a
+    # kernel SVM's fit, brute-force k-NN's predict).
+    fit_growth: ClassVar[float] = 1.0
+    predict_growth: ClassVar[float] = 0.0
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", **params: Any) -> None:
         unknown = sorted(set(params) - set(self.defaults))
@@ -86,6 +92,11 @@ def contract_problems(cls: Any) -> list[str]:
         problems.append(f"devices must be a non-empty list drawn from {', '.join(DEVICES)}")
     if not isinstance(getattr(cls, "defaults", {}), Mapping):
         problems.append("defaults must be a dict of param name to default value")
+    for attribute in ("fit_growth", "predict_growth"):
+        growth = getattr(cls, attribute, 0.0)
+        if (isinstance(growth, bool) or not isinstance(growth, int | float)
+                or not 0 <= growth <= 3):
+            problems.append(f"{attribute} must be a number from 0 to 3, not {growth!r}")
     tags = getattr(cls, "tags", ())
     if isinstance(tags, str) or not all(isinstance(tag, str) for tag in tags):
         problems.append("tags must be a list of strings")

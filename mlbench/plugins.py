@@ -54,6 +54,14 @@ class ModelEntry:
         return dict(getattr(self.cls, "defaults", {}))
 
     @property
+    def fit_growth(self) -> float:
+        return float(getattr(self.cls, "fit_growth", 1.0))
+
+    @property
+    def predict_growth(self) -> float:
+        return float(getattr(self.cls, "predict_growth", 0.0))
+
+    @property
     def description(self) -> str:
         doc = getattr(self.cls, "description", "") or (self.cls.__doc__ or "")
         return doc.strip().splitlines()[0] if doc.strip() else ""

@@ -101,6 +101,9 @@ class KNN(EstimatorModel):
     name = "knn"
     tags = ("sklearn",)
     defaults = {"n_neighbors": 3, "weights": "uniform", "algorithm": "brute", "n_jobs": -1}
+    # Brute force measures each test image against every training image; small fits hide
+    # it behind fixed costs (--estimate's fits on 1,000-4,000 images showed n^0.2-0.6).
+    predict_growth = 1.0
 
     def build(self) -> Any:
         from sklearn.neighbors import KNeighborsClassifier
@@ -116,6 +119,10 @@ class SVM(EstimatorModel):
     name = "svm"
     tags = ("sklearn",)
     defaults = {"C": 5.0, "kernel": "rbf", "gamma": "scale", "cache_size": 2000}
+    # libsvm's solver evaluates kernels between ever more pairs of training images: on
+    # MNIST its fit grew as n^1.4 up to 5,000 images but n^1.7-2.3 beyond (BENCHMARKS.md),
+    # so --estimate, which fits at most 4,000, extrapolates with at least n^2.
+    fit_growth = 2.0
 
     def build(self) -> Any:
         from sklearn.svm import SVC

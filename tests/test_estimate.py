@@ -37,9 +37,18 @@ class Sleeper(mlbench.Model):
         return np.full(len(X), self.majority_)
 
 
+class SteepSleeper(Sleeper):
+    """The same, declaring that its fit and predict grow as n^2 (its small fits will not
+    show it)."""
+    name = "steep-sleeper"
+    fit_growth = 2
+    predict_growth = 2.0
+
+
 @mlbench.hookimpl
 def mlbench_register_models(register):
     register(Sleeper)
+    register(SteepSleeper)
 '''
 
 
@@ -113,6 +122,15 @@ def test_estimate_of_known_costs_and_the_timeout_warning(
     assert warning == [f"mlbench: warning: sleeper on cpu: estimated "
                        f"{row['job_seconds']:.0f} s per job, beyond --timeout 1.5 s"]
     assert not output.exists()  # nothing written
+
+    # A model's fit_growth and predict_growth are the least exponents: the law then goes
+    # through the largest small fit (500 images).
+    steep = mlbench.run(models=["steep-sleeper"], dataset="digits", plugins=[plugin],
+                        output_dir=output, estimate=True).iloc[0]
+    assert steep["fit_growth"] == steep["predict_growth"] == 2.0
+    assert steep["fit_seconds"] == pytest.approx(500 * 0.8e-3 * (1437 / 500) ** 2, rel=0.15)
+    assert steep["predict_seconds"] == pytest.approx(
+        360 * 500 * 2e-6 * (1437 / 500) ** 2, rel=0.15)
 
     real = mlbench.run(models=["sleeper"], dataset="digits", plugins=[plugin],
                        output_dir=output).iloc[0]

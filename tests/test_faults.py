@@ -455,3 +455,33 @@ def test_runs_killed_at_random_moments_always_resume_to_a_complete_table(
         codes = list(pool.map(lambda trial: kill_and_finish(*trial), plan))
     print([(stop.name, round(delay, 2), code) for (_, stop, delay), code in zip(
         plan, codes, strict=True)], f"{time.monotonic() - started:.0f} s")
+
+
+SCRIPT = """
+import mlbench
+{indent}results = mlbench.run(models=["naive-bayes"], dataset="digits", output_dir={out!r})
+{indent}print("accuracy", results["accuracy"].iloc[0])
+"""
+
+
+def test_a_script_must_guard_its_mlbench_run_call(tmp_path: Path) -> None:
+    """Worker processes import the user's script, as multiprocessing does: an unguarded
+    mlbench.run() is one clear error, not rows of crashed jobs; a guarded one runs."""
+    out = tmp_path / "results"
+    unguarded = tmp_path / "unguarded.py"
+    unguarded.write_text(SCRIPT.format(indent="", out=str(out)))
+    guarded = tmp_path / "guarded.py"
+    guarded.write_text(SCRIPT.format(indent="    ", out=str(out)).replace(
+        "\n    results", "\nif __name__ == '__main__':\n    results", 1))
+
+    bad = subprocess.run([sys.executable, str(unguarded)], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=300)
+    assert bad.returncode != 0 and "accuracy" not in bad.stdout
+    assert bad.stderr.strip().splitlines()[-1].startswith(
+        "mlbench.errors.UsageError: worker processes could not start")
+    assert 'call it under `if __name__ == "__main__":`' in bad.stderr.splitlines()[-1]
+
+    good = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300)
+    assert good.returncode == 0, good.stderr
+    assert 0.5 < float(good.stdout.split("accuracy")[1]) <= 1

@@ -109,6 +109,18 @@ BROKEN = {
         def mlbench_register_models(register):
             register(NoPredict)
         ''', "plugin 'no_predict': model class NoPredict left out: has no predict() method"),
+    "bad_growth": ('''
+        import mlbench
+        class Steep:
+            name = "steep"
+            fit_growth = "fast"
+            def fit(self, X, y): return self
+            def predict(self, X): return X[:, 0]
+        @mlbench.hookimpl
+        def mlbench_register_models(register):
+            register(Steep)
+        ''', "plugin 'bad_growth': model class Steep left out: fit_growth must be "
+               "a number from 0 to 3, not 'fast'"),
     "raising_hook": ('''
         import mlbench
         @mlbench.hookimpl
