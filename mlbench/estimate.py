@@ -13,11 +13,11 @@ log n), then extrapolates to the requested sizes:
 - framework start-up (``setup_seconds``) as a constant.
 
 The exponent is kept in [0, 3] (times never shrink with more data; steeper than cubic is
-noise in small timings), and at least the model's ``fit_growth`` (1 by default) for fit
-time and its ``predict_growth`` (0 by default) for predict time per image: fitting reads
-every training image at least once, so a slope below 1 on small subsets is their fixed costs
-(thread start-up, input checks) showing, not how the fit grows. A kernel SVM's fit says 2
-and brute-force k-NN's predict 1, since their small fits look flatter than their large ones.
+noise in small timings). Where the small fits grow more slowly than the model's
+``fit_growth`` (1 by default: a fit reads every training image) or ``predict_growth`` (per
+test image, 0 by default) says they must, a fixed cost (thread start-up, input checks) is
+flattening them: they are fitted as fixed + a * n^k instead, k the declared growth, and
+that is extrapolated. A kernel SVM's fit declares 2 and brute-force k-NN's predict 1.
 Nothing is written: no run folder, no results.
 """
 
@@ -62,27 +62,43 @@ def probe_sizes(train_size: int, classes: int) -> list[int]:
     return sorted(size for size in sizes if size <= train_size)
 
 
-def power_law(sizes: Sequence[float], seconds: Sequence[float], least_growth: float = 0.0
-              ) -> tuple[float, float]:
-    """(a, b) of seconds = a * size^b, least squares on the logs; b kept in
-    [least_growth, 3], and a then fitted to the points with that b. Where least_growth
-    raised b, the law goes through the largest size: the smaller ones carry the fixed costs
-    that flattened the slope."""
+def power_law(sizes: Sequence[float], seconds: Sequence[float]) -> tuple[float, float]:
+    """(a, b) of seconds = a * size^b, least squares on the logs; b kept in [0, 3]."""
     x = np.log(np.asarray(sizes, dtype=float))
     y = np.log(np.maximum(np.asarray(seconds, dtype=float), FLOOR_SECONDS))
     slope = float(np.polyfit(x, y, 1)[0]) if len(set(x.tolist())) > 1 else 1.0
-    growth = min(max(slope, least_growth, 0.0), MAX_GROWTH)
-    if slope < least_growth:
-        largest = int(np.argmax(x))
-        return float(np.exp(y[largest] - growth * x[largest])), growth
+    growth = min(max(slope, 0.0), MAX_GROWTH)
     return float(np.exp(np.mean(y - growth * x))), growth
+
+
+def fixed_plus_growth(sizes: Sequence[float], seconds: Sequence[float], growth: float
+                      ) -> tuple[float, float] | None:
+    """(c, a) of seconds = c + a * size^growth, both at least 0, least squares on the
+    relative error (small times count as much as large ones); None where the times do not
+    grow at all."""
+    n = np.asarray(sizes, dtype=float) ** growth
+    t = np.maximum(np.asarray(seconds, dtype=float), FLOOR_SECONDS)
+    (fixed, rate), *_ = np.linalg.lstsq(np.column_stack([1 / t, n / t]), np.ones_like(t),
+                                        rcond=None)
+    if fixed < 0:  # no fixed cost: the best curve through the origin
+        fixed, rate = 0.0, float(np.sum(n / t) / np.sum((n / t) ** 2))
+    return (float(fixed), float(rate)) if rate > 0 else None
 
 
 def extrapolate(sizes: Sequence[float], seconds: Sequence[float], size: float,
                 least_growth: float = 0.0) -> tuple[float, float]:
-    """The power law's seconds at ``size``, and its exponent."""
-    scale, growth = power_law(sizes, seconds, least_growth)
-    return scale * size**growth, growth
+    """Seconds at ``size``, and the exponent of their growth: the power law of the small
+    fits, or, where they grow more slowly than ``least_growth`` (a fixed cost weighs on
+    them), a fixed cost plus a term growing as size^least_growth."""
+    scale, growth = power_law(sizes, seconds)
+    if growth >= least_growth:
+        return scale * size**growth, growth
+    curve = fixed_plus_growth(sizes, seconds, least_growth)
+    if curve is None:  # flat with noise: at least the known growth from the largest fit
+        largest = int(np.argmax(sizes))
+        return float(seconds[largest]) * (size / sizes[largest]) ** least_growth, least_growth
+    fixed, rate = curve
+    return fixed + rate * size**least_growth, least_growth
 
 
 def estimate_run(config: RunConfig, registry: Registry, progress: Progress) -> pd.DataFrame:

@@ -61,12 +61,24 @@ def test_power_law_recovers_a_known_curve() -> None:
     assert power_law(sizes, [1e-3, 1.0, 1e3])[1] == 3.0  # steeper than cubic is noise
 
 
-def test_fit_time_grows_at_least_linearly() -> None:
+def test_a_fixed_cost_does_not_hide_the_declared_growth() -> None:
     # Small fits dominated by a fixed cost look flat; a fit reads all its data, so the
-    # extrapolation grows at least in proportion.
-    assert extrapolate([1000, 2000, 4000], [0.10, 0.11, 0.16], 60000, least_growth=1.0) == (
-        pytest.approx(0.16 / 4000 * 60000, rel=0.05), 1.0)
-    assert extrapolate([1000, 2000, 4000], [0.10, 0.11, 0.16], 60000)[1] < 0.4
+    # extrapolation grows at least in proportion: fixed + a * n, fitted to the small fits.
+    sizes = [1000, 2000, 4000]
+    fixed_cost = [0.08 + 2e-5 * n for n in sizes]
+    assert power_law(sizes, fixed_cost)[1] < 0.4
+    assert extrapolate(sizes, fixed_cost, 60000)[1] < 0.4  # no known growth: as it looks
+    assert extrapolate(sizes, fixed_cost, 60000, least_growth=1.0) == (
+        pytest.approx(0.08 + 2e-5 * 60000), 1.0)
+    quadratic = [0.05 + 7e-8 * n**2 for n in sizes]
+    assert extrapolate(sizes, quadratic, 60000, least_growth=2.0) == (
+        pytest.approx(0.05 + 7e-8 * 60000**2), 2.0)
+    # Steeper than declared: the small fits' own power law.
+    assert extrapolate(sizes, [1e-6 * n**1.5 for n in sizes], 60000, least_growth=1.0) == (
+        pytest.approx(1e-6 * 60000**1.5), pytest.approx(1.5))
+    # Flat but for noise: no growth to fit, so the declared one from the largest fit.
+    assert extrapolate(sizes, [0.30, 0.20, 0.25], 60000, least_growth=1.0) == (
+        pytest.approx(0.25 * 15), 1.0)
 
 
 def test_probe_sizes() -> None:
@@ -123,14 +135,17 @@ def test_estimate_of_known_costs_and_the_timeout_warning(
                        f"{row['job_seconds']:.0f} s per job, beyond --timeout 1.5 s"]
     assert not output.exists()  # nothing written
 
-    # A model's fit_growth and predict_growth are the least exponents: the law then goes
-    # through the largest small fit (500 images).
+    # A model's fit_growth and predict_growth are the least exponents: its small fits (on
+    # 125, 250 and 500 images) grow linearly, so they are read as fixed + a * n^2.
     steep = mlbench.run(models=["steep-sleeper"], dataset="digits", plugins=[plugin],
                         output_dir=output, estimate=True).iloc[0]
     assert steep["fit_growth"] == steep["predict_growth"] == 2.0
-    assert steep["fit_seconds"] == pytest.approx(500 * 0.8e-3 * (1437 / 500) ** 2, rel=0.15)
-    assert steep["predict_seconds"] == pytest.approx(
-        360 * 500 * 2e-6 * (1437 / 500) ** 2, rel=0.15)
+    probes = [125, 250, 500]
+    fit = extrapolate(probes, [n * 0.8e-3 for n in probes], 1437, least_growth=2)[0]
+    per_image = extrapolate(probes, [n * 2e-6 for n in probes], 1437, least_growth=2)[0]
+    assert steep["fit_seconds"] == pytest.approx(fit, rel=0.15)
+    assert steep["predict_seconds"] == pytest.approx(360 * per_image, rel=0.15)
+    assert steep["fit_seconds"] > 2 * row["fit_seconds"]
 
     real = mlbench.run(models=["sleeper"], dataset="digits", plugins=[plugin],
                        output_dir=output).iloc[0]
