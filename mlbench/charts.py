@@ -122,10 +122,12 @@ def accuracy_chart(frame: pd.DataFrame, path: Path,
 
 
 def per_model_timing(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per model (and device, if several): mean accuracy, median fit time and throughput."""
+    """Per model (and device, if several, and grid point): mean accuracy, median fit time
+    and throughput; ``series`` names the model without its training-set size."""
     ok = ok_rows(frame)
     ok["label"] = model_labels(ok)
-    return (ok.groupby(["label", "model", "device"])
+    ok["series"] = model_labels(ok, leave_out=["train_size"])
+    return (ok.groupby(["label", "series", "model", "device", "train_size"], dropna=False)
             .agg(accuracy=("accuracy", "mean"), fit_seconds=("fit_seconds", "median"),
                  predict_throughput=("predict_throughput", "median"))
             .reset_index().sort_values("label", ignore_index=True))
@@ -155,14 +157,26 @@ def pareto_chart(frame: pd.DataFrame, path: Path,
     front = data[data["pareto"]].sort_values("fit_seconds")
     axes.plot(front["fit_seconds"], front["accuracy"], "--", color="grey", zorder=2,
               label="Pareto frontier")
-    for row in data.itertuples():
-        axes.annotate(str(row.label), (row.fit_seconds, row.accuracy), fontsize=8,
-                      xytext=(4, 4), textcoords="offset points")
+    if data["series"].nunique() < len(data):  # several sizes: one line and name per model
+        for series, rows in data.sort_values("train_size").groupby("series"):
+            axes.plot(rows["fit_seconds"], rows["accuracy"], "-", color=rows["color"].iloc[0],
+                      alpha=0.5, linewidth=1, zorder=1)
+            last = rows.iloc[-1]  # named at its largest training set
+            axes.annotate(str(series), (last["fit_seconds"], last["accuracy"]), fontsize=8,
+                          xytext=(4, 4), textcoords="offset points")
+        sizes = data["train_size"]
+        axes.plot([], [], "-", color="grey", alpha=0.5,
+                  label=f"one model, n={_tick(sizes.min())} to {_tick(sizes.max())} training "
+                        "images (named at the largest)")
+    else:
+        for row in data.itertuples():
+            axes.annotate(str(row.label), (row.fit_seconds, row.accuracy), fontsize=8,
+                          xytext=(4, 4), textcoords="offset points")
     _log_x(axes)
     axes.margins(x=0.12, y=0.08)
     axes.set_xlabel("fit time (s, median over repeats, log scale)")
     axes.set_ylabel("test accuracy (mean)")
-    axes.legend(loc="lower right", fontsize=8)
+    axes.legend(loc="best", fontsize=8)
     _save(figure, path)
     return data
 

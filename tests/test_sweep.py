@@ -145,6 +145,12 @@ def test_grid_run_resumes_and_its_report_draws_the_scaling_and_sweep_charts(
     assert bar["mean"] == knn.loc[knn["job_id"] == "knn-cpu-n_neighbors=5-n700-r0",
                                   "accuracy"].item()
 
+    # The Pareto chart keeps every grid point, joined into one line per model and value.
+    pareto = charts.pareto_chart(frame, tmp_path / "pareto.png")
+    assert pareto is not None and len(pareto) == 12 and pareto["label"].is_unique
+    assert set(pareto["series"]) == set(scaling["label"])
+    assert (pareto.groupby("series")["train_size"].nunique() == 3).all()
+
     # A plain run has neither chart.
     assert charts.scaling_chart(frame[frame["train_size"] == 300], tmp_path / "x.png") is None
     assert charts.sweep_chart(frame[frame["model"] != "knn"], tmp_path / "y.png") is None
