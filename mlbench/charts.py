@@ -84,7 +84,7 @@ def _log_axis(axes: plt.Axes, which: str) -> None:
     axis.set_minor_formatter(FuncFormatter(minor))
 
 
-def _save(figure: plt.Figure, path: Path, layout: bool = True, dpi: int = DPI) -> None:
+def save_figure(figure: plt.Figure, path: Path, layout: bool = True, dpi: int = DPI) -> None:
     """Save a PNG atomically (a crash mid-write keeps the previous chart) and close it."""
     if layout:
         figure.tight_layout()
@@ -117,7 +117,7 @@ def accuracy_chart(frame: pd.DataFrame, path: Path,
     low = max(0.0, float(data["min"].min()) - 0.05)
     axes.set_xlim(low, 1.0)
     axes.set_xlabel("test accuracy (mean, min-max over repeats)")
-    _save(figure, path)
+    save_figure(figure, path)
     return data
 
 
@@ -177,7 +177,7 @@ def pareto_chart(frame: pd.DataFrame, path: Path,
     axes.set_xlabel("fit time (s, median over repeats, log scale)")
     axes.set_ylabel("test accuracy (mean)")
     axes.legend(loc="best", fontsize=8)
-    _save(figure, path)
+    save_figure(figure, path)
     return data
 
 
@@ -199,7 +199,7 @@ def speed_chart(frame: pd.DataFrame, path: Path,
     right.barh(y, data["predict_throughput"], color=data["color"])
     _log_x(right)
     right.set_xlabel("prediction throughput (images/s, log)")
-    _save(figure, path)
+    save_figure(figure, path)
     return data
 
 
@@ -231,8 +231,8 @@ def scaling_data(frame: pd.DataFrame) -> pd.DataFrame | None:
             .agg(accuracy=("accuracy", "mean"), fit_seconds=("fit_seconds", "median"),
                  predict_seconds=("predict_seconds", "median"), repeats=("job_id", "count"))
             .reset_index().sort_values(["label", "train_size"], ignore_index=True))
+    curves = dict(list(data.groupby("label")))
     for column, growth in (("fit_seconds", "fit_growth"), ("predict_seconds", "predict_growth")):
-        curves = dict(list(data.groupby("label")))
         data[growth] = data["label"].map(
             {label: growth_exponent(rows["train_size"], rows[column])
              for label, rows in curves.items()})
@@ -279,7 +279,7 @@ def scaling_chart(frame: pd.DataFrame, path: Path,
             title += ", log"
         axes.set(xlabel="training images (log)", ylabel=title)
     panels[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
-    _save(figure, path)
+    save_figure(figure, path)
     return data
 
 
@@ -330,7 +330,7 @@ def sweep_chart(frame: pd.DataFrame, path: Path,
                             fontsize=8)
         if several_sizes:
             accuracy_axes.legend(fontsize=8)
-    _save(figure, path)
+    save_figure(figure, path)
     return data
 
 
@@ -381,7 +381,7 @@ def per_class_chart(frame: pd.DataFrame, folder: RunFolder, path: Path) -> pd.Da
                 vmax=1.0, annot_kws={"fontsize": 7}, ax=axes)
     axes.set_xlabel("true digit")
     axes.set_ylabel("")
-    _save(figure, path)
+    save_figure(figure, path)
     return data
 
 
@@ -411,7 +411,7 @@ def confusion_chart(frame: pd.DataFrame, folder: RunFolder, path: Path) -> pd.Da
         long.append(stacked)
     for axes in list(grid.flat)[len(models):]:
         axes.axis("off")
-    _save(figure, path)
+    save_figure(figure, path)
     return pd.concat(long, ignore_index=True)
 
 
@@ -441,7 +441,7 @@ def learning_curves_chart(frame: pd.DataFrame, folder: RunFolder, path: Path,
     panels[1].set(xlabel="epoch", ylabel="training loss")
     panels[2].set(xlabel="cumulative training time (s)", ylabel="test accuracy")
     panels[0].legend(fontsize=8)
-    _save(figure, path)
+    save_figure(figure, path)
     return data
 
 
@@ -526,7 +526,7 @@ def sample_predictions_chart(frame: pd.DataFrame, folder: RunFolder, path: Path,
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours.get(m)) for m in models]
     figure.legend(handles, models, loc="upper center", ncol=min(len(models), 6), fontsize=9,
                   frameon=False)
-    _save(figure, path, layout=False)
+    save_figure(figure, path, layout=False)
     return data
 
 
@@ -577,5 +577,5 @@ def most_wrong_chart(frame: pd.DataFrame, folder: RunFolder, path: Path,
                           fontweight="normal" if right else "bold")
     for axes in list(grid.flat)[len(chosen):]:
         axes.axis("off")
-    _save(figure, path, layout=False)
+    save_figure(figure, path, layout=False)
     return data

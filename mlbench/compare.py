@@ -449,7 +449,7 @@ def grouped_bars(summary: pd.DataFrame, runs: list[str], value: str, low: str, h
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    from mlbench.charts import _save, model_palette
+    from mlbench.charts import model_palette, save_figure
 
     data = summary.dropna(subset=[value]).copy()
     if data.empty:
@@ -480,7 +480,7 @@ def grouped_bars(summary: pd.DataFrame, runs: list[str], value: str, low: str, h
                                label=run) for i, run in enumerate(runs)], fontsize=8,
                 loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(len(runs), 4),
                 frameon=False)
-    _save(figure, path, dpi=100)
+    save_figure(figure, path, dpi=100)
     return data
 
 

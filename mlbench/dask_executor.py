@@ -33,7 +33,7 @@ import dask
 from distributed import Client, Future, KilledWorker, LocalCluster, as_completed, get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from mlbench.datasets import ARRAYS, MANIFEST, cache_dir
+from mlbench.datasets import ARRAYS, MANIFEST, cache_dir, sha256_file
 from mlbench.errors import UsageError
 from mlbench.executor import OnFinish, OnStart, Outcome, execute, start_workers
 from mlbench.jobs import JobSpec
@@ -245,8 +245,7 @@ def fingerprint(folder: Path) -> str | None:
             digest.update(manifest.read_bytes())
         else:
             for name in ARRAYS:
-                with open(folder / f"{name}.npy", "rb") as stream:
-                    digest.update(hashlib.file_digest(stream, "sha256").digest())
+                digest.update(sha256_file(folder / f"{name}.npy").encode())
     except OSError:
         return None
     return digest.hexdigest()

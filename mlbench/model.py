@@ -93,7 +93,7 @@ def contract_problems(cls: Any) -> list[str]:
     if not isinstance(getattr(cls, "defaults", {}), Mapping):
         problems.append("defaults must be a dict of param name to default value")
     for attribute in ("fit_growth", "predict_growth"):
-        growth = getattr(cls, attribute, 0.0)
+        growth = getattr(cls, attribute, getattr(Model, attribute))
         if (isinstance(growth, bool) or not isinstance(growth, int | float)
                 or not 0 <= growth <= 3):
             problems.append(f"{attribute} must be a number from 0 to 3, not {growth!r}")

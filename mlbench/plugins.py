@@ -22,7 +22,7 @@ import pluggy
 
 from mlbench import hookspecs
 from mlbench.errors import UsageError
-from mlbench.model import contract_problems
+from mlbench.model import Model, contract_problems
 
 ENTRY_POINT_GROUP = "mlbench"
 CORE_PLUGINS = ("mlbench.datasets.builtin",)
@@ -55,11 +55,11 @@ class ModelEntry:
 
     @property
     def fit_growth(self) -> float:
-        return float(getattr(self.cls, "fit_growth", 1.0))
+        return float(getattr(self.cls, "fit_growth", Model.fit_growth))
 
     @property
     def predict_growth(self) -> float:
-        return float(getattr(self.cls, "predict_growth", 0.0))
+        return float(getattr(self.cls, "predict_growth", Model.predict_growth))
 
     @property
     def description(self) -> str:

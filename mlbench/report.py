@@ -237,8 +237,7 @@ def grid_sections(frame: pd.DataFrame) -> list[Section]:
     if scaling is not None:
         rows = []
         for label, curve in scaling.groupby("label", sort=True):
-            first, last = curve.iloc[0].copy(), curve.iloc[-1]
-            first["sizes"] = len(curve)
+            first, last = curve.iloc[0], curve.iloc[-1]
             rows.append({
                 "model": label,
                 "training images": f"{number(first['train_size'])} to "
@@ -247,8 +246,8 @@ def grid_sections(frame: pd.DataFrame) -> list[Section]:
                 "fit s": f"{seconds(first['fit_seconds'])} to {seconds(last['fit_seconds'])}",
                 "predict s": f"{seconds(first['predict_seconds'])} to "
                              f"{seconds(last['predict_seconds'])}",
-                "fit time grows as": _growth(first, "fit_growth"),
-                "predict time grows as": _growth(first, "predict_growth"),
+                "fit time grows as": _growth(curve, "fit_growth"),
+                "predict time grows as": _growth(curve, "predict_growth"),
             })
         blocks.append(Table(pd.DataFrame(rows), "How each model scales with its training set, "
                             "smallest to largest. Time grows as n^k: k is the slope of log "
@@ -265,19 +264,17 @@ def grid_sections(frame: pd.DataFrame) -> list[Section]:
     return [Section("Grid", blocks)] if blocks else []
 
 
-def _growth(curve: pd.Series, column: str) -> str:
-    """How a time grows, overall and at the top: "n^1.82; n^1.65 at the top"."""
-    texts = [_exponent(curve[name]) for name in (column, f"{column}_top")]
-    if texts[0] == texts[1] or curve["sizes"] < 3:
-        return texts[0]
-    return f"{texts[0]}; {texts[1]} at the top"
+FLAT = 0.15  # a growth exponent this close to 0 is noise around a constant time
+
+
+def _growth(curve: pd.DataFrame, column: str) -> str:
+    """How one model's time grows, overall and at the top: "n^1.82; n^1.65 at the top"."""
+    overall, top = (_exponent(curve[name].iloc[0]) for name in (column, f"{column}_top"))
+    return overall if overall == top or len(curve) < 3 else f"{overall}; {top} at the top"
 
 
 def _exponent(k: float) -> str:
     return "-" if pd.isna(k) else "flat" if abs(k) < FLAT else f"n^{k:.2f}"
-
-
-FLAT = 0.15  # a growth exponent this close to 0 is noise around a constant time
 
 
 def _sizes(value: Any) -> str:

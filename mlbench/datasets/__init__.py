@@ -87,7 +87,7 @@ def save_arrays(dataset: Dataset, folder: Path) -> Dataset:
             values = np.ascontiguousarray(getattr(dataset, array))
             np.save(staging / f"{array}.npy", values, allow_pickle=False)
             manifest[array] = {"shape": list(values.shape), "dtype": values.dtype.str,
-                               "sha256": _sha256(staging / f"{array}.npy")}
+                               "sha256": sha256_file(staging / f"{array}.npy")}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         if folder.exists():
             shutil.rmtree(folder)
@@ -113,7 +113,7 @@ def load_arrays(folder: Path, like: Dataset) -> Dataset:
                                  f"says {expected['dtype']} {expected['shape']}")
             # Hashing the files (about 30 ms for full MNIST) catches what shapes cannot: a
             # flipped byte, or data overwritten in place.
-            if _sha256(folder / current) != expected["sha256"]:
+            if sha256_file(folder / current) != expected["sha256"]:
                 raise ValueError("does not match its SHA-256 in the manifest")
             arrays[name] = values
     except (OSError, ValueError, EOFError, KeyError, TypeError) as error:
@@ -147,7 +147,8 @@ def cached_arrays(
     return dataset
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The hex SHA-256 of a file's bytes (the manifest's, and the Dask executor's check)."""
     with open(path, "rb") as stream:
         return hashlib.file_digest(stream, "sha256").hexdigest()
 
