@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mlbench.contract.hookspecs import hookimpl
+from mlbench.contract.model import EstimatorModel, Model, SkipJob
 from mlbench.datasets import Dataset, LoadRequest
-from mlbench.hookspecs import hookimpl
-from mlbench.model import EstimatorModel, Model, SkipJob
 
 __version__ = "0.1.0"
 __all__ = [
@@ -25,13 +25,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from mlbench.api import run
+    from mlbench.running.api import run
 
 
 def __getattr__(name: str) -> Any:
     # The runner pulls in pandas and the process pool: load it only when a script asks.
     if name == "run":
-        from mlbench.api import run
+        from mlbench.running.api import run
 
         return run
     raise AttributeError(f"module 'mlbench' has no attribute {name!r}")

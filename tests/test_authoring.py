@@ -18,8 +18,8 @@ import pytest
 from click.testing import Result
 
 import mlbench
-from mlbench.plugins import load_registry
-from mlbench.scaffold import class_name, module_name
+from mlbench.contract.registry import load_registry
+from mlbench.contract.scaffold import class_name, module_name
 from mlbench.testing import ModelCheckError, check_model
 
 Cli = Callable[..., Result]

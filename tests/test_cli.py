@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from click.testing import Result
 
-from mlbench.results import COLUMN_NAMES, read_table
+from mlbench.results.table import COLUMN_NAMES, read_table
 from tests.conftest import assert_one_line_error
 
 Cli = Callable[..., Result]

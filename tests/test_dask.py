@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from click.testing import Result
 
-from mlbench.results import read_table
+from mlbench.results.table import read_table
 from tests.conftest import assert_one_line_error, wait_for_file
 
 distributed = pytest.importorskip("distributed")
@@ -162,11 +162,11 @@ def test_dataset_is_shipped_to_a_worker_that_cannot_read_it(
 ) -> None:
     """A worker on another machine cannot read the parent's cache: the cache's files are
     scattered once and written into the worker's own cache, byte for byte."""
-    from mlbench import api
-    from mlbench.dask_executor import ShippedData, find_data, fingerprint, run_on_worker
+    from mlbench.contract.registry import load_registry
     from mlbench.datasets import DataRef, LoadRequest, cache_dir
-    from mlbench.jobs import RunConfig
-    from mlbench.plugins import load_registry
+    from mlbench.running import planning
+    from mlbench.running.dask_executor import ShippedData, find_data, fingerprint, run_on_worker
+    from mlbench.running.jobs import RunConfig
 
     registry = load_registry(())
     dataset = registry.dataset("digits").loader(LoadRequest(cache_dir()))
@@ -182,7 +182,7 @@ def test_dataset_is_shipped_to_a_worker_that_cannot_read_it(
         files = {p.name: p.read_bytes() for p in dataset.folder.iterdir() if p.is_file()}
         [shipped] = client.scatter([ShippedData(key, files)], broadcast=True, hash=False)
         config = RunConfig(models=["linear"], dataset="digits")
-        [spec], _ = api.plan(config, registry, DataRef(elsewhere, dataset.pixel_max))
+        [spec], _ = planning.plan(config, registry, DataRef(elsewhere, dataset.pixel_max))
         record, arrays = client.submit(run_on_worker, spec, None, key, shipped,
                                        pure=False).result()
         assert record["status"] == "ok", record.get("error")

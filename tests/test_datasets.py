@@ -557,10 +557,10 @@ def test_offline_raises_dataset_unavailable_quickly(
 def test_api_falls_back_from_mnist_to_mnist_5k(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlbench.api import load_dataset
-    from mlbench.jobs import RunConfig
-    from mlbench.plugins import load_registry
-    from mlbench.progress import Progress
+    from mlbench.contract.registry import load_registry
+    from mlbench.running.jobs import RunConfig
+    from mlbench.running.planning import load_dataset
+    from mlbench.running.progress import Progress
 
     cache = tmp_path / "api-cache"
     monkeypatch.setenv("MLBENCH_CACHE_DIR", str(cache))
@@ -582,10 +582,10 @@ def test_api_falls_back_from_mnist_to_mnist_5k(
 
 
 def test_api_loads_other_datasets_without_a_warning(tmp_path: Path) -> None:
-    from mlbench.api import load_dataset
-    from mlbench.jobs import RunConfig
-    from mlbench.plugins import load_registry
-    from mlbench.progress import Progress
+    from mlbench.contract.registry import load_registry
+    from mlbench.running.jobs import RunConfig
+    from mlbench.running.planning import load_dataset
+    from mlbench.running.progress import Progress
 
     dataset, warning = load_dataset(RunConfig(models=["knn"], dataset="digits"),
                                     load_registry(), Progress())

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from mlbench.cli import main
-from mlbench.results import COLUMNS
+from mlbench.results.table import COLUMNS
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -25,7 +25,7 @@ def test_every_run_option_is_mentioned() -> None:
 
 
 def test_exit_codes_match_the_cli() -> None:
-    from mlbench import cli
+    from mlbench.cli import commands as cli
 
     documented = {int(code) for code in re.findall(r"^\| (\d+) \|", README, re.MULTILINE)}
     assert documented == {0, cli.EXIT_JOBS_FAILED, cli.EXIT_USAGE, cli.EXIT_DATASET,

@@ -11,7 +11,7 @@ import pytest
 from click.testing import Result
 
 import mlbench
-from mlbench.estimate import extrapolate, power_law, probe_sizes
+from mlbench.running.estimate import extrapolate, power_law, probe_sizes
 
 Cli = Callable[..., Result]
 

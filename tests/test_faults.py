@@ -28,8 +28,8 @@ import pandas as pd
 import pytest
 from click.testing import Result
 
-from mlbench.report import build_report
-from mlbench.results import RunFolder, write_atomic
+from mlbench.reporting.report import build_report
+from mlbench.results.folder import RunFolder, write_atomic
 
 Cli = Callable[..., Result]
 ROOT = Path(__file__).resolve().parents[1]
@@ -330,7 +330,7 @@ def test_no_code_path_unpickles() -> None:
 def test_a_planted_pickle_in_a_run_folder_is_refused_not_run(
     tmp_path: Path, finished_run: Path
 ) -> None:
-    from mlbench.stats import predicted_labels
+    from mlbench.reporting.stats import predicted_labels
 
     run = tmp_path / "run"
     subprocess.run(["cp", "-a", str(finished_run), str(run)], check=True)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import mlbench
-from mlbench.model import contract_problems
-from mlbench.plugins import load_registry
+from mlbench.contract.model import contract_problems
+from mlbench.contract.registry import load_registry
 
 
 class Tiny(mlbench.Model):

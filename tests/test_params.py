@@ -7,7 +7,7 @@ import re
 import pytest
 
 from mlbench.errors import UsageError
-from mlbench.params import parse_params
+from mlbench.running.params import parse_params
 
 DEFAULTS = {
     "svm": {"C": 5.0, "kernel": "rbf", "gamma": "scale", "shrinking": True},

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from click.testing import Result
 
+from mlbench.contract.registry import load_registry
 from mlbench.errors import UsageError
-from mlbench.plugins import load_registry
 
 Cli = Callable[..., Result]
 WritePlugin = Callable[[str, str], Path]

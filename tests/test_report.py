@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 from click.testing import Result
 
-from mlbench import charts
-from mlbench.results import RunFolder, read_table
+from mlbench.reporting import charts
+from mlbench.results.folder import RunFolder
+from mlbench.results.table import read_table
 
 Cli = Callable[..., Result]
 MODELS = ["knn", "linear", "naive-bayes"]
@@ -142,8 +143,8 @@ def check_repeat_statistics(printed: str, report: str, frame: pd.DataFrame) -> N
     """With repeats, the printed summary and the report's per-model table give each model's
     mean ± standard deviation and 95% Student's t interval, as stats.mean_interval computes
     them from results.csv."""
-    from mlbench.document import number
-    from mlbench.stats import mean_interval
+    from mlbench.reporting.document import number
+    from mlbench.reporting.stats import mean_interval
 
     assert "Over repeats: mean ± standard deviation, and the 95% interval" in printed
     results = report.split("## Results", 1)[1].split("## Failures", 1)[0]

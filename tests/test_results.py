@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from mlbench.results import device_speedups, to_frame
+from mlbench.results.table import device_speedups, to_frame
 
 
 def record(model: str, device: str, fit: float, status: str = "ok") -> dict[str, object]:
@@ -32,7 +32,7 @@ def test_no_speedups_without_both_devices() -> None:
 
 
 def test_console_summary_ends_with_the_speedup_table(capsys: pytest.CaptureFixture[str]) -> None:
-    from mlbench.display import ConsoleProgress
+    from mlbench.cli.display import ConsoleProgress
 
     frame = to_frame([{**record("cnn", "cpu", 100.0), "accuracy": 0.99, "dataset": "mnist"},
                       {**record("cnn", "gpu", 4.0), "accuracy": 0.99, "dataset": "mnist"}])

@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from mlbench import reference, stats
-from mlbench.document import Document, Section, Text, to_html, to_markdown
-from mlbench.results import RunFolder, to_frame
+from mlbench.reporting import reference, stats
+from mlbench.reporting.document import Document, Section, Text, to_html, to_markdown
+from mlbench.results.folder import RunFolder
+from mlbench.results.table import to_frame
 
 BUILT_INS = ["linear", "logistic", "naive-bayes", "knn", "svm", "random-forest", "perceptron",
              "mlp", "keras-cnn", "torch-cnn"]

@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 from click.testing import Result
 
-from mlbench import api, charts
+from mlbench.contract.registry import load_registry
 from mlbench.datasets import DataRef
-from mlbench.jobs import RunConfig
-from mlbench.params import parse_sweep
-from mlbench.plugins import load_registry
-from mlbench.results import read_table
+from mlbench.reporting import charts
+from mlbench.results.table import read_table
+from mlbench.running import planning
+from mlbench.running.jobs import RunConfig
+from mlbench.running.params import parse_sweep
 from tests.conftest import assert_one_line_error
 
 Cli = Callable[..., Result]
@@ -31,7 +32,7 @@ def test_sweep_and_sizes_expand_into_readable_unique_jobs(tmp_path: Path) -> Non
     config = RunConfig(models=["svm", "knn"], dataset="digits", repeats=2, seed=7,
                        train_size=[100, 300], params={"svm": {"gamma": 0.01}},
                        sweep=parse_sweep(["svm.C=1,10", "svm.kernel=rbf,poly"], defaults))
-    specs, skipped = api.plan(config, registry, DataRef(tmp_path, 16.0))
+    specs, skipped = planning.plan(config, registry, DataRef(tmp_path, 16.0))
 
     assert skipped == []
     ids = [spec.job_id for spec in specs]
@@ -55,7 +56,7 @@ def test_sweep_and_sizes_expand_into_readable_unique_jobs(tmp_path: Path) -> Non
 
     # One size and no sweep: the job ids (and resumable run folders) of before grids.
     plain = RunConfig(models=["knn"], dataset="digits", train_size=100)
-    assert [s.job_id for s in api.plan(plain, registry, DataRef(tmp_path, 16.0))[0]] == [
+    assert [s.job_id for s in planning.plan(plain, registry, DataRef(tmp_path, 16.0))[0]] == [
         "knn-cpu-r0"]
 
 
@@ -172,8 +173,8 @@ def test_grid_run_resumes_and_its_report_draws_the_scaling_and_sweep_charts(
 def test_growth_is_read_overall_and_between_the_two_largest_sizes() -> None:
     """A fixed cost bends the small end of a curve: the report gives the least-squares slope
     over every size and the slope at the top, and calls a constant time flat."""
-    from mlbench.report import grid_sections
-    from mlbench.results import to_frame
+    from mlbench.reporting.report import grid_sections
+    from mlbench.results.table import to_frame
 
     sizes = [1000, 5000, 20000, 60000]
     records = [{"job_id": f"{model}-n{n}", "model": model, "device": "cpu", "repeat": 0,
@@ -202,7 +203,7 @@ def test_growth_is_read_overall_and_between_the_two_largest_sizes() -> None:
 
 def test_accuracy_chart_of_repeats_with_equal_accuracies(tmp_path: Path) -> None:
     """Deterministic models repeat the same accuracy; its mean can round just past it."""
-    from mlbench.results import to_frame
+    from mlbench.results.table import to_frame
 
     records = [{"job_id": f"linear-r{repeat}", "model": "linear", "device": "cpu",
                 "repeat": repeat, "status": "ok", "accuracy": 0.1} for repeat in range(3)]

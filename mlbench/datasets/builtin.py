@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from mlbench.contract.hookspecs import hookimpl
 from mlbench.datasets import Dataset, LoadRequest, cached_arrays, save_arrays
 from mlbench.datasets.mnist import load_mnist
-from mlbench.hookspecs import hookimpl
 
 SPLIT_SEED = 0  # the fixed train/test split of the small datasets
 

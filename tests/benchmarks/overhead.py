@@ -24,7 +24,7 @@ def cold_start_seconds(rounds: int = 3) -> float:
     times = []
     for _ in range(rounds):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import mlbench.worker"], check=True)
+        subprocess.run([sys.executable, "-c", "import mlbench.running.worker"], check=True)
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 
@@ -43,7 +43,7 @@ def main(arguments: list[str]) -> None:
     print(f"fit + predict:        {work:8.2f} s")
     print(f"harness overhead:     {wall - work:8.2f} s")
     print(f"cold worker start-up: {cold_start_seconds():8.2f} s "
-          "(python -c 'import mlbench.worker')")
+          "(python -c 'import mlbench.running.worker')")
 
 
 if __name__ == "__main__":

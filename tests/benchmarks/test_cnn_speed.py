@@ -64,7 +64,7 @@ def test_reference_notebook_epoch(benchmark: Any, slice_of_mnist: Any) -> None:
 
 @pytest.mark.parametrize("plugin", ["keras-cnn", "torch-cnn"])
 def test_plugin_epoch(benchmark: Any, slice_of_mnist: Any, plugin: str) -> None:
-    from mlbench.plugins import load_registry
+    from mlbench.contract.registry import load_registry
 
     x, y = slice_of_mnist
     model = load_registry().models[plugin].cls(seed=0, epochs=1, monitor=False)

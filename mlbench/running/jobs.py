@@ -3,9 +3,11 @@ x repeat) they expand into."""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import numpy as np
 
 from mlbench.datasets import DataRef
 
@@ -74,23 +76,7 @@ class JobSpec:
         return identity
 
 
-def job_id(model: str, device: str, repeat: int, sweep: dict[str, Any] | None = None,
-           train_size: int | None = None) -> str:
-    """``svm-cpu-r0``; in a grid also each swept value and the size: ``svm-cpu-C=10-n1000-r0``.
-    Safe as a file name."""
-    parts = [model, device, *(f"{name}={value_text(value)}"
-                              for name, value in (sweep or {}).items())]
-    if train_size is not None:
-        parts.append(f"n{train_size}")
-    return "-".join([*parts, f"r{repeat}"])
-
-
-def value_text(value: Any) -> str:
-    """A param value as a short, file-name-safe word: 10.0 as 10, (100, 50) as 100x50."""
-    if isinstance(value, float) and value.is_integer():
-        text = str(int(value))
-    elif isinstance(value, tuple | list):
-        text = "x".join(value_text(item) for item in value)
-    else:
-        text = str(value)
-    return re.sub(r"[^A-Za-z0-9.+_-]", "_", text)
+# What a job leaves (its record and its predictions) and the callbacks an executor calls.
+Outcome = tuple[dict[str, Any], dict[str, np.ndarray]]
+OnStart = Callable[[JobSpec], None]
+OnFinish = Callable[[JobSpec, dict[str, Any], dict[str, np.ndarray]], None]

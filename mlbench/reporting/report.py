@@ -15,8 +15,8 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from mlbench import charts, stats
-from mlbench.document import (
+from mlbench.reporting import charts, stats
+from mlbench.reporting.document import (
     Block,
     Bullets,
     Document,
@@ -28,7 +28,8 @@ from mlbench.document import (
     to_html,
     to_markdown,
 )
-from mlbench.results import RunFolder, params_of, read_table, write_atomic
+from mlbench.results.folder import RunFolder, write_atomic
+from mlbench.results.table import params_of, read_table
 
 JOB_COLUMNS = {"job_id": "job_id", "model": "model", "device": "device", "repeat": "repeat",
                "status": "status", "accuracy": "accuracy", "f1_macro": "F1 macro",

@@ -1,17 +1,14 @@
-"""Runs jobs in worker processes: one fresh process per job, so timing is clean, thread
-settings never leak between models, and a crash, hang or out-of-memory kill costs one job.
+"""The local executor: one fresh worker process per job, so timing is clean, thread settings
+never leak between models, and a crash, hang or out-of-memory kill costs one job.
 
 pebble's ProcessPool does the heavy lifting: unlike concurrent.futures it survives a dead
 worker and kills a task that overruns its timeout.
 
-Every executor has the same small interface (``Executor``), so ``api.run`` does not care
-which one runs the jobs: ``local`` (this module) or ``dask`` (``mlbench.dask_executor``,
-imported only when asked for, so a run without Dask never pays for importing it).
+The Dask executor runs each of its tasks' jobs through ``execute`` here, on the Dask worker.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import multiprocessing
 import signal
 import socket
@@ -20,36 +17,16 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from pebble import ProcessExpired, ProcessPool
 
 from mlbench.errors import UsageError
-from mlbench.jobs import JobSpec, RunConfig
+from mlbench.running.jobs import JobSpec, OnFinish, OnStart, Outcome
 
-Outcome = tuple[dict[str, Any], dict[str, np.ndarray]]
-OnStart = Callable[[JobSpec], None]
-OnFinish = Callable[[JobSpec, dict[str, Any], dict[str, np.ndarray]], None]
-EXECUTORS = ("local", "dask")
-DASK_MISSING = "--executor dask needs Dask, which is not installed: pip install 'mlbench[dask]'"
-
-
-class Executor(Protocol):
-    """Runs JobSpecs and reports each one's outcome; every record it hands to ``on_finish``
-    says where the job ran (``executor``, ``worker``)."""
-
-    name: str
-
-    def start(self) -> None:
-        """Begin starting workers; called before the dataset loads, so the two overlap."""
-
-    def execute(self, specs: Sequence[JobSpec], on_start: OnStart, on_finish: OnFinish) -> None:
-        """Run every spec, calling ``on_start`` as each is handed to a worker and
-        ``on_finish`` as each ends, whatever its status."""
-
-    def close(self) -> None:
-        """Stop every worker this executor started (also after an error or Ctrl-C)."""
+MAIN_GUARD = ("a script that calls mlbench.run() must call it under "
+              "`if __name__ == \"__main__\":`, since every worker process imports the script")
 
 
 class LocalExecutor:
@@ -75,41 +52,6 @@ class LocalExecutor:
     def close(self) -> None:
         """Nothing outlives ``execute``: its pool is stopped when it returns."""
 
-
-MAIN_GUARD = ("a script that calls mlbench.run() must call it under "
-              "`if __name__ == \"__main__\":`, since every worker process imports the script")
-
-
-def validate_executor(config: RunConfig) -> None:
-    """The executor settings, checked before anything runs (Dask is looked for, not
-    imported)."""
-    from mlbench.plugins import unknown_message
-
-    if getattr(multiprocessing.current_process(), "_inheriting", False):
-        # A worker importing the user's script reached its unguarded mlbench.run().
-        raise UsageError(f"mlbench.run() was called while a worker process imported the "
-                         f"script; {MAIN_GUARD}")
-    if config.executor not in EXECUTORS:
-        raise UsageError(unknown_message("executor", config.executor, EXECUTORS))
-    if config.executor == "dask" and importlib.util.find_spec("distributed") is None:
-        raise UsageError(DASK_MISSING)
-    if config.scheduler and config.executor != "dask":
-        raise UsageError(f"--scheduler {config.scheduler} is a Dask scheduler's address; "
-                         "add --executor dask")
-    if config.retries < 0:
-        raise UsageError(f"--retries must be at least 0, got {config.retries}")
-
-
-def make_executor(config: RunConfig) -> Executor:
-    """The executor ``config`` asks for (validated by ``validate_executor``)."""
-    if config.executor == "dask":
-        try:
-            from mlbench.dask_executor import DaskExecutor
-        except ImportError as error:  # installed, but broken
-            raise UsageError(f"{DASK_MISSING} ({error})") from error
-        return DaskExecutor(jobs=config.jobs, timeout=config.timeout,
-                            scheduler=config.scheduler, retries=config.retries)
-    return LocalExecutor(jobs=config.jobs, timeout=config.timeout)
 
 
 def execute(
@@ -157,7 +99,7 @@ def start_workers() -> Any:
     module: each job then starts in milliseconds, from a process with no threads. Called
     early, the preloading overlaps with the parent loading the dataset."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["mlbench.worker"])
+    context.set_forkserver_preload(["mlbench.running.worker"])
     from multiprocessing import forkserver
 
     forkserver.ensure_running()
@@ -167,7 +109,7 @@ def start_workers() -> Any:
 def run_job(spec: JobSpec) -> Outcome:
     # Imported here, in the worker (where the forkserver has preloaded it), so the parent
     # never pays for importing scikit-learn.
-    from mlbench.worker import run_job as run_in_worker
+    from mlbench.running.worker import run_job as run_in_worker
 
     return run_in_worker(spec)
 

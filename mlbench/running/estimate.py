@@ -32,13 +32,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlbench.api import job_data, plan, warn_and_load
+from mlbench.contract.registry import ModelEntry, Registry
 from mlbench.datasets import Dataset, stratified_indices
-from mlbench.executor import Executor, make_executor
-from mlbench.jobs import JobSpec, RunConfig
-from mlbench.plugins import ModelEntry, Registry
-from mlbench.progress import Progress
-from mlbench.results import sweep_text
+from mlbench.results.table import sweep_text
+from mlbench.running.executors import Executor, make_executor
+from mlbench.running.jobs import JobSpec, RunConfig
+from mlbench.running.planning import job_data, plan, warn_and_load
+from mlbench.running.progress import Progress
 
 PROBES = 3  # subsets per job, each twice the size of the one before
 TRIES = 2  # fits per subset; the fastest counts, since a busy machine only ever adds time

@@ -20,9 +20,9 @@ from typing import Any
 
 import pluggy
 
-from mlbench import hookspecs
+from mlbench.contract import hookspecs
+from mlbench.contract.model import Model, contract_problems
 from mlbench.errors import UsageError
-from mlbench.model import Model, contract_problems
 
 ENTRY_POINT_GROUP = "mlbench"
 CORE_PLUGINS = ("mlbench.datasets.builtin",)

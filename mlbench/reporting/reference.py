@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from mlbench.document import Block, Section, Table, Text
+from mlbench.reporting.document import Block, Section, Table, Text
 
 RANGES_FILE = "reference_accuracy.csv"
 JUDGED_COLUMNS = ["model", "device", "accuracy", "repeats", "low", "high", "within", "source"]
@@ -25,7 +25,7 @@ JUDGED_COLUMNS = ["model", "device", "accuracy", "repeats", "low", "high", "with
 
 @cache
 def _ranges() -> pd.DataFrame:
-    with files("mlbench").joinpath(RANGES_FILE).open() as stream:
+    with files("mlbench.reporting").joinpath(RANGES_FILE).open() as stream:
         return pd.read_csv(stream, dtype={"model": str, "dataset": str, "source": str,
                                           "note": str})
 

@@ -35,8 +35,8 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from mlbench.datasets import ARRAYS, MANIFEST, cache_dir, sha256_file
 from mlbench.errors import UsageError
-from mlbench.executor import OnFinish, OnStart, Outcome, execute, start_workers
-from mlbench.jobs import JobSpec
+from mlbench.running.jobs import JobSpec, OnFinish, OnStart, Outcome
+from mlbench.running.local_executor import execute, start_workers
 
 CONNECT_SECONDS = 10  # to reach an existing scheduler, and for it to have a worker
 # The local cluster's settings, kept while it lives (a worker that dies is restarted with

@@ -136,8 +136,8 @@ def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
         **options: Any) -> None:
     """Train and test models, print the results table sorted by accuracy, then write the
     report (report.html, report.md, charts) into the run folder."""
-    from mlbench import api
-    from mlbench.display import ConsoleProgress
+    from mlbench.cli.display import ConsoleProgress
+    from mlbench.running import api
 
     progress = ConsoleProgress(quiet=quiet)
     if resume:
@@ -162,7 +162,7 @@ def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
             estimate=options["estimate"],
         )
     if options["estimate"]:
-        from mlbench.display import print_estimate
+        from mlbench.cli.display import print_estimate
 
         print_estimate(results)
         return
@@ -175,7 +175,7 @@ def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
 def report_after_run(run_dir: str, quiet: bool) -> None:
     """The report at the end of a run: its failure is one warning, the results stay."""
     try:
-        from mlbench.report import build_report
+        from mlbench.reporting.report import build_report
 
         written = build_report(run_dir)
     except Exception as error:  # any report bug must not cost the run
@@ -195,7 +195,7 @@ def list_(plugin: tuple[str, ...]) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from mlbench.plugins import load_registry
+    from mlbench.contract.registry import load_registry
 
     registry = load_registry(plugin)
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 1000)
@@ -237,7 +237,7 @@ def list_(plugin: tuple[str, ...]) -> None:
 @friendly
 def report(run_dir: str) -> None:
     """Write charts, report.html and report.md for a saved run folder; prints their paths."""
-    from mlbench.report import build_report
+    from mlbench.reporting.report import build_report
 
     for path in build_report(run_dir):
         click.echo(str(path))
@@ -252,7 +252,7 @@ def compare(run_dirs: tuple[str, ...], output: str | None) -> None:
     """Compare saved runs: accuracy and times per model, deltas against the first run, flags
     where a difference is larger than the spread, and what differs between the runs. Prints
     a table and the paths of compare.md, compare.html and the charts."""
-    from mlbench.compare import compare_runs, print_comparison, write_report
+    from mlbench.reporting.compare import compare_runs, print_comparison, write_report
 
     comparison = compare_runs(run_dirs)
     print_comparison(comparison)
@@ -267,7 +267,7 @@ def compare(run_dirs: tuple[str, ...], output: str | None) -> None:
 @friendly
 def new_plugin(name: str, directory: str) -> None:
     """Create a working plugin package NAME to start from: model, entry point, test."""
-    from mlbench import scaffold
+    from mlbench.contract import scaffold
 
     target = scaffold.new_plugin(name, directory)
     click.echo(f"Created {target}/. Try it:\n"
@@ -275,6 +275,3 @@ def new_plugin(name: str, directory: str) -> None:
                "--dataset digits\n"
                f"  cd {target} && pip install -e . && pytest")
 
-
-if __name__ == "__main__":
-    main()

@@ -6,9 +6,9 @@ import ast
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from mlbench.contract.registry import unknown_message
 from mlbench.errors import UsageError
-from mlbench.jobs import value_text
-from mlbench.plugins import unknown_message
+from mlbench.results.naming import value_text
 
 
 def parse_value(text: str) -> Any:

@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlbench import stats
-from mlbench.document import Bullets, Document, Figure, Table, Text, to_html, to_markdown
 from mlbench.errors import UsageError
-from mlbench.results import RunFolder, params_of, write_atomic
+from mlbench.reporting import stats
+from mlbench.reporting.document import Bullets, Document, Figure, Table, Text, to_html, to_markdown
+from mlbench.results.folder import RunFolder, write_atomic
+from mlbench.results.table import params_of
 
 TIME_RATIO = 1.5
 MIN_SECONDS = 0.1
@@ -449,7 +450,7 @@ def grouped_bars(summary: pd.DataFrame, runs: list[str], value: str, low: str, h
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    from mlbench.charts import model_palette, save_figure
+    from mlbench.reporting.charts import model_palette, save_figure
 
     data = summary.dropna(subset=[value]).copy()
     if data.empty:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from mlbench.jobs import JobSpec
+from mlbench.running.jobs import JobSpec
 
 
 class Progress:

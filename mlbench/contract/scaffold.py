@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from mlbench.contract.model import NAME_PATTERN
 from mlbench.errors import UsageError
-from mlbench.model import NAME_PATTERN
 
 
 def module_name(name: str) -> str:

@@ -28,9 +28,9 @@ import numpy as np
 import sklearn.metrics
 import threadpoolctl
 
-from mlbench.environment import cpu_model
-from mlbench.jobs import JobSpec
-from mlbench.model import SkipJob
+from mlbench.contract.model import SkipJob
+from mlbench.running.environment import cpu_model
+from mlbench.running.jobs import JobSpec
 
 PROBABILITY_SAMPLE = 500  # evenly spaced test images whose probabilities are kept
 PROBABILITY_WRONG = 2000  # at most this many misclassified images' probabilities
@@ -71,7 +71,7 @@ def run_job(spec: JobSpec) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 
 def _measure(spec: JobSpec, record: dict[str, Any]) -> dict[str, np.ndarray]:
-    from mlbench.plugins import load_registry
+    from mlbench.contract.registry import load_registry
 
     registry = load_registry(spec.plugin_paths)
     entry = registry.models.get(spec.model)

@@ -29,8 +29,8 @@ from scipy import stats as scipy_stats
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlbench.document import Section
-    from mlbench.results import RunFolder
+    from mlbench.reporting.document import Section
+    from mlbench.results.folder import RunFolder
 
 ALPHA = 0.05
 CONFIDENCE = 0.95
@@ -243,7 +243,7 @@ def repeat_summary(frame: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
     "accuracy 95% CI", and so on."""
     import pandas as pd
 
-    from mlbench.document import number
+    from mlbench.reporting.document import number
 
     keys = [by] if isinstance(by, str) else list(by)
     rows = []
@@ -262,7 +262,7 @@ def repeat_summary(frame: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
 
 
 def _folder(folder: RunFolder | Path | str) -> RunFolder:
-    from mlbench.results import RunFolder
+    from mlbench.results.folder import RunFolder
 
     return folder if isinstance(folder, RunFolder) else RunFolder(Path(folder))
 
@@ -280,7 +280,7 @@ def correctness(frame: pd.DataFrame, folder: RunFolder | Path | str) -> dict[str
     """Per model, whether it got each test image right: one job per model, chosen as the
     charts choose it (``charts.chosen_jobs``: lowest repeat, CPU preferred). Models whose
     predictions were not saved, or do not match the test labels, are left out."""
-    from mlbench.charts import chosen_jobs
+    from mlbench.reporting.charts import chosen_jobs
 
     labels = _folder(folder).test_labels()
     if labels is None or frame.empty:
@@ -348,7 +348,7 @@ def pair_sentence(row: Any) -> str:
 def significance_section(frame: pd.DataFrame, folder: RunFolder | Path | str) -> Section:
     """"Which differences are real": a sentence for each pair of neighbours in the accuracy
     ranking (readable with many models), and every pair in a table."""
-    from mlbench.document import Bullets, Section, Table, Text
+    from mlbench.reporting.document import Bullets, Section, Table, Text
 
     title = "Which differences are real"
     correct = correctness(frame, folder)
@@ -392,6 +392,6 @@ def extra_sections(frame: pd.DataFrame, folder: RunFolder | Path | str,
                    info: dict[str, Any]) -> list[Section]:
     """The sections a run's report adds for honest comparisons: which differences between
     its models are real, and whether any built-in model is outside its published range."""
-    from mlbench.reference import reference_section
+    from mlbench.reporting.reference import reference_section
 
     return [significance_section(frame, folder), reference_section(frame, info)]

@@ -21,9 +21,10 @@ from rich.progress import Progress as LiveBar
 from rich.table import Table
 from rich.text import Text
 
-from mlbench.jobs import JobSpec, job_id
-from mlbench.progress import Progress
-from mlbench.results import GRID_COLUMNS, device_speedups, grid_columns, grid_sort_key
+from mlbench.results.naming import job_id
+from mlbench.results.table import GRID_COLUMNS, device_speedups, grid_columns, grid_sort_key
+from mlbench.running.jobs import JobSpec
+from mlbench.running.progress import Progress
 
 STATUS_STYLE = {"ok": "green", "failed": "red", "timeout": "yellow", "crashed": "red",
                 "skipped": "dim"}
@@ -172,7 +173,10 @@ def repeats_table(frame: pd.DataFrame) -> Table | None:
     keys = ["model", "device", *grid_columns(ok)]  # a grid's jobs differ in those as well
     if ok.empty or ok.groupby(keys).size().max() < 2:
         return None
-    from mlbench.stats import REPEATED, repeat_summary  # scipy, only when there are repeats
+    from mlbench.reporting.stats import (  # scipy, only when there are repeats
+        REPEATED,
+        repeat_summary,
+    )
 
     summary = repeat_summary(ok, keys).sort_values("accuracy mean", ascending=False)
     table = Table(title="Over repeats: mean ± standard deviation, and the 95% interval of the "

@@ -4,12 +4,10 @@ results. ``mlbench.run(models=["svm", "knn"], dataset="digits")`` returns the re
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,18 +16,17 @@ import numpy as np
 import pandas as pd
 
 from mlbench import __version__
-from mlbench.datasets import DataRef, Dataset, LoadRequest, cache_dir, stratified_indices
-from mlbench.environment import command_line, describe_machine, gpu_names
+from mlbench.contract.registry import Registry, load_registry, unknown_message
 from mlbench.errors import DatasetUnavailable, UsageError
-from mlbench.executor import Executor, make_executor, validate_executor
-from mlbench.jobs import JobSpec, RunConfig, job_id
-from mlbench.params import parse_params, parse_sweep
-from mlbench.plugins import Registry, load_registry, unknown_message
-from mlbench.progress import Progress
-from mlbench.results import RunFolder
+from mlbench.results.folder import RunFolder
+from mlbench.running.environment import command_line, describe_machine
+from mlbench.running.executors import Executor, make_executor, validate_executor
+from mlbench.running.jobs import JobSpec, RunConfig
+from mlbench.running.params import parse_params, parse_sweep
+from mlbench.running.planning import job_data, plan, warn_and_load
+from mlbench.running.progress import Progress
 
 DEVICE_CHOICES = ("cpu", "gpu", "auto")
-FALLBACK_DATASETS = {"mnist": "mnist-5k"}
 
 
 def run(
@@ -89,7 +86,7 @@ def run(
     )
     validate(config, registry)
     if estimate:
-        from mlbench.estimate import estimate_run
+        from mlbench.running.estimate import estimate_run
 
         return estimate_run(config, registry, progress or Progress())
     folder = new_run_folder(Path(output_dir), name)
@@ -169,37 +166,6 @@ def new_run_folder(output_dir: Path, name: str | None) -> RunFolder:
     return folder
 
 
-def warn_and_load(
-    config: RunConfig, registry: Registry, progress: Progress
-) -> tuple[Dataset, str | None]:
-    """What a run (or an estimate) does first: a warning per plugin that did not load, then
-    the dataset, with a warning if it fell back."""
-    for problem in registry.problems:
-        progress.warn(problem)
-    dataset, warning = load_dataset(config, registry, progress)
-    if warning:
-        progress.warn(warning)
-    return dataset, warning
-
-
-def load_dataset(
-    config: RunConfig, registry: Registry, progress: Progress
-) -> tuple[Dataset, str | None]:
-    """The dataset, loaded once; falls back (mnist to mnist-5k) when it cannot be had."""
-    request = LoadRequest(cache_dir=cache_dir(),
-                          data_dir=Path(config.data_dir) if config.data_dir else None,
-                          progress=progress.show_downloads, on_warning=progress.warn)
-    try:
-        return registry.dataset(config.dataset).loader(request), None
-    except DatasetUnavailable as error:
-        fallback = FALLBACK_DATASETS.get(config.dataset)
-        if fallback is None or fallback not in registry.datasets:
-            raise
-        # The error already says how to get the full set.
-        warning = f"{config.dataset} is unavailable, using {fallback} instead: {error}"
-        return registry.dataset(fallback).loader(request), warning
-
-
 def _execute(
     folder: RunFolder, config: RunConfig, registry: Registry, progress: Progress, resumed: bool
 ) -> pd.DataFrame:
@@ -275,77 +241,6 @@ def _run_jobs(
     frame.attrs["run_dir"] = str(folder.path)
     progress.end(frame)
     return frame
-
-
-def job_data(config: RunConfig, dataset: Dataset) -> DataRef:
-    """What the jobs load: the dataset's .npy folder and the stratified subsets the sizes
-    ask for (the first size's, in a grid; ``plan`` draws the others). Every size is checked
-    against the dataset first."""
-    sizes = config.train_sizes()
-    for size in sizes[1:]:  # a grid: each size is checked here, its subset drawn by plan
-        _subset(dataset.y_train, size, "--train-size", dataset)
-    train_indices = _subset(dataset.y_train, sizes[0], "--train-size", dataset)
-    test_indices = _subset(dataset.y_test, config.test_size, "--test-size", dataset)
-    if dataset.folder is None:
-        raise UsageError(f"dataset '{dataset.name}' was not cached as .npy files; its loader "
-                         "must return mlbench.datasets.save_arrays(...)")
-    return DataRef(dataset.folder, dataset.pixel_max, train_indices, test_indices)
-
-
-def plan(
-    config: RunConfig, registry: Registry, data: DataRef
-) -> tuple[list[JobSpec], list[dict[str, Any]]]:
-    """Jobs to run (models x devices x swept values x training-set sizes x repeats), and
-    `skipped` records for devices a model does not support. With one training-set size,
-    ``data`` holds its subset; in a grid each size's stratified subset is drawn here."""
-    specs, skipped = [], []
-    has_gpu = bool(gpu_names())
-    sizes = config.train_sizes()
-    grid = len(sizes) > 1
-    subsets = {size: _train_subset(data, size) if grid else data for size in sizes}
-    for model in config.models:
-        entry = registry.models[model]
-        swept = config.sweep.get(model, {})
-        for requested in config.devices:
-            device = requested
-            if requested == "auto":
-                device = "gpu" if "gpu" in entry.devices and has_gpu else "cpu"
-            for values in itertools.product(*swept.values()):
-                sweep = dict(zip(swept, values, strict=True))
-                params = {**entry.defaults, **config.params.get(model, {}), **sweep}
-                for size, repeat in itertools.product(sizes, range(config.repeats)):
-                    grid_size = size if grid else None
-                    spec = JobSpec(job_id(model, device, repeat, sweep, grid_size), model,
-                                   entry.plugin, device, repeat, config.seed + repeat, params,
-                                   subsets[size], tuple(config.plugin_paths), config.threads,
-                                   sweep, grid_size)
-                    if device in entry.devices:
-                        specs.append(spec)
-                    else:
-                        skipped.append({**spec.identity(), "status": "skipped",
-                                        "error": f"{model} has no {device} path; it runs on "
-                                                 f"{', '.join(entry.devices)} only"})
-    specs = list({spec.job_id: spec for spec in specs}.values())  # auto may repeat a device
-    return specs, skipped
-
-
-def _train_subset(data: DataRef, size: int | None) -> DataRef:
-    """``data`` with the stratified training subset of ``size`` images (the same one a run
-    of that one size draws)."""
-    labels = np.load(data.folder / "y_train.npy", mmap_mode="r", allow_pickle=False)
-    return replace(data, train_indices=stratified_indices(np.asarray(labels), size))
-
-
-def _subset(labels: np.ndarray, size: int | None, option: str, dataset: Dataset) -> Any:
-    if size is not None:
-        available = len(labels)
-        if size > available:
-            raise UsageError(f"{option} {size} is larger than {dataset.name}'s {available} "
-                             f"images; use at most {available}")
-        if size < len(dataset.classes):
-            raise UsageError(f"{option} {size} is smaller than the {len(dataset.classes)} "
-                             "classes; a stratified subset needs at least one image per class")
-    return stratified_indices(np.asarray(labels), size)
 
 
 def _data_dir(given: str | os.PathLike[str] | None) -> str | None:

@@ -23,7 +23,8 @@ import seaborn as sns
 from matplotlib.colors import to_hex
 from matplotlib.ticker import FuncFormatter, NullLocator
 
-from mlbench.results import RunFolder, grid_columns, grid_sort_key, write_atomic
+from mlbench.results.folder import RunFolder, write_atomic
+from mlbench.results.table import grid_columns, grid_sort_key
 
 DPI = 100
 Palette = dict[str, str]

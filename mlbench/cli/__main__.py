@@ -1,0 +1,3 @@
+from mlbench.cli.commands import main
+
+main()
