@@ -28,6 +28,7 @@ from mlbench.reporting.tables import (
     grid_sort_key,
     ok_rows,
 )
+from mlbench.results.folder import RunFolder
 from mlbench.results.naming import job_id
 from mlbench.running.jobs import JobSpec
 from mlbench.running.progress import Progress
@@ -132,7 +133,8 @@ class ConsoleProgress(Progress):
             out.print(speedup_table(speedups))
         run_dir = results.attrs.get("run_dir")
         if run_dir:
-            self.say(f"mlbench: results in {run_dir}/results.csv (and .parquet, run.json)")
+            results_csv = RunFolder(Path(run_dir)).results_csv
+            self.say(f"mlbench: results in {results_csv} (and .parquet, run.json)")
 
 
 def results_table(frame: pd.DataFrame) -> Table:

@@ -229,7 +229,7 @@ def _exponent(k: float) -> str:
 
 
 def failures_section(frame: pd.DataFrame) -> Section:
-    failed = frame[frame["status"] != "ok"]
+    failed = tables.not_ok_rows(frame)
     if frame.empty:
         return Section("Failures", [Text("No job finished.")])
     if failed.empty:

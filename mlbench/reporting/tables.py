@@ -26,6 +26,11 @@ def ok_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["status"] == "ok"].copy()
 
 
+def not_ok_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The jobs that failed, timed out, crashed or were skipped: the report's Failures."""
+    return frame[frame["status"] != "ok"]
+
+
 GRID_COLUMNS = {"sweep": "sweep", "train_size": "train size"}  # a grid's columns: headings
 
 
