@@ -298,7 +298,8 @@ def test_reference_file_covers_every_built_in_honestly() -> None:
 def test_reference_file_is_package_data() -> None:
     assert files("mlbench.reporting").joinpath(reference.RANGES_FILE).is_file()
     pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
-    assert reference.RANGES_FILE in pyproject["tool"]["setuptools"]["package-data"]["mlbench.reporting"]
+    package_data = pyproject["tool"]["setuptools"]["package-data"]
+    assert reference.RANGES_FILE in package_data["mlbench.reporting"]
 
 
 def mnist_frame(**accuracies: float) -> pd.DataFrame:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,8 @@ import pandas as pd
 from mlbench.errors import UsageError
 from mlbench.reporting import stats, tables
 from mlbench.reporting.document import Bullets, Document, Figure, Table, Text, to_html, to_markdown
-from mlbench.reporting.setup import FACETS, runs_row
-from mlbench.results.folder import ComparisonFolder, RunFolder, write_atomic
+from mlbench.reporting.run_setup import FACETS, runs_row
+from mlbench.results.folder import ComparisonFolder, RunFolder, Warn, write_atomic
 from mlbench.results.run_info import RunInfo
 from mlbench.results.table import params_of
 
@@ -88,22 +87,15 @@ class Comparison:
 
 # -- reading -----------------------------------------------------------------------------
 
-Warn = Callable[[str], None]
-
-
 def load_run(path: Path | str, label: str | None = None, warn: Warn | None = None) -> Run:
     """A saved run folder, or a UsageError in one line saying why it is not one. A damaged
     job record is left out and named through ``warn``."""
     folder = RunFolder.existing(path)
     try:
         info = folder.info()
-        jobs = folder.read_jobs()
-        frame = folder.table(jobs.records)
+        frame = folder.table(folder.read_jobs(warn).records)
     except (OSError, ValueError) as error:
         raise UsageError(f"{path} cannot be read as a run folder: {error}") from error
-    for damaged in jobs.damaged:
-        if warn is not None:
-            warn(folder.damaged_warning(damaged))
     if frame.empty:
         raise UsageError(f"{path} has no finished job to compare; finish it first with "
                          f"mlbench run --resume {path}")

@@ -28,8 +28,8 @@ from mlbench.reporting.document import (
     to_html,
     to_markdown,
 )
-from mlbench.reporting.setup import setup_rows
-from mlbench.results.folder import RunFolder, write_atomic
+from mlbench.reporting.run_setup import setup_rows
+from mlbench.results.folder import RunFolder, Warn, write_atomic
 from mlbench.results.run_info import RunInfo
 from mlbench.results.table import params_of
 
@@ -44,17 +44,11 @@ class Report(NamedTuple):
     markdown: Path
 
 
-Warn = Callable[[str], None]
-
-
 def load_results(folder: RunFolder, warn: Warn | None = None) -> pd.DataFrame:
     """The run's results table, less the jobs whose record is damaged: each is named once
     through ``warn``, and the report goes on with the rest."""
     frame = folder.saved_table()
-    damaged = folder.read_jobs().damaged
-    for path in damaged:
-        if warn is not None:
-            warn(folder.damaged_warning(path))
+    damaged = folder.read_jobs(warn).damaged
     return frame[~frame["job_id"].isin([path.stem for path in damaged])]
 
 

@@ -24,6 +24,7 @@ from mlbench.results.run_info import RunInfo
 from mlbench.results.table import HISTORY_COLUMNS, read_table, to_frame
 
 CHARTS = "charts"  # the charts' folder, beside the report that shows them
+Warn = Callable[[str], None]  # where a reader of run folders sends a one-line warning
 
 
 def _umask() -> int:
@@ -155,16 +156,19 @@ class RunFolder:
 
     # -- job records -------------------------------------------------------------------
 
-    def read_jobs(self) -> JobRecords:
+    def read_jobs(self, warn: Warn | None = None) -> JobRecords:
         """Every job record, in job-id order; one that does not parse (a full disk or a
-        crash outside mlbench cut it short) is named in ``damaged`` instead of raising."""
+        crash outside mlbench cut it short) is named in ``damaged``, and through ``warn`` in
+        one line, instead of raising."""
         records, damaged = [], []
         for path in sorted(self.jobs_dir.glob("*.json")):
             record = _read_record(path)
-            if record is None:
-                damaged.append(path)
-            else:
+            if record is not None:
                 records.append(record)
+                continue
+            damaged.append(path)
+            if warn is not None:
+                warn(self.damaged_warning(path))
         return JobRecords(records, damaged)
 
     def records(self) -> list[dict[str, Any]]:
