@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from click.testing import Result
 
-from mlbench.reporting import charts
+from mlbench.reporting import charts, tables
 from mlbench.results.folder import RunFolder
 from mlbench.results.table import read_table
 
@@ -87,34 +87,35 @@ def test_report_of_a_run(cli: Cli, tmp_path: Path) -> None:
     assert html.count('<img src="data:image/png;base64,') == len(links)
     assert "http://" not in html and "https://" not in html
 
-    # The data behind each chart: exactly the run's ok models, computed independently here.
+    # The tables behind the charts: exactly the run's ok models, computed independently here.
     folder = RunFolder(run)
     table = read_table(run / "results.csv")
     out = tmp_path / "charts"
     palette = charts.model_palette(MODELS)
 
-    accuracy = charts.accuracy_chart(table, out / "a.png")
+    accuracy = tables.accuracy_per_model(table)
     assert accuracy is not None
+    charts.accuracy_chart(accuracy, out / "a.png", palette)
     expected = frame.groupby("model")["accuracy"].mean().sort_values(ascending=False)
     assert list(accuracy["model"]) == list(expected.index)
     np.testing.assert_allclose(accuracy["mean"], expected.to_numpy())
     assert (accuracy["repeats"] == 2).all()
 
-    pareto = charts.pareto_chart(table, out / "p.png")
+    pareto = tables.pareto_table(table)
     assert pareto is not None and sorted(pareto["model"]) == MODELS
+    charts.pareto_chart(pareto, out / "p.png", palette)
     front = set(pareto.loc[pareto["pareto"], "model"])
     assert expected.index[0] in front
     assert frame.groupby("model")["fit_seconds"].median().idxmin() in front
 
-    speed = charts.speed_chart(table, out / "s.png")
+    speed = tables.speed_table(table)
     assert speed is not None and sorted(speed["model"]) == MODELS
-
-    for data in (accuracy, pareto, speed):
-        assert dict(zip(data["model"], data["color"], strict=True)) == palette
+    charts.speed_chart(speed, out / "s.png", palette)
 
     labels = np.load(run / "test_labels.npy")
-    per_class = charts.per_class_chart(table, folder, out / "c.png")
+    per_class = tables.per_class_accuracy(table, folder)
     assert per_class is not None and list(per_class.index) == MODELS
+    charts.per_class_chart(per_class, out / "c.png")
     for model in MODELS:
         with np.load(run / "predictions" / f"{model}-cpu-r0.npz") as saved:
             predicted = saved["predicted"]
@@ -122,11 +123,12 @@ def test_report_of_a_run(cli: Cli, tmp_path: Path) -> None:
                     for d in range(10)]
         np.testing.assert_allclose(per_class.loc[model].to_numpy(), by_digit)
 
-    confusion = charts.confusion_chart(table, folder, out / "m.png")
+    confusion = tables.confusion_counts(table, folder)
     assert confusion is not None and sorted(confusion["model"].unique()) == MODELS
     assert (confusion.groupby("model")["count"].sum() == len(labels)).all()
+    charts.confusion_chart(confusion, out / "m.png")
 
-    assert charts.learning_curves_chart(table, folder, out / "l.png") is None
+    assert tables.learning_curves(table, folder) is None  # no history: no chart
     for name in ("a", "p", "s", "c", "m"):
         assert_valid_png(out / f"{name}.png")
 
@@ -173,8 +175,10 @@ def check_galleries(table: pd.DataFrame, folder: RunFolder, labels: np.ndarray,
 
     # Sample predictions: the models that kept probabilities (linear has no predict_proba),
     # eight test digits, each model's ten probabilities for each, exactly as saved.
-    sample = charts.sample_predictions_chart(table, folder, out / "g.png")
-    assert sample is not None
+    gallery = tables.sample_probabilities(table, folder)
+    assert gallery is not None
+    charts.sample_predictions_chart(gallery, out / "g.png")
+    sample = gallery.data
     assert sorted(sample["model"].unique()) == ["knn", "naive-bayes"]
     digits = sample["test_index"].unique()
     assert len(digits) == 8
@@ -186,12 +190,15 @@ def check_galleries(table: pd.DataFrame, folder: RunFolder, labels: np.ndarray,
             rows = sample[sample["model"] == model].sort_values(["test_index", "digit"])
             expected = np.concatenate([saved["probabilities"][position[i]] for i in digits])
         np.testing.assert_allclose(rows["probability"], expected, rtol=1e-6)
-    again = charts.sample_predictions_chart(table, folder, out / "g2.png")
-    assert again is not None and again.equals(sample)  # the same digits every time
+    again = tables.sample_probabilities(table, folder)
+    assert again is not None and again.data.equals(sample)  # the same digits every time
 
     # Most often wrong: every model's prediction of the digits the most models got wrong.
-    wrong = charts.most_wrong_chart(table, folder, out / "w.png")
-    assert wrong is not None and sorted(wrong["model"].unique()) == MODELS
+    most_wrong = tables.most_wrong(table, folder)
+    assert most_wrong is not None
+    charts.most_wrong_chart(most_wrong, out / "w.png")
+    wrong = most_wrong.data
+    assert sorted(wrong["model"].unique()) == MODELS
     predicted = {}
     for model in MODELS:
         with np.load(folder.path / "predictions" / f"{model}-cpu-r0.npz") as saved:
@@ -226,7 +233,7 @@ def test_a_report_failure_keeps_the_results(cli: Cli, tmp_path: Path, steerable:
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(charts, "confusion_chart", broken)
+    monkeypatch.setattr(tables, "confusion_counts", broken)  # any step of the report
     result = cli("run", "-m", "naive-bayes", "-d", "digits")
     assert result.exit_code == 0, result.output  # the jobs were ok: so is the exit code
     warnings = [line for line in result.stderr.splitlines() if "warning" in line]
@@ -262,7 +269,7 @@ def test_report_lists_failures_escaped(cli: Cli, tmp_path: Path, steerable: Path
     for block in re.findall(r"(?:^\|.*\|$\n?)+", text, flags=re.M):
         widths = {len(re.split(r"(?<!\\)\|", row)) for row in block.strip().splitlines()}
         assert len(widths) == 1, block
-    accuracy = charts.accuracy_chart(read_table(run / "results.csv"), tmp_path / "a.png")
+    accuracy = tables.accuracy_per_model(read_table(run / "results.csv"))
     assert accuracy is not None and list(accuracy["model"]) == ["linear"]
     assert (run / "charts" / "accuracy.png").exists()
 
@@ -297,8 +304,7 @@ def test_learning_curves_of_a_cnn(cli: Cli, tmp_path: Path) -> None:
     assert cli("report", str(run)).exit_code == 0
     assert "charts/learning_curves.png" in (run / "report.md").read_text()
     assert_valid_png(run / "charts" / "learning_curves.png")
-    curves = charts.learning_curves_chart(read_table(run / "results.csv"), RunFolder(run),
-                                          tmp_path / "l.png")
+    curves = tables.learning_curves(read_table(run / "results.csv"), RunFolder(run))
     assert curves is not None
     assert list(curves["epoch"]) == [1, 2] or list(curves["epoch"]) == [0, 1]
     assert set(curves["model"]) == {"torch-cnn"}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from mlbench.results.table import device_speedups, to_frame
+from mlbench.reporting.tables import device_speedups
+from mlbench.results.table import to_frame
 
 
 def record(model: str, device: str, fit: float, status: str = "ok") -> dict[str, object]:

@@ -17,6 +17,7 @@ from scipy import stats as scipy_stats
 from mlbench.reporting import reference, stats
 from mlbench.reporting.document import Document, Section, Text, to_html, to_markdown
 from mlbench.results.folder import RunFolder
+from mlbench.results.run_info import RunInfo
 from mlbench.results.table import to_frame
 
 BUILT_INS = ["linear", "logistic", "naive-bayes", "knn", "svm", "random-forest", "perceptron",
@@ -224,7 +225,7 @@ def three_models(tmp_path: Path) -> tuple[pd.DataFrame, RunFolder]:
     poor = np.where(np.arange(1000) % 10 < 7, labels, wrong)  # 70% right
     return saved_run(tmp_path, {
         "good-cpu-r0": good, "near-cpu-r0": near, "poor-cpu-r0": poor,
-        # Not chosen: charts.chosen_jobs takes repeat 0 on the CPU.
+        # Not chosen: tables.chosen_jobs takes repeat 0 on the CPU.
         "good-cpu-r1": wrong, "good-gpu-r0": wrong,
     }, labels)
 
@@ -274,7 +275,8 @@ def test_significance_section_needs_two_models(tmp_path: Path) -> None:
 
 def test_extra_sections(three_models: tuple[pd.DataFrame, RunFolder]) -> None:
     frame, folder = three_models
-    sections = stats.extra_sections(frame, folder, {"dataset": {"name": "mnist"}})
+    info = RunInfo.from_json({"dataset": {"name": "mnist"}})
+    sections = stats.extra_sections(frame, folder, info)
     assert [s.title for s in sections] == ["Which differences are real", "Reference ranges"]
     assert all(isinstance(s, Section) for s in sections)
 
@@ -294,9 +296,10 @@ def test_reference_file_covers_every_built_in_honestly() -> None:
 
 
 def test_reference_file_is_package_data() -> None:
-    assert files("mlbench").joinpath(reference.RANGES_FILE).is_file()
+    assert files("mlbench.reporting").joinpath(reference.RANGES_FILE).is_file()
     pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
-    assert reference.RANGES_FILE in pyproject["tool"]["setuptools"]["package-data"]["mlbench"]
+    package_data = pyproject["tool"]["setuptools"]["package-data"]
+    assert reference.RANGES_FILE in package_data["mlbench.reporting"]
 
 
 def mnist_frame(**accuracies: float) -> pd.DataFrame:
@@ -325,7 +328,7 @@ def section_text(section: Section) -> str:
 
 
 def test_reference_section_warns_about_a_broken_setup(tmp_path: Path) -> None:
-    info = {"dataset": {"name": "mnist"}}
+    info = RunInfo.from_json({"dataset": {"name": "mnist"}})
     broken = reference.reference_section(mnist_frame(knn=0.11, svm=0.98), info)
     assert broken.title == "Reference ranges"
     warnings = [b for b in broken.blocks if isinstance(b, Text) and b.kind == "warning"]
@@ -338,7 +341,8 @@ def test_reference_section_warns_about_a_broken_setup(tmp_path: Path) -> None:
     fine = reference.reference_section(mnist_frame(knn=0.97, svm=0.98), info)
     assert "All 2 built-in models with published figures are within" in section_text(fine)
 
-    digits = reference.reference_section(mnist_frame(knn=0.97), {"dataset": {"name": "digits"}})
+    digits = reference.reference_section(mnist_frame(knn=0.97),
+                                         RunInfo.from_json({"dataset": {"name": "digits"}}))
     assert "No published reference figures for dataset 'digits'" in section_text(digits)
 
     subset = reference.reference_section(mnist_frame(knn=0.80).assign(train_size=1000), info)

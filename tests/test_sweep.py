@@ -14,7 +14,7 @@ from click.testing import Result
 
 from mlbench.contract.registry import load_registry
 from mlbench.datasets import DataRef
-from mlbench.reporting import charts
+from mlbench.reporting import charts, tables
 from mlbench.results.table import read_table
 from mlbench.running import planning
 from mlbench.running.jobs import RunConfig
@@ -120,8 +120,10 @@ def test_grid_run_resumes_and_its_report_draws_the_scaling_and_sweep_charts(
     assert "charts/scaling.png" in report and "charts/sweep.png" in report
     assert "## Grid" in report and "fit time grows as" in report
     assert "test accuracy, one run)." in report  # one job per grid point: no repeats
-    scaling = charts.scaling_chart(frame, tmp_path / "scaling.png")
-    assert scaling is not None and (tmp_path / "scaling.png").stat().st_size > 1000
+    scaling = tables.scaling_data(frame)
+    assert scaling is not None
+    charts.scaling_chart(scaling, tmp_path / "scaling.png")
+    assert (tmp_path / "scaling.png").stat().st_size > 1000
     assert set(scaling["model"]) == {"linear", "knn", "naive-bayes"}
     assert set(scaling["label"]) == {"linear", "naive-bayes", "knn n_neighbors=1",
                                      "knn n_neighbors=5"}
@@ -133,13 +135,13 @@ def test_grid_run_resumes_and_its_report_draws_the_scaling_and_sweep_charts(
     table = frame[frame["model"] == "linear"].set_index("train_size")
     np.testing.assert_allclose(linear["accuracy"], table.loc[linear.index, "accuracy"])
     np.testing.assert_allclose(linear["fit_seconds"], table.loc[linear.index, "fit_seconds"])
-    sweep = charts.sweep_chart(frame, tmp_path / "sweep.png")
+    sweep = tables.sweep_data(frame)
     assert sweep is not None and list(sweep["sweep"].unique()) == ["n_neighbors=1",
                                                                    "n_neighbors=5"]
     assert len(sweep) == 6 and set(sweep["model"]) == {"knn"}
 
     # The accuracy chart never averages across grid points: one bar per model, value, size.
-    accuracy = charts.accuracy_chart(frame, tmp_path / "accuracy.png")
+    accuracy = tables.accuracy_per_model(frame)
     assert accuracy is not None and len(accuracy) == len(frame) == 12
     assert (accuracy["repeats"] == 1).all()
     bar = accuracy.set_index("label").loc["knn n_neighbors=5 n=700"]
@@ -147,14 +149,14 @@ def test_grid_run_resumes_and_its_report_draws_the_scaling_and_sweep_charts(
                                   "accuracy"].item()
 
     # The Pareto chart keeps every grid point, joined into one line per model and value.
-    pareto = charts.pareto_chart(frame, tmp_path / "pareto.png")
+    pareto = tables.pareto_table(frame)
     assert pareto is not None and len(pareto) == 12 and pareto["label"].is_unique
     assert set(pareto["series"]) == set(scaling["label"])
     assert (pareto.groupby("series")["train_size"].nunique() == 3).all()
 
     # A plain run has neither chart.
-    assert charts.scaling_chart(frame[frame["train_size"] == 300], tmp_path / "x.png") is None
-    assert charts.sweep_chart(frame[frame["model"] != "knn"], tmp_path / "y.png") is None
+    assert tables.scaling_data(frame[frame["train_size"] == 300]) is None
+    assert tables.sweep_data(frame[frame["model"] != "knn"]) is None
 
     # --resume runs only the grid's missing jobs, with the grid's own subsets and params.
     before = frame.set_index("job_id")
@@ -183,7 +185,7 @@ def test_growth_is_read_overall_and_between_the_two_largest_sizes() -> None:
                for n in sizes
                for model, fit, predict in [("square", 1e-8 * n ** 2, 0.5),
                                            ("fixed-cost", 2.0 + 1e-4 * n, 1e-5 * n)]]
-    scaling = charts.scaling_data(to_frame(records))
+    scaling = tables.scaling_data(to_frame(records))
     assert scaling is not None
     square = scaling[scaling["model"] == "square"].iloc[0]
     assert square["fit_growth"] == pytest.approx(2) and square["fit_growth_top"] == pytest.approx(2)
@@ -207,6 +209,8 @@ def test_accuracy_chart_of_repeats_with_equal_accuracies(tmp_path: Path) -> None
 
     records = [{"job_id": f"linear-r{repeat}", "model": "linear", "device": "cpu",
                 "repeat": repeat, "status": "ok", "accuracy": 0.1} for repeat in range(3)]
-    data = charts.accuracy_chart(to_frame(records), tmp_path / "accuracy.png")
-    assert data is not None and (tmp_path / "accuracy.png").exists()
+    data = tables.accuracy_per_model(to_frame(records))
+    assert data is not None
+    charts.accuracy_chart(data, tmp_path / "accuracy.png")
+    assert (tmp_path / "accuracy.png").exists()
     assert data["mean"].item() > 0.1 and data["max"].item() == 0.1  # the rounding at issue

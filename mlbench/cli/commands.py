@@ -31,6 +31,11 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     sys.exit(code)
 
 
+def warn(message: str) -> None:
+    """One warning line on stderr: something was skipped, and the command went on."""
+    click.echo(f"mlbench: warning: {message}", err=True)
+
+
 def friendly(function: Callable[..., Any]) -> Callable[..., Any]:
     """Turn the errors a user can fix into one line and an exit code, never a traceback."""
 
@@ -177,7 +182,7 @@ def report_after_run(run_dir: str, quiet: bool) -> None:
     try:
         from mlbench.reporting.report import build_report
 
-        written = build_report(run_dir)
+        written = build_report(run_dir, warn=warn)
     except Exception as error:  # any report bug must not cost the run
         click.echo(f"mlbench: warning: report not written ({type(error).__name__}: {error}); "
                    f"the results are saved; retry with: mlbench report {run_dir}", err=True)
@@ -239,7 +244,7 @@ def report(run_dir: str) -> None:
     """Write charts, report.html and report.md for a saved run folder; prints their paths."""
     from mlbench.reporting.report import build_report
 
-    for path in build_report(run_dir):
+    for path in build_report(run_dir, warn=warn):
         click.echo(str(path))
 
 
@@ -254,7 +259,7 @@ def compare(run_dirs: tuple[str, ...], output: str | None) -> None:
     a table and the paths of compare.md, compare.html and the charts."""
     from mlbench.reporting.compare import compare_runs, print_comparison, write_report
 
-    comparison = compare_runs(run_dirs)
+    comparison = compare_runs(run_dirs, warn=warn)
     print_comparison(comparison)
     for path in write_report(comparison, output):
         click.echo(str(path))

@@ -21,8 +21,15 @@ from rich.progress import Progress as LiveBar
 from rich.table import Table
 from rich.text import Text
 
+from mlbench.reporting.tables import (
+    GRID_COLUMNS,
+    device_speedups,
+    grid_columns,
+    grid_sort_key,
+    ok_rows,
+)
+from mlbench.results.folder import RunFolder
 from mlbench.results.naming import job_id
-from mlbench.results.table import GRID_COLUMNS, device_speedups, grid_columns, grid_sort_key
 from mlbench.running.jobs import JobSpec
 from mlbench.running.progress import Progress
 
@@ -126,7 +133,8 @@ class ConsoleProgress(Progress):
             out.print(speedup_table(speedups))
         run_dir = results.attrs.get("run_dir")
         if run_dir:
-            self.say(f"mlbench: results in {run_dir}/results.csv (and .parquet, run.json)")
+            results_csv = RunFolder(Path(run_dir)).results_csv
+            self.say(f"mlbench: results in {results_csv} (and .parquet, run.json)")
 
 
 def results_table(frame: pd.DataFrame) -> Table:
@@ -169,7 +177,7 @@ def results_table(frame: pd.DataFrame) -> Table:
 def repeats_table(frame: pd.DataFrame) -> Table | None:
     """Per repeated job (ok runs): accuracy, fit and predict time as mean ± standard
     deviation and a 95% Student's t interval; None when no job was repeated."""
-    ok = frame[frame["status"] == "ok"]
+    ok = ok_rows(frame)
     keys = ["model", "device", *grid_columns(ok)]  # a grid's jobs differ in those as well
     if ok.empty or ok.groupby(keys).size().max() < 2:
         return None

@@ -22,9 +22,11 @@ import numpy as np
 import pandas as pd
 
 from mlbench.errors import UsageError
-from mlbench.reporting import stats
+from mlbench.reporting import stats, tables
 from mlbench.reporting.document import Bullets, Document, Figure, Table, Text, to_html, to_markdown
-from mlbench.results.folder import RunFolder, write_atomic
+from mlbench.reporting.run_setup import FACETS, runs_row
+from mlbench.results.folder import ComparisonFolder, RunFolder, Warn, write_atomic
+from mlbench.results.run_info import RunInfo
 from mlbench.results.table import params_of
 
 TIME_RATIO = 1.5
@@ -62,12 +64,12 @@ class Run:
 
     label: str
     folder: RunFolder
-    info: dict[str, Any]
+    info: RunInfo
     frame: pd.DataFrame  # every job, any status
 
     @property
     def ok(self) -> pd.DataFrame:
-        return self.frame[self.frame["status"] == "ok"]
+        return tables.ok_rows(self.frame)
 
 
 @dataclass
@@ -85,12 +87,13 @@ class Comparison:
 
 # -- reading -----------------------------------------------------------------------------
 
-def load_run(path: Path | str, label: str | None = None) -> Run:
-    """A saved run folder, or a UsageError in one line saying why it is not one."""
+def load_run(path: Path | str, label: str | None = None, warn: Warn | None = None) -> Run:
+    """A saved run folder, or a UsageError in one line saying why it is not one. A damaged
+    job record is left out and named through ``warn``."""
     folder = RunFolder.existing(path)
     try:
-        info = folder.read_run()
-        frame = folder.table()
+        info = folder.info()
+        frame = folder.table(folder.read_jobs(warn).records)
     except (OSError, ValueError) as error:
         raise UsageError(f"{path} cannot be read as a run folder: {error}") from error
     if frame.empty:
@@ -107,8 +110,10 @@ def _labels(paths: list[Path]) -> list[str]:
     return [str(path) for path in paths]
 
 
-def compare_runs(paths: list[Path | str] | tuple[str, ...]) -> Comparison:
-    """Read two or more run folders and compare each later one with the first."""
+def compare_runs(paths: list[Path | str] | tuple[str, ...],
+                 warn: Warn | None = None) -> Comparison:
+    """Read two or more run folders and compare each later one with the first; a damaged
+    job record is left out and named through ``warn``."""
     given = [Path(path) for path in paths]
     if len(given) < 2:
         raise UsageError("compare needs at least two run folders, e.g. "
@@ -116,7 +121,8 @@ def compare_runs(paths: list[Path | str] | tuple[str, ...]) -> Comparison:
     resolved = [path.resolve() for path in given]
     if len(set(resolved)) < len(resolved):
         raise UsageError("the same run folder is given twice; compare different runs")
-    runs = [load_run(path, label) for path, label in zip(given, _labels(given), strict=True)]
+    runs = [load_run(path, label, warn)
+            for path, label in zip(given, _labels(given), strict=True)]
     summary = pd.concat([summarise(run) for run in runs], ignore_index=True)
     deltas = pd.DataFrame([judge(runs[0], other, key) for other in runs[1:]
                            for key in shared_keys(runs[0], other)], columns=DELTA_COLUMNS)
@@ -164,8 +170,7 @@ def _jobs(run: Run, key: Key) -> pd.DataFrame:
 def same_test_set(base: Run, other: Run) -> bool:
     """Both runs scored the same test images: same dataset, same test subset, same labels."""
     def described(run: Run) -> tuple[Any, Any]:
-        return ((run.info.get("dataset") or {}).get("name"),
-                (run.info.get("config") or {}).get("test_size"))
+        return run.info.dataset.name, run.info.settings.test_size
 
     if described(base) != described(other):
         return False
@@ -176,7 +181,7 @@ def same_test_set(base: Run, other: Run) -> bool:
 def _correct(run: Run, key: Key) -> np.ndarray | None:
     """Per test image, whether the model's lowest-repeat job got it right."""
     labels = run.folder.test_labels()
-    predicted = stats.predicted_labels(run.folder, str(_jobs(run, key)["job_id"].iloc[0]))
+    predicted = run.folder.predicted_labels(str(_jobs(run, key)["job_id"].iloc[0]))
     if labels is None or predicted is None or predicted.shape != labels.shape:
         return None
     return predicted == labels
@@ -230,38 +235,6 @@ def judge(base: Run, other: Run, key: Key) -> dict[str, Any]:
 
 # -- what differs ------------------------------------------------------------------------
 
-def _dataset(info: dict[str, Any]) -> str:
-    dataset = info.get("dataset") or {}
-    train, test = dataset.get("train_size"), dataset.get("test_size")
-    sizes = (f" ({train:,} train / {test:,} test images)"
-             if isinstance(train, int) and isinstance(test, int) else "")
-    return f"{dataset.get('name', '?')}{sizes}"
-
-
-def _cores(machine: dict[str, Any]) -> str:
-    usable = machine.get("usable_cpus")
-    cores = machine.get("cpu_count", "?")
-    return f"{cores}" if usable in (None, cores) else f"{cores} ({usable} usable)"
-
-
-# What each difference is called, and how to read it from run.json.
-FACETS: list[tuple[str, Any]] = [
-    ("dataset", _dataset),
-    ("repeats", lambda i: (i.get("config") or {}).get("repeats")),
-    ("first seed", lambda i: (i.get("config") or {}).get("seed")),
-    ("BLAS threads per job", lambda i: (i.get("config") or {}).get("threads") or "default"),
-    ("jobs at once", lambda i: (i.get("config") or {}).get("jobs")),
-    ("devices asked for", lambda i: ", ".join((i.get("config") or {}).get("devices") or [])),
-    ("CPU", lambda i: (i.get("machine") or {}).get("cpu")),
-    ("cores", lambda i: _cores(i.get("machine") or {})),
-    ("GPUs", lambda i: ", ".join((i.get("machine") or {}).get("gpus") or []) or "none"),
-    ("Python", lambda i: (i.get("machine") or {}).get("python")),
-    ("platform", lambda i: (i.get("machine") or {}).get("platform")),
-    ("mlbench version", lambda i: i.get("mlbench")),
-    ("git commit", lambda i: (i.get("machine") or {}).get("git_commit") or "unknown"),
-]
-
-
 def _params(run: Run) -> dict[str, dict[str, Any]]:
     """Each model's params as the results record them (the first job's)."""
     params: dict[str, dict[str, Any]] = {}
@@ -282,8 +255,7 @@ def differences(runs: list[Run]) -> list[str]:
 
         for what, read in FACETS:
             say(what, read(base.info), read(other.info))
-        libraries = [((run.info.get("machine") or {}).get("libraries") or {})
-                     for run in (base, other)]
+        libraries = [run.info.machine.libraries for run in (base, other)]
         for name in sorted(set(libraries[0]) | set(libraries[1])):
             say(name, libraries[0].get(name, "not installed"),
                 libraries[1].get(name, "not installed"))
@@ -400,18 +372,8 @@ def flag_sentences(comparison: Comparison) -> list[str]:
 
 
 def runs_table(runs: list[Run]) -> pd.DataFrame:
-    rows = []
-    for run in runs:
-        machine = run.info.get("machine") or {}
-        rows.append({
-            "run": run.label, "folder": str(run.folder.path), "dataset": _dataset(run.info),
-            "started": run.info.get("started_at", ""),
-            "machine": f"{machine.get('cpu', '?')}, {_cores(machine)} cores",
-            "GPUs": ", ".join(machine.get("gpus") or []) or "none",
-            "mlbench": run.info.get("mlbench", ""),
-            "command": " ".join(str(part) for part in run.info.get("command") or []),
-        })
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{"run": run.label, "folder": str(run.folder.path), **runs_row(run.info)}
+                         for run in runs])
 
 
 def comparison_document(comparison: Comparison, figures: list[Figure]) -> Document:
@@ -485,7 +447,7 @@ def grouped_bars(summary: pd.DataFrame, runs: list[str], value: str, low: str, h
     return data
 
 
-def make_charts(comparison: Comparison, folder: Path) -> list[Figure]:
+def make_charts(comparison: Comparison, folder: ComparisonFolder) -> list[Figure]:
     made = []
     for name, value, low, high, label, log, caption in [
         ("accuracy.png", "accuracy", "accuracy_min", "accuracy_max",
@@ -496,10 +458,10 @@ def make_charts(comparison: Comparison, folder: Path) -> list[Figure]:
          "fit time (s, median, min-max; log scale)", True,
          "Fit time per model and run (median over repeats, min-max bars, log scale)."),
     ]:
-        path = folder / "charts" / name
+        path = folder.chart(name)
         if grouped_bars(comparison.summary, comparison.labels, value, low, high, path, label,
                         log) is not None:
-            made.append(Figure(f"charts/{name}", caption))
+            made.append(Figure(folder.relative(path), caption))
     return made
 
 
@@ -510,18 +472,18 @@ def default_output(comparison: Comparison) -> Path:
 
 def write_report(comparison: Comparison, output: Path | str | None = None) -> list[Path]:
     """Write charts, compare.md and compare.html into ``output``; returns the paths."""
-    folder = Path(output) if output else default_output(comparison)
+    folder = ComparisonFolder(Path(output) if output else default_output(comparison))
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise UsageError(f"cannot write the comparison to {folder}: "
+        raise UsageError(f"cannot write the comparison to {folder.path}: "
                          f"{error.strerror or error}") from error
     figures = make_charts(comparison, folder)
     document = comparison_document(comparison, figures)
-    markdown, page = folder / "compare.md", folder / "compare.html"
+    markdown, page = folder.markdown, folder.html
     write_atomic(markdown, lambda p: p.write_text(to_markdown(document)))
-    write_atomic(page, lambda p: p.write_text(to_html(document, folder)))
-    return [markdown, page, *(folder / figure.path for figure in figures)]
+    write_atomic(page, lambda p: p.write_text(to_html(document, folder.path)))
+    return [markdown, page, *(folder.chart(Path(figure.path).name) for figure in figures)]
 
 
 def print_comparison(comparison: Comparison) -> None:

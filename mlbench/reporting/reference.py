@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from functools import cache
 from importlib.resources import files
-from typing import Any
 
 import pandas as pd
 
 from mlbench.reporting.document import Block, Section, Table, Text
+from mlbench.reporting.tables import ok_rows
+from mlbench.results.run_info import RunInfo
 
 RANGES_FILE = "reference_accuracy.csv"
 JUDGED_COLUMNS = ["model", "device", "accuracy", "repeats", "low", "high", "within", "source"]
@@ -41,7 +42,8 @@ def judged(frame: pd.DataFrame, dataset_name: str) -> pd.DataFrame:
     size. Column ``within`` says whether the mean lies in [low, high]."""
     ranges = _ranges()
     ranges = ranges[ranges["dataset"] == dataset_name]
-    ok = frame[(frame["status"] == "ok") & frame["model"].isin(ranges["model"])]
+    ok = ok_rows(frame)
+    ok = ok[ok["model"].isin(ranges["model"])]
     if ok.empty:
         return pd.DataFrame(columns=JUDGED_COLUMNS)
     means = (ok.groupby(["model", "device", "train_size"])["accuracy"]
@@ -63,11 +65,11 @@ def _range_text(low: float, high: float) -> str:
     return f"{low:.3f}-{high:.3f}"
 
 
-def reference_section(frame: pd.DataFrame, info: dict[str, Any]) -> Section:
+def reference_section(frame: pd.DataFrame, info: RunInfo) -> Section:
     """"Reference ranges": a warning per built-in model outside its published range, or one
     line that all are within, or why nothing was judged."""
     title = "Reference ranges"
-    dataset = (info.get("dataset") or {}).get("name")
+    dataset = info.dataset.name
     if not dataset:  # a run.json without its dataset: the results say which one was used
         used = frame["dataset"].dropna().unique()
         dataset = str(used[0]) if len(used) else "unknown"
@@ -80,7 +82,8 @@ def reference_section(frame: pd.DataFrame, info: dict[str, Any]) -> Section:
                                     "judged against them.")])
     table = judged(frame, str(dataset))
     if table.empty:
-        ok = frame[(frame["status"] == "ok") & frame["model"].isin(known["model"])]
+        ok = ok_rows(frame)
+        ok = ok[ok["model"].isin(known["model"])]
         if ok.empty:
             text = (f"No model of this run has a published range on {dataset}; the built-in "
                     f"ones do: {', '.join(known['model'])}.")

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from mlbench.reporting import charts, stats
+from mlbench.reporting import charts, stats, tables
 from mlbench.reporting.document import (
     Block,
     Bullets,
@@ -28,15 +28,15 @@ from mlbench.reporting.document import (
     to_html,
     to_markdown,
 )
-from mlbench.results.folder import RunFolder, write_atomic
-from mlbench.results.table import params_of, read_table
+from mlbench.reporting.run_setup import setup_rows
+from mlbench.results.folder import RunFolder, Warn, write_atomic
+from mlbench.results.run_info import RunInfo
+from mlbench.results.table import params_of
 
 JOB_COLUMNS = {"job_id": "job_id", "model": "model", "device": "device", "repeat": "repeat",
                "status": "status", "accuracy": "accuracy", "f1_macro": "F1 macro",
                "fit_seconds": "fit s", "predict_throughput": "predict images/s",
                "peak_memory_mb": "peak MiB"}
-KEY_LIBRARIES = ("numpy", "pandas", "scikit-learn", "torch", "tensorflow", "tensorflow-cpu",
-                 "keras")
 
 
 class Report(NamedTuple):
@@ -44,19 +44,20 @@ class Report(NamedTuple):
     markdown: Path
 
 
-def load_results(folder: RunFolder) -> pd.DataFrame:
-    for name in ("results.parquet", "results.csv"):
-        if (folder.path / name).exists():
-            return read_table(folder.path / name)
-    return folder.table()
+def load_results(folder: RunFolder, warn: Warn | None = None) -> pd.DataFrame:
+    """The run's results table, less the jobs whose record is damaged: each is named once
+    through ``warn``, and the report goes on with the rest."""
+    frame = folder.saved_table()
+    damaged = folder.read_jobs(warn).damaged
+    return frame[~frame["job_id"].isin([path.stem for path in damaged])]
 
 
-def build_report(run_dir: Path | str) -> Report:
+def build_report(run_dir: Path | str, warn: Warn | None = None) -> Report:
     """Write RUN_DIR/charts/*.png, RUN_DIR/report.md and RUN_DIR/report.html; returns the
-    paths of the two reports."""
+    paths of the two reports. A damaged job record is left out and named through ``warn``."""
     folder = RunFolder.existing(run_dir)
-    info = folder.read_run()
-    frame = load_results(folder)
+    info = folder.info()
+    frame = load_results(folder, warn)
     frame = frame.sort_values(["model", "device", "repeat", "job_id"], ignore_index=True)
 
     document = Document(f"mlbench report: {folder.name}")
@@ -71,8 +72,7 @@ def build_report(run_dir: Path | str) -> Report:
         *stats.extra_sections(frame, folder, info),
         *chart_sections(frame, folder),
     ]
-    markdown = folder.path / "report.md"
-    page = folder.path / "report.html"
+    markdown, page = folder.report_markdown, folder.report_html
     write_atomic(markdown, lambda p: p.write_text(to_markdown(document)))
     write_atomic(page, lambda p: p.write_text(to_html(document, folder.path)))
     return Report(page, markdown)
@@ -80,13 +80,13 @@ def build_report(run_dir: Path | str) -> Report:
 
 # -- Summary --------------------------------------------------------------------------
 
-def summary_section(frame: pd.DataFrame, info: dict[str, Any]) -> Section:
+def summary_section(frame: pd.DataFrame, info: RunInfo) -> Section:
     """The answers a reader comes for, as sentences computed from the results table."""
     section = Section("Summary")
-    warning = (info.get("dataset") or {}).get("fallback_warning")
+    warning = info.dataset.fallback_warning
     if warning:
         section.blocks.append(Text(warning, "warning"))
-    ok = charts.ok_rows(frame)
+    ok = tables.ok_rows(frame)
     counts = frame["status"].value_counts()
     tally = f"{len(ok)} of {len(frame)} jobs ended ok"
     others = [f"{counts[s]} {s}" for s in ("failed", "timeout", "crashed", "skipped")
@@ -97,14 +97,14 @@ def summary_section(frame: pd.DataFrame, info: dict[str, Any]) -> Section:
         tally = tally if len(frame) else "No job finished"
         section.blocks.append(Text(f"{tally}: nothing to compare.", "warning"))
         return section
-    models = charts.per_model_timing(frame)
-    repeats = ok.groupby(charts.model_labels(ok))["job_id"].count()  # per grid point
+    models = tables.per_model_timing(frame)
+    repeats = ok.groupby(tables.model_labels(ok))["job_id"].count()  # per grid point
     runs = (f"mean of {repeats.iloc[0]} repeats" if repeats.nunique() == 1 and
             repeats.iloc[0] > 1 else "mean over repeats" if repeats.max() > 1 else "one run")
     accurate = _best(models, "accuracy", largest=True)
     trained = _best(models, "fit_seconds", largest=False)
     predicted = _best(models, "predict_throughput", largest=True)
-    front = models[charts.pareto_front(models)].sort_values("fit_seconds")
+    front = models[tables.pareto_front(models)].sort_values("fit_seconds")
     section.blocks.append(Bullets([
         f"Most accurate: {accurate} ({number(models['accuracy'].max())} test accuracy, "
         f"{runs}).",
@@ -131,53 +131,8 @@ def seconds(value: float) -> str:
 
 # -- Setup ----------------------------------------------------------------------------
 
-def setup_section(frame: pd.DataFrame, info: dict[str, Any]) -> Section:
-    dataset = info.get("dataset") or {}
-    machine = info.get("machine") or {}
-    config = info.get("config") or {}
-    libraries = machine.get("libraries") or {}
-    versions = ", ".join(f"{name} {libraries[name]}" for name in KEY_LIBRARIES
-                         if name in libraries)
-    threads = ", ".join(dict.fromkeys(
-        f"{pool.get('internal_api') or pool.get('user_api')} {pool.get('num_threads')}"
-        for pool in machine.get("threads") or []))
-    repeats, seed = config.get("repeats", 1), config.get("seed", 0)
-    seeds = ", ".join(str(seed + n) for n in range(repeats)) if repeats <= 5 else (
-        f"{seed} to {seed + repeats - 1}")
-    cores = f"{machine.get('cpu_count', '?')} cores"
-    if machine.get("usable_cpus") not in (None, machine.get("cpu_count")):
-        cores += f" ({machine['usable_cpus']} usable)"
-    rows = [
-        ("dataset", f"{dataset.get('name', '?')}: "
-                    f"{_sizes(dataset.get('train_size', '?'))} train / "
-                    f"{dataset.get('test_size', '?')} test images"),
-        ("source", dataset.get("source", "")),
-        ("models", ", ".join(config.get("models") or sorted(frame["model"].unique()))),
-        ("devices", ", ".join(config.get("devices") or [])),
-        ("repeats", f"{repeats} (seed{'s' if repeats > 1 else ''} {seeds})"),
-        ("sweep", "; ".join(f"{model}.{name}={', '.join(str(value) for value in values)}"
-                            for model, swept in (config.get("sweep") or {}).items()
-                            for name, values in swept.items())),
-        ("jobs at once", config.get("jobs", "")),
-        ("executor", config.get("executor", "local") + (
-            f" (scheduler {config['scheduler']})" if config.get("scheduler") else "")),
-        ("timeout", f"{config['timeout']} s" if config.get("timeout") else "none"),
-        ("BLAS threads per job", config.get("threads") or "library default"),
-        ("started", info.get("started_at", "")),
-        ("finished", info.get("finished_at", "")),
-        ("machine", f"{machine.get('cpu', '?')}, {cores}"),
-        ("platform", machine.get("platform", "")),
-        ("GPUs", ", ".join(machine.get("gpus") or []) or "none"),
-        ("Python", machine.get("python", "?")),
-        ("libraries", versions),
-        ("thread pools", threads),
-        ("mlbench", ", commit ".join(str(part) for part in (
-            info.get("mlbench"), machine.get("git_commit")) if part)),
-        ("command", " ".join(str(part) for part in info.get("command") or [])),
-    ]
-    if dataset.get("requested") not in (None, dataset.get("name")):
-        rows.insert(1, ("requested", dataset["requested"]))
-    settings = pd.DataFrame([(name, str(value)) for name, value in rows if value != ""],
+def setup_section(frame: pd.DataFrame, info: RunInfo) -> Section:
+    settings = pd.DataFrame(setup_rows(info, sorted(frame["model"].unique())),
                             columns=["setting", "value"])
     blocks: list[Block] = [Table(settings)]
     if not frame.empty:
@@ -202,22 +157,11 @@ def params_table(frame: pd.DataFrame) -> pd.DataFrame:
 def results_section(frame: pd.DataFrame) -> Section:
     if frame.empty:
         return Section("Results", [Text("No job finished.")])
-    ok = charts.ok_rows(frame)
+    ok = tables.ok_rows(frame)
     blocks: list[Block] = []
     if not ok.empty:
-        ok["label"] = charts.model_labels(ok)
-        per_model = (ok.groupby("label")
-                     .agg(**{"ok jobs": ("job_id", "count"),
-                             "accuracy (mean)": ("accuracy", "mean"),
-                             "accuracy (min)": ("accuracy", "min"),
-                             "accuracy (max)": ("accuracy", "max"),
-                             "F1 macro (mean)": ("f1_macro", "mean"),
-                             "fit s (median)": ("fit_seconds", "median"),
-                             "predict images/s (median)": ("predict_throughput", "median"),
-                             "peak MiB (max)": ("peak_memory_mb", "max")})
-                     .round({"peak MiB (max)": 0})
-                     .reset_index().rename(columns={"label": "model"})
-                     .sort_values(["accuracy (mean)", "model"], ascending=[False, True]))
+        ok["label"] = tables.model_labels(ok)
+        per_model = tables.results_per_model(ok)
         caption = "Per model, most accurate first (ok jobs only)."
         if ok.groupby("label").size().max() > 1:  # repeats: their spread and 95% intervals
             spread = stats.repeat_summary(ok, "label").rename(columns={"label": "model"})
@@ -234,7 +178,7 @@ def grid_sections(frame: pd.DataFrame) -> list[Section]:
     """For a grid (--train-size list, --sweep): how each model scales with its training set,
     and each swept value's accuracy and fit time. None for a plain run."""
     blocks: list[Block] = []
-    scaling = charts.scaling_data(frame)
+    scaling = tables.scaling_data(frame)
     if scaling is not None:
         rows = []
         for label, curve in scaling.groupby("label", sort=True):
@@ -255,7 +199,7 @@ def grid_sections(frame: pd.DataFrame) -> list[Section]:
                             "time against log n, least squares over every size, then between "
                             "the two largest sizes (where fixed costs weigh least); flat: "
                             "|k| < 0.15, time does not depend on n."))
-    swept = charts.sweep_data(frame)
+    swept = tables.sweep_data(frame)
     if swept is not None:
         table = swept.drop(columns="model").rename(columns={
             "label": "model", "train_size": "training images", "accuracy": "accuracy (mean)",
@@ -278,13 +222,8 @@ def _exponent(k: float) -> str:
     return "-" if pd.isna(k) else "flat" if abs(k) < FLAT else f"n^{k:.2f}"
 
 
-def _sizes(value: Any) -> str:
-    """A run's training-set size, or a grid's sizes."""
-    return ", ".join(str(size) for size in value) if isinstance(value, list) else str(value)
-
-
 def failures_section(frame: pd.DataFrame) -> Section:
-    failed = frame[frame["status"] != "ok"]
+    failed = tables.not_ok_rows(frame)
     if frame.empty:
         return Section("Failures", [Text("No job finished.")])
     if failed.empty:
@@ -294,58 +233,64 @@ def failures_section(frame: pd.DataFrame) -> Section:
 
 # -- Charts ---------------------------------------------------------------------------
 
-ChartMaker = Callable[[Path], "pd.DataFrame | None"]
+Drawing = tuple[str, str, Any, Callable[[Any, Path], None]]  # file, caption, table, draw
 
 
 def chart_sections(frame: pd.DataFrame, folder: RunFolder) -> list[Section]:
-    """Makes every chart the run has data for (deleting stale ones); returns the Charts and
-    Galleries sections that show them."""
-    palette = charts.model_palette(charts.ok_rows(frame)["model"])
-    makers: dict[str, list[tuple[str, str, ChartMaker]]] = {
+    """Draws every chart the run has a table for (deleting stale ones); returns the Charts
+    and Galleries sections that show them."""
+    palette = charts.model_palette(tables.ok_rows(frame)["model"])
+
+    def coloured(draw: Callable[..., None]) -> Callable[[Any, Path], None]:
+        return lambda table, path: draw(table, path, palette)
+
+    drawings: dict[str, list[Drawing]] = {
         "Charts": [
             ("accuracy.png", "Test accuracy per model: mean, with min-max over repeats.",
-             lambda p: charts.accuracy_chart(frame, p, palette)),
+             tables.accuracy_per_model(frame), coloured(charts.accuracy_chart)),
             ("pareto.png", "Accuracy against fit time; the dashed line joins the models no "
                            "other beats on both.",
-             lambda p: charts.pareto_chart(frame, p, palette)),
+             tables.pareto_table(frame), coloured(charts.pareto_chart)),
             ("speed.png", "Fit time and prediction throughput per model (medians, log scale).",
-             lambda p: charts.speed_chart(frame, p, palette)),
+             tables.speed_table(frame), coloured(charts.speed_chart)),
             ("scaling.png", "Scaling: accuracy, fit time and predict time against the number "
                             "of training images (log-log for the times: a straight line of "
                             "slope k means the time grows as n^k).",
-             lambda p: charts.scaling_chart(frame, p, palette)),
+             tables.scaling_data(frame), coloured(charts.scaling_chart)),
             ("sweep.png", "Sweep: accuracy and fit time at each swept value, per model.",
-             lambda p: charts.sweep_chart(frame, p, palette)),
+             tables.sweep_data(frame), coloured(charts.sweep_chart)),
             ("per_class.png", "Accuracy per true digit (repeat 0 of each model, CPU "
                               "preferred).",
-             lambda p: charts.per_class_chart(frame, folder, p)),
+             tables.per_class_accuracy(frame, folder), charts.per_class_chart),
             ("confusion.png", "Confusion matrices: true digit (rows) against predicted "
                               "(columns).",
-             lambda p: charts.confusion_chart(frame, folder, p)),
+             tables.confusion_counts(frame, folder), charts.confusion_chart),
             ("learning_curves.png", "Learning curves: test accuracy and loss per epoch, and "
                                     "test accuracy against training time.",
-             lambda p: charts.learning_curves_chart(frame, folder, p, palette)),
+             tables.learning_curves(frame, folder), coloured(charts.learning_curves_chart)),
         ],
         "Galleries": [
             ("sample_predictions.png", "Sample test digits, each beside the probability every "
                                        "model gave each digit (repeat 0; models with "
                                        "predict_proba only); the true digit is shaded green.",
-             lambda p: charts.sample_predictions_chart(frame, folder, p, palette)),
+             tables.sample_probabilities(frame, folder),
+             coloured(charts.sample_predictions_chart)),
             ("most_wrong.png", "The test digits the most models got wrong: the true digit "
                                "above, each model's prediction below (wrong ones in the "
                                "model's colour, right ones grey).",
-             lambda p: charts.most_wrong_chart(frame, folder, p, palette)),
+             tables.most_wrong(frame, folder), coloured(charts.most_wrong_chart)),
         ],
     }
     sections = []
-    for title, group in makers.items():
+    for title, group in drawings.items():
         figures: list[Block] = []
-        for name, caption, make in group:
-            path = folder.path / "charts" / name
-            if make(path) is None:
+        for name, caption, table, draw in group:
+            path = folder.chart(name)
+            if table is None:
                 path.unlink(missing_ok=True)  # a stale chart from an earlier report
                 continue
-            figures.append(Figure(f"charts/{name}", caption))
+            draw(table, path)
+            figures.append(Figure(folder.relative(path), caption))
         if figures:
             sections.append(Section(title, figures))
     if not sections:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from mlbench.reporting.document import Section
     from mlbench.results.folder import RunFolder
+    from mlbench.results.run_info import RunInfo
 
 ALPHA = 0.05
 CONFIDENCE = 0.95
@@ -244,10 +245,11 @@ def repeat_summary(frame: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
     import pandas as pd
 
     from mlbench.reporting.document import number
+    from mlbench.reporting.tables import ok_rows
 
     keys = [by] if isinstance(by, str) else list(by)
     rows = []
-    for key, jobs in frame[frame["status"] == "ok"].groupby(keys, sort=True, dropna=False):
+    for key, jobs in ok_rows(frame).groupby(keys, sort=True, dropna=False):
         row: dict[str, Any] = dict(zip(keys, key, strict=True))
         row["repeats"] = len(jobs)
         for column, label in REPEATED.items():
@@ -269,28 +271,16 @@ def _folder(folder: RunFolder | Path | str) -> RunFolder:
 
 def predicted_labels(folder: RunFolder | Path | str, job_id: str) -> np.ndarray | None:
     """The saved predicted label of every test image for one job, or None if not saved."""
-    path = _folder(folder).path / "predictions" / f"{job_id}.npz"
-    if not path.exists():
-        return None
-    with np.load(path, allow_pickle=False) as saved:
-        return np.asarray(saved["predicted"]) if "predicted" in saved else None
+    return _folder(folder).predicted_labels(job_id)
 
 
 def correctness(frame: pd.DataFrame, folder: RunFolder | Path | str) -> dict[str, np.ndarray]:
-    """Per model, whether it got each test image right: one job per model, chosen as the
-    charts choose it (``charts.chosen_jobs``: lowest repeat, CPU preferred). Models whose
+    """Per model, whether it got each test image right: one job per model, the one that
+    stands for it (``tables.chosen_jobs``: lowest repeat, CPU preferred). Models whose
     predictions were not saved, or do not match the test labels, are left out."""
-    from mlbench.reporting.charts import chosen_jobs
+    from mlbench.reporting import tables
 
-    labels = _folder(folder).test_labels()
-    if labels is None or frame.empty:
-        return {}
-    correct = {}
-    for row in chosen_jobs(frame).itertuples():
-        predicted = predicted_labels(folder, str(row.job_id))
-        if predicted is not None and predicted.shape == labels.shape:
-            correct[str(row.model)] = predicted == labels
-    return correct
+    return tables.correctness(frame, _folder(folder))
 
 
 def pairwise_significance(frame: pd.DataFrame,
@@ -389,7 +379,7 @@ def significance_section(frame: pd.DataFrame, folder: RunFolder | Path | str) ->
 
 
 def extra_sections(frame: pd.DataFrame, folder: RunFolder | Path | str,
-                   info: dict[str, Any]) -> list[Section]:
+                   info: RunInfo) -> list[Section]:
     """The sections a run's report adds for honest comparisons: which differences between
     its models are real, and whether any built-in model is outside its published range."""
     from mlbench.reporting.reference import reference_section

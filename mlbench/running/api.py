@@ -96,7 +96,7 @@ def run(
     try:
         return _execute(folder, config, registry, progress or Progress(), resumed=False)
     except (UsageError, DatasetUnavailable):
-        if not (folder.path / "jobs").exists():
+        if not folder.jobs_dir.exists():
             shutil.rmtree(folder.path)  # nothing ran: leave no half-made run behind
         raise
 
@@ -147,7 +147,7 @@ def new_run_folder(output_dir: Path, name: str | None) -> RunFolder:
     path = output_dir / name
     if path.exists() and not path.is_dir():
         raise UsageError(f"{path} is a file; choose another --name")
-    if (path / "run.json").exists():
+    if RunFolder(path).run_json.exists():
         raise UsageError(f"{path} already holds a run; choose another --name or use "
                          f"--resume {path}")
     # Hidden names are mlbench's own temporary files, left by a run killed as it started.

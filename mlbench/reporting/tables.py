@@ -1,0 +1,382 @@
+"""Every table a report, its charts, its statistics and a comparison are made from.
+
+Each function takes the results table (one row per job; and, where it needs predictions or
+history, the run folder) and returns a DataFrame, or None where the run has no data for it
+(no ok job, no grid, no saved predictions). Nothing here draws: ``charts`` draws these
+tables, ``report``, ``stats`` and ``compare`` put them into words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from mlbench.results.folder import RunFolder
+
+GALLERY_SEED = 0  # which test digits the sample gallery shows: the same ones every report
+
+
+# -- rows and labels --------------------------------------------------------------------
+
+def ok_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The jobs that ended ok: the only ones any average, chart or test is made from."""
+    return frame[frame["status"] == "ok"].copy()
+
+
+def not_ok_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The jobs that failed, timed out, crashed or were skipped: the report's Failures."""
+    return frame[frame["status"] != "ok"]
+
+
+GRID_COLUMNS = {"sweep": "sweep", "train_size": "train size"}  # a grid's columns: headings
+
+
+def grid_columns(frame: pd.DataFrame) -> list[str]:
+    """The grid columns whose values differ between the table's jobs (none in a plain run)."""
+    return [name for name in GRID_COLUMNS
+            if name in frame and frame[name].nunique(dropna=False) > 1]
+
+
+def grid_sort_key(column: pd.Series) -> pd.Series:
+    """For ``sort_values(key=...)``: swept values in numeric order (C=5 before C=10)."""
+    return column.map(_sweep_order) if column.name == "sweep" else column
+
+
+def _sweep_order(text: Any) -> tuple[tuple[str, float, str], ...]:
+    if not isinstance(text, str):
+        return ()
+    order = []
+    for part in text.split(", "):
+        name, _, value = part.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("inf")  # words after numbers, among themselves alphabetically
+        order.append((name, number, value))
+    return tuple(order)
+
+
+def model_labels(frame: pd.DataFrame, leave_out: Iterable[str] = ()) -> pd.Series:
+    """The series name: the model, with its device when the run used more than one, and in
+    a grid its swept values and training-set size (except the grid columns in
+    ``leave_out``, which a chart shows on an axis)."""
+    labels = frame["model"].astype(str)
+    if frame["device"].nunique() > 1:
+        labels = labels + " (" + frame["device"].astype(str) + ")"
+    grid = [column for column in grid_columns(frame) if column not in leave_out]
+    if "sweep" in grid:
+        labels = labels + frame["sweep"].map(lambda text: f" {text}" if isinstance(text, str)
+                                             else "").astype(str)
+    if "train_size" in grid:
+        labels = labels + frame["train_size"].map(lambda size: f" n={size}").astype(str)
+    return labels
+
+
+def chosen_jobs(frame: pd.DataFrame) -> pd.DataFrame:
+    """One ok job per model, the one that stands for it wherever a single job must (per-class
+    accuracy, confusion, galleries, learning curves, paired tests): the lowest repeat, on the
+    CPU where the model ran there, on the largest training set (in a grid)."""
+    ok = ok_rows(frame)
+    ok["_gpu"] = ok["device"] != "cpu"
+    ok["_smaller"] = -ok["train_size"].fillna(0)
+    ok = ok.sort_values(["model", "_gpu", "_smaller", "repeat", "job_id"])
+    return ok.drop_duplicates("model").drop(columns=["_gpu", "_smaller"]).reset_index(drop=True)
+
+
+# -- accuracy and speed per model ---------------------------------------------------------
+
+def accuracy_per_model(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """Per model (per device and grid point, where the run has several: never averaged across
+    them): test accuracy mean, std, min, max and repeats over its ok jobs, best first."""
+    ok = ok_rows(frame)
+    if ok.empty:
+        return None
+    ok["label"] = model_labels(ok)
+    return (ok.groupby(["label", "model"])["accuracy"]
+            .agg(["mean", "std", "min", "max", "count"])
+            .rename(columns={"count": "repeats"}).reset_index()
+            .sort_values(["mean", "label"], ascending=[False, True], ignore_index=True))
+
+
+def results_per_model(ok: pd.DataFrame) -> pd.DataFrame:
+    """The report's per-model table of the ok jobs ``ok`` (labelled by ``model_labels`` in
+    column ``label``): counts, accuracy, F1, times and memory, most accurate first."""
+    return (ok.groupby("label")
+            .agg(**{"ok jobs": ("job_id", "count"),
+                    "accuracy (mean)": ("accuracy", "mean"),
+                    "accuracy (min)": ("accuracy", "min"),
+                    "accuracy (max)": ("accuracy", "max"),
+                    "F1 macro (mean)": ("f1_macro", "mean"),
+                    "fit s (median)": ("fit_seconds", "median"),
+                    "predict images/s (median)": ("predict_throughput", "median"),
+                    "peak MiB (max)": ("peak_memory_mb", "max")})
+            .round({"peak MiB (max)": 0})
+            .reset_index().rename(columns={"label": "model"})
+            .sort_values(["accuracy (mean)", "model"], ascending=[False, True]))
+
+
+def per_model_timing(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per model (and device, if several, and grid point): mean accuracy, median fit time
+    and throughput; ``series`` names the model without its training-set size."""
+    ok = ok_rows(frame)
+    ok["label"] = model_labels(ok)
+    ok["series"] = model_labels(ok, leave_out=["train_size"])
+    return (ok.groupby(["label", "series", "model", "device", "train_size"], dropna=False)
+            .agg(accuracy=("accuracy", "mean"), fit_seconds=("fit_seconds", "median"),
+                 predict_throughput=("predict_throughput", "median"))
+            .reset_index().sort_values("label", ignore_index=True))
+
+
+def pareto_front(data: pd.DataFrame) -> pd.Series:
+    """True where no other row is at least as accurate and as fast to fit, and better in one."""
+    accuracy, seconds = data["accuracy"].to_numpy(), data["fit_seconds"].to_numpy()
+    front = []
+    for a, s in zip(accuracy, seconds, strict=True):
+        beaten = (accuracy >= a) & (seconds <= s) & ((accuracy > a) | (seconds < s))
+        front.append(not beaten.any())
+    return pd.Series(front, index=data.index)
+
+
+def pareto_table(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """``per_model_timing`` with column ``pareto``: on the accuracy / fit time frontier."""
+    if ok_rows(frame).empty:
+        return None
+    data = per_model_timing(frame)
+    data["pareto"] = pareto_front(data)
+    return data
+
+
+def speed_table(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """``per_model_timing``, fastest to fit first."""
+    if ok_rows(frame).empty:
+        return None
+    return per_model_timing(frame).sort_values("fit_seconds", ignore_index=True)
+
+
+def device_speedups(frame: pd.DataFrame) -> pd.DataFrame:
+    """For each model that ran ok on both CPU and GPU: median times on each and the ratios
+    (how many times faster the GPU is). Empty when no model ran on both."""
+    ok = ok_rows(frame)
+    columns = ["fit_seconds", "train_throughput", "predict_throughput"]
+    medians = ok.groupby(["model", "device"])[columns].median().unstack("device")
+    if medians.empty or "cpu" not in medians.columns.get_level_values(1) or (
+            "gpu" not in medians.columns.get_level_values(1)):
+        return pd.DataFrame(columns=["model", "cpu_fit_seconds", "gpu_fit_seconds",
+                                     "fit_speedup", "train_speedup", "predict_speedup"])
+    table = pd.DataFrame({
+        "cpu_fit_seconds": medians[("fit_seconds", "cpu")],
+        "gpu_fit_seconds": medians[("fit_seconds", "gpu")],
+        "fit_speedup": medians[("fit_seconds", "cpu")] / medians[("fit_seconds", "gpu")],
+        "train_speedup": medians[("train_throughput", "gpu")]
+        / medians[("train_throughput", "cpu")],
+        "predict_speedup": medians[("predict_throughput", "gpu")]
+        / medians[("predict_throughput", "cpu")],
+    }).dropna(subset=["fit_speedup"])
+    return table.reset_index()
+
+
+# -- grids: scaling with the training set, swept params -------------------------------------
+
+def growth_exponent(sizes: Iterable[float], seconds: Iterable[float]) -> float:
+    """k in time ~ size^k: the slope of the least-squares line through the log-log points;
+    NaN with fewer than two sizes or a time that is not positive."""
+    x, y = np.log(np.asarray(list(sizes), float)), np.asarray(list(seconds), float)
+    if len(x) < 2 or np.ptp(x) == 0 or not (y > 0).all():
+        return float("nan")
+    return float(np.polyfit(x, np.log(y), 1)[0])
+
+
+def scaling_data(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """Per model (and swept value) and training-set size: mean accuracy, median fit and
+    predict time, repeats; and per model how its times grow (``fit_growth``,
+    ``predict_growth``: k in time ~ size^k, least squares over every size; and
+    ``fit_growth_top``, ``predict_growth_top``: k between the two largest sizes, where fixed
+    costs weigh least). None unless ok jobs ran on two sizes or more."""
+    ok = ok_rows(frame)
+    if ok.empty or ok["train_size"].nunique() < 2:
+        return None
+    ok["label"] = model_labels(ok, leave_out=["train_size"])
+    data = (ok.groupby(["label", "model", "train_size"])
+            .agg(accuracy=("accuracy", "mean"), fit_seconds=("fit_seconds", "median"),
+                 predict_seconds=("predict_seconds", "median"), repeats=("job_id", "count"))
+            .reset_index().sort_values(["label", "train_size"], ignore_index=True))
+    curves = dict(list(data.groupby("label")))
+    for column, growth in (("fit_seconds", "fit_growth"), ("predict_seconds", "predict_growth")):
+        data[growth] = data["label"].map(
+            {label: growth_exponent(rows["train_size"], rows[column])
+             for label, rows in curves.items()})
+        data[f"{growth}_top"] = data["label"].map(
+            {label: growth_exponent(rows["train_size"].iloc[-2:], rows[column].iloc[-2:])
+             for label, rows in curves.items()})
+    return data
+
+
+def sweep_data(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """Per swept model, swept value (in numeric order) and training-set size: mean accuracy,
+    median fit time, repeats. None unless ok jobs swept a param over two values or more."""
+    ok = ok_rows(frame)
+    if "sweep" not in ok:
+        return None
+    ok = ok[ok["sweep"].notna()].copy()
+    if ok.empty or ok["sweep"].nunique() < 2:
+        return None
+    ok["label"] = model_labels(ok, leave_out=["sweep", "train_size"])
+    return (ok.groupby(["label", "model", "sweep", "train_size"])
+            .agg(accuracy=("accuracy", "mean"), fit_seconds=("fit_seconds", "median"),
+                 repeats=("job_id", "count"))
+            .reset_index().sort_values(["label", "sweep", "train_size"], key=grid_sort_key,
+                                       ignore_index=True))
+
+
+# -- from saved predictions and history ----------------------------------------------------
+
+class Predictions(NamedTuple):
+    """The test labels, and each chosen job's saved arrays by model (``chosen_jobs``)."""
+
+    labels: np.ndarray
+    arrays: dict[str, dict[str, np.ndarray]]
+
+    @property
+    def predicted(self) -> dict[str, np.ndarray]:
+        return {model: saved["predicted"] for model, saved in self.arrays.items()
+                if "predicted" in saved}
+
+
+class Gallery(NamedTuple):
+    """A table about some test digits, with the test images to show them."""
+
+    data: pd.DataFrame
+    images: np.ndarray
+    pixel_max: float
+
+
+def chosen_predictions(frame: pd.DataFrame, folder: RunFolder) -> Predictions | None:
+    """The saved arrays of each model's chosen job; None without test labels or arrays."""
+    labels = folder.test_labels()
+    if labels is None or frame.empty:
+        return None
+    arrays = {}
+    for row in chosen_jobs(frame).itertuples():
+        saved = folder.saved_arrays(str(row.job_id))
+        if saved is not None:
+            arrays[str(row.model)] = saved
+    return Predictions(labels, arrays) if arrays else None
+
+
+def correctness(frame: pd.DataFrame, folder: RunFolder) -> dict[str, np.ndarray]:
+    """Per model, whether its chosen job got each test image right. Models whose
+    predictions were not saved, or do not match the test labels, are left out."""
+    loaded = chosen_predictions(frame, folder)
+    if loaded is None:
+        return {}
+    return {model: predicted == loaded.labels for model, predicted in loaded.predicted.items()
+            if predicted.shape == loaded.labels.shape}
+
+
+def per_class_accuracy(frame: pd.DataFrame, folder: RunFolder) -> pd.DataFrame | None:
+    """Accuracy per model (rows) and true digit (columns), from saved predictions."""
+    loaded = chosen_predictions(frame, folder)
+    predicted = loaded.predicted if loaded is not None else {}
+    if loaded is None or not predicted:
+        return None
+    labels = loaded.labels
+    data = pd.DataFrame(
+        {int(c): [float(np.mean(predicted[m][labels == c] == c)) for m in sorted(predicted)]
+         for c in np.unique(labels)}, index=pd.Index(sorted(predicted), name="model"))
+    data.columns.name = "digit"
+    return data
+
+
+def confusion_counts(frame: pd.DataFrame, folder: RunFolder) -> pd.DataFrame | None:
+    """Per model, true digit and predicted digit: how many test images (every pair of the
+    test set's digits, 0 included); columns model, true, predicted, count."""
+    loaded = chosen_predictions(frame, folder)
+    predicted = loaded.predicted if loaded is not None else {}
+    if loaded is None or not predicted:
+        return None
+    classes = np.unique(loaded.labels)
+    long = []
+    for model in sorted(predicted):
+        matrix = pd.crosstab(pd.Series(loaded.labels, name="true"),
+                             pd.Series(predicted[model], name="predicted"))
+        matrix = matrix.reindex(index=classes, columns=classes, fill_value=0)
+        matrix.index.name, matrix.columns.name = "true", "predicted"
+        stacked = matrix.reset_index().melt(id_vars="true", value_name="count")
+        stacked.insert(0, "model", model)
+        long.append(stacked)
+    return pd.concat(long, ignore_index=True)
+
+
+def learning_curves(frame: pd.DataFrame, folder: RunFolder) -> pd.DataFrame | None:
+    """Test accuracy, loss and cumulative training time per epoch of each model's chosen job;
+    None when no chosen job kept a history."""
+    history = folder.history()
+    history = history[history["job_id"].isin(chosen_jobs(frame)["job_id"])]
+    if history.empty:
+        return None
+    data = history.sort_values(["model", "epoch"], ignore_index=True)
+    data["cumulative_train_seconds"] = data.groupby("model")["train_seconds"].cumsum()
+    return data[["model", "job_id", "epoch", "test_accuracy", "loss",
+                 "cumulative_train_seconds"]]
+
+
+def sample_probabilities(frame: pd.DataFrame, folder: RunFolder,
+                         count: int = 8) -> Gallery | None:
+    """Some test digits, each with every model's predicted probability of each digit.
+
+    The digits are drawn (with a fixed seed) from the test images that every chosen job with
+    probabilities kept them for. Columns test_index, label, model, digit, probability. None
+    when the run saved no test images or no model has ``predict_proba``."""
+    loaded, images = chosen_predictions(frame, folder), folder.test_images()
+    if loaded is None or images is None:
+        return None
+    labels = loaded.labels
+    kept = {model: saved for model, saved in loaded.arrays.items() if "probabilities" in saved}
+    if not kept:
+        return None
+    common = sorted(set.intersection(*(set(saved["probability_index"].tolist())
+                                       for saved in kept.values())))
+    if not common:
+        return None
+    rng = np.random.default_rng(GALLERY_SEED)
+    chosen = np.sort(rng.choice(common, size=min(count, len(common)), replace=False))
+    rows = []
+    for model in sorted(kept):
+        position = {int(i): n for n, i in enumerate(kept[model]["probability_index"])}
+        probabilities = kept[model]["probabilities"]
+        # Columns are the classes in sorted order (scikit-learn's classes_), as in the labels.
+        classes = np.unique(labels)
+        if len(classes) != probabilities.shape[1]:
+            classes = np.arange(probabilities.shape[1])
+        for index in chosen:
+            for digit, probability in zip(classes, probabilities[position[int(index)]],
+                                          strict=True):
+                rows.append((int(index), int(labels[index]), model, int(digit),
+                             float(probability)))
+    data = pd.DataFrame(rows, columns=["test_index", "label", "model", "digit", "probability"])
+    return Gallery(data, *images)
+
+
+def most_wrong(frame: pd.DataFrame, folder: RunFolder, count: int = 10) -> Gallery | None:
+    """The test digits the most models got wrong (each model's chosen job), most first,
+    with every model's prediction: columns test_index, label, models_wrong, model,
+    predicted. None when the run saved no test images or no model got a digit wrong."""
+    loaded, images = chosen_predictions(frame, folder), folder.test_images()
+    predicted = loaded.predicted if loaded is not None else {}
+    if loaded is None or images is None or not predicted:
+        return None
+    labels = loaded.labels
+    models = sorted(predicted)
+    wrong = np.sum([predicted[m] != labels for m in models], axis=0)
+    order = np.lexsort((np.arange(len(labels)), -wrong))  # most wrong first, then test order
+    chosen = [int(i) for i in order[:count] if wrong[i] > 0]
+    if not chosen:
+        return None
+    data = pd.DataFrame(
+        [(i, int(labels[i]), int(wrong[i]), m, int(predicted[m][i])) for i in chosen
+         for m in models],
+        columns=["test_index", "label", "models_wrong", "model", "predicted"])
+    return Gallery(data, *images)

@@ -1,0 +1,115 @@
+"""run.json read into typed objects: what a run was asked to do, on which data and machine.
+
+Reading is lenient on purpose: run.json files written by older mlbench versions, or by a run
+killed before it loaded its dataset, lack some keys; a missing key reads as None (or empty),
+and whoever shows it decides how to say so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _section(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """The dataset a run used (``name``), and the one asked for (``requested``)."""
+
+    name: str | None = None
+    requested: str | None = None
+    source: str = ""
+    train_size: int | list[int] | None = None  # a list: a grid's sizes
+    test_size: int | None = None
+    fallback_warning: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DatasetInfo:
+        return cls(name=data.get("name"), requested=data.get("requested"),
+                   source=data.get("source") or "", train_size=data.get("train_size"),
+                   test_size=data.get("test_size"),
+                   fallback_warning=data.get("fallback_warning"))
+
+
+@dataclass(frozen=True)
+class MachineInfo:
+    """The machine a run ran on, as ``running.environment.describe_machine`` saw it."""
+
+    cpu: str | None = None
+    cpu_count: int | None = None
+    usable_cpus: int | None = None
+    platform: str | None = None
+    python: str | None = None
+    gpus: list[str] = field(default_factory=list)
+    libraries: dict[str, str] = field(default_factory=dict)
+    thread_pools: list[dict[str, Any]] = field(default_factory=list)  # threadpoolctl's info
+    git_commit: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MachineInfo:
+        return cls(cpu=data.get("cpu"), cpu_count=data.get("cpu_count"),
+                   usable_cpus=data.get("usable_cpus"), platform=data.get("platform"),
+                   python=data.get("python"), gpus=_list(data.get("gpus")),
+                   libraries=_section(data, "libraries"),
+                   thread_pools=[pool for pool in _list(data.get("threads"))
+                                 if isinstance(pool, dict)],
+                   git_commit=data.get("git_commit"))
+
+
+@dataclass(frozen=True)
+class SettingsInfo:
+    """The run's settings (run.json's "config"), as far as reports show them."""
+
+    models: list[str] = field(default_factory=list)
+    devices: list[str] = field(default_factory=list)
+    repeats: int = 1
+    seed: int = 0
+    sweep: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    jobs: int | None = None
+    executor: str = "local"
+    scheduler: str | None = None
+    timeout: float | None = None
+    threads: int | None = None
+    test_size: int | None = None  # as asked for (None: the whole test set)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SettingsInfo:
+        return cls(models=_list(data.get("models")), devices=_list(data.get("devices")),
+                   repeats=data.get("repeats", 1), seed=data.get("seed", 0),
+                   sweep=_section(data, "sweep"), jobs=data.get("jobs"),
+                   executor=data.get("executor", "local"), scheduler=data.get("scheduler"),
+                   timeout=data.get("timeout"), threads=data.get("threads"),
+                   test_size=data.get("test_size"))
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One run.json: the settings, dataset, machine and versions, the command and times."""
+
+    settings: SettingsInfo = field(default_factory=SettingsInfo)
+    dataset: DatasetInfo = field(default_factory=DatasetInfo)
+    machine: MachineInfo = field(default_factory=MachineInfo)
+    mlbench: str | None = None  # the version that wrote it
+    command: list[str] = field(default_factory=list)
+    started_at: str | None = None
+    finished_at: str | None = None
+    resumed_at: list[str] = field(default_factory=list)
+    complete: bool | None = None  # None: the run has not finished (or predates the key)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunInfo:
+        return cls(settings=SettingsInfo.from_json(_section(data, "config")),
+                   dataset=DatasetInfo.from_json(_section(data, "dataset")),
+                   machine=MachineInfo.from_json(_section(data, "machine")),
+                   mlbench=data.get("mlbench"),
+                   command=[str(part) for part in _list(data.get("command"))],
+                   started_at=data.get("started_at"), finished_at=data.get("finished_at"),
+                   resumed_at=_list(data.get("resumed_at")), complete=data.get("complete"))
