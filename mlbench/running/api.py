@@ -86,7 +86,9 @@ def _disk_full_stops(folder: RunFolder) -> Iterator[None]:
     except OSError as error:
         if error.errno not in DISK_FULL or isinstance(error, DiskFull):
             raise
-        where = f"the disk is full ({error.strerror}): could not write to {folder.path}"
+        # os.strerror: pyarrow's own wording is long ("Error writing bytes to file. ...").
+        where = (f"the disk is full ({os.strerror(error.errno)}): could not write to "
+                 f"{folder.path}")
         if not folder.run_json.exists():  # not even the settings were saved: nothing to keep
             shutil.rmtree(folder.path, ignore_errors=True)
             raise DiskFull(f"{where}; nothing ran; free some space and run again") from error
