@@ -21,17 +21,18 @@ __all__ = [
     "SkipJob",
     "__version__",
     "hookimpl",
+    "resume",
     "run",
 ]
 
 if TYPE_CHECKING:
-    from mlbench.running.api import run
+    from mlbench.running.api import resume, run
 
 
 def __getattr__(name: str) -> Any:
     # The runner pulls in pandas and the process pool: load it only when a script asks.
-    if name == "run":
-        from mlbench.running.api import run
+    if name in ("run", "resume"):
+        from mlbench.running import api
 
-        return run
+        return getattr(api, name)
     raise AttributeError(f"module 'mlbench' has no attribute {name!r}")

@@ -12,3 +12,8 @@ class DatasetUnavailable(RuntimeError):
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread so a run stops the way Ctrl-C stops it: workers
     stopped, every finished job kept, resumable."""
+
+
+class DiskFull(OSError):
+    """The disk filled while a run was writing its folder: the run stops; what finished is
+    kept, and ``--resume`` finishes the run once there is space again."""

@@ -1,8 +1,11 @@
 """The mlbench command: a thin layer of click over mlbench.api.
 
 Exit codes: 0 every job ok or skipped; 1 some job failed, timed out or crashed; 2 bad input
-(nothing ran); 3 the dataset could not be had; 130 interrupted by Ctrl-C, 143 stopped by
-SIGTERM (either way finished jobs are kept and --resume finishes the run).
+(nothing ran); 3 the dataset could not be had; 4 the disk filled; 130 interrupted by Ctrl-C,
+143 stopped by SIGTERM (for 4, 130 and 143 finished jobs are kept and --resume finishes the
+run).
+The options of ``mlbench run`` are made from mlbench.running.settings, which the Python API's
+keyword arguments come from too.
 A run ends with its report; a report that cannot be written is a warning, never a change of
 exit code: the results are saved before it starts.
 """
@@ -17,13 +20,11 @@ from typing import Any, NoReturn
 
 import click
 
-from mlbench.errors import DatasetUnavailable, Terminated, UsageError
+from mlbench.errors import DatasetUnavailable, DiskFull, Terminated, UsageError
+from mlbench.running.settings import CLI_SETTINGS, RUN_SETTINGS, SETTINGS, Setting
 
-EXIT_JOBS_FAILED, EXIT_USAGE, EXIT_DATASET, EXIT_INTERRUPTED = 1, 2, 3, 130
+EXIT_JOBS_FAILED, EXIT_USAGE, EXIT_DATASET, EXIT_DISK_FULL, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
 EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, the shell's convention for a SIGTERM death
-RUN_OPTIONS = ("models", "dataset", "devices", "param", "train_size", "test_size", "repeats",
-               "seed", "timeout", "jobs", "threads", "plugin", "data_dir", "output_dir", "name",
-               "estimate", "sweep", "executor", "scheduler", "retries")
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -48,6 +49,8 @@ def friendly(function: Callable[..., Any]) -> Callable[..., Any]:
             fail(str(error))
         except DatasetUnavailable as error:
             fail(str(error), EXIT_DATASET)
+        except DiskFull as error:
+            fail(str(error), EXIT_DISK_FULL)
         except Terminated:
             sys.exit(EXIT_TERMINATED)
         except KeyboardInterrupt:
@@ -93,52 +96,31 @@ def main() -> None:
     """Compare classifiers on MNIST fairly and fast."""
 
 
-plugin_option = click.option(
-    "--plugin", "plugin", multiple=True, metavar="PATH",
-    help="A local plugin .py file or a folder of them (repeatable; also MLBENCH_PLUGINS).")
+def option(setting: Setting) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The click option of one setting."""
+    return click.option(
+        setting.option, *([setting.short] if setting.short else []), setting.name,
+        default=setting.default, help=setting.help, metavar=setting.metavar,
+        show_default=setting.show_default, multiple=setting.multiple,
+        is_flag=setting.is_flag, **({} if setting.is_flag else {"type": setting.cli_type}))
+
+
+def setting_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Every command-line setting as a click option, in the declaration's order."""
+    for setting in reversed(CLI_SETTINGS):
+        command = option(setting)(command)
+    return command
+
+
+plugin_option = option(next(setting for setting in SETTINGS if setting.name == "plugins"))
 
 
 @main.command()
-@click.option("--models", "-m", metavar="NAMES",
-              help="Comma-separated model names or tags, e.g. svm,knn or sklearn or all.")
-@click.option("--dataset", "-d", default="mnist", show_default=True,
-              help="mnist, mnist-5k, digits, or one a plugin adds.")
-@click.option("--devices", default="cpu", show_default=True, metavar="LIST",
-              help="Comma-separated: cpu, gpu, auto.")
-@click.option("--param", "-p", multiple=True, metavar="MODEL.NAME=VALUE",
-              help="Set a hyperparameter, e.g. svm.C=10 (repeatable).")
-@click.option("--sweep", multiple=True, metavar="MODEL.NAME=V1,V2,...",
-              help="One job per value, e.g. svm.C=1,10,100 (repeatable: a grid).")
-@click.option("--train-size", metavar="N[,N...]",
-              help="Stratified subset of the training set; a list gives one job per size.")
-@click.option("--test-size", type=int, metavar="N", help="Stratified subset of the test set.")
-@click.option("--repeats", type=int, default=1, show_default=True, help="Seeds per job.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the first repeat.")
-@click.option("--timeout", type=float, metavar="SECONDS", help="Stop a job that runs longer.")
-@click.option("--jobs", "-j", type=int, default=1, show_default=True,
-              help="Jobs at once (1 keeps timings fair).")
-@click.option("--threads", type=int, metavar="N", help="BLAS threads per job.")
-@click.option("--executor", default="local", show_default=True, metavar="NAME",
-              help="local (worker processes) or dask (a local Dask cluster, or --scheduler's).")
-@click.option("--scheduler", metavar="ADDRESS",
-              help="An existing Dask cluster's scheduler, e.g. tcp://host:8786.")
-@click.option("--retries", type=int, default=2, show_default=True,
-              help="Times a job is run again after its Dask worker died under it.")
-@plugin_option
-@click.option("--data-dir", metavar="DIR",
-              help="Folder with the four MNIST .gz files (default: $MLBENCH_DATA_DIR).")
-@click.option("--output-dir", "-o", default="results", show_default=True, metavar="DIR",
-              help="Where run folders go.")
-@click.option("--name", metavar="NAME", help="Run folder name (default: a timestamp).")
-@click.option("--resume", metavar="RUN_DIR", help="Finish an interrupted run: only missing jobs.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress; only the table and errors.")
-@click.option("--no-report", is_flag=True, help="Skip report.html, report.md and the charts.")
-@click.option("--estimate", is_flag=True,
-              help="Only estimate each job's time from a few small fits; run and write nothing.")
+@setting_options
 @click.pass_context
 @friendly
 def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
-        **options: Any) -> None:
+        **settings: Any) -> None:
     """Train and test models, print the results table sorted by accuracy, then write the
     report (report.html, report.md, charts) into the run folder."""
     from mlbench.cli.display import ConsoleProgress
@@ -146,27 +128,15 @@ def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
 
     progress = ConsoleProgress(quiet=quiet)
     if resume:
-        given = [f"--{name.replace('_', '-')}" for name in RUN_OPTIONS
-                 if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+        given = [setting.option for setting in RUN_SETTINGS
+                 if ctx.get_parameter_source(setting.name)
+                 == click.core.ParameterSource.COMMANDLINE]
         if given:
             fail(f"--resume takes its settings from {resume}/run.json; drop {', '.join(given)}")
         results = api.resume(resume, progress=progress)
     else:
-        if not options["models"]:
-            fail("no models given; name some with --models, e.g. --models svm,knn "
-                 "(mlbench list shows them all)")
-        results = api.run(
-            options["models"], options["dataset"], devices=options["devices"],
-            params=options["param"], sweep=options["sweep"], train_size=options["train_size"],
-            test_size=options["test_size"], repeats=options["repeats"], seed=options["seed"],
-            timeout=options["timeout"], jobs=options["jobs"], threads=options["threads"],
-            plugins=options["plugin"], data_dir=options["data_dir"],
-            output_dir=options["output_dir"], name=options["name"], progress=progress,
-            executor=options["executor"], scheduler=options["scheduler"],
-            retries=options["retries"],
-            estimate=options["estimate"],
-        )
-    if options["estimate"]:
+        results = api.run(progress=progress, **settings)
+    if settings["estimate"]:
         from mlbench.cli.display import print_estimate
 
         print_estimate(results)
@@ -194,7 +164,7 @@ def report_after_run(run_dir: str, quiet: bool) -> None:
 @main.command(name="list")
 @plugin_option
 @friendly
-def list_(plugin: tuple[str, ...]) -> None:
+def list_(plugins: tuple[str, ...]) -> None:
     """Show models, datasets and plugins, and where each came from."""
     from rich.console import Console
     from rich.table import Table
@@ -202,7 +172,7 @@ def list_(plugin: tuple[str, ...]) -> None:
 
     from mlbench.contract.registry import load_registry
 
-    registry = load_registry(plugin)
+    registry = load_registry(plugins)
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 1000)
 
     models = Table(title="Models", title_justify="left")
@@ -219,19 +189,19 @@ def list_(plugin: tuple[str, ...]) -> None:
     for name in sorted(registry.datasets):
         item = registry.datasets[name]
         datasets.add_row(Text(name), Text(item.plugin), Text(item.description))
-    plugins = Table(title="Plugins", title_justify="left")
+    sources = Table(title="Plugins", title_justify="left")
     for column in ("name", "source", "registers", "status"):
-        plugins.add_column(column)
+        sources.add_column(column)
     for info in registry.plugins.values():
         registers = ", ".join(info.models + info.datasets)
         status = Text(info.error, style="red") if info.error else Text("ok", style="green")
-        plugins.add_row(Text(info.name), Text(info.source), Text(registers), status)
+        sources.add_row(Text(info.name), Text(info.source), Text(registers), status)
     tags = Table(title="Tags", title_justify="left")
     tags.add_column("tag")
     tags.add_column("models")
     for tag, names in registry.tags().items():
         tags.add_row(Text(tag), Text(", ".join(names)))
-    for table in (models, tags, datasets, plugins):
+    for table in (models, tags, datasets, sources):
         console.print(table)
     for problem in registry.problems:
         click.echo(f"mlbench: warning: {problem}", err=True)

@@ -26,6 +26,7 @@ from mlbench.errors import UsageError
 
 ENTRY_POINT_GROUP = "mlbench"
 CORE_PLUGINS = ("mlbench.datasets.builtin",)
+HOOKS = ("mlbench_register_models", "mlbench_register_datasets")
 
 
 @dataclass(frozen=True)
@@ -166,15 +167,14 @@ def load_registry(plugin_paths: Sequence[str | os.PathLike[str]] = ()) -> Regist
         for file in _plugin_files(Path(path)):
             _add(registry, manager, file.stem, str(file), partial(_import_file, file))
 
-    for plugin in registry.plugins.values():
-        if plugin.error is None:
-            known = len(registry.problems)
-            _collect(registry, manager, plugin)
-            if not (plugin.models or plugin.datasets) and len(registry.problems) == known:
-                plugin.error = ("registered nothing: is its hook function named "
-                                "mlbench_register_models and decorated with @mlbench.hookimpl?")
-                registry.problems.append(f"plugin '{plugin.name}' ({plugin.source}) "
-                                         f"{plugin.error}")
+    loaded = [plugin for plugin in registry.plugins.values() if plugin.error is None]
+    reported = _collect(registry, manager, loaded)
+    for plugin in loaded:
+        if not (plugin.models or plugin.datasets) and plugin.name not in reported:
+            plugin.error = ("registered nothing: is its hook function named "
+                            "mlbench_register_models and decorated with @mlbench.hookimpl?")
+            registry.problems.append(f"plugin '{plugin.name}' ({plugin.source}) "
+                                     f"{plugin.error}")
     return registry
 
 
@@ -245,8 +245,54 @@ def _add(
         registry.problems.append(f"plugin '{name}' ({source}) failed to load: {info.error}")
 
 
-def _collect(registry: Registry, manager: pluggy.PluginManager, plugin: PluginInfo) -> None:
-    """Call this plugin's hooks alone, so that every registration is traced to its plugin."""
+def _collect(
+    registry: Registry, manager: pluggy.PluginManager, plugins: list[PluginInfo]
+) -> set[str]:
+    """Call each hook through pluggy, one plugin at a time, so that every registration is
+    traced to its plugin and one plugin raising costs only its own registrations. A plugin's
+    ``tryfirst``/``trylast`` put its calls ahead of/behind the others' (else they come in
+    discovery order, so the first plugin found keeps a name), and its hook wrappers wrap its
+    own implementations. Returns the names of the plugins a problem was reported for."""
+    reported: set[str] = set()
+    for hook_name in HOOKS:
+        for plugin in _call_order(manager, hook_name, plugins):
+            others = [manager.get_plugin(other.name) for other in plugins if other is not plugin]
+            call = manager.subset_hook_caller(hook_name, remove_plugins=others)
+            register = _registrars(registry, plugin)[hook_name]
+            if os.environ.get("MLBENCH_TRACE_PLUGINS"):
+                print(f"mlbench: calling {plugin.name}.{hook_name}", file=sys.stderr)
+            known = len(registry.problems)
+            try:
+                call(register=register)
+            except Exception as error:
+                registry.problems.append(
+                    f"plugin '{plugin.name}': {hook_name} raised {_one_line(error)}"
+                )
+            if len(registry.problems) > known:
+                reported.add(plugin.name)
+    return reported
+
+
+def _call_order(
+    manager: pluggy.PluginManager, hook_name: str, plugins: list[PluginInfo]
+) -> list[PluginInfo]:
+    """The plugins that implement ``hook_name``: those marked ``tryfirst`` first, those whose
+    every implementation is ``trylast`` last, the rest in discovery order (a stable sort)."""
+    impls = getattr(manager.hook, hook_name).get_hookimpls()
+
+    def rank(plugin: PluginInfo) -> int:
+        own = [impl for impl in impls if impl.plugin_name == plugin.name]
+        if any(impl.tryfirst for impl in own):
+            return 0
+        return 2 if all(impl.trylast for impl in own) else 1
+
+    implementing = {impl.plugin_name for impl in impls}
+    return sorted((plugin for plugin in plugins if plugin.name in implementing), key=rank)
+
+
+def _registrars(registry: Registry, plugin: PluginInfo) -> dict[str, Callable[..., None]]:
+    """The ``register`` callback each hook of ``plugin`` is given: it checks what the plugin
+    registers and records where it came from."""
 
     def register_model(cls: Any) -> None:
         problems = contract_problems(cls)
@@ -280,20 +326,5 @@ def _collect(registry: Registry, manager: pluggy.PluginManager, plugin: PluginIn
             registry.datasets[name] = DatasetEntry(name, loader, description, plugin.name)
             plugin.datasets.append(name)
 
-    hooks = {
-        "mlbench_register_models": register_model,
-        "mlbench_register_datasets": register_dataset,
-    }
-    module = manager.get_plugin(plugin.name)
-    for hook_name, register in hooks.items():
-        for impl in getattr(manager.hook, hook_name).get_hookimpls():
-            if impl.plugin is not module:
-                continue
-            if os.environ.get("MLBENCH_TRACE_PLUGINS"):
-                print(f"mlbench: calling {plugin.name}.{hook_name}", file=sys.stderr)
-            try:
-                impl.function(**{arg: register for arg in impl.argnames})
-            except Exception as error:
-                registry.problems.append(
-                    f"plugin '{plugin.name}': {hook_name} raised {_one_line(error)}"
-                )
+    return {"mlbench_register_models": register_model,
+            "mlbench_register_datasets": register_dataset}

@@ -1,13 +1,16 @@
-"""The Python API the CLI wraps: plan a run, load the dataset once, run the jobs, keep the
-results. ``mlbench.run(models=["svm", "knn"], dataset="digits")`` returns the results table.
+"""The Python API the CLI wraps: ``run`` and ``resume`` a run, delegating each step (the
+settings to ``settings``, the new folder to ``run_folder_setup``, the dataset and the jobs to
+``planning``, the running to an executor) and keeping every result in the run folder.
+``mlbench.run(models=["svm", "knn"], dataset="digits")`` returns the results table.
 """
 
 from __future__ import annotations
 
+import errno
 import os
-import re
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,89 +19,52 @@ import numpy as np
 import pandas as pd
 
 from mlbench import __version__
-from mlbench.contract.registry import Registry, load_registry, unknown_message
-from mlbench.errors import DatasetUnavailable, UsageError
+from mlbench.contract.registry import Registry, load_registry
+from mlbench.errors import DatasetUnavailable, DiskFull, UsageError
 from mlbench.results.folder import RunFolder
+from mlbench.running import settings
 from mlbench.running.environment import command_line, describe_machine
-from mlbench.running.executors import Executor, make_executor, validate_executor
+from mlbench.running.executors import Executor, make_executor
 from mlbench.running.jobs import JobSpec, RunConfig
-from mlbench.running.params import parse_params, parse_sweep
 from mlbench.running.planning import job_data, plan, warn_and_load
 from mlbench.running.progress import Progress
+from mlbench.running.run_folder_setup import new_run_folder
 
-DEVICE_CHOICES = ("cpu", "gpu", "auto")
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
-def run(
-    models: str | Sequence[str] = ("sklearn",),
-    dataset: str = "mnist",
-    *,
-    devices: str | Sequence[str] = ("cpu",),
-    params: Mapping[str, Mapping[str, Any]] | Iterable[str] | None = None,
-    sweep: Mapping[str, Mapping[str, Sequence[Any]]] | Iterable[str] | None = None,
-    train_size: int | str | Sequence[int] | None = None,
-    test_size: int | None = None,
-    repeats: int = 1,
-    seed: int = 0,
-    timeout: float | None = None,
-    jobs: int = 1,
-    threads: int | None = None,
-    plugins: Sequence[str | os.PathLike[str]] = (),
-    data_dir: str | os.PathLike[str] | None = None,
-    output_dir: str | os.PathLike[str] = "results",
-    name: str | None = None,
-    progress: Progress | None = None,
-    executor: str = "local",
-    scheduler: str | None = None,
-    retries: int = 2,
-    estimate: bool = False,
-) -> pd.DataFrame:
+def run(*args: Any, **kwargs: Any) -> pd.DataFrame:
     """Train and test each selected model on ``dataset``; returns the results table (its
     folder is in ``frame.attrs["run_dir"]``). Bad inputs raise UsageError before anything
     runs.
 
-    ``sweep`` (``{"svm": {"C": [1, 10]}}`` or ``["svm.C=1,10"]``) and a list of
-    ``train_size``s make a grid: one job per model, device, swept value, size and repeat.
-    ``executor="dask"`` runs the jobs on a local Dask cluster, or on ``scheduler``'s.
-    ``estimate=True`` runs nothing in full and writes nothing: it returns the estimated
-    times of the jobs instead (see ``mlbench.estimate``)."""
-    registry = load_registry(plugins)
-    selected = registry.select_models(_words(models))
-    chosen_params = _params(params, registry, selected)
-    config = RunConfig(
-        models=selected,
-        dataset=dataset,
-        devices=_devices(devices),
-        params=chosen_params,
-        sweep=_sweep(sweep, registry, selected, chosen_params),
-        train_size=_train_size(train_size),
-        test_size=test_size,
-        repeats=repeats,
-        seed=seed,
-        timeout=timeout,
-        jobs=jobs,
-        threads=threads,
-        plugin_paths=list(registry.plugin_paths),
-        data_dir=_data_dir(data_dir),
-        executor=executor,
-        scheduler=scheduler,
-        retries=retries,
-    )
-    validate(config, registry)
-    if estimate:
+    Takes the settings of ``mlbench run``, by the same names (``mlbench.running.settings``
+    declares them): ``--train-size 1000,5000`` is ``train_size=[1000, 5000]``, a repeatable
+    option a list (``--param``: ``params=["svm.C=10"]`` or ``{"svm": {"C": 10}}``; ``--sweep``:
+    ``sweep={"svm": {"C": [1, 10]}}``; ``--plugin``: ``plugins=[...]``). ``estimate=True``
+    runs nothing in full and writes nothing: it returns the estimated times of the jobs
+    instead. ``progress`` is told each step (quiet by default)."""
+    given = settings.bind(args, kwargs)
+    config, registry = settings.to_config(given)
+    progress = given["progress"] or Progress()
+    if given["estimate"]:
         from mlbench.running.estimate import estimate_run
 
-        return estimate_run(config, registry, progress or Progress())
-    folder = new_run_folder(Path(output_dir), name)
-    # Settings first: from here on a killed run can be finished with --resume.
-    folder.write_run({"mlbench": __version__, "config": config.to_json(),
-                      "command": command_line(), "started_at": _now()})
+        return estimate_run(config, registry, progress)
+    folder = new_run_folder(Path(given["output_dir"]), given["name"])
     try:
-        return _execute(folder, config, registry, progress or Progress(), resumed=False)
+        with _disk_full_stops(folder):
+            # Settings first: from here on a killed run can be finished with --resume.
+            folder.write_run({"mlbench": __version__, "config": config.to_json(),
+                              "command": command_line(), "started_at": _now()})
+            return _execute(folder, config, registry, progress, resumed=False)
     except (UsageError, DatasetUnavailable):
         if not folder.jobs_dir.exists():
             shutil.rmtree(folder.path)  # nothing ran: leave no half-made run behind
         raise
+
+
+run.__signature__ = settings.signature()  # type: ignore[attr-defined]
 
 
 def resume(run_dir: str | os.PathLike[str], progress: Progress | None = None) -> pd.DataFrame:
@@ -107,63 +73,27 @@ def resume(run_dir: str | os.PathLike[str], progress: Progress | None = None) ->
     folder.remove_temporaries()
     config = RunConfig.from_json(folder.read_run()["config"])
     registry = load_registry(config.plugin_paths)
-    validate(config, registry)
-    return _execute(folder, config, registry, progress or Progress(), resumed=True)
+    settings.check(config, registry)
+    with _disk_full_stops(folder):
+        return _execute(folder, config, registry, progress or Progress(), resumed=True)
 
 
-def validate(config: RunConfig, registry: Registry) -> None:
-    """Every check that needs no data, so a bad input fails before anything is loaded."""
-    for model in config.models:
-        if model not in registry.models:
-            raise UsageError(unknown_message("model", model, registry.models))
-    registry.dataset(config.dataset)
-    for label, value, minimum in (("--repeats", config.repeats, 1), ("--jobs", config.jobs, 1),
-                                  ("--seed", config.seed, 0),
-                                  ("--threads", config.threads, 1),
-                                  *(("--train-size", size, 1) for size in config.train_sizes()),
-                                  ("--test-size", config.test_size, 1)):
-        if value is not None and value < minimum:
-            raise UsageError(f"{label} must be at least {minimum}, got {value}")
-    validate_executor(config)
-    if config.timeout is not None and not 0 < config.timeout < float("inf"):  # NaN too
-        raise UsageError(f"--timeout must be a positive number of seconds, got {config.timeout}")
-    if config.data_dir and not Path(config.data_dir).is_dir():
-        raise UsageError(f"data folder {config.data_dir} does not exist; "
-                         "point --data-dir / MLBENCH_DATA_DIR at the folder of MNIST .gz files")
-
-
-def new_run_folder(output_dir: Path, name: str | None) -> RunFolder:
-    """A fresh, writable run folder; an existing non-empty one is never reused silently."""
-    if output_dir.exists() and not output_dir.is_dir():
-        raise UsageError(f"output folder {output_dir} is a file; give a folder")
-    if name is None:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        name, count = stamp, 1
-        while (output_dir / name).exists():
-            count += 1
-            name = f"{stamp}-{count}"
-    elif not name or "/" in name or name in (".", ".."):
-        raise UsageError(f"run name {name!r} must be a plain folder name")
-    path = output_dir / name
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"{path} is a file; choose another --name")
-    if RunFolder(path).run_json.exists():
-        raise UsageError(f"{path} already holds a run; choose another --name or use "
-                         f"--resume {path}")
-    # Hidden names are mlbench's own temporary files, left by a run killed as it started.
-    if path.exists() and any(not p.name.startswith(".") for p in path.iterdir()):
-        raise UsageError(f"{path} is not empty and holds no mlbench run; choose another "
-                         "--name or --output-dir")
+@contextmanager
+def _disk_full_stops(folder: RunFolder) -> Iterator[None]:
+    """A full disk as one line that says what is kept and how to go on, not a traceback."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        (path / ".write-test").touch()
-        (path / ".write-test").unlink()
+        yield
     except OSError as error:
-        raise UsageError(f"cannot write to {path}: {error.strerror}; "
-                         "choose another --output-dir") from error
-    folder = RunFolder(path)
-    folder.remove_temporaries()
-    return folder
+        if error.errno not in DISK_FULL or isinstance(error, DiskFull):
+            raise
+        # os.strerror: pyarrow's own wording is long ("Error writing bytes to file. ...").
+        where = (f"the disk is full ({os.strerror(error.errno)}): could not write to "
+                 f"{folder.path}")
+        if not folder.run_json.exists():  # not even the settings were saved: nothing to keep
+            shutil.rmtree(folder.path, ignore_errors=True)
+            raise DiskFull(f"{where}; nothing ran; free some space and run again") from error
+        raise DiskFull(f"{where}; the finished jobs are kept; free some space, then finish "
+                       f"the run with: mlbench run --resume {folder.path}") from error
 
 
 def _execute(
@@ -241,67 +171,6 @@ def _run_jobs(
     frame.attrs["run_dir"] = str(folder.path)
     progress.end(frame)
     return frame
-
-
-def _data_dir(given: str | os.PathLike[str] | None) -> str | None:
-    """--data-dir, else $MLBENCH_DATA_DIR, resolved once so run.json records the folder."""
-    chosen = given or os.environ.get("MLBENCH_DATA_DIR")
-    return str(Path(chosen).resolve()) if chosen else None
-
-
-def _words(value: str | Sequence[str]) -> list[str]:
-    return [w for part in ([value] if isinstance(value, str) else value) for w in part.split(",")]
-
-
-def _devices(value: str | Sequence[str]) -> list[str]:
-    devices = [word.strip() for word in _words(value) if word.strip()]
-    if not devices:
-        raise UsageError("no devices given; use --devices cpu, gpu or auto")
-    for device in devices:
-        if device not in DEVICE_CHOICES:
-            raise UsageError(unknown_message("device", device, DEVICE_CHOICES))
-    return list(dict.fromkeys(devices))
-
-
-def _params(
-    params: Mapping[str, Mapping[str, Any]] | Iterable[str] | None,
-    registry: Registry,
-    selected: list[str],
-) -> dict[str, dict[str, Any]]:
-    defaults = {model: registry.models[model].defaults for model in selected}
-    if params is None:
-        return {}
-    if isinstance(params, Mapping):
-        params = [f"{model}.{key}={value!r}" for model, values in params.items()
-                  for key, value in values.items()]
-    return parse_params(params, defaults)
-
-
-def _sweep(
-    sweep: Mapping[str, Mapping[str, Sequence[Any]]] | Iterable[str] | None,
-    registry: Registry,
-    selected: list[str],
-    params: Mapping[str, Mapping[str, Any]],
-) -> dict[str, dict[str, list[Any]]]:
-    if not sweep:
-        return {}
-    if isinstance(sweep, Mapping):
-        sweep = [f"{model}.{key}={','.join(repr(value) for value in values)}"
-                 for model, swept in sweep.items() for key, values in swept.items()]
-    defaults = {model: registry.models[model].defaults for model in selected}
-    return parse_sweep(sweep, defaults, params)
-
-
-def _train_size(value: int | str | Sequence[int] | None) -> int | list[int] | None:
-    """One size (an int), or a grid's sizes in the order given: ``1000,5000`` or a list."""
-    if value is None or isinstance(value, int):
-        return value
-    words = value.split(",") if isinstance(value, str) else [str(size) for size in value]
-    if not all(re.fullmatch(r"\s*-?\d+\s*", word) for word in words):
-        raise UsageError(f"--train-size takes a number of images or a comma-separated list of "
-                         f"them, e.g. 1000,5000; got {value!r}")
-    sizes = list(dict.fromkeys(int(word) for word in words))
-    return sizes[0] if len(sizes) == 1 else sizes
 
 
 def _now() -> str:

@@ -49,8 +49,6 @@ def validate_executor(config: RunConfig) -> None:
     if config.scheduler and config.executor != "dask":
         raise UsageError(f"--scheduler {config.scheduler} is a Dask scheduler's address; "
                          "add --executor dask")
-    if config.retries < 0:
-        raise UsageError(f"--retries must be at least 0, got {config.retries}")
 
 
 def make_executor(config: RunConfig) -> Executor:

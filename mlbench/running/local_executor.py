@@ -1,5 +1,6 @@
 """The local executor: one fresh worker process per job, so timing is clean, thread settings
-never leak between models, and a crash, hang or out-of-memory kill costs one job.
+never leak between models, and a crash, hang or out-of-memory kill costs one job, with every
+process the job started.
 
 pebble's ProcessPool does the heavy lifting: unlike concurrent.futures it survives a dead
 worker and kills a task that overruns its timeout.
@@ -9,11 +10,13 @@ The Dask executor runs each of its tasks' jobs through ``execute`` here, on the 
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
 import signal
 import socket
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
@@ -25,6 +28,9 @@ from pebble import ProcessExpired, ProcessPool
 from mlbench.errors import UsageError
 from mlbench.running.jobs import JobSpec, OnFinish, OnStart, Outcome
 
+# Set only while the forkserver starts (see start_workers), then taken out of each job's
+# environment, so that what a job runs itself sees the user's environment.
+SAFE_PATH, SAFE_PATH_ADDED = "PYTHONSAFEPATH", "MLBENCH_ADDED_PYTHONSAFEPATH"
 MAIN_GUARD = ("a script that calls mlbench.run() must call it under "
               "`if __name__ == \"__main__\":`, since every worker process imports the script")
 
@@ -71,8 +77,9 @@ def execute(
     if not pending:
         return
     context = start_workers()
+    groups = JobGroups(context)
     pool = ProcessPool(max_workers=jobs, max_tasks=1, context=context,
-                       initializer=_ignore_interrupts)
+                       initializer=_prepare_job_process, initargs=(groups.announcements,))
     running: dict[Future[Outcome], JobSpec] = {}
     try:
         while pending or running:
@@ -86,12 +93,44 @@ def execute(
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 spec = running.pop(future)
+                # A job that timed out or crashed ends with every process it started.
+                groups.end(spec.job_id, kill=future.exception() is not None)
                 record, arrays = outcome(future, spec, timeout)
                 on_finish(spec, record, arrays)
         pool.close()
     finally:
         pool.stop()  # on Ctrl-C or an error: kill what still runs; finished jobs are saved
+        for spec in running.values():
+            groups.end(spec.job_id, kill=True)
         pool.join()
+
+
+class JobGroups:
+    """Every job process leads a process group of its own, which the processes it starts
+    (a plugin's data loader or subprocess, and theirs) join unless they leave on purpose.
+    The job announces its process id as it starts; when the job times out, crashes or is
+    stopped, its whole group is killed, so nothing it started runs on after it.
+
+    Chosen over walking the job's descendants (psutil): pebble kills a timed-out job itself,
+    and by the time the parent hears of it the job's children are orphans, out of its tree;
+    a process group outlives its leader. And over a guardian process per job: each would be
+    left for init to reap, a zombie per job where the container's init does not."""
+
+    def __init__(self, context: Any) -> None:
+        self.announcements = context.SimpleQueue()
+        self.pids: dict[str, int] = {}
+
+    def end(self, job_id: str, kill: bool) -> None:
+        while not self.announcements.empty():
+            announced, pid = self.announcements.get()
+            self.pids[announced] = pid
+        pid = self.pids.pop(job_id, None)
+        if kill and pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):  # all gone already
+                os.killpg(pid, signal.SIGKILL)
+
+
+_announcements: Any = None  # in a job process: where it announces its process id
 
 
 def start_workers() -> Any:
@@ -102,11 +141,33 @@ def start_workers() -> Any:
     context.set_forkserver_preload(["mlbench.running.worker"])
     from multiprocessing import forkserver
 
-    forkserver.ensure_running()
+    with _safe_path():
+        forkserver.ensure_running()
     return context
 
 
+@contextlib.contextmanager
+def _safe_path() -> Iterator[None]:
+    """Start the forkserver without the current folder on its import path. It is started
+    as `python -c`, which puts the current folder first, and preloads mlbench: from a folder
+    holding an `mlbench/` folder (the parent of a clone) or a `numpy.py`, every job would
+    import those instead. PYTHONSAFEPATH (Python 3.11+) leaves it out; PYTHONPATH and the
+    parent's own import path (which jobs receive) still apply, and so do --plugin paths."""
+    if SAFE_PATH in os.environ:  # the user's own choice, kept as it is
+        yield
+        return
+    # os.environ is the process's: set for the moment the forkserver is started only.
+    os.environ.update({SAFE_PATH: "1", SAFE_PATH_ADDED: "1"})
+    try:
+        yield
+    finally:
+        os.environ.pop(SAFE_PATH, None)
+        os.environ.pop(SAFE_PATH_ADDED, None)
+
+
 def run_job(spec: JobSpec) -> Outcome:
+    if _announcements is not None:
+        _announcements.put((spec.job_id, os.getpid()))  # see JobGroups
     # Imported here, in the worker (where the forkserver has preloaded it), so the parent
     # never pays for importing scikit-learn.
     from mlbench.running.worker import run_job as run_in_worker
@@ -145,9 +206,15 @@ def describe_exit(exitcode: int | None) -> str:
     return f"worker process exited with code {exitcode}"
 
 
-def _ignore_interrupts() -> None:
+def _prepare_job_process(announcements: Any) -> None:
+    """Run in each job process before its job."""
+    global _announcements
     # Ctrl-C reaches the whole process group; the parent alone decides what to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if os.environ.pop(SAFE_PATH_ADDED, None):
+        os.environ.pop(SAFE_PATH, None)
+    os.setpgid(0, 0)  # see JobGroups
+    _announcements = announcements
     _die_with_parent()
 
 

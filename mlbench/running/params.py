@@ -1,9 +1,10 @@
-"""Hyperparameters from the command line: ``model.name=value`` strings, checked and typed."""
+"""Hyperparameters: ``model.name=value`` strings from the command line, or a dict from Python,
+checked against each model's defaults and typed."""
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from mlbench.contract.registry import unknown_message
@@ -20,50 +21,53 @@ def parse_value(text: str) -> Any:
 
 
 def parse_params(
-    assignments: Iterable[str], defaults: Mapping[str, Mapping[str, Any]]
+    given: Iterable[str] | Mapping[str, Mapping[str, Any]],
+    defaults: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, dict[str, Any]]:
-    """``["svm.C=10", "knn.n_neighbors=3"]`` into ``{"svm": {"C": 10.0}, "knn": {...}}``.
+    """``["svm.C=10", "knn.n_neighbors=3"]`` (or, from Python, ``{"svm": {"C": 10}}``) into
+    ``{"svm": {"C": 10.0}, "knn": {...}}``.
 
     ``defaults`` maps each selected model to its default params; a param for a model not
     selected, an unknown param name, or a value of the wrong type is a UsageError.
     """
     params: dict[str, dict[str, Any]] = {}
-    for assignment in assignments:
-        model, name, text = _assignment("--param", "VALUE, e.g. svm.C=10", assignment, defaults)
+    from_text = not isinstance(given, Mapping)
+    for _, model, name, value in _entries("--param", "VALUE, e.g. svm.C=10", given, defaults):
         params.setdefault(model, {})[name] = coerce(
-            parse_value(text.strip()), defaults[model][name], f"{model}.{name}"
-        )
+            parse_value(value.strip()) if from_text else value, defaults[model][name],
+            f"{model}.{name}")
     return params
 
 
 def parse_sweep(
-    assignments: Iterable[str],
+    given: Iterable[str] | Mapping[str, Mapping[str, Sequence[Any]]],
     defaults: Mapping[str, Mapping[str, Any]],
     params: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, dict[str, list[Any]]]:
-    """``["svm.C=1,10,100"]`` into ``{"svm": {"C": [1.0, 10.0, 100.0]}}``: each value parsed and
-    checked like ``--param``. A param swept twice, or also set by ``--param`` (``params``), is a
-    UsageError, as is a value given twice."""
+    """``["svm.C=1,10,100"]`` (or ``{"svm": {"C": [1, 10, 100]}}``) into
+    ``{"svm": {"C": [1.0, 10.0, 100.0]}}``: each value parsed and checked like ``--param``. A
+    param swept twice, or also set by ``--param`` (``params``), is a UsageError, as is a value
+    given twice."""
     sweep: dict[str, dict[str, list[Any]]] = {}
-    for assignment in assignments:
-        model, name, text = _assignment("--sweep", "V1,V2,..., e.g. svm.C=1,10,100",
-                                        assignment, defaults)
+    from_text = not isinstance(given, Mapping)
+    for label, model, name, value in _entries("--sweep", "V1,V2,..., e.g. svm.C=1,10,100",
+                                              given, defaults):
         if name in sweep.get(model, {}) or name in (params or {}).get(model, {}):
-            raise UsageError(f"--sweep {assignment!r}: {model}.{name} is already set by another "
+            raise UsageError(f"{label}: {model}.{name} is already set by another "
                              "--sweep or --param; give each param once")
-        words = split_values(text)
-        if any(not word.strip() for word in words):
-            raise UsageError(f"--sweep {assignment!r} has an empty value; separate values with "
+        words = split_values(value) if from_text else list(value)
+        if from_text and any(not word.strip() for word in words):
+            raise UsageError(f"{label} has an empty value; separate values with "
                              "single commas, e.g. svm.C=1,10,100")
-        values = [coerce(parse_value(word.strip()), defaults[model][name],
-                         f"--sweep {assignment!r}: {model}.{name}") for word in words]
+        values = [coerce(parse_value(word.strip()) if from_text else word,
+                         defaults[model][name], f"{label}: {model}.{name}") for word in words]
         texts = [value_text(value) for value in values]  # as job ids will show them
         for index, value in enumerate(values):
             if texts[index] in texts[:index]:
                 other = values[texts.index(texts[index])]
-                raise UsageError(f"--sweep {assignment!r}: value {value!r} is given twice"
+                raise UsageError(f"{label}: value {value!r} is given twice"
                                  if other == value else
-                                 f"--sweep {assignment!r}: values {other!r} and {value!r} "
+                                 f"{label}: values {other!r} and {value!r} "
                                  f"would both be {texts[index]} in job ids; give one of them")
         sweep.setdefault(model, {})[name] = values
     return sweep
@@ -88,26 +92,34 @@ def split_values(text: str) -> list[str]:
     return words
 
 
-def _assignment(
-    option: str, form: str, assignment: str, defaults: Mapping[str, Mapping[str, Any]]
-) -> tuple[str, str, str]:
-    """MODEL, NAME and the value text of ``MODEL.NAME=...``, the model selected and the
-    param one it has; else a UsageError naming ``option``."""
-    target, equals, text = assignment.partition("=")
-    model, dot, name = target.strip().rpartition(".")
-    if not equals or not dot or not model or not name:
-        raise UsageError(f"{option} {assignment!r} is not of the form MODEL.NAME={form}")
-    if model not in defaults:
-        raise UsageError(
-            f"{option} {assignment!r}: model '{model}' is not selected in this run; "
-            f"selected: {', '.join(defaults)}"
-        )
-    if name not in defaults[model]:
-        raise UsageError(
-            f"{option} {assignment!r}: "
-            + unknown_message(f"param of {model}", name, defaults[model])
-        )
-    return model, name, text
+def _entries(
+    option: str,
+    form: str,
+    given: Iterable[str] | Mapping[str, Mapping[str, Any]],
+    defaults: Mapping[str, Mapping[str, Any]],
+) -> Iterator[tuple[str, str, str, Any]]:
+    """(label, model, name, value) of each ``MODEL.NAME=...`` string (the value as text) or
+    of each ``{model: {name: value}}`` entry, the model selected and the param one it has;
+    else a UsageError that names ``option`` and what was given."""
+    if isinstance(given, Mapping):  # from Python: the values are already values
+        entries = [(f"{option} {model}.{name}", model, name, value)
+                   for model, values in given.items() for name, value in values.items()]
+    else:
+        entries = []
+        for assignment in given:
+            target, equals, text = assignment.partition("=")
+            model, dot, name = target.strip().rpartition(".")
+            if not equals or not dot or not model or not name:
+                raise UsageError(f"{option} {assignment!r} is not of the form MODEL.NAME={form}")
+            entries.append((f"{option} {assignment!r}", model, name, text))
+    for label, model, name, value in entries:
+        if model not in defaults:
+            raise UsageError(f"{label}: model '{model}' is not selected in this run; "
+                             f"selected: {', '.join(defaults)}")
+        if name not in defaults[model]:
+            raise UsageError(f"{label}: "
+                             + unknown_message(f"param of {model}", name, defaults[model]))
+        yield label, model, name, value
 
 
 def coerce(value: Any, default: Any, label: str) -> Any:

@@ -1,0 +1,70 @@
+"""The run settings are declared once: the command's options and the Python API's keyword
+arguments both come from mlbench.running.settings, with the same names and defaults."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import click
+import pytest
+
+import mlbench
+from mlbench.cli.commands import run as run_command
+from mlbench.errors import UsageError
+from mlbench.running.params import parse_sweep
+from mlbench.running.settings import SETTINGS
+
+DEFAULTS = {"svm": {"C": 5.0, "kernel": "rbf"}, "knn": {"n_neighbors": 3}}
+
+
+def test_cli_options_and_api_keywords_come_from_one_declaration() -> None:
+    options = {param.name: param for param in run_command.params
+               if isinstance(param, click.Option) and param.name != "help"}
+    keywords = inspect.signature(mlbench.run).parameters
+
+    assert set(options) == {setting.name for setting in SETTINGS if setting.cli}
+    assert set(keywords) == {setting.name for setting in SETTINGS if setting.api}
+    for setting in SETTINGS:
+        if setting.cli:
+            option = options[setting.name]
+            assert setting.option in option.opts, option.opts
+            assert option.default == setting.default, setting.name
+            assert option.multiple == setting.multiple and option.is_flag == setting.is_flag
+        if setting.api:
+            assert keywords[setting.name].default == setting.default, setting.name
+        if setting.cli and setting.api:  # the same default on both surfaces
+            assert options[setting.name].default == keywords[setting.name].default
+        else:  # a setting of one surface says what the other does instead
+            assert setting.instead, setting.name
+    # The positional pair of mlbench.run(models, dataset), the rest by keyword only.
+    assert list(keywords)[:2] == ["models", "dataset"]
+
+
+def test_an_option_of_the_command_alone_says_what_the_api_does_instead() -> None:
+    with pytest.raises(TypeError, match=re.escape("--quiet is the command's alone; mlbench.run "
+                                                  "shows no progress")):
+        mlbench.run(models=["knn"], dataset="digits", quiet=True)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'modles'"):
+        mlbench.run(modles=["knn"])
+
+
+def test_api_values_are_checked_as_the_command_line_s_are() -> None:
+    with pytest.raises(UsageError, match=re.escape("knn.n_neighbors expects int (default 3), "
+                                                   "got 'three'")):
+        mlbench.run(["knn"], "digits", params={"knn": {"n_neighbors": "three"}})
+    with pytest.raises(UsageError, match="no models given"):
+        mlbench.run(dataset="digits")
+    with pytest.raises(UsageError, match="--repeats must be at least 1, got 0"):
+        mlbench.run("knn", "digits", repeats=0)
+
+
+def test_a_sweep_from_python_keeps_its_values() -> None:
+    """Python values are values: the text "10" stays a string, not the number the command
+    line's 10 would be."""
+    assert parse_sweep({"svm": {"kernel": ["rbf", "poly"], "C": [1, 10]}}, DEFAULTS) == {
+        "svm": {"kernel": ["rbf", "poly"], "C": [1.0, 10.0]}}
+    assert parse_sweep({"svm": {"kernel": ["10"]}}, DEFAULTS) == {"svm": {"kernel": ["10"]}}
+    assert parse_sweep(["svm.kernel=10"], DEFAULTS) == {"svm": {"kernel": [10]}}
+    with pytest.raises(UsageError, match="value 'rbf' is given twice"):
+        parse_sweep({"svm": {"kernel": ["rbf", "rbf"]}}, DEFAULTS)
