@@ -52,15 +52,15 @@ def test_estimator_models_offer_probabilities_only_when_the_estimator_has_them()
 
     X, y = load_digits(return_X_y=True)
     models = load_registry().models
-    knn = models["knn"].cls(seed=0)
-    assert capabilities(knn).predict_proba  # known from the params, before fitting
-    assert knn.fit(X, y).predict_proba(X[:5]).shape == (5, 10)
+    knn = models["knn"].cls(seed=0).fit(X, y)
+    assert capabilities(knn).predict_proba
+    assert knn.predict_proba(X[:5]).shape == (5, 10)
     linear = models["linear"].cls(seed=0).fit(X, y)
     assert not capabilities(linear).predict_proba  # regression scores are not probabilities
     assert (linear.predict(X) == y).mean() > 0.9
-    svm = models["svm"].cls(seed=0)
+    svm = models["svm"].cls(seed=0).fit(X, y)
     assert not capabilities(svm).predict_proba  # libsvm needs probability=True for them
-    assert not capabilities(models["perceptron"].cls(seed=0)).predict_proba
+    assert not capabilities(models["perceptron"].cls(seed=0).fit(X, y)).predict_proba
 
 
 class ReadmeStyle:

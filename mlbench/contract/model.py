@@ -109,7 +109,9 @@ class Model:
 
     def capabilities(self) -> Capabilities:
         """What this model offers: by default what its class's methods say. Override to
-        declare otherwise, e.g. ``replace(super().capabilities(), predict_proba=False)``."""
+        declare otherwise, e.g. ``replace(super().capabilities(), predict_proba=False)``.
+        The harness asks before fitting and again after, when the answer may depend on
+        what ``fit`` made."""
         return class_capabilities(type(self))
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> Model:
@@ -161,8 +163,8 @@ class EstimatorModel(Model):
     """A model backed by a scikit-learn estimator: implement ``build()`` and you are done.
 
     ``build()`` returns an unfitted estimator made from ``self.params`` (and ``self.seed``
-    where the estimator is random); ``predict_proba`` is offered when the estimator built from
-    the params has it.
+    where the estimator is random); ``predict_proba`` is offered when the fitted estimator
+    has it.
     """
 
     def build(self) -> Any:
@@ -179,8 +181,13 @@ class EstimatorModel(Model):
         return np.asarray(self.estimator_.predict_proba(X))
 
     def capabilities(self) -> Capabilities:
-        return replace(super().capabilities(),
-                       predict_proba=hasattr(self.build(), "predict_proba"))
+        # Probabilities exactly when the fitted estimator has them (LinearRegression, libsvm
+        # without probability=True: none). Before fitting they are not known: building an
+        # estimator only to ask would import its module outside fit, whose time includes it.
+        fitted = self.__dict__.get("estimator_")
+        if fitted is None:
+            return super().capabilities()
+        return replace(super().capabilities(), predict_proba=hasattr(fitted, "predict_proba"))
 
     def runtime_info(self) -> dict[str, Any]:
         import sklearn

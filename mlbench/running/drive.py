@@ -5,7 +5,7 @@ global generators; ``prepare`` (framework start-up) if it offers it; ``fit``, gi
 set as ``eval_set`` if it takes one (for learning curves, never for fitting); ``predict``;
 ``predict_proba`` if it offers probabilities. The worker times each step and records it;
 ``check_model`` adds the contract's checks on top. What a model offers is asked of
-``capabilities`` alone.
+``capabilities`` alone, before fitting and again after.
 """
 
 from __future__ import annotations
@@ -74,7 +74,9 @@ class Driver:
         gc.collect()  # not the previous step's garbage, collected mid-fit
         wall, cpu = time.perf_counter(), time.process_time()
         returned = self.model.fit(x_train, y_train, **options)
-        return Fitted(returned, time.perf_counter() - wall, time.process_time() - cpu)
+        fitted = Fitted(returned, time.perf_counter() - wall, time.process_time() - cpu)
+        self.offers = capabilities(self.model)  # asked again: fit may have settled some
+        return fitted
 
     def history(self) -> list[EpochRecord]:
         """The training history the model kept in ``history_`` (plugins write dicts)."""
