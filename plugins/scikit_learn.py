@@ -38,9 +38,6 @@ class Linear(EstimatorModel):
     def predict(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(self.classes_[np.argmax(self.estimator_.predict(X), axis=1)])
 
-    def __getattr__(self, name: str) -> Any:
-        raise AttributeError(name)  # regression scores are not probabilities
-
 
 class Logistic(EstimatorModel):
     """Multinomial logistic regression (L-BFGS)."""

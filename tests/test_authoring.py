@@ -141,7 +141,7 @@ def test_a_correct_model_passes_check_model() -> None:
 
 @pytest.mark.parametrize(("model", "check", "detail"), [
     (BadName, "check_contract", "must be a lower-case string"),
-    (WrongLength, "check_predict_labels", "returned shape (299,) for 300 images"),
+    (WrongLength, "check_predict_labels", "returned shape (299,) for 300 test images"),
     (UnseenLabels, "check_predict_labels", "labels never seen in training"),
     (ProbaNotNormalised, "check_predict_proba", "rows must sum to 1"),
     (FitReturnsNone, "check_fit_returns_self", "fit() returned NoneType"),

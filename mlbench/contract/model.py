@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -16,6 +18,53 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 class SkipJob(Exception):
     """Raise from a model (usually from ``fit``) to record the job as ``skipped`` with a reason,
     for example when an optional framework or a device is missing."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """The optional steps a model offers beyond ``fit`` and ``predict``. The harness (the
+    worker, ``check_model``) asks ``capabilities(model)`` and nothing else."""
+
+    predict_proba: bool = False  # class probabilities, one row per image
+    prepare: bool = False  # prepare(X, y): framework start-up, timed apart from fit
+    eval_set: bool = False  # fit(X, y, eval_set=(X_test, y_test)): per-epoch test accuracy
+    runtime_info: bool = False  # runtime_info(): framework, device, precision for the record
+    size_bytes: bool = False  # size_bytes(): the fitted model's size, instead of pickling it
+    get_params: bool = False  # get_params(): the params as the model resolved them
+
+
+def class_capabilities(cls: type) -> Capabilities:
+    """What a class offers, read once from the methods it defines (how the README's plugins
+    say it: they define ``predict_proba``, ``prepare``, ``fit(X, y, eval_set=None)``...)."""
+    if cls not in _CLASS_CAPABILITIES:
+        _CLASS_CAPABILITIES[cls] = _infer_capabilities(cls)
+    return _CLASS_CAPABILITIES[cls]
+
+
+_CLASS_CAPABILITIES: dict[type, Capabilities] = {}
+
+
+def _infer_capabilities(cls: type) -> Capabilities:
+    try:
+        takes_eval_set = "eval_set" in inspect.signature(cls.fit).parameters  # type: ignore[attr-defined]
+    except (AttributeError, TypeError, ValueError):
+        takes_eval_set = False
+    return Capabilities(
+        predict_proba=callable(getattr(cls, "predict_proba", None)),
+        prepare=callable(getattr(cls, "prepare", None)),
+        eval_set=takes_eval_set,
+        runtime_info=callable(getattr(cls, "runtime_info", None)),
+        size_bytes=callable(getattr(cls, "size_bytes", None)),
+        get_params=callable(getattr(cls, "get_params", None)),
+    )
+
+
+def capabilities(model: Any) -> Capabilities:
+    """What ``model`` (a built model, or a class) offers. A built ``Model`` is asked, so that
+    a class can declare what its methods alone cannot say (``EstimatorModel`` does)."""
+    if isinstance(model, Model):
+        return model.capabilities()
+    return class_capabilities(model if isinstance(model, type) else type(model))
 
 
 class Model:
@@ -57,6 +106,13 @@ class Model:
         type(self)(seed=self.seed, device=self.device, **params)  # validates the names
         self.params.update(params)
         return self
+
+    def capabilities(self) -> Capabilities:
+        """What this model offers: by default what its class's methods say. Override to
+        declare otherwise, e.g. ``replace(super().capabilities(), predict_proba=False)``.
+        The harness asks before fitting and again after, when the answer may depend on
+        what ``fit`` made."""
+        return class_capabilities(type(self))
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> Model:
         raise NotImplementedError
@@ -107,7 +163,8 @@ class EstimatorModel(Model):
     """A model backed by a scikit-learn estimator: implement ``build()`` and you are done.
 
     ``build()`` returns an unfitted estimator made from ``self.params`` (and ``self.seed``
-    where the estimator is random); ``predict_proba`` is offered when the estimator has it.
+    where the estimator is random); ``predict_proba`` is offered when the fitted estimator
+    has it.
     """
 
     def build(self) -> Any:
@@ -120,14 +177,19 @@ class EstimatorModel(Model):
     def predict(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(self.estimator_.predict(X))
 
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.estimator_.predict_proba(X))
+
+    def capabilities(self) -> Capabilities:
+        # Probabilities exactly when the fitted estimator has them (LinearRegression, libsvm
+        # without probability=True: none). Before fitting they are not known: building an
+        # estimator only to ask would import its module outside fit, whose time includes it.
+        fitted = self.__dict__.get("estimator_")
+        if fitted is None:
+            return super().capabilities()
+        return replace(super().capabilities(), predict_proba=hasattr(fitted, "predict_proba"))
+
     def runtime_info(self) -> dict[str, Any]:
         import sklearn
 
         return {"framework": f"scikit-learn {sklearn.__version__}"}
-
-    def __getattr__(self, name: str) -> Any:
-        # predict_proba exists exactly when the fitted estimator has it, so the harness can
-        # tell from hasattr() whether probabilities are available.
-        if name == "predict_proba" and "estimator_" in self.__dict__:
-            return self.estimator_.predict_proba
-        raise AttributeError(name)

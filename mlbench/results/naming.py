@@ -27,3 +27,8 @@ def value_text(value: Any) -> str:
     else:
         text = str(value)
     return re.sub(r"[^A-Za-z0-9.+_-]", "_", text)
+
+
+def sweep_text(sweep: dict[str, Any]) -> str:
+    """A job's swept values as the table's sweep column shows them: ``C=10, gamma=0.1``."""
+    return ", ".join(f"{name}={value_text(value)}" for name, value in sweep.items())

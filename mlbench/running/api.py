@@ -22,6 +22,7 @@ from mlbench import __version__
 from mlbench.contract.registry import Registry, load_registry
 from mlbench.errors import DatasetUnavailable, DiskFull, UsageError
 from mlbench.results.folder import RunFolder
+from mlbench.results.record import JobRecord
 from mlbench.running import settings
 from mlbench.running.environment import command_line, describe_machine
 from mlbench.running.executors import Executor, make_executor
@@ -142,17 +143,16 @@ def _run_jobs(
     specs, skipped = plan(config, registry, data)
     done = folder.finished_jobs()
     todo = [spec for spec in specs if spec.job_id not in done]
-    skipped = [record for record in skipped if record["job_id"] not in done]
+    skipped = [record for record in skipped if record.job_id not in done]
     total = len(todo) + len(skipped)
     progress.begin(folder.path, total, already_done=len(done))
 
-    def finish(spec: JobSpec | None, record: dict[str, Any], arrays: dict[str, Any]) -> None:
-        record.update(dataset=dataset.name)
-        record.setdefault("executor", config.executor)  # a planned skip ran nowhere
-        record.setdefault("train_size", info["dataset"]["train_size"])
-        record.setdefault("test_size", info["dataset"]["test_size"])
-        folder.save_job(record, arrays)
-        progress.finished(record)
+    def finish(spec: JobSpec | None, record: JobRecord, arrays: dict[str, Any]) -> None:
+        saved = record.in_run(dataset=dataset.name, executor=config.executor,
+                              train_size=info["dataset"]["train_size"],
+                              test_size=info["dataset"]["test_size"]).to_json()
+        folder.save_job(saved, arrays)
+        progress.finished(saved)
 
     for record in skipped:
         finish(None, record, {})
@@ -165,7 +165,7 @@ def _run_jobs(
     finally:
         info["finished_at"] = _now()
         info["complete"] = folder.finished_jobs() >= {spec.job_id for spec in specs} | {
-            r["job_id"] for r in skipped}
+            r.job_id for r in skipped}
         folder.write_run(info)
     frame = folder.write_table()
     frame.attrs["run_dir"] = str(folder.path)

@@ -1,26 +1,26 @@
 """Test helpers for plugin authors: ``check_model(MyModel)`` proves that a model class keeps
 mlbench's model contract, the way scikit-learn's ``check_estimator`` does for estimators.
 
-Each check uses the model the way the harness will (``mlbench/worker.py``): built from
-``seed``, ``device`` and its params, ``prepare``d if it can be, fitted on a small real slice of
-digits scaled to [0, 1], then asked to predict. The first check that fails raises
+Each check drives the model as the worker does (``running.drive``): built from ``seed``,
+``device`` and its params, ``prepare``d if it offers that, fitted on a small real slice of
+digits scaled to [0, 1], then asked to predict; the driver's own checks of what it returns
+fail a check here as they fail a job there. The first check that fails raises
 ``ModelCheckError`` naming the class and the check; a model that raises ``SkipJob`` (a missing
 framework, say) has it passed through unchanged, so the test can skip.
 """
 
 from __future__ import annotations
 
-import inspect
-import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from mlbench.contract.model import SkipJob, contract_problems
+from mlbench.contract.model import SkipJob, class_capabilities, contract_problems
 from mlbench.datasets import DataRef, LoadRequest, cache_dir, stratified_indices
 from mlbench.errors import UsageError
+from mlbench.running.drive import ContractError, Driver
 
 FLAT_DATASET = "digits"  # 8x8 images: every check of a classic model runs in about a second
 IMAGE_DATASET = "mnist-5k"  # image models (CNNs) need real 28x28 MNIST
@@ -54,25 +54,19 @@ class _Case:
     y_train: np.ndarray = field(default_factory=lambda: np.empty(0))
     x_test: np.ndarray = field(default_factory=lambda: np.empty(0))
     y_test: np.ndarray = field(default_factory=lambda: np.empty(0))
-    model: Any = None
+    driver: Any = None  # the Driver of the model check_fit_returns_self fitted
     predicted: np.ndarray = field(default_factory=lambda: np.empty(0))
 
     def build(self, **params: Any) -> Any:
         return self.cls(seed=self.seed, device="cpu", **{**self.params, **params})
 
-    def fit(self) -> tuple[Any, Any]:
-        """A fresh model fitted as the worker fits it; returns (model, what fit returned)."""
-        model = self.build()
-        # The worker seeds the global generators before fitting; so does this, so that a
-        # model that (wisely or not) relies on them is checked as it will run.
-        random.seed(self.seed)
-        np.random.seed(self.seed % 2**32)
-        if callable(getattr(model, "prepare", None)):
-            model.prepare(self.x_train, self.y_train)
-        options = {}
-        if "eval_set" in inspect.signature(model.fit).parameters:
-            options["eval_set"] = (self.x_test, self.y_test)
-        return model, model.fit(self.x_train, self.y_train, **options)
+    def fit(self) -> tuple[Driver, Any]:
+        """A fresh model fitted as the worker fits it; returns (its driver, what fit
+        returned)."""
+        driver = Driver(self.build())
+        driver.prepare(self.x_train, self.y_train, self.seed)
+        return driver, driver.fit(self.x_train, self.y_train,
+                                  eval_set=(self.x_test, self.y_test)).returned
 
 
 def check_contract(case: _Case) -> None:
@@ -96,7 +90,7 @@ def check_refuses_unknown_params(case: _Case) -> None:
 
 
 def check_get_params_round_trips(case: _Case) -> None:
-    if not callable(getattr(case.cls, "get_params", None)):
+    if not class_capabilities(case.cls).get_params:
         return
     params = case.build().get_params()
     again = case.cls(seed=case.seed, device="cpu", **params).get_params()
@@ -105,21 +99,13 @@ def check_get_params_round_trips(case: _Case) -> None:
 
 
 def check_fit_returns_self(case: _Case) -> None:
-    case.model, returned = case.fit()
-    expect(returned is case.model, f"fit() returned {type(returned).__name__}; it must "
-                                   "return the model itself (return self)")
+    case.driver, returned = case.fit()
+    expect(returned is case.driver.model, f"fit() returned {type(returned).__name__}; it "
+                                          "must return the model itself (return self)")
 
 
 def check_predict_labels(case: _Case) -> None:
-    predicted = np.asarray(case.model.predict(case.x_test))
-    n = len(case.x_test)
-    expect(predicted.shape == (n,), f"predict() returned shape {predicted.shape} for {n} "
-                                    f"images; it must return one label per image, shape ({n},)")
-    expect(_integer_like(predicted), f"predict() returned {predicted.dtype} values that are "
-                                     "not whole numbers; it must return class labels")
-    unseen = np.setdiff1d(predicted, case.y_train)
-    expect(len(unseen) == 0, f"predict() returned labels never seen in training: "
-                             f"{unseen[:5].tolist()}")
+    predicted, _ = case.driver.predict(case.x_test, np.unique(case.y_train))
     case.predicted = predicted.astype(np.int64)
 
 
@@ -132,14 +118,15 @@ def check_better_than_chance(case: _Case) -> None:
 
 
 def check_predict_proba(case: _Case) -> None:
-    if not hasattr(case.model, "predict_proba"):
+    if not case.driver.offers.predict_proba:
         return
     classes = np.unique(case.y_train)
-    proba = np.asarray(case.model.predict_proba(case.x_test), dtype=np.float64)
+    proba, _ = case.driver.predict_proba(case.x_test)
+    proba = proba.astype(np.float64)
     shape = (len(case.x_test), len(classes))
     expect(proba.shape == shape, f"predict_proba() returned shape {proba.shape}; it must "
                                  f"return one column per training class, shape {shape}")
-    expect(np.all(proba >= 0), "predict_proba() returned negative or NaN probabilities")
+    expect(np.all(proba >= 0), "predict_proba() returned negative probabilities")
     sums = proba.sum(axis=1)
     worst = int(np.argmax(np.abs(sums - 1)))
     expect(np.allclose(sums, 1, atol=1e-4),
@@ -152,7 +139,7 @@ def check_predict_proba(case: _Case) -> None:
 
 def check_reproducible(case: _Case) -> None:
     again, _ = case.fit()
-    repeated = np.asarray(again.predict(case.x_test))
+    repeated, _ = again.predict(case.x_test, np.unique(case.y_train))
     differ = int(np.sum(repeated != case.predicted))
     expect(differ == 0, f"two fits with seed {case.seed} disagree on {differ} of "
                         f"{len(case.x_test)} test images; seed every random generator the "
@@ -206,7 +193,7 @@ def _run(check: Callable[[_Case], None], case: _Case, label: str) -> None:
         check(case)
     except SkipJob:
         raise
-    except _Failed as failure:
+    except (_Failed, ContractError) as failure:
         raise ModelCheckError(f"{label} failed {check.__name__}: {failure}") from None
     except Exception as error:
         raise ModelCheckError(f"{label} failed {check.__name__}: it raised "
@@ -232,8 +219,3 @@ def load_slice(
                   stratified_indices(data.y_test, TEST_SIZE))
     return ref.load(input_kind)
 
-
-def _integer_like(values: np.ndarray) -> bool:
-    if np.issubdtype(values.dtype, np.integer):
-        return True
-    return bool(np.issubdtype(values.dtype, np.floating) and np.all(np.mod(values, 1) == 0))

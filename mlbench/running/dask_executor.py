@@ -35,6 +35,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from mlbench.datasets import ARRAYS, MANIFEST, cache_dir, sha256_file
 from mlbench.errors import UsageError
+from mlbench.results.record import JobRecord
 from mlbench.running.jobs import JobSpec, OnFinish, OnStart, Outcome
 from mlbench.running.local_executor import execute, start_workers
 
@@ -132,9 +133,8 @@ class DaskExecutor:
                         continue
                     record, arrays = lost_record(spec, error, attempt), {}
                 except Exception as error:  # the scheduler is gone, or a result was lost
-                    record, arrays = {**spec.identity(), "status": "crashed",
-                                      "executor": self.name, "worker": None,
-                                      "error": f"{type(error).__name__}: {error}"}, {}
+                    record, arrays = JobRecord.crashed(
+                        spec, f"{type(error).__name__}: {error}", executor=self.name), {}
                 on_finish(spec, record, arrays)
                 fill_free_slots()
         finally:
@@ -223,16 +223,16 @@ def run_on_worker(spec: JobSpec, timeout: float | None, data_key: str | None,
     execute([spec], jobs=1, timeout=timeout,
             on_finish=lambda _, record, arrays: outcomes.append((record, arrays)))
     record, arrays = outcomes[0]
-    return {**record, "executor": "dask", "worker": get_worker().address}, arrays
+    return record.ran_on("dask", get_worker().address), arrays
 
 
-def lost_record(spec: JobSpec, error: KilledWorker, attempt: int) -> dict[str, Any]:
+def lost_record(spec: JobSpec, error: KilledWorker, attempt: int) -> JobRecord:
     worker = getattr(error.last_worker, "address", None)
     times = "" if attempt == 0 else f" {attempt + 1} times"
     tried = "not retried (--retries 0)" if attempt == 0 else f"gave up after {attempt} retries"
-    return {**spec.identity(), "status": "crashed", "executor": "dask", "worker": worker,
-            "error": f"its Dask worker died under it{times} (last {worker}: out of memory, "
-                     f"or killed); {tried}"}
+    return JobRecord.crashed(spec, f"its Dask worker died under it{times} (last {worker}: out "
+                                   f"of memory, or killed); {tried}",
+                             executor="dask", worker=worker)
 
 
 def fingerprint(folder: Path) -> str | None:

@@ -34,7 +34,8 @@ import pandas as pd
 
 from mlbench.contract.registry import ModelEntry, Registry
 from mlbench.datasets import Dataset, stratified_indices
-from mlbench.results.table import sweep_text
+from mlbench.results.naming import sweep_text
+from mlbench.results.record import JobRecord
 from mlbench.running.executors import Executor, make_executor
 from mlbench.running.jobs import JobSpec, RunConfig
 from mlbench.running.planning import job_data, plan, warn_and_load
@@ -128,8 +129,8 @@ def _estimate(config: RunConfig, registry: Registry, progress: Progress, runner:
 
     records: dict[str, dict[str, Any]] = {}
 
-    def keep(spec: JobSpec, record: dict[str, Any], arrays: dict[str, Any]) -> None:
-        records[spec.job_id] = record
+    def keep(spec: JobSpec, record: JobRecord, arrays: dict[str, Any]) -> None:
+        records[spec.job_id] = record.to_json()
 
     runner.execute([probe for group in probes.values() for probe in group],
                    on_start=lambda spec: None, on_finish=keep)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from mlbench.datasets import DataRef
+from mlbench.results.record import JobRecord
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class RunConfig:
 @dataclass(frozen=True)
 class JobSpec:
     """One unit of work for a worker process: everything it needs, nothing it must look up
-    in the parent, so any executor can run it."""
+    in the parent, so any executor can run it. Its identity fields start its JobRecord."""
 
     job_id: str
     model: str
@@ -66,17 +67,8 @@ class JobSpec:
     sweep: dict[str, Any] = field(default_factory=dict)  # this job's values of swept params
     train_size: int | None = None  # the size asked for in a grid; None: the run's one size
 
-    def identity(self) -> dict[str, Any]:
-        """The fields every record of this job starts with, whatever becomes of it."""
-        identity = {"job_id": self.job_id, "model": self.model, "plugin": self.plugin,
-                    "device": self.device, "repeat": self.repeat, "seed": self.seed,
-                    "params": self.params, "sweep": self.sweep}
-        if self.train_size is not None:
-            identity["train_size"] = self.train_size
-        return identity
-
 
 # What a job leaves (its record and its predictions) and the callbacks an executor calls.
-Outcome = tuple[dict[str, Any], dict[str, np.ndarray]]
+Outcome = tuple[JobRecord, dict[str, np.ndarray]]
 OnStart = Callable[[JobSpec], None]
-OnFinish = Callable[[JobSpec, dict[str, Any], dict[str, np.ndarray]], None]
+OnFinish = Callable[[JobSpec, JobRecord, dict[str, np.ndarray]], None]

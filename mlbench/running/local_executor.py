@@ -26,6 +26,7 @@ import numpy as np
 from pebble import ProcessExpired, ProcessPool
 
 from mlbench.errors import UsageError
+from mlbench.results.record import JobRecord
 from mlbench.running.jobs import JobSpec, OnFinish, OnStart, Outcome
 
 # Set only while the forkserver starts (see start_workers), then taken out of each job's
@@ -49,8 +50,8 @@ class LocalExecutor:
     def execute(self, specs: Sequence[JobSpec], on_start: OnStart, on_finish: OnFinish) -> None:
         host = socket.gethostname()
 
-        def finish(spec: JobSpec, record: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-            on_finish(spec, {**record, "executor": self.name, "worker": host}, arrays)
+        def finish(spec: JobSpec, record: JobRecord, arrays: dict[str, np.ndarray]) -> None:
+            on_finish(spec, record.ran_on(self.name, host), arrays)
 
         execute(specs, jobs=self.jobs, timeout=self.timeout, on_start=on_start,
                 on_finish=finish)
@@ -66,7 +67,7 @@ def execute(
     jobs: int = 1,
     timeout: float | None = None,
     on_start: Callable[[JobSpec], None] = lambda spec: None,
-    on_finish: Callable[[JobSpec, dict[str, Any], dict[str, np.ndarray]], None],
+    on_finish: OnFinish,
 ) -> None:
     """Run every spec, at most ``jobs`` at a time, calling ``on_finish`` as each ends.
 
@@ -177,18 +178,16 @@ def run_job(spec: JobSpec) -> Outcome:
 
 def outcome(future: Future[Outcome], spec: JobSpec, timeout: float | None) -> Outcome:
     """The worker's own record, or one that says how the worker died."""
-    base = spec.identity()
     try:
         return future.result()
     except FutureTimeout:
-        return {**base, "status": "timeout",
-                "error": f"exceeded the {timeout:g} s timeout and was stopped"}, {}
+        return JobRecord.timeout(spec, timeout or 0), {}
     except ProcessExpired as error:
-        return {**base, "status": "crashed", "error": describe_exit(error.exitcode)}, {}
+        return JobRecord.crashed(spec, describe_exit(error.exitcode)), {}
     except BrokenProcessPool as error:  # not this job's fault: no job can run any more
         raise pool_failure(error) from error
     except Exception as error:  # the result could not be sent back, for example
-        return {**base, "status": "crashed", "error": f"{type(error).__name__}: {error}"}, {}
+        return JobRecord.crashed(spec, f"{type(error).__name__}: {error}"), {}
 
 
 def pool_failure(error: Exception) -> UsageError:

@@ -15,6 +15,7 @@ from mlbench.contract.registry import Registry
 from mlbench.datasets import DataRef, Dataset, LoadRequest, cache_dir, stratified_indices
 from mlbench.errors import DatasetUnavailable, UsageError
 from mlbench.results.naming import job_id
+from mlbench.results.record import JobRecord
 from mlbench.running.environment import gpu_names
 from mlbench.running.jobs import JobSpec, RunConfig
 from mlbench.running.progress import Progress
@@ -70,7 +71,7 @@ def job_data(config: RunConfig, dataset: Dataset) -> DataRef:
 
 def plan(
     config: RunConfig, registry: Registry, data: DataRef
-) -> tuple[list[JobSpec], list[dict[str, Any]]]:
+) -> tuple[list[JobSpec], list[JobRecord]]:
     """Jobs to run (models x devices x swept values x training-set sizes x repeats), and
     `skipped` records for devices a model does not support. With one training-set size,
     ``data`` holds its subset; in a grid each size's stratified subset is drawn here."""
@@ -98,9 +99,9 @@ def plan(
                     if device in entry.devices:
                         specs.append(spec)
                     else:
-                        skipped.append({**spec.identity(), "status": "skipped",
-                                        "error": f"{model} has no {device} path; it runs on "
-                                                 f"{', '.join(entry.devices)} only"})
+                        skipped.append(JobRecord.skipped(
+                            spec, f"{model} has no {device} path; it runs on "
+                                  f"{', '.join(entry.devices)} only"))
     specs = list({spec.job_id: spec for spec in specs}.values())  # auto may repeat a device
     return specs, skipped
 

@@ -1,0 +1,326 @@
+"""A job's record: what became of one job, typed, built only through the constructors here.
+
+Every record starts as its job's identity (``JobRecord.of``); one constructor per outcome
+(``ok``, ``failed``, ``skipped``, ``crashed``, ``timeout``) sets how it ended. The worker
+fills in what it measures, the executor where it ran, the run what data it used. Each field
+that is a column of the results table says so in its metadata, so the table's schema is
+read from here. On disk a record is the JSON object ``to_json`` writes (``jobs/<job>.json``);
+``from_json`` reads those of every mlbench version, hand-written ones included.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from typing import Any, Protocol
+
+from mlbench.results.naming import sweep_text
+
+STATUSES = ("ok", "failed", "timeout", "crashed", "skipped")
+SURROGATE = re.compile("[\ud800-\udfff]")  # what os.fsdecode makes of undecodable bytes
+
+
+def valid_text(value: Any) -> Any:
+    """``value`` with every string in it made valid UTF-8 (lone surrogates replaced by
+    U+FFFD), so that no plugin's text can break the JSON, CSV or parquet files."""
+    if isinstance(value, str):
+        return SURROGATE.sub("\ufffd", value)
+    if isinstance(value, Mapping):
+        return {valid_text(key): valid_text(item) for key, item in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(valid_text(item) for item in value)
+    return value
+
+
+@dataclass(frozen=True)
+class Column:
+    """How a record field appears in the results table (the README documents each)."""
+
+    name: str
+    dtype: str
+    unit: str
+    meaning: str
+    cell: Callable[[Any], Any] | None = None  # the field's value as a table cell, if not itself
+
+
+def column(dtype: str, meaning: str, unit: str = "", *, cell: Callable[[Any], Any] | None = None,
+           runtime: bool = False, required: bool = False) -> Any:
+    """A record field that is a column of the results table. ``runtime``: a model's
+    ``runtime_info()`` may report it."""
+    metadata = {"column": (dtype, unit, meaning, cell), "runtime": runtime}
+    return field(metadata=metadata) if required else field(default=None, metadata=metadata)
+
+
+def _json_cell(value: Any) -> str:
+    return json.dumps(value if value is not None else {}, sort_keys=True, default=str)
+
+
+def _first_line(error: Any) -> Any:
+    lines = str(error).strip().splitlines() if error else []
+    return lines[0] if lines else error
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One epoch of a model's training history, as history.csv holds it. Plugins write
+    ``history_`` as a list of dicts with these keys; ``from_plugin`` reads one."""
+
+    epoch: int
+    loss: float | None = None
+    train_accuracy: float | None = None
+    test_accuracy: float | None = None  # None when the model was given no eval_set
+    epoch_seconds: float | None = None  # this epoch's training, without its evaluation
+    train_seconds: float | None = None  # training so far: the sum of epoch_seconds
+    eval_seconds: float | None = None
+
+    @classmethod
+    def from_plugin(cls, entry: Any, position: int) -> EpochRecord:
+        """The ``position``-th (1-based) entry of a ``history_``; a ValueError says what is
+        wrong with it. Keys it does not know are left out (``unknown_keys`` names them)."""
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"history_ entry {position} is {type(entry).__name__}, not a dict")
+        values: dict[str, Any] = {}
+        for name in EPOCH_FIELDS:
+            value = entry.get(name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not _is_number(value):
+                raise ValueError(f"history_ entry {position} has {name}={value!r}, not a number")
+            values[name] = int(value) if name == "epoch" else float(value)
+        values.setdefault("epoch", position)
+        return cls(**values)
+
+    @staticmethod
+    def unknown_keys(entry: Mapping[str, Any]) -> list[str]:
+        return sorted(str(key) for key in entry if key not in EPOCH_FIELDS)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return not isinstance(value, str | bytes)
+
+
+EPOCH_FIELDS = [f.name for f in fields(EpochRecord)]
+
+
+class JobIdentity(Protocol):
+    """What names a job: a planned JobSpec, or a record of one."""
+
+    @property
+    def job_id(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def plugin(self) -> str: ...
+    @property
+    def device(self) -> str: ...
+    @property
+    def repeat(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def params(self) -> dict[str, Any]: ...
+    @property
+    def sweep(self) -> dict[str, Any]: ...
+    @property
+    def train_size(self) -> int | None: ...
+
+
+@dataclass(kw_only=True)
+class JobRecord:
+    """One job's record. Fields in the order of the results table's columns, then the
+    fields kept only in the job's JSON. Every string assigned is made valid UTF-8."""
+
+    run: str | None = column("string", "run folder name")
+    job_id: str = column("string", "model-device-rREPEAT (in a grid "
+                         "model-device-NAME=VALUE-nSIZE-rREPEAT), unique in the run",
+                         required=True)
+    model: str = column("string", "model name", required=True)
+    plugin: str = column("string", "plugin that registered the model", required=True)
+    device: str = column("string", "cpu or gpu", required=True)
+    repeat: int = column("Int64", "repeat index, 0-based", required=True)
+    seed: int = column("Int64", "seed given to the model", required=True)
+    status: str | None = column("string", "ok, failed, timeout, crashed or skipped")
+    error: str | None = column("string", "why the job did not end ok (first line)",
+                               cell=_first_line)
+    dataset: str | None = column("string", "dataset actually used")
+    train_size: int | None = column("Int64", "training images", "images")
+    test_size: int | None = column("Int64", "test images", "images")
+    accuracy: float | None = column("float64", "test accuracy", "fraction")
+    f1_macro: float | None = column("float64", "macro-averaged F1 on the test set", "fraction")
+    setup_seconds: float | None = column(
+        "float64", "framework start-up before fit (imports, device, graph tracing), if the "
+        "model has any", "s")
+    fit_seconds: float | None = column(
+        "float64", "wall time of fit() (with per-epoch test evaluation)", "s")
+    fit_cpu_seconds: float | None = column(
+        "float64", "CPU time of fit(), all threads of the worker", "s")
+    train_throughput: float | None = column(
+        "float64", "training images per second: train_size x epochs / training time "
+        "(epochs 1 if no history)", "images/s")
+    epochs: int | None = column("Int64", "epochs in the training history, if the model keeps "
+                                "one")
+    final_test_accuracy: float | None = column("float64", "test accuracy after the last epoch",
+                                               "fraction")
+    predict_seconds: float | None = column("float64", "wall time of predict() on the test set",
+                                           "s")
+    predict_throughput: float | None = column("float64", "test images / predict_seconds",
+                                              "images/s")
+    proba_seconds: float | None = column(
+        "float64", "wall time of predict_proba() on the images whose probabilities are kept",
+        "s")
+    job_seconds: float | None = column("float64", "wall time of the whole job inside the "
+                                       "worker", "s")
+    peak_memory_mb: float | None = column("float64", "worker's peak resident memory", "MiB")
+    model_size_bytes: int | None = column("Int64", "size of the pickled fitted model", "bytes")
+    threads: int | None = column("Int64", "BLAS threads in effect in the worker")
+    device_name: str | None = column("string", "CPU or GPU model the job ran on", runtime=True)
+    framework: str | None = column(
+        "string", "framework, version and build (CPU or CUDA), if reported", runtime=True)
+    framework_threads: int | None = column(
+        "Int64", "the framework's own intra-op threads, if reported", runtime=True)
+    precision: str | None = column("string", "arithmetic precision of training, if reported",
+                                   runtime=True)
+    params: dict[str, Any] = column(  # noqa: RUF009 (a dataclasses.field)
+        "string", "every hyperparameter the model ran with", "JSON", cell=_json_cell,
+        required=True)
+    sweep: dict[str, Any] = column(  # noqa: RUF009 (a dataclasses.field)
+        "string", "the job's values of the params --sweep varies, NAME=VALUE, ', '-separated",
+        cell=lambda sweep: sweep_text(sweep or {}) or None, required=True)
+    warnings: list[str] | None = column(  # noqa: RUF009 (a dataclasses.field)
+        "string", "warnings the job raised, '; '-separated",
+        cell=lambda warnings: "; ".join(warnings or []) or None)
+    worker_pid: int | None = column("Int64", "worker process id")
+    executor: str | None = column("string", "what ran the job: local or dask")
+    worker: str | None = column(
+        "string", "where: the host name (local) or the Dask worker's address")
+    started_at: str | None = column("string", "when the job started", "ISO 8601 UTC")
+    extra: dict[str, Any] | None = column(  # noqa: RUF009 (a dataclasses.field)
+        "string", "what the model's runtime_info() reported that no other column holds",
+        "JSON", cell=lambda extra: _json_cell(extra) if extra else None)
+    # Kept in the job's JSON only.
+    traceback: str | None = None
+    log: str | None = None  # the tail of what the job printed
+    history: list[EpochRecord] | None = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, valid_text(value))
+
+    # -- one constructor per outcome ------------------------------------------------------
+
+    @classmethod
+    def of(cls, job: JobIdentity) -> JobRecord:
+        """``job``'s record with no outcome yet: a copy, if ``job`` is a record already."""
+        if isinstance(job, JobRecord):
+            return replace(job)
+        return cls(job_id=job.job_id, model=job.model, plugin=job.plugin, device=job.device,
+                   repeat=job.repeat, seed=job.seed, params=job.params, sweep=job.sweep,
+                   train_size=job.train_size)
+
+    @classmethod
+    def ok(cls, job: JobIdentity) -> JobRecord:
+        return replace(cls.of(job), status="ok", error=None)
+
+    @classmethod
+    def failed(cls, job: JobIdentity, error: BaseException, traceback: str) -> JobRecord:
+        return replace(cls.of(job), status="failed", error=f"{type(error).__name__}: {error}",
+                       traceback=traceback)
+
+    @classmethod
+    def skipped(cls, job: JobIdentity, reason: str) -> JobRecord:
+        return replace(cls.of(job), status="skipped", error=reason)
+
+    @classmethod
+    def crashed(cls, job: JobIdentity, error: str, *, executor: str | None = None,
+                worker: str | None = None) -> JobRecord:
+        return replace(cls.of(job), status="crashed", error=error, executor=executor,
+                       worker=worker)
+
+    @classmethod
+    def timeout(cls, job: JobIdentity, seconds: float) -> JobRecord:
+        return replace(cls.of(job), status="timeout",
+                       error=f"exceeded the {seconds:g} s timeout and was stopped")
+
+    # -- what is added after the outcome --------------------------------------------------
+
+    def keep_history(self, history: Sequence[EpochRecord]) -> None:
+        """The model's training history, and the columns read from it."""
+        self.history = list(history) or None
+        self.epochs = len(history) if history else None
+        self.final_test_accuracy = history[-1].test_accuracy if history else None
+
+    def keep_runtime_info(self, info: Mapping[str, Any]) -> None:
+        """What a model's ``runtime_info()`` reported: its own columns where it has one, the
+        rest in ``extra`` (never dropped)."""
+        extra = dict(self.extra or {})
+        for key, value in info.items():
+            if key in RUNTIME_FIELDS:
+                setattr(self, key, value)
+            else:
+                extra[str(key)] = value
+        self.extra = extra or None
+
+    def ran_on(self, executor: str, worker: str | None) -> JobRecord:
+        return replace(self, executor=executor, worker=worker)
+
+    def in_run(self, *, dataset: str, executor: str, train_size: int,
+               test_size: int) -> JobRecord:
+        """The record as its run keeps it: the dataset used, and for a job that never
+        reached a worker, the run's executor and sizes."""
+        return replace(self, dataset=dataset, executor=self.executor or executor,
+                       train_size=self.train_size if self.train_size is not None
+                       else train_size,
+                       test_size=self.test_size if self.test_size is not None else test_size)
+
+    # -- on disk and in the table ---------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as jobs/<job>.json holds it: every field that has a value."""
+        data: dict[str, Any] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if value is None:
+                continue
+            if item.name == "history":
+                value = [epoch.to_json() for epoch in value]
+            data[item.name] = value
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> JobRecord:
+        """A record as any mlbench wrote it. Fields it lacks read as missing; keys that are no
+        field (an older mlbench kept runtime_info() there) go to ``extra``."""
+        values: dict[str, Any] = {name: None for name in REQUIRED_FIELDS}
+        extra = dict(data.get("extra") or {})
+        for key, value in data.items():
+            if key in FIELD_NAMES:
+                values[key] = value
+            elif key != "extra":
+                extra[key] = value
+        values["extra"] = extra or None
+        history = values.pop("history", None) or []
+        record = cls(**values)
+        if history:
+            record.keep_history([EpochRecord.from_plugin(entry, position)
+                                 for position, entry in enumerate(history, start=1)])
+        return record
+
+    def row(self) -> dict[str, Any]:
+        """The record as one row of the results table."""
+        return {column.name: column.cell(getattr(self, column.name)) if column.cell
+                else getattr(self, column.name) for column in COLUMNS}
+
+
+FIELD_NAMES = {item.name for item in fields(JobRecord)} - {"extra"}
+REQUIRED_FIELDS = [item.name for item in fields(JobRecord) if item.default is MISSING]
+RUNTIME_FIELDS = {item.name for item in fields(JobRecord) if item.metadata.get("runtime")}
+COLUMNS = [Column(item.name, *item.metadata["column"]) for item in fields(JobRecord)
+           if "column" in item.metadata]
