@@ -72,7 +72,7 @@ def build_report(run_dir: Path | str, warn: Warn | None = None) -> Report:
         *stats.extra_sections(frame, folder, info),
         *chart_sections(frame, folder),
     ]
-    markdown, page = folder.report_markdown, folder.report_html
+    markdown, page = folder.markdown, folder.html
     write_atomic(markdown, lambda p: p.write_text(to_markdown(document)))
     write_atomic(page, lambda p: p.write_text(to_html(document, folder.path)))
     return Report(page, markdown)

@@ -62,11 +62,39 @@ class JobRecords(NamedTuple):
     damaged: list[Path]  # jobs/<job>.json cut short or overwritten: rerun by --resume
 
 
-class RunFolder:
-    """Reads and writes one run's folder; the one place that knows its layout."""
+class DocumentFolder:
+    """A folder that holds one document, written twice (NAME.md and NAME.html), and the
+    charts it shows: a run's report, or a comparison."""
+
+    document = ""  # the document's file name, without its suffix
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+
+    @property
+    def charts_dir(self) -> Path:
+        return self.path / CHARTS
+
+    def chart(self, name: str) -> Path:
+        return self.charts_dir / name
+
+    @property
+    def markdown(self) -> Path:
+        return self.path / f"{self.document}.md"
+
+    @property
+    def html(self) -> Path:
+        return self.path / f"{self.document}.html"
+
+    def relative(self, path: Path) -> str:
+        """A path inside the folder as its own documents name it: charts/x.png."""
+        return path.relative_to(self.path).as_posix()
+
+
+class RunFolder(DocumentFolder):
+    """Reads and writes one run's folder; the one place that knows its layout."""
+
+    document = "report"
 
     @classmethod
     def existing(cls, path: str | os.PathLike[str]) -> RunFolder:
@@ -81,6 +109,13 @@ class RunFolder:
         return folder
 
     # -- the layout --------------------------------------------------------------------
+
+    def create(self) -> None:
+        """Make the folder, and prove it writable (a hidden probe written and removed)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        probe = self.path / ".write-test"
+        probe.touch()
+        probe.unlink()
 
     @property
     def name(self) -> str:
@@ -123,25 +158,6 @@ class RunFolder:
     @property
     def history_csv(self) -> Path:
         return self.path / "history.csv"
-
-    @property
-    def charts_dir(self) -> Path:
-        return self.path / CHARTS
-
-    def chart(self, name: str) -> Path:
-        return self.charts_dir / name
-
-    @property
-    def report_markdown(self) -> Path:
-        return self.path / "report.md"
-
-    @property
-    def report_html(self) -> Path:
-        return self.path / "report.html"
-
-    def relative(self, path: Path) -> str:
-        """A path inside the folder as the folder's own documents name it: charts/x.png."""
-        return path.relative_to(self.path).as_posix()
 
     # -- run.json ----------------------------------------------------------------------
 
@@ -275,29 +291,10 @@ class RunFolder:
         return frame
 
 
-class ComparisonFolder:
+class ComparisonFolder(DocumentFolder):
     """The folder ``mlbench compare`` writes: compare.md, compare.html and charts/."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-
-    @property
-    def charts_dir(self) -> Path:
-        return self.path / CHARTS
-
-    def chart(self, name: str) -> Path:
-        return self.charts_dir / name
-
-    @property
-    def markdown(self) -> Path:
-        return self.path / "compare.md"
-
-    @property
-    def html(self) -> Path:
-        return self.path / "compare.html"
-
-    def relative(self, path: Path) -> str:
-        return path.relative_to(self.path).as_posix()
+    document = "compare"
 
 
 def _read_record(path: Path) -> dict[str, Any] | None:

@@ -33,9 +33,7 @@ def new_run_folder(output_dir: Path, name: str | None) -> RunFolder:
         raise UsageError(f"{path} is not empty and holds no mlbench run; choose another "
                          "--name or --output-dir")
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        (path / ".write-test").touch()
-        (path / ".write-test").unlink()
+        folder.create()
     except OSError as error:
         raise UsageError(f"cannot write to {path}: {error.strerror}; "
                          "choose another --output-dir") from error
