@@ -109,7 +109,7 @@ def test_missing_framework_gives_a_skipped_row(
     (shadow / "__init__.py").write_text(f"raise ImportError('{module} is absent here')\n")
     env = {**os.environ, "PYTHONPATH": str(shadow.parent)}
     run = subprocess.run([sys.executable, "-m", "mlbench.cli", "run", "-m", model, *SMALL,
-                          "-o", str(tmp_path / "results"), "--name", "t"],
+                          "-o", str(tmp_path / "results"), "--name", "t", "--no-report"],
                          env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     row = table(tmp_path).loc[f"{model}-cpu-r0"]
