@@ -438,7 +438,7 @@ def kill_and_finish(run_dir: Path, stop: signal.Signals, delay: float) -> int:
     return process.returncode
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_runs_killed_at_random_moments_always_resume_to_a_complete_table(
     tmp_path: Path, trials: random.Random
 ) -> None:

@@ -287,7 +287,7 @@ def test_report_of_a_folder_that_is_no_run(cli: Cli, tmp_path: Path) -> None:
     assert not (tmp_path / "report.md").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
 def test_learning_curves_of_a_cnn(cli: Cli, tmp_path: Path) -> None:
     result = cli("run", "-m", "torch-cnn", "-d", "mnist-5k", "--train-size", "500",
