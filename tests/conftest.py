@@ -1,16 +1,18 @@
 """Shared fixtures: every test runs against a private cache and only the built-in plugins.
 
-The conventions that keep the suite fast and deterministic (README, "Tests"):
+The conventions that keep the suite fast and deterministic (README, "Development"):
 
 - Lanes. ``pytest`` (the README's command) runs everything not marked ``long``, in a few
   minutes. Mark a test ``@pytest.mark.long`` when it takes more than ~10 s on a 2-core
-  machine (CNN trainings, real-model estimates, random-kill trials, installs into a fresh
-  virtual environment); ``pytest -m long`` runs those, as its own step of ``.ci/run``.
-  Markers are strict: an unregistered one (``slow``, say) is an error.
+  machine (CNN trainings, real-model estimates, random-kill trials, installs through pip);
+  ``pytest -m long`` runs those, as its own step of ``.ci/run``. To run one long test by
+  name, add ``-m long`` (the default ``-m 'not long'`` deselects it). Markers are strict:
+  an unregistered one (``slow``, say) is an error.
 - No wall-clock assertion in either lane: a test may wait with a deadline (``wait_for_file``)
-  but asserts on behaviour, never on how long something took. Speed is measured in
-  ``tests/benchmarks/`` (kept out of both lanes: ``pytest tests/benchmarks --benchmark-only``)
-  and written down in BENCHMARKS.md.
+  but asserts on behaviour, never on how fast the machine is. (The one kind of duration a
+  test may check is a known sleep, as test_estimate's sleeper model does: a busy core does
+  not change it.) Speed is measured in ``tests/benchmarks/``, kept out of both lanes
+  (``pytest tests/benchmarks --benchmark-only``), and written down in BENCHMARKS.md.
 - Reports cost seconds a run: the ``cli`` fixture passes ``--no-report`` to ``mlbench run``
   unless the test asks for one with ``cli("run", ..., report=True)``. A subprocess run that
   does not test the report says ``--no-report`` itself. (The Python API draws no report.)
