@@ -4,7 +4,7 @@ The conventions that keep the suite fast and deterministic (README, "Development
 
 - Lanes. ``pytest`` (the README's command) runs everything not marked ``long``, in a few
   minutes. Mark a test ``@pytest.mark.long`` when it takes more than ~10 s on a 2-core
-  machine (CNN trainings, real-model estimates, random-kill trials, installs through pip);
+  machine (CNN trainings, real-model estimates, random-kill trials);
   ``pytest -m long`` runs those, as its own step of ``.ci/run``. To run one long test by
   name, add ``-m long`` (the default ``-m 'not long'`` deselects it). Markers are strict:
   an unregistered one (``slow``, say) is an error.

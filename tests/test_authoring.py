@@ -214,7 +214,6 @@ def test_the_skeletons_own_test_passes(skeleton: Path) -> None:
     assert "1 passed" in tests.stdout
 
 
-@pytest.mark.long
 def test_the_skeleton_installs_and_is_discovered_through_its_entry_point(
     skeleton: Path, tmp_path: Path
 ) -> None:

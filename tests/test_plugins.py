@@ -182,7 +182,6 @@ def test_html_in_names_and_errors_is_printed_as_text(
     assert "[bold]<script>alert(1)</script>[/bold]" in result.stdout
 
 
-@pytest.mark.long
 def test_installed_package_is_discovered_through_the_entry_point(tmp_path: Path) -> None:
     package = tmp_path / "mlbench-centroid"
     (package / "mlbench_centroid").mkdir(parents=True)
