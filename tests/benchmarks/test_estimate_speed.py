@@ -27,13 +27,13 @@ def test_estimate_within_3x_of_a_real_run_on_mnist_5k(benchmark: Any, tmp_path: 
     for model in MODELS:
         for column in ("fit_seconds", "predict_seconds", "job_seconds"):
             guess, actual = estimate.loc[model, column], real.loc[model, column]
-            ratios[f"{model} {column}"] = round(guess / actual, 2)
+            ratios[f"{model} {column}"] = round(float(guess / actual), 2)
             assert not math.isnan(guess)
             assert abs(guess - actual) < 0.3 or 1 / 3 < guess / actual < 3, (
                 model, column, guess, actual)
     total_real = float(real["job_seconds"].sum())
     benchmark.extra_info["estimate_over_real"] = ratios
     benchmark.extra_info["total_estimate_over_real"] = round(
-        estimate.attrs["total_seconds"] / total_real, 2)
+        float(estimate.attrs["total_seconds"]) / total_real, 2)
     print("estimate / real:", ratios)
     assert 1 / 2 < estimate.attrs["total_seconds"] / total_real < 2
