@@ -1,4 +1,25 @@
-"""Shared fixtures: every test runs against a private cache and only the built-in plugins."""
+"""Shared fixtures: every test runs against a private cache and only the built-in plugins.
+
+The conventions that keep the suite fast and deterministic (README, "Development"):
+
+- Lanes. ``pytest`` (the README's command) runs everything not marked ``long``, in a few
+  minutes. Mark a test ``@pytest.mark.long`` when it takes more than ~10 s on a 2-core
+  machine (CNN trainings, real-model estimates, random-kill trials);
+  ``pytest -m long`` runs those, as its own step of ``.ci/run``. To run one long test by
+  name, add ``-m long`` (the default ``-m 'not long'`` deselects it). Markers are strict:
+  an unregistered one (``slow``, say) is an error.
+- No wall-clock assertion in either lane: a test may wait with a deadline (``wait_for_file``)
+  but asserts on behaviour, never on how fast the machine is. (The one kind of duration a
+  test may check is a known sleep, as test_estimate's sleeper model does: a busy core does
+  not change it.) Speed is measured in ``tests/benchmarks/``, kept out of both lanes
+  (``pytest tests/benchmarks --benchmark-only``), and written down in BENCHMARKS.md.
+- Reports cost seconds a run: the ``cli`` fixture passes ``--no-report`` to ``mlbench run``
+  unless the test asks for one with ``cli("run", ..., report=True)``. A subprocess run that
+  does not test the report says ``--no-report`` itself. (The Python API draws no report.)
+- Data: ``-d digits`` (or ``--train-size``/``--test-size`` subsets) for runs; small synthetic
+  IDX files for the MNIST loader (test_datasets.py); full MNIST only in the one test marked
+  ``full_mnist``, which runs when MLBENCH_DATA_DIR names the four .gz files (.ci/run sets it).
+"""
 
 from __future__ import annotations
 
@@ -13,9 +34,8 @@ from click.testing import CliRunner, Result
 
 from mlbench.cli import main
 
-SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-# Read before the autouse fixture below clears the variable for every test.
-FULL_MNIST = Path(os.environ.get("MLBENCH_DATA_DIR") or SHARED_MNIST)
+# Opt-in: read before the autouse fixture below clears the variable for every test.
+FULL_MNIST = Path(os.environ.get("MLBENCH_DATA_DIR") or "/nonexistent")
 needs_full_mnist = pytest.mark.skipif(
     not (FULL_MNIST / "train-images-idx3-ubyte.gz").exists(),
     reason="full MNIST not found: set MLBENCH_DATA_DIR to the folder of the four .gz files",
@@ -58,14 +78,18 @@ def isolated(monkeypatch: pytest.MonkeyPatch, session_cache: Path) -> None:
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Callable[..., Result]:
-    """Invoke ``mlbench`` in-process; run folders go under tmp_path/results."""
+    """Invoke ``mlbench`` in-process; run folders go under tmp_path/results. ``mlbench run``
+    draws no report unless called with ``report=True`` (a report costs seconds)."""
 
-    def invoke(*args: str) -> Result:
+    def invoke(*args: str, report: bool = False) -> Result:
         runner = CliRunner()
         arguments = list(args)
-        own_output = {"--resume", "--output-dir", "-o"} & set(arguments)
-        if arguments and arguments[0] == "run" and not own_output:
-            arguments += ["--output-dir", str(tmp_path / "results")]
+        if arguments and arguments[0] == "run":
+            own_output = {"--resume", "--output-dir", "-o"} & set(arguments)
+            if not own_output:
+                arguments += ["--output-dir", str(tmp_path / "results")]
+            if not report and "--no-report" not in arguments:
+                arguments.append("--no-report")
         return runner.invoke(main, arguments, catch_exceptions=False)
 
     return invoke

@@ -50,7 +50,7 @@ def test_every_scikit_learn_model_passes_check_model(name: str) -> None:
     check_model(load_registry().models[name].cls)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.parametrize("name", ["keras-cnn", "torch-cnn"])
 def test_the_cnns_pass_check_model(name: str) -> None:
     # 500 mnist-5k images, one epoch: about 10 s each on 2 cores, framework start-up included.
@@ -207,7 +207,6 @@ def test_the_skeleton_runs_as_a_local_plugin(cli: Cli, skeleton: Path, tmp_path:
     assert frame["accuracy"].iloc[0] > 0.8
 
 
-@pytest.mark.slow
 def test_the_skeletons_own_test_passes(skeleton: Path) -> None:
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
                            cwd=skeleton, env=quiet_env(), capture_output=True, text=True)
@@ -215,7 +214,6 @@ def test_the_skeletons_own_test_passes(skeleton: Path) -> None:
     assert "1 passed" in tests.stdout
 
 
-@pytest.mark.slow
 def test_the_skeleton_installs_and_is_discovered_through_its_entry_point(
     skeleton: Path, tmp_path: Path
 ) -> None:
@@ -261,7 +259,6 @@ def test_the_example_plugin_passes_check_model() -> None:
     check_model(module.ExtraTrees)
 
 
-@pytest.mark.slow
 def test_the_example_plugins_own_tests_pass() -> None:
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q"], cwd=EXAMPLE,
                            env=quiet_env(), capture_output=True, text=True)

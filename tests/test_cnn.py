@@ -1,4 +1,7 @@
-"""The Keras and PyTorch CNN plugins: training, history, devices, threads, missing frameworks."""
+"""The Keras and PyTorch CNN plugins: training, history, devices, threads, missing frameworks.
+
+Tests that train a CNN are in the long lane (`pytest -m long`); the architecture, the layers
+and a missing framework are checked in the default one."""
 
 from __future__ import annotations
 
@@ -17,13 +20,12 @@ Cli = Callable[..., Result]
 CNNS = ["keras-cnn", "torch-cnn"]
 SMALL = ["--dataset", "mnist-5k", "--train-size", "2000", "--test-size", "500"]
 
-pytestmark = pytest.mark.slow
-
 
 def table(tmp_path: Path, name: str = "t") -> pd.DataFrame:
     return pd.read_csv(tmp_path / "results" / name / "results.csv").set_index("job_id")
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("model", CNNS)
 def test_cnn_learns_in_two_short_epochs_and_keeps_its_history(
     cli: Cli, tmp_path: Path, model: str
@@ -48,6 +50,7 @@ def test_cnn_learns_in_two_short_epochs_and_keeps_its_history(
     assert history["loss"].iloc[1] < history["loss"].iloc[0]
 
 
+@pytest.mark.long
 @pytest.mark.parametrize(("model", "options"), [
     ("keras-cnn", []), ("torch-cnn", []), ("torch-cnn", ["-p", "torch-cnn.compile=True"])])
 def test_default_fast_recipe_trains(
@@ -63,6 +66,7 @@ def test_default_fast_recipe_trains(
     assert row["precision"] in ("bfloat16", "float32")  # auto: bfloat16 where the CPU has it
 
 
+@pytest.mark.long
 def test_reference_recipe_is_one_param_away(cli: Cli, tmp_path: Path) -> None:
     result = cli("run", "-m", "torch-cnn", *SMALL, "--name", "t", "-q",
                  "-p", "torch-cnn.recipe='reference'", "-p", "torch-cnn.epochs=1")
@@ -73,6 +77,7 @@ def test_reference_recipe_is_one_param_away(cli: Cli, tmp_path: Path) -> None:
     assert params["compile"] is False and row["precision"] == "float32"
 
 
+@pytest.mark.long
 def test_gpu_rows_are_skipped_with_the_reason_on_a_cpu_machine(cli: Cli, tmp_path: Path) -> None:
     result = cli("run", "-m", "cnn,linear", *SMALL, "--devices", "cpu,gpu", "--name", "t",
                  "-q", "-p", "keras-cnn.epochs=1", "-p", "torch-cnn.epochs=1",
@@ -88,6 +93,7 @@ def test_gpu_rows_are_skipped_with_the_reason_on_a_cpu_machine(cli: Cli, tmp_pat
     assert frame.loc["linear-gpu-r0", "error"] == "linear has no gpu path; it runs on cpu only"
 
 
+@pytest.mark.long
 def test_threads_setting_reaches_the_frameworks(cli: Cli, tmp_path: Path) -> None:
     result = cli("run", "-m", "cnn", *SMALL, "--threads", "1", "--name", "t", "-q",
                  "-p", "keras-cnn.epochs=1", "-p", "torch-cnn.epochs=1",
@@ -109,7 +115,7 @@ def test_missing_framework_gives_a_skipped_row(
     (shadow / "__init__.py").write_text(f"raise ImportError('{module} is absent here')\n")
     env = {**os.environ, "PYTHONPATH": str(shadow.parent)}
     run = subprocess.run([sys.executable, "-m", "mlbench.cli", "run", "-m", model, *SMALL,
-                          "-o", str(tmp_path / "results"), "--name", "t"],
+                          "-o", str(tmp_path / "results"), "--name", "t", "--no-report"],
                          env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     row = table(tmp_path).loc[f"{model}-cpu-r0"]
@@ -141,6 +147,7 @@ def learning_rate_now(model: object) -> float:
     return float(optimizer.learning_rate.numpy())
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("name", CNNS)
 @pytest.mark.parametrize(("schedule", "final_fraction"), [("cosine", 0.0), ("constant", 1.0)])
 def test_learning_rate_schedule_decays_over_the_whole_fit(

@@ -1,8 +1,10 @@
 """The dataset layer against real files, real caches and real (local) HTTP mirrors.
 
-Nothing of mlbench is mocked: the full-MNIST tests read the canonical IDX files from the
-shared data folder (copied into tmp_path where they must be altered or served), and the
-download tests serve them from HTTP servers on 127.0.0.1.
+Nothing of mlbench is mocked. Decoding, caching, checksums and downloads are checked on small
+synthetic MNIST files (real gzipped IDX files of a few hundred random images, with their own
+SHA-256; the ``synthetic_mnist`` fixture points mlbench's table of MNIST files at them), served
+from HTTP servers on 127.0.0.1 where a test downloads. One test takes the canonical full MNIST
+through the same path (``test_full_mnist_through_the_real_path``, opt-in: MLBENCH_DATA_DIR).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import os
 import shutil
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,20 +39,12 @@ from mlbench.datasets import (
 from mlbench.datasets.builtin import load_digits, load_mnist_5k
 from mlbench.datasets.mnist import FILES, SHAPES, load_mnist, mirrors, read_idx
 from mlbench.errors import DatasetUnavailable, UsageError
+from tests.conftest import FULL_MNIST, needs_full_mnist
 
-SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 FILENAMES = [filename for filename, _ in FILES.values()]
-SHA256 = dict(FILES.values())
-HAVE_MNIST = all((SHARED_MNIST / name).is_file() for name in FILENAMES)
-
-NO_MNIST_REASON = (f"the four full-MNIST .gz files are not in {SHARED_MNIST} "
-                   "(the shared data folder next to the repository)")
-
-
-def mnist_test(function: Callable[..., None]) -> Callable[..., None]:
-    """Mark a test that needs the real MNIST files; skip it where they are absent."""
-    function = pytest.mark.skipif(not HAVE_MNIST, reason=NO_MNIST_REASON)(function)
-    return pytest.mark.full_mnist(function)
+# A few hundred images: every step of the real path, at a thousandth of MNIST's cost.
+SYNTHETIC_SHAPES = {"x_train": (300, 28, 28), "y_train": (300,), "x_test": (100, 28, 28),
+                    "y_test": (100,)}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -84,30 +77,65 @@ def flip_byte(path: Path, offset: int | None = None) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.fixture(scope="module")
-def mnist_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private read-write copy of the four real MNIST files (never inside the repo)."""
-    if not HAVE_MNIST:
-        pytest.skip(NO_MNIST_REASON)
-    folder = tmp_path_factory.mktemp("mnist-good")
-    for name in FILENAMES:
-        shutil.copyfile(SHARED_MNIST / name, folder / name)
-        (folder / name).chmod(0o644)
-    return folder
+def write_idx(path: Path, values: np.ndarray) -> None:
+    """A gzipped IDX file as MNIST's are: magic 0x00 0x00 0x08 (unsigned byte) and the number
+    of dimensions, each dimension as a big-endian 32-bit size, then the bytes."""
+    header = bytes([0, 0, 0x08, values.ndim]) + b"".join(
+        size.to_bytes(4, "big") for size in values.shape)
+    with gzip.GzipFile(path, "wb", mtime=0) as stream:  # mtime 0: the same bytes every time
+        stream.write(header + values.astype(np.uint8).tobytes())
+
+
+@dataclass(frozen=True)
+class SyntheticMnist:
+    """Four MNIST-named IDX files of random images and every label, with their SHA-256."""
+
+    folder: Path
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def files(self) -> dict[str, tuple[str, str]]:
+        return {array: (filename, sha256(self.folder / filename))
+                for array, (filename, _) in FILES.items()}
+
+    @property
+    def sha256(self) -> dict[str, str]:
+        return dict(self.files.values())
 
 
 @pytest.fixture(scope="module")
-def decoded() -> dict[str, np.ndarray]:
-    """The four arrays as read_idx decodes the shared files (decoded once per module)."""
-    if not HAVE_MNIST:
-        pytest.skip(NO_MNIST_REASON)
-    return {array: read_idx(SHARED_MNIST / filename) for array, (filename, _) in FILES.items()}
+def synthetic_files(tmp_path_factory: pytest.TempPathFactory) -> SyntheticMnist:
+    """Written once per module; tests copy them where they alter or serve them."""
+    folder = tmp_path_factory.mktemp("synthetic-mnist")
+    rng = np.random.default_rng(10)
+    arrays = {}
+    for array, shape in SYNTHETIC_SHAPES.items():
+        if array.startswith("x_"):
+            values = rng.integers(0, 256, size=shape, dtype=np.uint8)
+        else:
+            values = rng.permutation(np.arange(shape[0]) % 10).astype(np.uint8)
+        arrays[array] = values
+        write_idx(folder / FILES[array][0], values)
+    for path in folder.iterdir():
+        path.chmod(0o444)  # a test that altered the originals would break the others
+    return SyntheticMnist(folder, arrays)
+
+
+@pytest.fixture
+def synthetic_mnist(synthetic_files: SyntheticMnist,
+                    monkeypatch: pytest.MonkeyPatch) -> SyntheticMnist:
+    """The synthetic files as mlbench's MNIST: its table of file names and SHA-256s and its
+    expected shapes point at them for this test; the loading code runs unchanged."""
+    monkeypatch.setattr(mnist, "FILES", synthetic_files.files)
+    monkeypatch.setattr(mnist, "SHAPES", SYNTHETIC_SHAPES)
+    return synthetic_files
 
 
 def copy_files(source: Path, target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for name in FILENAMES:
         shutil.copyfile(source / name, target / name)
+        (target / name).chmod(0o644)
     return target
 
 
@@ -118,29 +146,31 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def assert_clean_mnist_cache(cache: Path) -> None:
+def assert_clean_mnist_cache(cache: Path, expected_sha256: dict[str, str]) -> None:
     """Only verified .gz files and the four decoded arrays: no temp, partial or bad file."""
     allowed_dirs = {cache / "mnist", cache / "mnist" / "arrays"}
     for path in sorted(cache.rglob("*")):
         if path.is_dir():
             assert path in allowed_dirs, f"unexpected folder left in the cache: {path}"
         elif path.parent == cache / "mnist":
-            assert path.name in SHA256, f"unexpected file left in the cache: {path}"
-            assert sha256(path) == SHA256[path.name], f"corrupt file left in the cache: {path}"
+            assert path.name in expected_sha256, f"unexpected file left in the cache: {path}"
+            assert sha256(path) == expected_sha256[path.name], (
+                f"corrupt file left in the cache: {path}")
         else:
             assert path.parent == cache / "mnist" / "arrays", f"unexpected file: {path}"
             assert path.name in {f"{a}.npy" for a in ARRAYS} | {MANIFEST}, (
                 f"unexpected file: {path}")
 
 
-def assert_full_mnist(dataset: Dataset, decoded: dict[str, np.ndarray]) -> None:
+def assert_decoded(dataset: Dataset, expected: dict[str, np.ndarray]) -> None:
+    """The dataset mlbench built is the files' arrays, memory-mapped from the cache."""
     assert dataset.name == "mnist"
     for array in ARRAYS:
         values = getattr(dataset, array)
         assert isinstance(values, np.memmap), f"{array} is not memory-mapped"
-        assert values.shape == SHAPES[array]
+        assert values.shape == expected[array].shape
         assert values.dtype == np.uint8
-        np.testing.assert_array_equal(values, decoded[array])
+        np.testing.assert_array_equal(values, expected[array])
     assert dataset.folder is not None and dataset.folder.is_dir()
     assert dataset.image_shape == (28, 28)
     assert dataset.classes == list(range(10))
@@ -249,27 +279,40 @@ def stalled_mirror() -> Iterator[StalledMirror]:
 # --------------------------------------------------------------------------- read_idx
 
 
-@mnist_test
-@pytest.mark.parametrize(("array", "shape"), list(SHAPES.items()))
-def test_read_idx_decodes_the_real_files(
-    decoded: dict[str, np.ndarray], array: str, shape: tuple[int, ...]
-) -> None:
-    values = decoded[array]
-    assert values.shape == shape
-    assert values.dtype == np.uint8
-    if array.startswith("y_"):
-        assert values.min() == 0 and values.max() == 9
-        assert set(np.unique(values).tolist()) == set(range(10))
-        # Every digit is well represented in MNIST (at least ~8% of each split).
-        assert np.bincount(values, minlength=10).min() > 0.08 * len(values)
-        # MNIST's well-known first labels: 5 0 4 1 9 (train) and 7 2 1 0 4 (test).
-        first = [5, 0, 4, 1, 9] if array == "y_train" else [7, 2, 1, 0, 4]
-        assert values[:5].tolist() == first
-    else:
-        assert values.max() == 255 and values.min() == 0
+@needs_full_mnist
+@pytest.mark.full_mnist
+def test_full_mnist_through_the_real_path(tmp_path: Path) -> None:
+    """The one full-size test: the canonical files pass MNIST's real SHA-256s, decode to
+    60,000 + 10,000 images that look like MNIST, and load again from the .npy cache."""
+    request = LoadRequest(cache_dir=tmp_path / "cache", data_dir=FULL_MNIST, progress=False)
+    dataset = load_mnist(request)
+    assert dataset.folder == tmp_path / "cache" / "mnist" / "arrays"
+    for array, shape in SHAPES.items():
+        values = getattr(dataset, array)
+        assert isinstance(values, np.memmap) and values.dtype == np.uint8
+        assert values.shape == shape
+    for labels, first in ((dataset.y_train, [5, 0, 4, 1, 9]), (dataset.y_test, [7, 2, 1, 0, 4])):
+        assert labels[:5].tolist() == first  # MNIST's well-known first labels
+        # Every digit is well represented (at least ~8% of each split).
+        assert np.bincount(labels, minlength=10).min() > 0.08 * len(labels)
+    for images in (dataset.x_train, dataset.x_test):
+        assert images.max() == 255 and images.min() == 0
         # Digits are drawn in the middle: the borders are (almost) blank, the centre is not.
-        assert values[:, 0, :].mean() < 0.1
-        assert values[:, 12:16, 12:16].mean() > 50
+        assert images[:, 0, :].mean() < 0.1 and images[:, 12:16, 12:16].mean() > 50
+    assert str(FULL_MNIST) in dataset.source
+    stamp = {p.name: p.stat().st_mtime_ns for p in dataset.folder.iterdir()}
+    again = load_mnist(request)
+    assert again.folder == dataset.folder
+    assert {p.name: p.stat().st_mtime_ns for p in again.folder.iterdir()} == stamp
+    np.testing.assert_array_equal(again.y_test, dataset.y_test)
+
+
+@pytest.mark.parametrize("array", ARRAYS)
+def test_read_idx_decodes_mnist_format_files(synthetic_files: SyntheticMnist,
+                                             array: str) -> None:
+    values = read_idx(synthetic_files.folder / FILES[array][0])
+    assert values.dtype == np.uint8 and values.shape == SYNTHETIC_SHAPES[array]
+    np.testing.assert_array_equal(values, synthetic_files.arrays[array])
 
 
 def test_read_idx_reads_a_small_idx_file(tmp_path: Path) -> None:
@@ -293,30 +336,40 @@ def test_read_idx_rejects_files_that_are_not_unsigned_byte_idx(
         read_idx(path)
 
 
+def test_files_that_decode_to_the_wrong_shape_are_refused(
+    tmp_path: Path, synthetic_mnist: SyntheticMnist, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mnist, "SHAPES", SHAPES)  # expect full MNIST's 60,000 images
+    with pytest.raises(DatasetUnavailable, match=r"decodes to shape \(300, 28, 28\), "
+                                                 r"expected \(60000, 28, 28\)"):
+        load_mnist(LoadRequest(cache_dir=tmp_path / "cache", data_dir=synthetic_mnist.folder,
+                               progress=False))
+    assert not (tmp_path / "cache" / "mnist" / "arrays").exists()
+
+
 # --------------------------------------------------------------------------- load_mnist: local
 
 
-@mnist_test
 def test_load_mnist_from_data_dir_then_from_the_npy_cache(
-    tmp_path: Path, decoded: dict[str, np.ndarray]
+    tmp_path: Path, synthetic_mnist: SyntheticMnist
 ) -> None:
     cache = tmp_path / "cache"
-    request = LoadRequest(cache_dir=cache, data_dir=SHARED_MNIST, progress=False)
+    request = LoadRequest(cache_dir=cache, data_dir=synthetic_mnist.folder, progress=False)
 
     first = load_mnist(request)
-    assert_full_mnist(first, decoded)
+    assert_decoded(first, synthetic_mnist.arrays)
     arrays = cache / "mnist" / "arrays"
     assert first.folder == arrays
     assert sorted(p.name for p in arrays.iterdir()) == sorted(
         [f"{a}.npy" for a in ARRAYS] + [MANIFEST])
-    assert str(SHARED_MNIST) in first.source
+    assert str(synthetic_mnist.folder) in first.source
     # The data folder's files are used in place, not copied into the cache.
     assert not any((cache / "mnist" / name).exists() for name in FILENAMES)
     stamp = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in arrays.iterdir()}
     folder_inode = arrays.stat().st_ino
 
     second = load_mnist(request)
-    assert_full_mnist(second, decoded)
+    assert_decoded(second, synthetic_mnist.arrays)
     assert second.folder == arrays
     # Loaded from the cache: the .npy files were not rewritten (save_arrays would replace
     # the whole folder with a fresh one).
@@ -326,7 +379,6 @@ def test_load_mnist_from_data_dir_then_from_the_npy_cache(
         assert os.path.samefile(getattr(second, array).filename, arrays / f"{array}.npy")
 
 
-@mnist_test
 @pytest.mark.parametrize(
     ("array", "damage"),
     [
@@ -341,11 +393,11 @@ def test_load_mnist_from_data_dir_then_from_the_npy_cache(
     ],
 )
 def test_load_mnist_rebuilds_a_damaged_npy_cache(
-    tmp_path: Path, decoded: dict[str, np.ndarray], array: str, damage: str,
+    tmp_path: Path, synthetic_mnist: SyntheticMnist, array: str, damage: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     cache = tmp_path / "cache"
-    request = LoadRequest(cache_dir=cache, data_dir=SHARED_MNIST, progress=False)
+    request = LoadRequest(cache_dir=cache, data_dir=synthetic_mnist.folder, progress=False)
     first = load_mnist(request)
     folder_inode = first.folder.stat().st_ino  # type: ignore[union-attr]
     del first  # release the memory maps before damaging the files
@@ -368,10 +420,10 @@ def test_load_mnist_rebuilds_a_damaged_npy_cache(
 
     capsys.readouterr()
     rebuilt = load_mnist(request)
-    assert_full_mnist(rebuilt, decoded)
+    assert_decoded(rebuilt, synthetic_mnist.arrays)
     assert rebuilt.folder is not None
     assert rebuilt.folder.stat().st_ino != folder_inode, "the cache was not rebuilt"
-    assert_clean_mnist_cache(cache)
+    assert_clean_mnist_cache(cache, synthetic_mnist.sha256)
     # One line says so, naming what was wrong.
     warning = capsys.readouterr().err.strip().splitlines()
     assert len(warning) == 1 and warning[0].startswith(
@@ -380,12 +432,11 @@ def test_load_mnist_rebuilds_a_damaged_npy_cache(
     assert (MANIFEST if damage == "manifest" else f"{array}.npy") in warning[0]
 
 
-@mnist_test
 @pytest.mark.parametrize("bad", FILENAMES)
 def test_data_dir_file_with_a_wrong_checksum_is_a_usage_error(
-    tmp_path: Path, mnist_files: Path, bad: str
+    tmp_path: Path, synthetic_mnist: SyntheticMnist, bad: str
 ) -> None:
-    data_dir = copy_files(mnist_files, tmp_path / "data")
+    data_dir = copy_files(synthetic_mnist.folder, tmp_path / "data")
     flip_byte(data_dir / bad)
     cache = tmp_path / "cache"
     with pytest.raises(UsageError) as caught:
@@ -396,9 +447,10 @@ def test_data_dir_file_with_a_wrong_checksum_is_a_usage_error(
     assert not (cache / "mnist" / "arrays").exists()
 
 
-@mnist_test
-def test_data_dir_missing_a_file_is_a_usage_error(tmp_path: Path, mnist_files: Path) -> None:
-    data_dir = copy_files(mnist_files, tmp_path / "data")
+def test_data_dir_missing_a_file_is_a_usage_error(
+    tmp_path: Path, synthetic_mnist: SyntheticMnist
+) -> None:
+    data_dir = copy_files(synthetic_mnist.folder, tmp_path / "data")
     (data_dir / "t10k-labels-idx1-ubyte.gz").unlink()
     cache = tmp_path / "cache"
     with pytest.raises(UsageError) as caught:
@@ -428,24 +480,23 @@ def test_mirrors_default_and_override(monkeypatch: pytest.MonkeyPatch) -> None:
     assert mirrors() == list(mnist.MIRRORS)
 
 
-@mnist_test
 def test_download_from_a_local_mirror(
-    tmp_path: Path, mnist_files: Path, decoded: dict[str, np.ndarray],
+    tmp_path: Path, synthetic_mnist: SyntheticMnist,
     serve: Callable[..., Mirror], monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    mirror = serve(mnist_files)
+    mirror = serve(synthetic_mnist.folder)
     monkeypatch.setenv("MLBENCH_MNIST_MIRRORS", mirror.url)
     cache = tmp_path / "cache"
 
     dataset = load_mnist(LoadRequest(cache_dir=cache, progress=True))
 
-    assert_full_mnist(dataset, decoded)
+    assert_decoded(dataset, synthetic_mnist.arrays)
     assert sorted(mirror.gets) == sorted(f"/{name}" for name in FILENAMES)
     for name in FILENAMES:
-        assert sha256(cache / "mnist" / name) == SHA256[name]
+        assert sha256(cache / "mnist" / name) == synthetic_mnist.sha256[name]
     assert str(cache / "mnist") in dataset.source
-    assert_clean_mnist_cache(cache)
+    assert_clean_mnist_cache(cache, synthetic_mnist.sha256)
     err = capsys.readouterr().err  # stderr is not a terminal here: one line per file
     for name in FILENAMES:
         assert f"downloading {name} from {mirror.url}/" in err
@@ -453,48 +504,47 @@ def test_download_from_a_local_mirror(
     # The verified .gz files in the cache are used again: nothing more is downloaded.
     shutil.rmtree(cache / "mnist" / "arrays")
     again = load_mnist(LoadRequest(cache_dir=cache, progress=False))
-    assert_full_mnist(again, decoded)
+    assert_decoded(again, synthetic_mnist.arrays)
     assert len(mirror.gets) == 4
 
 
-@mnist_test
 def test_a_corrupt_cached_gz_is_downloaded_again(
-    tmp_path: Path, mnist_files: Path, decoded: dict[str, np.ndarray],
+    tmp_path: Path, synthetic_mnist: SyntheticMnist,
     serve: Callable[..., Mirror], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     cache = tmp_path / "cache"
-    copy_files(mnist_files, cache / "mnist")
+    copy_files(synthetic_mnist.folder, cache / "mnist")
     flip_byte(cache / "mnist" / "t10k-images-idx3-ubyte.gz")
-    mirror = serve(mnist_files)
+    mirror = serve(synthetic_mnist.folder)
     monkeypatch.setenv("MLBENCH_MNIST_MIRRORS", mirror.url)
 
-    assert_full_mnist(load_mnist(LoadRequest(cache_dir=cache, progress=False)), decoded)
+    assert_decoded(load_mnist(LoadRequest(cache_dir=cache, progress=False)),
+                   synthetic_mnist.arrays)
     assert mirror.gets == ["/t10k-images-idx3-ubyte.gz"]
-    assert_clean_mnist_cache(cache)
+    assert_clean_mnist_cache(cache, synthetic_mnist.sha256)
 
 
-@mnist_test
 @pytest.mark.parametrize("fault", ["corrupt", "truncated", "missing"])
 def test_falls_back_to_the_next_mirror_and_keeps_no_bad_file(
-    tmp_path: Path, mnist_files: Path, decoded: dict[str, np.ndarray],
+    tmp_path: Path, synthetic_mnist: SyntheticMnist,
     serve: Callable[..., Mirror], monkeypatch: pytest.MonkeyPatch, fault: str,
 ) -> None:
     bad_folder = tmp_path / "bad"
     bad_folder.mkdir()
     if fault != "missing":
-        copy_files(mnist_files, bad_folder)
+        copy_files(synthetic_mnist.folder, bad_folder)
     if fault == "corrupt":
         for name in FILENAMES:
             flip_byte(bad_folder / name)
             flip_byte(bad_folder / name, offset=-1)
     bad = serve(bad_folder, TruncatingHandler if fault == "truncated" else CountingHandler)
-    good = serve(mnist_files)
+    good = serve(synthetic_mnist.folder)
     monkeypatch.setenv("MLBENCH_MNIST_MIRRORS", f"{bad.url},{good.url}")
     cache = tmp_path / "cache"
 
     dataset = load_mnist(LoadRequest(cache_dir=cache, progress=False))
 
-    assert_full_mnist(dataset, decoded)
+    assert_decoded(dataset, synthetic_mnist.arrays)
     assert sorted(good.gets) == sorted(f"/{name}" for name in FILENAMES)
     if fault == "corrupt":
         # A bad copy of one file says nothing about the others: each is tried there first.
@@ -502,30 +552,27 @@ def test_falls_back_to_the_next_mirror_and_keeps_no_bad_file(
     else:
         # A mirror that fails to deliver is not asked again for the other files.
         assert len(bad.gets) == 1
-    assert_clean_mnist_cache(cache)
+    assert_clean_mnist_cache(cache, synthetic_mnist.sha256)
     assert sorted(p.name for p in (cache / "mnist").glob("*.gz")) == sorted(FILENAMES)
 
 
-@mnist_test
 def test_a_stalled_mirror_times_out_once(
-    tmp_path: Path, mnist_files: Path, decoded: dict[str, np.ndarray],
+    tmp_path: Path, synthetic_mnist: SyntheticMnist,
     serve: Callable[..., Mirror], stalled_mirror: StalledMirror,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(mnist, "READ_TIMEOUT", 1.0)
-    good = serve(mnist_files)
+    good = serve(synthetic_mnist.folder)
     monkeypatch.setenv("MLBENCH_MNIST_MIRRORS", f"{stalled_mirror.url},{good.url}")
     cache = tmp_path / "cache"
 
-    start = time.monotonic()
     dataset = load_mnist(LoadRequest(cache_dir=cache, progress=False))
-    elapsed = time.monotonic() - start
 
-    assert_full_mnist(dataset, decoded)
+    assert_decoded(dataset, synthetic_mnist.arrays)
+    # Timed out once, then never asked again: one wait in all, not one per file.
     assert len(stalled_mirror.connections) == 1, "the stalled mirror was asked again"
     assert len(good.gets) == 4
-    assert elapsed < 15
-    assert_clean_mnist_cache(cache)
+    assert_clean_mnist_cache(cache, synthetic_mnist.sha256)
 
 
 def test_offline_raises_dataset_unavailable_quickly(
@@ -536,12 +583,9 @@ def test_offline_raises_dataset_unavailable_quickly(
                        f"http://127.0.0.1:{first}/mnist,http://127.0.0.1:{second}/")
     cache = tmp_path / "cache"
 
-    start = time.monotonic()
     with pytest.raises(DatasetUnavailable) as caught:
         load_mnist(LoadRequest(cache_dir=cache, progress=False))
-    elapsed = time.monotonic() - start
 
-    assert elapsed < 15
     message = str(caught.value)
     assert "MLBENCH_DATA_DIR" in message
     assert "train-images-idx3-ubyte.gz" in message
@@ -567,10 +611,8 @@ def test_api_falls_back_from_mnist_to_mnist_5k(
     monkeypatch.setenv("MLBENCH_MNIST_MIRRORS", f"http://127.0.0.1:{closed_port()}/")
     monkeypatch.delenv("MLBENCH_DATA_DIR", raising=False)
 
-    start = time.monotonic()
     dataset, warning = load_dataset(RunConfig(models=["knn"], dataset="mnist"),
                                     load_registry(), Progress())
-    assert time.monotonic() - start < 30
 
     assert dataset.name == "mnist-5k"
     assert dataset.x_train.shape == (4000, 28, 28)

@@ -362,7 +362,7 @@ def test_no_secret_from_the_environment_is_recorded(
     secret = "s3cr3t-7f9c2e-do-not-record"
     for name in ("AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "MLBENCH_TEST_PASSWORD"):
         monkeypatch.setenv(name, secret)
-    result = cli("run", "-m", "linear", "-d", "digits", "--name", "t", "-q")
+    result = cli("run", "-m", "linear", "-d", "digits", "--name", "t", "-q", report=True)
     assert result.exit_code == 0, result.output
     run = tmp_path / "results" / "t"
     files = snapshot(run)
@@ -438,7 +438,7 @@ def kill_and_finish(run_dir: Path, stop: signal.Signals, delay: float) -> int:
     return process.returncode
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_runs_killed_at_random_moments_always_resume_to_a_complete_table(
     tmp_path: Path, trials: random.Random
 ) -> None:

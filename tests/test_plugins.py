@@ -182,7 +182,6 @@ def test_html_in_names_and_errors_is_printed_as_text(
     assert "[bold]<script>alert(1)</script>[/bold]" in result.stdout
 
 
-@pytest.mark.slow
 def test_installed_package_is_discovered_through_the_entry_point(tmp_path: Path) -> None:
     package = tmp_path / "mlbench-centroid"
     (package / "mlbench_centroid").mkdir(parents=True)
@@ -210,7 +209,8 @@ def test_installed_package_is_discovered_through_the_entry_point(tmp_path: Path)
     assert "entry point mlbench_centroid (mlbench-centroid 1.0)" in listing.stdout
     run = subprocess.run([sys.executable, "-m", "mlbench.cli", "run", "-m",
                           "installed-centroid", "-d", "digits", "-o", str(tmp_path / "out"),
-                          "--name", "t", "-q"], env=env, capture_output=True, text=True)
+                          "--name", "t", "-q", "--no-report"],
+                         env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     frame = pd.read_csv(tmp_path / "out" / "t" / "results.csv")
     assert frame["plugin"].tolist() == ["centroid"] and frame["status"].tolist() == ["ok"]

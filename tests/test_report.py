@@ -36,7 +36,7 @@ def assert_valid_png(path: Path) -> None:
 
 
 def test_report_of_a_run(cli: Cli, tmp_path: Path) -> None:
-    result = cli("run", "-m", ",".join(MODELS), "-d", "digits", "--repeats", "2")
+    result = cli("run", "-m", ",".join(MODELS), "-d", "digits", "--repeats", "2", report=True)
     assert result.exit_code == 0, result.output
     run = only_run(tmp_path)
     report, page = run / "report.md", run / "report.html"
@@ -223,7 +223,7 @@ def test_run_without_report_and_resume_with_it(cli: Cli, tmp_path: Path) -> None
     assert not (run / "report.html").exists() and not (run / "report.md").exists()
     assert not (run / "charts").exists() and "report in" not in result.stderr
     # Resuming (here: a run with nothing left to do) ends with the report too.
-    result = cli("run", "--resume", str(run))
+    result = cli("run", "--resume", str(run), report=True)
     assert result.exit_code == 0, result.output
     assert (run / "report.html").exists() and (run / "report.md").exists()
 
@@ -234,7 +234,7 @@ def test_a_report_failure_keeps_the_results(cli: Cli, tmp_path: Path, steerable:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(tables, "confusion_counts", broken)  # any step of the report
-    result = cli("run", "-m", "naive-bayes", "-d", "digits")
+    result = cli("run", "-m", "naive-bayes", "-d", "digits", report=True)
     assert result.exit_code == 0, result.output  # the jobs were ok: so is the exit code
     warnings = [line for line in result.stderr.splitlines() if "warning" in line]
     assert len(warnings) == 1
@@ -247,7 +247,7 @@ def test_a_report_failure_keeps_the_results(cli: Cli, tmp_path: Path, steerable:
 
     # A failed job keeps exit code 1 whatever happens to the report.
     result = cli("run", "--plugin", str(steerable), "-m", "steerable", "-d", "digits",
-                 "-p", "steerable.fail=boom", "--name", "second")
+                 "-p", "steerable.fail=boom", "--name", "second", report=True)
     assert result.exit_code == 1, result.output
     assert "mlbench: warning: report not written" in result.stderr
 
@@ -294,7 +294,7 @@ def test_report_of_a_folder_that_is_no_run(cli: Cli, tmp_path: Path) -> None:
     assert not (tmp_path / "report.md").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
 def test_learning_curves_of_a_cnn(cli: Cli, tmp_path: Path) -> None:
     result = cli("run", "-m", "torch-cnn", "-d", "mnist-5k", "--train-size", "500",

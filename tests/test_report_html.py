@@ -86,7 +86,8 @@ def open_report(browser: webdriver.Chrome, run: Path) -> str:
 def test_report_page_in_a_browser(cli: Cli, tmp_path: Path,
                                   browser: webdriver.Chrome) -> None:
     models = ["knn", "naive-bayes", "logistic"]
-    result = cli("run", "-m", ",".join(models), "-d", "digits", "--repeats", "2", "-q")
+    result = cli("run", "-m", ",".join(models), "-d", "digits", "--repeats", "2", "-q",
+                 report=True)
     assert result.exit_code == 0, result.output
     run = only_run(tmp_path)
     text = open_report(browser, run)
@@ -118,7 +119,7 @@ def test_plugin_text_is_shown_not_run(cli: Cli, tmp_path: Path, browser: webdriv
     # all HTML; the page must show each as text.
     plugin = write_plugin("""evil<b>bold</b>&"'""".replace("/", ""), HOSTILE_PLUGIN)
     result = cli("run", "--plugin", str(plugin), "-m", "hostile,naive-bayes", "-d", "digits",
-                 "-q")
+                 "-q", report=True)
     assert result.exit_code == 1, result.output  # hostile failed, naive-bayes ran
     run = only_run(tmp_path)
     text = open_report(browser, run)

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,10 +45,9 @@ def test_worker_killed_mid_job_gives_crashed_row(cli: Cli, tmp_path: Path, steer
 
 
 def test_hung_job_times_out_and_others_run(cli: Cli, tmp_path: Path, steerable: Path) -> None:
-    started = time.monotonic()
+    # Left alone, steerable would wait 120 s and then succeed: "timeout" proves it was cut.
     result = cli("run", "--plugin", str(steerable), "-m", "steerable,knn", "-d", "digits",
                  "--name", "t", "-p", "steerable.wait_seconds=120", "--timeout", "2")
-    assert time.monotonic() - started < 60
     assert result.exit_code == 1
     frame = results(tmp_path)
     assert frame.loc["steerable", "status"] == "timeout"
@@ -139,7 +137,8 @@ def test_interrupted_run_resumes_only_missing_jobs(
 
     gate.write_text("open")
     resumed = subprocess.run([sys.executable, "-m", "mlbench.cli", "run", "--resume",
-                              str(run_dir)], capture_output=True, text=True, timeout=120)
+                              str(run_dir), "--no-report"], capture_output=True, text=True,
+                             timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     assert "2 jobs to run, 1 already done" in resumed.stderr
     assert (run_dir / "jobs" / "linear-cpu-r0.json").read_text() == linear_before

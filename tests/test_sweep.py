@@ -95,7 +95,7 @@ def test_grid_run_resumes_and_its_report_draws_the_scaling_and_sweep_charts(
     cli: Cli, tmp_path: Path
 ) -> None:
     result = cli("run", "-m", "linear,knn,naive-bayes", "-d", "digits", "--name", "grid",
-                 "--train-size", "300,700,1437", "--sweep", "knn.n_neighbors=1,5")
+                 "--train-size", "300,700,1437", "--sweep", "knn.n_neighbors=1,5", report=True)
     assert result.exit_code == 0, result.output
     run = tmp_path / "results" / "grid"
     frame = read_table(run / "results.csv")
