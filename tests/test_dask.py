@@ -185,10 +185,10 @@ def test_dataset_is_shipped_to_a_worker_that_cannot_read_it(
         [spec], _ = planning.plan(config, registry, DataRef(elsewhere, dataset.pixel_max))
         record, arrays = client.submit(run_on_worker, spec, None, key, shipped,
                                        pure=False).result()
-        assert record["status"] == "ok", record.get("error")
-        assert len(arrays["predicted"]) == record["test_size"] == 360
-        assert record["executor"] == "dask" and record["worker"] in client.nthreads()
-        copy = Path(client.run(find_data, str(elsewhere), key)[record["worker"]])
+        assert record.status == "ok", record.error
+        assert len(arrays["predicted"]) == record.test_size == 360
+        assert record.executor == "dask" and record.worker in client.nthreads()
+        copy = Path(client.run(find_data, str(elsewhere), key)[record.worker])
         assert copy != dataset.folder and fingerprint(copy) == key
         for name, content in files.items():
             assert (copy / name).read_bytes() == content
