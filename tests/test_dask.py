@@ -63,6 +63,7 @@ def test_dask_gives_the_same_rows_and_predictions_as_local(cli: Cli, tmp_path: P
     assert frames["dask"]["worker_pid"].nunique() == 12
 
 
+@pytest.mark.long  # a fault trial: workers killed under running jobs (12 s)
 @pytest.mark.parametrize("retries", [1, 0])
 def test_dask_worker_killed_mid_job(cli: Cli, tmp_path: Path, steerable: Path,
                                     retries: int) -> None:
@@ -128,6 +129,7 @@ def test_existing_cluster_through_scheduler_address(
         assert len(workers) == 2 and set(frame["worker"]) <= workers
 
 
+@pytest.mark.long  # waits out the scheduler's 10 s connect timeout
 def test_unreachable_scheduler_and_missing_executor_fail_in_one_line(
     cli: Cli, tmp_path: Path
 ) -> None:

@@ -117,6 +117,7 @@ def test_estimate_is_not_for_resume(cli: Cli, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "drop --estimate" in result.stderr
 
 
+@pytest.mark.long  # compares estimates with measured (sleeping) fits: no busy core here
 def test_estimate_of_known_costs_and_the_timeout_warning(
     tmp_path: Path, write_plugin: Callable[[str, str], Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -73,9 +73,10 @@ def alive(pid: int) -> bool:
     return "\nState:\tZ" not in status
 
 
+# The same kill through Dask is a longer trial (a cluster starts): the long lane's.
 EXECUTORS = ["local"]
 if importlib.util.find_spec("distributed") is not None:
-    EXECUTORS.append("dask")
+    EXECUTORS.append(pytest.param("dask", marks=pytest.mark.long))
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")

@@ -107,7 +107,8 @@ def is_running(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.parametrize(("stop", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize(("stop", "exit_code"), [
+    (signal.SIGINT, 130), pytest.param(signal.SIGTERM, 143, marks=pytest.mark.long)])
 def test_interrupted_run_resumes_only_missing_jobs(
     tmp_path: Path, steerable: Path, stop: signal.Signals, exit_code: int
 ) -> None:
