@@ -107,6 +107,14 @@ def is_running(pid: int) -> bool:
     return state != "Z"
 
 
+def ctrl_c_as_in_a_terminal() -> None:
+    """In the run's process, before it starts: SIGINT handled as a terminal's Ctrl-C. A shell
+    without job control starts background commands with SIGINT ignored and children inherit
+    that (Python then installs no KeyboardInterrupt handler), so this test would hang when
+    the suite itself was started in the background."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize(("stop", "exit_code"), [
     (signal.SIGINT, 130), pytest.param(signal.SIGTERM, 143, marks=pytest.mark.long)])
 def test_interrupted_run_resumes_only_missing_jobs(
@@ -120,7 +128,7 @@ def test_interrupted_run_resumes_only_missing_jobs(
                "--name", "t", "-p", f"steerable.wait_for={str(gate)!r}",
                "-p", "steerable.wait_seconds=120", "-p", f"steerable.pid_file={str(pid_file)!r}"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+                               text=True, preexec_fn=ctrl_c_as_in_a_terminal)
     wait_for_file(run_dir / "jobs" / "linear-cpu-r0.json")
     worker = int(wait_for_file(pid_file))  # steerable is now waiting on the gate
     process.send_signal(stop)
