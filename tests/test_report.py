@@ -309,3 +309,47 @@ def test_learning_curves_of_a_cnn(cli: Cli, tmp_path: Path) -> None:
     assert list(curves["epoch"]) == [1, 2] or list(curves["epoch"]) == [0, 1]
     assert set(curves["model"]) == {"torch-cnn"}
     assert curves["cumulative_train_seconds"].is_monotonic_increasing
+    history = pd.read_csv(run / "history.csv")
+    assert list(curves["cumulative_train_seconds"]) == pytest.approx(
+        list(history["train_seconds"]))  # the running total as the plugin kept it
+
+
+CLOCKED = """
+import mlbench
+import numpy as np
+
+
+class Clocked(mlbench.Model):
+    \"\"\"Keeps a history with known times: epochs of 2, 3 and 4 seconds.\"\"\"
+
+    name = "clocked"
+
+    def fit(self, X, y):
+        self.label_ = int(np.bincount(y).argmax())
+        total, self.history_ = 0.0, []
+        for epoch, seconds in enumerate((2.0, 3.0, 4.0), start=1):
+            total += seconds
+            self.history_.append({"epoch": epoch, "loss": 1.0 / epoch, "test_accuracy": 0.1,
+                                  "epoch_seconds": seconds, "train_seconds": total})
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.label_)
+
+
+@mlbench.hookimpl
+def mlbench_register_models(register):
+    register(Clocked)
+"""
+
+
+def test_learning_curves_use_the_running_total_once(cli: Cli, tmp_path: Path) -> None:
+    plugin = tmp_path / "clocked.py"
+    plugin.write_text(CLOCKED)
+    result = cli("run", "--plugin", str(plugin), "-m", "clocked", "-d", "digits",
+                 "--repeats", "2")
+    assert result.exit_code == 0, result.output
+    run = only_run(tmp_path)
+    curves = tables.learning_curves(read_table(run / "results.csv"), RunFolder(run))
+    assert curves is not None and curves["job_id"].nunique() == 1  # one job, not repeats summed
+    assert list(curves["cumulative_train_seconds"]) == [2.0, 5.0, 9.0]

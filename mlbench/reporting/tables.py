@@ -318,7 +318,10 @@ def learning_curves(frame: pd.DataFrame, folder: RunFolder) -> pd.DataFrame | No
     if history.empty:
         return None
     data = history.sort_values(["model", "epoch"], ignore_index=True)
-    data["cumulative_train_seconds"] = data.groupby("model")["train_seconds"].cumsum()
+    # train_seconds is already the running total (EpochRecord): summing it again counted
+    # every epoch once per epoch after it. Histories without it add up their epochs.
+    data["cumulative_train_seconds"] = data["train_seconds"].fillna(
+        data.groupby("job_id")["epoch_seconds"].cumsum())
     return data[["model", "job_id", "epoch", "test_accuracy", "loss",
                  "cumulative_train_seconds"]]
 
