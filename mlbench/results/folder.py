@@ -241,21 +241,19 @@ class RunFolder(DocumentFolder):
         with np.load(path, allow_pickle=False) as saved:
             return saved["images"], float(saved["pixel_max"])
 
-    def saved_arrays(self, job_id: str) -> dict[str, np.ndarray] | None:
-        """One job's saved arrays (predicted labels, probabilities), or None if not saved."""
+    def saved_arrays(self, job_id: str,
+                     names: tuple[str, ...] | None = None) -> dict[str, np.ndarray] | None:
+        """One job's saved arrays (all, or those of ``names`` it has), or None if not saved."""
         path = self.predictions(job_id)
         if not path.exists():
             return None
         with np.load(path, allow_pickle=False) as saved:
-            return {name: saved[name] for name in saved.files}
+            return {name: saved[name] for name in (names or saved.files) if name in saved}
 
     def predicted_labels(self, job_id: str) -> np.ndarray | None:
         """The saved predicted label of every test image for one job, or None if not saved."""
-        path = self.predictions(job_id)
-        if not path.exists():
-            return None
-        with np.load(path, allow_pickle=False) as saved:
-            return np.asarray(saved["predicted"]) if "predicted" in saved else None
+        arrays = self.saved_arrays(job_id, ("predicted",))  # not the probabilities too
+        return None if not arrays else np.asarray(arrays["predicted"])
 
     # -- the results table -------------------------------------------------------------
 
