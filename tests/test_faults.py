@@ -330,7 +330,7 @@ def test_no_code_path_unpickles() -> None:
 def test_a_planted_pickle_in_a_run_folder_is_refused_not_run(
     tmp_path: Path, finished_run: Path
 ) -> None:
-    from mlbench.reporting.stats import predicted_labels
+    from mlbench.reporting.significance import predicted_labels
 
     run = tmp_path / "run"
     subprocess.run(["cp", "-a", str(finished_run), str(run)], check=True)

@@ -94,8 +94,8 @@ def test_report_page_in_a_browser(cli: Cli, tmp_path: Path,
 
     for model in models:
         assert model in text
-    assert "Most accurate: " in text and "Fastest to train: " in text
-    assert "Fastest to predict: " in text
+    assert "Most accurate: " in text and "Fastest to fit (training alone): " in text
+    assert "Fastest to predict the 360 test images: " in text
     # Every image decoded and shown: charts and galleries.
     sizes = browser.execute_script(
         "return Array.from(document.images, i => [i.complete, i.naturalWidth, i.src.length])")

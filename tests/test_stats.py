@@ -18,8 +18,9 @@ import pytest
 from scipy import stats as scipy_stats
 from statsmodels.stats.contingency_tables import mcnemar as statsmodels_mcnemar
 from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import proportion_confint
 
-from mlbench.reporting import reference, stats
+from mlbench.reporting import reference, significance, stats
 from mlbench.reporting.document import Document, Section, Text, to_html, to_markdown
 from mlbench.results.folder import RunFolder
 from mlbench.results.run_info import RunInfo
@@ -171,22 +172,70 @@ def test_mean_interval_of_one_value_has_no_spread() -> None:
 def test_repeat_summary_by_hand() -> None:
     frame = pd.DataFrame({
         "model": ["a", "a", "a", "b", "b"], "device": "cpu",
-        "status": ["ok", "ok", "ok", "ok", "failed"],
+        "status": ["ok", "ok", "ok", "ok", "failed"], "test_size": 500,
         "accuracy": [0.90, 0.92, 0.94, 0.80, math.nan],
         "fit_seconds": [1.0, 2.0, 3.0, 5.0, math.nan],
         "predict_seconds": [0.1, 0.1, 0.1, 0.2, math.nan]})
-    summary = stats.repeat_summary(frame, ["model", "device"]).set_index("model")
-    half = 4.302653 / math.sqrt(3)  # t(0.975, 2) x std 1 / sqrt(3), for fit times 1, 2, 3
+    summary = significance.repeat_summary(frame, ["model", "device"]).set_index("model")
     a, b = summary.loc["a"], summary.loc["b"]
     assert a["repeats"] == 3 and a["accuracy mean"] == pytest.approx(0.92)
     assert a["accuracy std"] == pytest.approx(0.02)
-    assert (a["fit s mean"], a["fit s std"]) == (2.0, 1.0)
-    assert 2 - half == pytest.approx(-0.4841, abs=1e-4)  # a t interval may dip below 0
-    assert a["fit s 95% CI"] == "-0.4841 to 4.484"  # document.number: 4 significant digits
-    assert a["predict s std"] == 0.0 and a["predict s 95% CI"] == "0.1000 to 0.1000"
-    # One ok repeat: a mean, no spread and no interval (never a false 0).
+    half = 4.302653 * 0.02 / math.sqrt(3)  # t(0.975, 2) x std / sqrt(3)
+    assert a["accuracy 95% CI (seeds)"] == f"{0.92 - half:.4f} to {0.92 + half:.4f}"
+    low, high = proportion_confint(460, 500, alpha=0.05, method="wilson")  # 0.92 of 500
+    assert a["accuracy 95% CI (test images)"] == f"{low:.4f} to {high:.4f}"
+    # Times: the geometric mean, and the t interval of the logs taken back: 1, 2, 3 s give
+    # exp(mean(log)) = 6 ** (1/3), never a bound below zero (a plain t interval: -0.48).
+    logs = np.log([1.0, 2.0, 3.0])
+    spread = 4.302653 * logs.std(ddof=1) / math.sqrt(3)
+    assert a["fit s geo. mean"] == pytest.approx(6 ** (1 / 3))
+    assert a["fit s 95% CI"] == (f"{math.exp(logs.mean() - spread):.3g} to "
+                                 f"{math.exp(logs.mean() + spread):.3g}")
+    assert a["predict s 95% CI"] == "0.1 to 0.1"  # equal times: no spread
+    # One ok repeat: a mean and its interval over the test images, no spread over seeds
+    # (never a false 0) and no time interval.
     assert b["repeats"] == 1 and b["accuracy mean"] == 0.80
-    assert math.isnan(b["accuracy std"]) and b["accuracy 95% CI"] == ""
+    assert math.isnan(b["accuracy std"]) and b["accuracy 95% CI (seeds)"] == ""
+    low, high = proportion_confint(400, 500, alpha=0.05, method="wilson")
+    assert b["accuracy 95% CI (test images)"] == f"{low:.4f} to {high:.4f}"
+    assert b["fit s 95% CI"] == ""
+
+
+@pytest.mark.parametrize(("accuracy", "images"), [(0.9694, 360), (0.9911, 10_000),
+                                                   (1.0, 50), (0.0, 12), (0.5, 7)])
+def test_accuracy_interval_is_wilsons(accuracy: float, images: int) -> None:
+    """Against statsmodels: the test set's sampling error, even for a deterministic model;
+    about ±1.8 points on 360 digits, ±0.2 on 10,000 (the issue's figures)."""
+    low, high = stats.accuracy_interval(accuracy, images)
+    expected = proportion_confint(round(accuracy * images), images, alpha=0.05,
+                                  method="wilson")
+    assert (low, high) == pytest.approx(expected, abs=1e-9)
+    assert 0 <= low <= accuracy <= high <= 1
+    assert math.isnan(stats.accuracy_interval(0.9, 0).low)
+    assert math.isnan(stats.accuracy_interval(math.nan, 100).low)
+
+
+def test_time_intervals_are_positive_even_with_a_wild_spread() -> None:
+    times = [0.01, 5.0, 0.02]
+    assert stats.mean_interval(times).low < 0  # what a plain t interval would say
+    interval = stats.time_interval(times)
+    assert 0 < interval.low < interval.center < interval.high
+    assert interval.center == pytest.approx(0.1)  # (0.01 x 5 x 0.02) ** (1/3)
+    one = stats.time_interval([2.0])
+    assert one.center == 2.0 and math.isnan(one.low) and one.n == 1
+
+
+@pytest.mark.parametrize(("a", "b", "differs"), [
+    ([1.0], [1.4], False),  # one run each: 1.4x is within the noise
+    ([1.0], [1.6], True),  # 1.6x is not
+    ([0.01], [0.09], False),  # under 0.1 s on both sides: no claim at all
+    ([1.0, 1.1, 1.2], [1.15, 1.3], False),  # repeats whose ranges overlap
+    ([1.0, 1.1, 1.2], [1.25, 1.3], True),  # ... and whose ranges do not
+    ([1.0, 1.1], [1.4], False),  # a single run on one side: the ratio rule
+])
+def test_time_differs(a: list[float], b: list[float], differs: bool) -> None:
+    assert stats.time_differs(a, b) is differs
+    assert stats.time_differs(b, a) is differs
 
 
 @pytest.mark.parametrize(("a", "b"), [
@@ -267,8 +316,8 @@ def three_models(tmp_path: Path) -> tuple[pd.DataFrame, RunFolder]:
 
 def test_pairwise_significance(three_models: tuple[pd.DataFrame, RunFolder]) -> None:
     frame, folder = three_models
-    table = stats.pairwise_significance(frame, folder)
-    assert list(table.columns) == stats.PAIR_COLUMNS
+    table = significance.pairwise_significance(frame, folder)
+    assert list(table.columns) == significance.PAIR_COLUMNS
     pairs = {(row.model_a, row.model_b): row for row in table.itertuples()}
     assert set(pairs) == {("good", "near"), ("good", "poor"), ("near", "poor")}
 
@@ -289,7 +338,7 @@ def test_pairwise_significance(three_models: tuple[pd.DataFrame, RunFolder]) -> 
 def test_significance_section(three_models: tuple[pd.DataFrame, RunFolder],
                               tmp_path: Path) -> None:
     frame, folder = three_models
-    section = stats.significance_section(frame, folder)
+    section = significance.significance_section(frame, folder)
     assert section.title == "Which differences are real"
     text = to_markdown(Document("r", [section]))
     # Sentences for neighbours in the ranking only: good > near > poor.
@@ -304,14 +353,14 @@ def test_significance_section(three_models: tuple[pd.DataFrame, RunFolder],
 def test_significance_section_needs_two_models(tmp_path: Path) -> None:
     labels = np.arange(100) % 10
     frame, folder = saved_run(tmp_path, {"knn-cpu-r0": labels}, labels)
-    section = stats.significance_section(frame, folder)
+    section = significance.significance_section(frame, folder)
     assert "this run has 1" in section_text(section)
 
 
 def test_extra_sections(three_models: tuple[pd.DataFrame, RunFolder]) -> None:
     frame, folder = three_models
     info = RunInfo.from_json({"dataset": {"name": "mnist"}})
-    sections = stats.extra_sections(frame, folder, info)
+    sections = significance.extra_sections(frame, folder, info)
     assert [s.title for s in sections] == ["Which differences are real", "Reference ranges"]
     assert all(isinstance(s, Section) for s in sections)
 

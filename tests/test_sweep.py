@@ -119,7 +119,7 @@ def test_grid_run_resumes_and_its_report_draws_the_scaling_and_sweep_charts(
     report = (run / "report.md").read_text()
     assert "charts/scaling.png" in report and "charts/sweep.png" in report
     assert "## Grid" in report and "fit time grows as" in report
-    assert "test accuracy, one run)." in report  # one job per grid point: no repeats
+    assert "test images, one run)" in report  # one job per grid point: no repeats
     scaling = tables.scaling_data(frame)
     assert scaling is not None
     charts.scaling_chart(scaling, tmp_path / "scaling.png")

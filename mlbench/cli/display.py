@@ -21,6 +21,7 @@ from rich.progress import Progress as LiveBar
 from rich.table import Table
 from rich.text import Text
 
+from mlbench.reporting.stats import accuracy_interval, accuracy_text
 from mlbench.reporting.tables import (
     GRID_COLUMNS,
     device_speedups,
@@ -28,6 +29,7 @@ from mlbench.reporting.tables import (
     grid_sort_key,
     ok_rows,
 )
+from mlbench.reporting.verdicts import summary_lines
 from mlbench.results.folder import RunFolder
 from mlbench.results.naming import job_id
 from mlbench.running.jobs import JobSpec
@@ -128,10 +130,14 @@ class ConsoleProgress(Progress):
         repeated = repeats_table(results)
         if repeated is not None:
             out.print(repeated)
+        run_dir = results.attrs.get("run_dir")
+        if run_dir and not ok_rows(results).empty:
+            out.print(Text("Summary:", style="bold"))
+            for line in summary_lines(results, RunFolder(Path(run_dir))):
+                out.print(Text(f"  - {line}"), soft_wrap=True)
         speedups = device_speedups(results)
         if not speedups.empty:
             out.print(speedup_table(speedups))
-        run_dir = results.attrs.get("run_dir")
         if run_dir:
             results_csv = RunFolder(Path(run_dir)).results_csv
             self.say(f"mlbench: results in {results_csv} (and .parquet, run.json)")
@@ -148,7 +154,8 @@ def results_table(frame: pd.DataFrame) -> Table:
     table = Table(title=f"mlbench results: {_dataset_line(frame)}", title_justify="left")
     columns = [("model", "left"), ("device", "left"), ("sweep", "left"),
                ("train_size", "right"), ("repeat", "right"), ("status", "left"),
-               ("accuracy", "right"), ("F1 macro", "right"), ("fit s", "right"),
+               ("test accuracy", "right"), ("95% CI (test images)", "right"),
+               ("F1 macro", "right"), ("fit s", "right"),
                ("fit CPU s", "right"), ("predict s", "right"), ("predict images/s", "right"),
                ("peak MiB", "right")]
     show_repeat = frame["repeat"].nunique() > 1
@@ -167,6 +174,7 @@ def results_table(frame: pd.DataFrame) -> Table:
         if show_repeat:
             cells.append(str(row.repeat))
         cells += [Text(str(row.status), style=style), _num(row.accuracy, "{:.4f}"),
+                  accuracy_text(*accuracy_interval(row.accuracy, row.test_size)),
                   _num(row.f1_macro, "{:.4f}"), _num(row.fit_seconds, "{:.2f}"),
                   _num(row.fit_cpu_seconds, "{:.2f}"), _num(row.predict_seconds, "{:.2f}"),
                   _num(row.predict_throughput, "{:,.0f}"), _num(row.peak_memory_mb, "{:,.0f}")]
@@ -175,34 +183,35 @@ def results_table(frame: pd.DataFrame) -> Table:
 
 
 def repeats_table(frame: pd.DataFrame) -> Table | None:
-    """Per repeated job (ok runs): accuracy, fit and predict time as mean ± standard
-    deviation and a 95% Student's t interval; None when no job was repeated."""
+    """Per repeated job (ok runs): accuracy as mean ± standard deviation over seeds, with its
+    95% intervals over seeds and over the test images; fit and predict time as geometric
+    means with 95% intervals on the log scale. None when no job was repeated."""
     ok = ok_rows(frame)
     keys = ["model", "device", *grid_columns(ok)]  # a grid's jobs differ in those as well
     if ok.empty or ok.groupby(keys).size().max() < 2:
         return None
-    from mlbench.reporting.stats import (  # scipy, only when there are repeats
-        REPEATED,
-        repeat_summary,
-    )
+    from mlbench.reporting import significance  # scipy, only when there are repeats
 
-    summary = repeat_summary(ok, keys).sort_values("accuracy mean", ascending=False)
-    table = Table(title="Over repeats: mean ± standard deviation, and the 95% interval of the "
-                        "mean (Student's t)", title_justify="left")
+    summary = significance.repeat_summary(ok, keys).sort_values("accuracy mean",
+                                                                ascending=False)
+    table = Table(title="Over repeats: test accuracy mean ± standard deviation over seeds, "
+                        "its 95% intervals over seeds (Student's t) and over the test images "
+                        "(Wilson); times: geometric mean and 95% interval on the log scale",
+                  title_justify="left")
     for key in keys:
         table.add_column(GRID_COLUMNS.get(key, key))
-    table.add_column("repeats", justify="right")
-    for label in REPEATED.values():
-        table.add_column(label, justify="right")
-        table.add_column(f"{label} 95% CI", justify="right")
+    columns = ["repeats", "test accuracy", "95% CI (seeds)", "95% CI (test images)"] + [
+        f"{label} {part}" for label in significance.REPEATED_TIMES.values()
+        for part in ("", "95% CI")]
+    for name in columns:
+        table.add_column(name.strip(), justify="right")
     for row in summary.to_dict("records"):
         cells: list[str | Text] = [Text(str(row[key])) for key in keys]
-        cells.append(str(row["repeats"]))
-        for label in REPEATED.values():
-            digits = "{:.4f}" if label == "accuracy" else "{:.3f}"
-            spread = "" if math.isnan(row[f"{label} std"]) else (
-                " ± " + digits.format(row[f"{label} std"]))
-            cells += [_num(row[f"{label} mean"], digits) + spread, row[f"{label} 95% CI"]]
+        spread = "" if math.isnan(row["accuracy std"]) else f" ± {row['accuracy std']:.4f}"
+        cells += [str(row["repeats"]), _num(row["accuracy mean"], "{:.4f}") + spread,
+                  row[significance.ACCURACY_SEEDS], row[significance.ACCURACY_IMAGES]]
+        for label in significance.REPEATED_TIMES.values():
+            cells += [_num(row[f"{label} geo. mean"], "{:.3g}"), row[f"{label} 95% CI"]]
         table.add_row(*cells)
     return table
 

@@ -74,38 +74,52 @@ def save_figure(figure: plt.Figure, path: Path, layout: bool = True, dpi: int = 
 
 def accuracy_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None) -> None:
     """``tables.accuracy_per_model``: a bar per model (and grid point) at its mean test
-    accuracy, with min-max bars over repeats, best first."""
+    accuracy, best first, with the intervals the tables print: the 95% interval over the test
+    images (thin, capped) and, with repeats, over the seeds (thick)."""
     colours = data["model"].map(_colours(data, palette))
     figure, axes = plt.subplots(figsize=(6, 0.5 * len(data) + 1.5))
     y = np.arange(len(data))
-    # Clipped: the mean of equal values can round past them (0.1 * 3 / 3 > 0.1).
-    errors = np.vstack([data["mean"] - data["min"], data["max"] - data["mean"]]).clip(0)
-    axes.barh(y, data["mean"], xerr=errors, color=colours, capsize=3)
+    # Clipped: a Wilson interval contains its mean, but rounding can put it a hair outside.
+    images = np.vstack([data["mean"] - data["test_low"], data["test_high"] - data["mean"]])
+    axes.barh(y, data["mean"], xerr=images.clip(0), color=colours, capsize=3,
+              error_kw={"linewidth": 1})
+    repeated = data["seeds_low"].notna()
+    if repeated.any():
+        seeds = np.vstack([data["mean"] - data["seeds_low"], data["seeds_high"] - data["mean"]])
+        axes.errorbar(data["mean"][repeated], y[repeated], xerr=seeds[:, repeated].clip(0),
+                      fmt="none", ecolor="black", elinewidth=4, alpha=0.5, capsize=0)
     axes.set_yticks(y, data["label"])
     axes.invert_yaxis()
-    low = max(0.0, float(data["min"].min()) - 0.05)
+    low = max(0.0, float(np.nanmin(data[["test_low", "seeds_low"]].to_numpy())) - 0.05)
     axes.set_xlim(low, 1.0)
-    axes.set_xlabel("test accuracy (mean, min-max over repeats)")
+    axes.set_xlabel("test accuracy (mean): 95% CI over test images (thin)"
+                    + (", over seeds (thick)" if repeated.any() else ""))
     save_figure(figure, path)
 
 
 def pareto_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None) -> None:
-    """``tables.pareto_table``: accuracy against fit time (log x), the Pareto frontier drawn
-    as a line; in a grid, one line per model through its training-set sizes."""
+    """``tables.pareto_table``: accuracy against the cost of getting predictions (fit plus
+    predict of the test set, log x), the Pareto frontier drawn as a line; in a grid, one
+    line per model through its training-set sizes. A hollow ring marks fit time alone, so a
+    model that defers its work to prediction (k-NN) shows it."""
     colours = _colours(data, palette)
     colour = data["model"].map(colours)
     figure, axes = plt.subplots(figsize=(6.5, 4.5))
-    axes.scatter(data["fit_seconds"], data["accuracy"], c=colour, s=50, zorder=3)
-    front = data[data["pareto"]].sort_values("fit_seconds")
-    axes.plot(front["fit_seconds"], front["accuracy"], "--", color="grey", zorder=2,
-              label="Pareto frontier")
+    axes.scatter(data["cost_seconds"], data["accuracy"], c=colour, s=50, zorder=3,
+                 label="fit + predict")
+    axes.scatter(data["fit_seconds"], data["accuracy"], facecolors="none",
+                 edgecolors=list(colour),
+                 s=50, zorder=3, label="fit alone")
+    front = data[data["pareto"]].sort_values("cost_seconds")
+    axes.plot(front["cost_seconds"], front["accuracy"], "--", color="grey", zorder=2,
+              label="Pareto frontier (fit + predict)")
     if data["series"].nunique() < len(data):  # several sizes: one line and name per model
         for series, rows in data.sort_values("train_size").groupby("series"):
-            axes.plot(rows["fit_seconds"], rows["accuracy"], "-",
+            axes.plot(rows["cost_seconds"], rows["accuracy"], "-",
                       color=colours[str(rows["model"].iloc[0])], alpha=0.5, linewidth=1,
                       zorder=1)
             last = rows.iloc[-1]  # named at its largest training set
-            axes.annotate(str(series), (last["fit_seconds"], last["accuracy"]), fontsize=8,
+            axes.annotate(str(series), (last["cost_seconds"], last["accuracy"]), fontsize=8,
                           xytext=(4, 4), textcoords="offset points")
         sizes = data["train_size"]
         axes.plot([], [], "-", color="grey", alpha=0.5,
@@ -113,30 +127,35 @@ def pareto_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None)
                         "images (named at the largest)")
     else:
         for row in data.itertuples():
-            axes.annotate(str(row.label), (row.fit_seconds, row.accuracy), fontsize=8,
+            axes.annotate(str(row.label), (row.cost_seconds, row.accuracy), fontsize=8,
                           xytext=(4, 4), textcoords="offset points")
     _log_x(axes)
     axes.margins(x=0.12, y=0.08)
-    axes.set_xlabel("fit time (s, median over repeats, log scale)")
+    axes.set_xlabel("seconds to fit and predict the test set (median over repeats, log)")
     axes.set_ylabel("test accuracy (mean)")
     axes.legend(loc="best", fontsize=8)
     save_figure(figure, path)
 
 
 def speed_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None) -> None:
-    """``tables.speed_table``, two panels, log scale: median fit time and median prediction
-    throughput per model."""
-    colours = data["model"].map(_colours(data, palette))
-    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 0.5 * len(data) + 1.5), sharey=True)
+    """``tables.speed_table``, two panels, log scale: fit time and predict time per model,
+    each a dot at its geometric mean over repeats with the 95% interval the report's table
+    prints (with repeats)."""
+    colours = list(data["model"].map(_colours(data, palette)))
+    figure, panels = plt.subplots(1, 2, figsize=(9, 0.5 * len(data) + 1.5), sharey=True)
     y = np.arange(len(data))
-    left.barh(y, data["fit_seconds"], color=colours)
-    _log_x(left)
-    left.set_xlabel("fit time (s, log)")
-    left.set_yticks(y, data["label"])
-    left.invert_yaxis()
-    right.barh(y, data["predict_throughput"], color=colours)
-    _log_x(right)
-    right.set_xlabel("prediction throughput (images/s, log)")
+    for axes, short, label in zip(panels, ("fit", "predict"), ("fit", "predict the test set"),
+                                  strict=True):
+        center = data[f"{short}_center"].to_numpy(dtype=float)
+        bounds = data[[f"{short}_low", f"{short}_high"]].to_numpy(dtype=float)
+        errors = np.nan_to_num(np.vstack([center - bounds[:, 0], bounds[:, 1] - center]))
+        axes.errorbar(center, y, xerr=errors.clip(0), fmt="none", ecolor="grey", capsize=3)
+        axes.scatter(center, y, c=colours, s=60, zorder=3)
+        _log_x(axes)
+        axes.set_xlabel(f"seconds to {label} (geometric mean, 95% CI; log)")
+        axes.grid(axis="x", alpha=0.3)
+    panels[0].set_yticks(y, data["label"])
+    panels[0].invert_yaxis()
     save_figure(figure, path)
 
 

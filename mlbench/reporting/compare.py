@@ -29,8 +29,6 @@ from mlbench.results.folder import ComparisonFolder, RunFolder, Warn, write_atom
 from mlbench.results.run_info import RunInfo
 from mlbench.results.table import params_of
 
-TIME_RATIO = 1.5
-MIN_SECONDS = 0.1
 RULES = [
     "Accuracy, both runs with 2 or more repeats: Welch's t-test on the repeats' accuracies "
     f"(unequal variances), flagged when p < {stats.ALPHA}. It allows for how little a few "
@@ -39,16 +37,16 @@ RULES = [
     "Accuracy, a run with a single repeat, both runs on the identical test images (same "
     "dataset, test size and labels): McNemar's test on the two jobs' saved predictions, "
     f"flagged when p < {stats.ALPHA}. Otherwise the difference is not tested, and said so.",
-    "Fit time and prediction throughput, both runs with 2 or more repeats: flagged when the "
-    "two runs' min-max ranges over the repeats do not overlap.",
-    f"Times with a single repeat in either run: flagged when the ratio is above {TIME_RATIO}x "
-    f"or below 1/{TIME_RATIO}x.",
-    f"Times under {MIN_SECONDS} s in both runs are never flagged: process start-up and "
-    "timer noise dominate them.",
+    f"Fit time and prediction throughput: {stats.TIME_RULE} (as the run's own report judges "
+    "its models).",
+    "Accuracy intervals: over seeds, Student's t on the repeats' accuracies (none for one "
+    "repeat); over the test images, Wilson's interval for that many images, there even for "
+    "one repeat.",
     "Every delta is against the first run given.",
 ]
 SUMMARY_COLUMNS = ["run", "model", "device", "repeats", "accuracy", "accuracy_std",
-                   "accuracy_low", "accuracy_high", "accuracy_min", "accuracy_max",
+                   "accuracy_low", "accuracy_high", "images_low", "images_high",
+                   "accuracy_min", "accuracy_max",
                    "fit_seconds", "fit_min", "fit_max", "predict_throughput", "predict_min",
                    "predict_max"]
 DELTA_COLUMNS = ["run", "model", "device", "accuracy_delta", "accuracy_test", "accuracy_p",
@@ -141,6 +139,8 @@ def summarise(run: Run) -> pd.DataFrame:
             "run": run.label, "model": model, "device": device, "repeats": accuracy.n,
             "accuracy": accuracy.mean, "accuracy_std": accuracy.std,
             "accuracy_low": accuracy.low, "accuracy_high": accuracy.high,
+            **dict(zip(("images_low", "images_high"), stats.accuracy_interval(
+                accuracy.mean, jobs["test_size"].max()), strict=True)),
             "accuracy_min": jobs["accuracy"].min(), "accuracy_max": jobs["accuracy"].max()}
         for short, (column, _) in TIMES.items():
             row[column] = jobs[column].median()
@@ -213,11 +213,8 @@ def judge_time(base: pd.DataFrame, other: pd.DataFrame, column: str,
     if a.size == 0 or b.size == 0 or np.median(a) == 0:
         return math.nan, False
     ratio = float(np.median(b) / np.median(a))
-    if max(base[seconds].median(), other[seconds].median()) < MIN_SECONDS:
-        return ratio, False
-    if a.size >= 2 and b.size >= 2:
-        return ratio, bool(b.min() > a.max() or b.max() < a.min())
-    return ratio, bool(ratio > TIME_RATIO or ratio < 1 / TIME_RATIO)
+    return ratio, stats.time_differs(base[seconds].to_numpy(dtype=float),
+                                     other[seconds].to_numpy(dtype=float))
 
 
 def judge(base: Run, other: Run, key: Key) -> dict[str, Any]:
@@ -338,7 +335,8 @@ def display_table(comparison: Comparison) -> pd.DataFrame:
             "model": row["model"], "device": row["device"], "run": row["run"],
             "repeats": str(row["repeats"]),
             "accuracy": _pm(row["accuracy"], row["accuracy_std"]),
-            "95% CI": _interval(row["accuracy_low"], row["accuracy_high"]),
+            "95% CI (seeds)": _interval(row["accuracy_low"], row["accuracy_high"]),
+            "95% CI (test images)": _interval(row["images_low"], row["images_high"]),
             "Δ accuracy (points)": "" if first or delta is None or math.isnan(delta)
             else f"{delta * 100:+.2f}",
             "test": test,
@@ -376,16 +374,33 @@ def runs_table(runs: list[Run]) -> pd.DataFrame:
                          for run in runs])
 
 
+def summary_lines(comparison: Comparison) -> list[str]:
+    """The comparison's headline: per later run, how many models were compared with the
+    first and which differences are beyond chance or the timing noise (``RULES``)."""
+    base, lines = comparison.labels[0], []
+    for label in comparison.labels[1:]:
+        rows = comparison.deltas[comparison.deltas["run"] == label]
+        flagged = sum(_flagged(value) for column in ("accuracy_flag", "fit_flag", "predict_flag")
+                      for value in rows[column])
+        verdict = (f"{flagged} difference(s) beyond chance or the timing noise (below)"
+                   if flagged else "no difference beyond chance or the timing noise")
+        lines.append(f"{label} against {base}: {len(rows)} model(s) compared; {verdict}.")
+    return lines
+
+
 def comparison_document(comparison: Comparison, figures: list[Figure]) -> Document:
     document = Document(f"mlbench comparison: {' vs '.join(comparison.labels)}")
+    flags = flag_sentences(comparison)
+    document.section("Summary", Bullets(summary_lines(comparison), "highlight"),
+                     *([Bullets(flags)] if flags else []))
     document.section("Runs", Table(runs_table(comparison.runs)))
     document.section("Differences", Bullets(comparison.differences))
-    flags = flag_sentences(comparison)
     document.section(
         "Results per model",
-        Text(f"Per model and device, each run's accuracy (mean ± standard deviation over "
-             f"repeats, and its 95% Student's t interval), median fit time and prediction "
-             f"throughput; deltas and ratios are against {comparison.labels[0]}."),
+        Text(f"Per model and device, each run's test accuracy (mean ± standard deviation over "
+             f"repeats; its 95% interval over the seeds, Student's t, and over the test "
+             f"images, Wilson), median fit time and prediction throughput; deltas and ratios "
+             f"are against {comparison.labels[0]}."),
         Table(display_table(comparison)),
         *([Text("Larger than the spread:", kind="warning"), Bullets(flags)] if flags
           else [Text("No difference is larger than the spread.", kind="good")]))
@@ -404,8 +419,8 @@ HATCHES = ["", "//", "..", "xx", "\\\\", "++", "oo", "--"]
 
 def grouped_bars(summary: pd.DataFrame, runs: list[str], value: str, low: str, high: str,
                  path: Path, label: str, log: bool = False) -> pd.DataFrame | None:
-    """Bars per model (its one colour), one per run (its hatch), min-max error bars over the
-    repeats; saves a PNG and returns the data plotted."""
+    """Bars per model (its one colour), one per run (its hatch), error bars from ``low`` to
+    ``high``; saves a PNG and returns the data plotted."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display: as the run's charts
@@ -427,7 +442,7 @@ def grouped_bars(summary: pd.DataFrame, runs: list[str], value: str, low: str, h
         part = data[data["run"] == run].set_index("label").reindex(labels).dropna(subset=[value])
         x = np.array([labels.index(name) for name in part.index]) + (
             index - (len(runs) - 1) / 2) * width
-        # Clipped at 0: a mean can sit a rounding error outside its own min-max.
+        # Clipped at 0: a mean can sit a rounding error outside its own interval.
         errors = np.clip(np.vstack([part[value] - part[low], part[high] - part[value]]), 0,
                          None)
         axes.bar(x, part[value], width, yerr=errors, capsize=2, hatch=HATCHES[index % 8],
@@ -450,10 +465,10 @@ def grouped_bars(summary: pd.DataFrame, runs: list[str], value: str, low: str, h
 def make_charts(comparison: Comparison, folder: ComparisonFolder) -> list[Figure]:
     made = []
     for name, value, low, high, label, log, caption in [
-        ("accuracy.png", "accuracy", "accuracy_min", "accuracy_max",
-         "test accuracy (mean, min-max over repeats)", False,
-         "Test accuracy per model and run: one colour per model, one hatch per run, bars "
-         "from the lowest to the highest repeat."),
+        ("accuracy.png", "accuracy", "images_low", "images_high",
+         "test accuracy (mean, 95% CI over test images)", False,
+         "Test accuracy per model and run: one colour per model, one hatch per run, error "
+         "bars the 95% interval over the test images that the table prints."),
         ("fit_time.png", "fit_seconds", "fit_min", "fit_max",
          "fit time (s, median, min-max; log scale)", True,
          "Fit time per model and run (median over repeats, min-max bars, log scale)."),
@@ -498,7 +513,8 @@ def print_comparison(comparison: Comparison) -> None:
     cells = display_table(comparison)
     table = RichTable(title=f"mlbench compare: {' vs '.join(comparison.labels)} "
                             f"(deltas against {comparison.labels[0]})", title_justify="left")
-    numeric = {"repeats", "accuracy", "95% CI", "Δ accuracy (points)", "fit s", "fit vs first",
+    numeric = {"repeats", "accuracy", "95% CI (seeds)", "95% CI (test images)",
+               "Δ accuracy (points)", "fit s", "fit vs first",
                "predict images/s", "predict vs first"}
     for column in cells.columns:
         table.add_column(column, justify="right" if column in numeric else "left")
@@ -507,7 +523,8 @@ def print_comparison(comparison: Comparison) -> None:
         # Text(), not markup: model names come from plugins and may hold brackets.
         table.add_row(*(RichText(str(value), style=style) for value in row))
     console.print(table)
-    for title, lines in (("Differences", comparison.differences),
+    for title, lines in (("Summary", summary_lines(comparison)),
+                         ("Differences", comparison.differences),
                          ("Larger than the spread", flag_sentences(comparison)),
                          ("Not in every run", comparison.missing),
                          ("Rules", RULES)):

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from mlbench.reporting import charts, stats, tables
+from mlbench.reporting import charts, significance, stats, tables, verdicts
 from mlbench.reporting.document import (
     Block,
     Bullets,
@@ -29,12 +29,15 @@ from mlbench.reporting.document import (
     to_markdown,
 )
 from mlbench.reporting.run_setup import setup_rows
+from mlbench.reporting.significance import ACCURACY_IMAGES
+from mlbench.reporting.verdicts import seconds
 from mlbench.results.folder import RunFolder, Warn, write_atomic
 from mlbench.results.run_info import RunInfo
 from mlbench.results.table import params_of
 
 JOB_COLUMNS = {"job_id": "job_id", "model": "model", "device": "device", "repeat": "repeat",
-               "status": "status", "accuracy": "accuracy", "f1_macro": "F1 macro",
+               "status": "status", "accuracy": "test accuracy",
+               ACCURACY_IMAGES: ACCURACY_IMAGES, "f1_macro": "F1 macro",
                "fit_seconds": "fit s", "predict_throughput": "predict images/s",
                "peak_memory_mb": "peak MiB"}
 
@@ -62,14 +65,14 @@ def build_report(run_dir: Path | str, warn: Warn | None = None) -> Report:
 
     document = Document(f"mlbench report: {folder.name}")
     document.sections += [
-        summary_section(frame, info),
+        summary_section(frame, info, folder),
         setup_section(frame, info),
         results_section(frame),
         *grid_sections(frame),
         failures_section(frame),
         # The place for sections other modules compute from the same run (significance
         # tests, reference ranges): they go after the numbers, before the pictures.
-        *stats.extra_sections(frame, folder, info),
+        *significance.extra_sections(frame, folder, info),
         *chart_sections(frame, folder),
     ]
     markdown, page = folder.markdown, folder.html
@@ -80,7 +83,7 @@ def build_report(run_dir: Path | str, warn: Warn | None = None) -> Report:
 
 # -- Summary --------------------------------------------------------------------------
 
-def summary_section(frame: pd.DataFrame, info: RunInfo) -> Section:
+def summary_section(frame: pd.DataFrame, info: RunInfo, folder: RunFolder) -> Section:
     """The answers a reader comes for, as sentences computed from the results table."""
     section = Section("Summary")
     warning = info.dataset.fallback_warning
@@ -97,36 +100,10 @@ def summary_section(frame: pd.DataFrame, info: RunInfo) -> Section:
         tally = tally if len(frame) else "No job finished"
         section.blocks.append(Text(f"{tally}: nothing to compare.", "warning"))
         return section
-    models = tables.per_model_timing(frame)
-    repeats = ok.groupby(tables.model_labels(ok))["job_id"].count()  # per grid point
-    runs = (f"mean of {repeats.iloc[0]} repeats" if repeats.nunique() == 1 and
-            repeats.iloc[0] > 1 else "mean over repeats" if repeats.max() > 1 else "one run")
-    accurate = _best(models, "accuracy", largest=True)
-    trained = _best(models, "fit_seconds", largest=False)
-    predicted = _best(models, "predict_throughput", largest=True)
-    front = models[tables.pareto_front(models)].sort_values("fit_seconds")
-    section.blocks.append(Bullets([
-        f"Most accurate: {accurate} ({number(models['accuracy'].max())} test accuracy, "
-        f"{runs}).",
-        f"Fastest to train: {trained} ({seconds(models['fit_seconds'].min())} median fit "
-        "time).",
-        f"Fastest to predict: {predicted} ({number(models['predict_throughput'].max())} "
-        "test images/s, median).",
-        "Best trade-offs (no other model is both more accurate and faster to train): "
-        f"{', '.join(front['label'])}.",
-        f"{tally}.",
-    ], "highlight"))
+    section.blocks.append(Bullets([*verdicts.summary_lines(frame, folder), f"{tally}."],
+                                  "highlight"))
+    section.blocks.append(Text(verdicts.time_rule()))
     return section
-
-
-def _best(models: pd.DataFrame, column: str, largest: bool) -> str:
-    """The label of the best row by ``column``, every tied row named."""
-    best = models[column].max() if largest else models[column].min()
-    return " and ".join(models.loc[models[column] == best, "label"])
-
-
-def seconds(value: float) -> str:
-    return f"{number(value)} s" if value >= 1000 else f"{value:.3g} s"
 
 
 # -- Setup ----------------------------------------------------------------------------
@@ -161,17 +138,43 @@ def results_section(frame: pd.DataFrame) -> Section:
     blocks: list[Block] = []
     if not ok.empty:
         ok["label"] = tables.model_labels(ok)
-        per_model = tables.results_per_model(ok)
-        caption = "Per model, most accurate first (ok jobs only)."
-        if ok.groupby("label").size().max() > 1:  # repeats: their spread and 95% intervals
-            spread = stats.repeat_summary(ok, "label").rename(columns={"label": "model"})
-            per_model = per_model.merge(
-                spread.drop(columns=["repeats", "accuracy mean"]), on="model", how="left")
-            caption += " Over repeats: sample standard deviation, 95% Student's t interval."
-        blocks.append(Table(per_model, caption))
-    jobs = frame[list(JOB_COLUMNS)].rename(columns=JOB_COLUMNS).round({"peak MiB": 0})
-    blocks.append(Table(jobs, "Every job."))
+        blocks.append(per_model_table(ok))
+    jobs = frame.assign(**{ACCURACY_IMAGES: [
+        stats.accuracy_text(*stats.accuracy_interval(accuracy, size))
+        for accuracy, size in zip(frame["accuracy"], frame["test_size"], strict=True)]})
+    jobs = jobs[list(JOB_COLUMNS)].rename(columns=JOB_COLUMNS).round({"peak MiB": 0})
+    blocks.append(Table(jobs, "Every job, one run each: test accuracy with its 95% interval "
+                              "over the test images."))
     return Section("Results", blocks)
+
+
+def per_model_table(ok: pd.DataFrame) -> Table:
+    """Per model (``label``), most accurate first: test accuracy with its interval over the
+    test images, and with repeats its spread over seeds; times as geometric means with
+    their log-scale intervals."""
+    repeated = ok.groupby("label").size().max() > 1
+    spread = significance.repeat_summary(ok, "label").rename(columns={
+        "label": "model", "accuracy std": "accuracy std (seeds)"})
+    per_model = tables.results_per_model(ok).merge(spread.drop(columns=[
+        "repeats", "accuracy mean"]), on="model", how="left")
+    times = [f"{label} {part}" for label in significance.REPEATED_TIMES.values()
+             for part in ("geo. mean", "95% CI")]
+    seeds = ["accuracy std (seeds)", significance.ACCURACY_SEEDS]
+    columns = ["model", "runs", "test accuracy (mean)", ACCURACY_IMAGES,
+               *(seeds if repeated else []), "F1 macro (mean)",
+               *(times if repeated else times[::2]), "predict images/s (median)",
+               "peak MiB (max)"]
+    images = int(ok["test_size"].max())
+    caption = (f"Per model, most accurate first (ok jobs only). Accuracy is measured on the "
+               f"{images:,} test images; its 95% interval over them (Wilson) is the test "
+               "set's own sampling error, there even for a single run.")
+    if repeated:
+        caption += (" Over repeats: the standard deviation and 95% Student's t interval of "
+                    "the accuracy over seeds; times are geometric means with 95% intervals "
+                    "on the log scale (never below zero).")
+    return Table(per_model[columns].rename(columns={"fit s geo. mean": "fit s",
+                                                    "predict s geo. mean": "predict s"}),
+                 caption)
 
 
 def grid_sections(frame: pd.DataFrame) -> list[Section]:
@@ -246,12 +249,15 @@ def chart_sections(frame: pd.DataFrame, folder: RunFolder) -> list[Section]:
 
     drawings: dict[str, list[Drawing]] = {
         "Charts": [
-            ("accuracy.png", "Test accuracy per model: mean, with min-max over repeats.",
+            ("accuracy.png", "Test accuracy per model (mean): 95% interval over the test "
+                             "images (thin) and, with repeats, over the seeds (thick).",
              tables.accuracy_per_model(frame), coloured(charts.accuracy_chart)),
-            ("pareto.png", "Accuracy against fit time; the dashed line joins the models no "
-                           "other beats on both.",
+            ("pareto.png", "Test accuracy against the seconds to fit and predict the test set "
+                           "(filled; rings: fit alone); the dashed line joins the models no "
+                           "other beats on both accuracy and that cost.",
              tables.pareto_table(frame), coloured(charts.pareto_chart)),
-            ("speed.png", "Fit time and prediction throughput per model (medians, log scale).",
+            ("speed.png", "Fit and predict time per model: geometric mean over repeats with "
+                          "its 95% interval on the log scale (with repeats), log axes.",
              tables.speed_table(frame), coloured(charts.speed_chart)),
             ("scaling.png", "Scaling: accuracy, fit time and predict time against the number "
                             "of training images (log-log for the times: a straight line of "

@@ -8,30 +8,25 @@ Two kinds of question, two kinds of test:
   unpaired test would miss.
 - One model run several times (``--repeats``): mean, standard deviation and a Student's t
   95% interval of its scores, which is what ``mlbench compare`` uses between runs.
+- One accuracy on n test images, even from a single run: the Wilson score interval of a
+  binomial proportion, the test set's own sampling error.
+- Times: intervals of the geometric mean, computed on the log scale, so they never reach
+  below zero (a time is positive and its noise multiplicative).
 
-The tests themselves are plain functions of numpy arrays (numpy and scipy only). scipy comes
-with scikit-learn; statsmodels has McNemar and Holm too, but it would add a large dependency
-(with patsy) for two short, well-known formulas, written out here with their references.
-The section builders at the end read a saved run folder and return ``document`` sections.
+Everything here is a plain function of numbers (numpy and scipy only); ``significance``
+applies them to a saved run. scipy comes with scikit-learn; statsmodels has McNemar and Holm
+too, but it would add a large dependency (with patsy) for two short, well-known formulas,
+written out here with their references.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from itertools import combinations, pairwise
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import stats as scipy_stats
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from mlbench.reporting.document import Section
-    from mlbench.results.folder import RunFolder
-    from mlbench.results.run_info import RunInfo
 
 ALPHA = 0.05
 CONFIDENCE = 0.95
@@ -174,6 +169,70 @@ def mean_interval(values: Sequence[float] | np.ndarray) -> MeanInterval:
     return MeanInterval(mean, std, mean - half, mean + half, n)
 
 
+def accuracy_interval(accuracy: Any, images: Any) -> Interval:
+    """95% Wilson score interval of an accuracy measured on ``images`` test images (a mean
+    over repeats is taken as that many hits, rounded): what the test set alone leaves
+    uncertain, even for a deterministic model run once. NaN without an accuracy or images."""
+    if _missing(images) or images <= 0 or _missing(accuracy):
+        return Interval(math.nan, math.nan)
+    hits = min(int(images), max(0, round(float(accuracy) * int(images))))
+    low, high = scipy_stats.binomtest(hits, int(images)).proportion_ci(CONFIDENCE, "wilson")
+    return Interval(float(low), float(high))
+
+
+class TimeInterval(NamedTuple):
+    """Geometric mean of ``n`` positive times and its 95% interval on the log scale
+    (Student's t on the logs, back-transformed): never below zero; NaN bounds for n < 2."""
+
+    center: float
+    low: float
+    high: float
+    n: int
+
+
+def time_interval(values: Sequence[float] | np.ndarray) -> TimeInterval:
+    """See ``TimeInterval``. Times of 0 (a timer's resolution) count as a microsecond."""
+    data = np.asarray(values, dtype=float)
+    data = data[~np.isnan(data)]
+    if data.size == 0:
+        return TimeInterval(math.nan, math.nan, math.nan, 0)
+    logs = np.log(np.maximum(data, 1e-6))
+    spread = mean_interval(logs)
+    center = float(np.exp(spread.mean))
+    if spread.n < 2:
+        return TimeInterval(center, math.nan, math.nan, spread.n)
+    return TimeInterval(center, float(np.exp(spread.low)), float(np.exp(spread.high)), spread.n)
+
+
+# When a difference in time is beyond the timing noise (the report's Summary and compare).
+TIME_RATIO = 1.5  # a single run on either side: the slower must take this many times longer
+MIN_SECONDS = 0.1  # below this on both sides, start-up and timer noise dominate: no claim
+TIME_RULE = (f"one time is called faster than another only when the slower is {MIN_SECONDS} s "
+             "or more and, with 2 or more repeats on each side, their min-max ranges do not "
+             f"overlap; with a single run on either side, only when one is at least "
+             f"{TIME_RATIO}x the other")
+
+
+def time_differs(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> bool:
+    """Whether two sets of times (repeats) differ beyond the timing noise: ``TIME_RULE``."""
+    x, y = (np.asarray(values, dtype=float) for values in (a, b))
+    x, y = x[~np.isnan(x)], y[~np.isnan(y)]
+    if x.size == 0 or y.size == 0 or max(np.median(x), np.median(y)) < MIN_SECONDS:
+        return False
+    if x.size >= 2 and y.size >= 2:
+        return bool(x.min() > y.max() or x.max() < y.min())
+    ratio = float(np.median(y) / max(np.median(x), 1e-9))
+    return ratio >= TIME_RATIO or ratio <= 1 / TIME_RATIO
+
+
+def _missing(value: Any) -> bool:
+    """None, NaN or pandas' NA."""
+    try:
+        return value is None or bool(value != value)
+    except TypeError:  # pd.NA refuses to be a bool
+        return True
+
+
 def welch_p(values_a: Sequence[float] | np.ndarray,
             values_b: Sequence[float] | np.ndarray) -> float:
     """Two-sided p of Welch's t-test (unequal variances) on two sets of repeats, each of at
@@ -221,167 +280,23 @@ def p_text(p: float) -> str:
     return f"p={p:.3f}" if p < 0.1 else f"p={p:.2f}"
 
 
-def _bare_p(p: float) -> str:
+def bare_p(p: float) -> str:
     """p_text without the "p": for a table column headed p."""
     return p_text(p).removeprefix("p=").removeprefix("p")
 
 
-# -- on a saved run ----------------------------------------------------------------------
-
-PAIR_COLUMNS = ["model_a", "model_b", "accuracy_a", "accuracy_b", "difference", "ci_low",
-                "ci_high", "only_a_right", "only_b_right", "mcnemar_p", "test",
-                "adjusted_p", "real"]
+def accuracy_text(low: float, high: float) -> str:
+    """An accuracy interval as tables print it ("0.9660 to 0.9726"); empty where NaN."""
+    return "" if _missing(low) or _missing(high) else f"{low:.4f} to {high:.4f}"
 
 
-# Columns summarised over repeats, and how tables head them.
-REPEATED = {"accuracy": "accuracy", "fit_seconds": "fit s", "predict_seconds": "predict s"}
+def seconds_text(low: float, high: float) -> str:
+    """A time interval as tables print it, three significant digits; empty where NaN."""
+    if _missing(low) or _missing(high):
+        return ""
+    return f"{_significant(low)} to {_significant(high)}"
 
 
-def repeat_summary(frame: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
-    """Per group of ``by`` (the repeats of one job), from its ok rows: how many, and for
-    accuracy, fit and predict time the mean, standard deviation and 95% Student's t interval
-    (as text, empty for one repeat): columns "accuracy mean", "accuracy std",
-    "accuracy 95% CI", and so on."""
-    import pandas as pd
-
-    from mlbench.reporting.document import number
-    from mlbench.reporting.tables import ok_rows
-
-    keys = [by] if isinstance(by, str) else list(by)
-    rows = []
-    for key, jobs in ok_rows(frame).groupby(keys, sort=True, dropna=False):
-        row: dict[str, Any] = dict(zip(keys, key, strict=True))
-        row["repeats"] = len(jobs)
-        for column, label in REPEATED.items():
-            summary = mean_interval(jobs[column].to_numpy(dtype=float))
-            row[f"{label} mean"], row[f"{label} std"] = summary.mean, summary.std
-            row[f"{label} 95% CI"] = ("" if math.isnan(summary.low)
-                                      else f"{number(summary.low)} to {number(summary.high)}")
-        rows.append(row)
-    columns = [*keys, "repeats"] + [f"{label} {part}" for label in REPEATED.values()
-                                    for part in ("mean", "std", "95% CI")]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def _folder(folder: RunFolder | Path | str) -> RunFolder:
-    from mlbench.results.folder import RunFolder
-
-    return folder if isinstance(folder, RunFolder) else RunFolder(Path(folder))
-
-
-def predicted_labels(folder: RunFolder | Path | str, job_id: str) -> np.ndarray | None:
-    """The saved predicted label of every test image for one job, or None if not saved."""
-    return _folder(folder).predicted_labels(job_id)
-
-
-def correctness(frame: pd.DataFrame, folder: RunFolder | Path | str) -> dict[str, np.ndarray]:
-    """Per model, whether it got each test image right: one job per model, the one that
-    stands for it (``tables.chosen_jobs``: lowest repeat, CPU preferred). Models whose
-    predictions were not saved, or do not match the test labels, are left out."""
-    from mlbench.reporting import tables
-
-    return tables.correctness(frame, _folder(folder))
-
-
-def pairwise_significance(frame: pd.DataFrame,
-                          folder: RunFolder | Path | str) -> pd.DataFrame:
-    """Every pair of models in a run, tested on the same test images.
-
-    One row per pair, the more accurate model first (``model_a``): both accuracies, their
-    difference A - B (a fraction), its paired bootstrap 95% interval, the discordant counts,
-    McNemar's p, Holm's adjusted p across all pairs, and ``real`` (adjusted p < 0.05).
-    """
-    return _pairs(correctness(frame, folder))
-
-
-def _ranked(correct: dict[str, np.ndarray]) -> list[str]:
-    """Models by accuracy, best first (ties by name)."""
-    return sorted(correct, key=lambda model: (-float(correct[model].mean()), model))
-
-
-def _pairs(correct: dict[str, np.ndarray]) -> pd.DataFrame:
-    import pandas as pd
-
-    rows = []
-    for model_a, model_b in combinations(_ranked(correct), 2):
-        a, b = correct[model_a], correct[model_b]
-        test = mcnemar(a, b)
-        interval = paired_bootstrap(a, b)
-        rows.append({
-            "model_a": model_a, "model_b": model_b, "accuracy_a": float(a.mean()),
-            "accuracy_b": float(b.mean()), "difference": float(a.mean() - b.mean()),
-            "ci_low": interval.low, "ci_high": interval.high, "only_a_right": test.b,
-            "only_b_right": test.c, "mcnemar_p": test.p_value, "test": test.method,
-        })
-    table = pd.DataFrame(rows, columns=PAIR_COLUMNS[:-2])
-    table["adjusted_p"] = holm(table["mcnemar_p"].to_numpy(dtype=float))
-    table["real"] = table["adjusted_p"] < ALPHA
-    return table
-
-
-def points(fraction: float) -> str:
-    """An accuracy difference in percentage points, one decimal."""
-    return f"{fraction * 100:.1f}"
-
-
-def pair_sentence(row: Any) -> str:
-    """One pair in words: who beats whom, by how much, and whether it is real."""
-    details = (f"95% CI {points(row.ci_low)} to {points(row.ci_high)}, "
-               f"McNemar {p_text(row.adjusted_p)}")
-    verdict = "real" if row.real else "could be chance"
-    if row.difference == 0:
-        return f"{row.model_a} and {row.model_b} are level ({details}): {verdict}."
-    return (f"{row.model_a} beats {row.model_b} by {points(row.difference)} points "
-            f"({details}): {verdict}.")
-
-
-def significance_section(frame: pd.DataFrame, folder: RunFolder | Path | str) -> Section:
-    """"Which differences are real": a sentence for each pair of neighbours in the accuracy
-    ranking (readable with many models), and every pair in a table."""
-    from mlbench.reporting.document import Bullets, Section, Table, Text
-
-    title = "Which differences are real"
-    correct = correctness(frame, folder)
-    if len(correct) < 2:
-        return Section(title, [Text("Needs at least two models with saved predictions on the "
-                                    f"same test images; this run has {len(correct)}.")])
-    table = _pairs(correct)
-    ranked = _ranked(correct)
-    neighbours = set(pairwise(ranked))
-    adjacent = [row for row in table.itertuples() if (row.model_a, row.model_b) in neighbours]
-    images = len(next(iter(correct.values())))
-    explanation = Text(
-        f"Each pair of models is compared on the same {images:,} test images (one job per "
-        "model: the lowest repeat, on the CPU where it ran there). McNemar's test asks whether "
-        "the images that only one of the two gets right split more unevenly than coin tosses "
-        "would; the interval is a paired bootstrap of the accuracy difference (2,000 "
-        f"resamples of the test images). p-values are Holm-adjusted across all {len(table)} "
-        f"pairs, and a difference is called real when the adjusted p is below {ALPHA}: "
-        f"{int(table['real'].sum())} of {len(table)} pairs are. The interval describes the "
-        "size of a difference; the verdict comes from the adjusted p. Neighbours in the "
-        "ranking:")
-    shown = table.assign(difference=table["difference"].map(points),
-                         ci_low=table["ci_low"].map(points), ci_high=table["ci_high"].map(points),
-                         real=table["real"].map({True: "yes", False: "no"}),
-                         mcnemar_p=table["mcnemar_p"].map(_bare_p),
-                         adjusted_p=table["adjusted_p"].map(_bare_p))
-    shown = shown.rename(columns={
-        "model_a": "A", "model_b": "B", "accuracy_a": "accuracy A", "accuracy_b": "accuracy B",
-        "difference": "A - B (points)", "ci_low": "CI low", "ci_high": "CI high",
-        "only_a_right": "only A right", "only_b_right": "only B right",
-        "mcnemar_p": "McNemar p", "adjusted_p": "Holm p"})
-    return Section(title, [
-        explanation,
-        Bullets([pair_sentence(row) for row in adjacent]),
-        Table(shown, caption="Every pair, the more accurate model as A; differences and 95% "
-                             "intervals in percentage points."),
-    ])
-
-
-def extra_sections(frame: pd.DataFrame, folder: RunFolder | Path | str,
-                   info: RunInfo) -> list[Section]:
-    """The sections a run's report adds for honest comparisons: which differences between
-    its models are real, and whether any built-in model is outside its published range."""
-    from mlbench.reporting.reference import reference_section
-
-    return [significance_section(frame, folder), reference_section(frame, info)]
+def _significant(value: float) -> str:
+    """Three significant digits, thousands separated: 0.0484, 12.3, 1,234."""
+    return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"

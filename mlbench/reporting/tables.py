@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from mlbench.reporting import stats
 from mlbench.results.folder import RunFolder
 
 GALLERY_SEED = 0  # which test digits the sample gallery shows: the same ones every report
@@ -90,49 +91,67 @@ def chosen_jobs(frame: pd.DataFrame) -> pd.DataFrame:
 
 def accuracy_per_model(frame: pd.DataFrame) -> pd.DataFrame | None:
     """Per model (per device and grid point, where the run has several: never averaged across
-    them): test accuracy mean, std, min, max and repeats over its ok jobs, best first."""
+    them): test accuracy mean, std, min, max and repeats over its ok jobs, best first; the
+    95% interval over the test images (``test_low``, ``test_high``: Wilson, on the mean) and
+    over the seeds (``seeds_low``, ``seeds_high``: Student's t, NaN for one repeat)."""
     ok = ok_rows(frame)
     if ok.empty:
         return None
     ok["label"] = model_labels(ok)
-    return (ok.groupby(["label", "model"])["accuracy"]
-            .agg(["mean", "std", "min", "max", "count"])
-            .rename(columns={"count": "repeats"}).reset_index()
+    data = (ok.groupby(["label", "model"])
+            .agg(mean=("accuracy", "mean"), std=("accuracy", "std"), min=("accuracy", "min"),
+                 max=("accuracy", "max"), repeats=("accuracy", "count"),
+                 test_size=("test_size", "max"))
+            .reset_index()
             .sort_values(["mean", "label"], ascending=[False, True], ignore_index=True))
+    data[["test_low", "test_high"]] = [
+        stats.accuracy_interval(mean, size) for mean, size in zip(data["mean"],
+                                                                  data["test_size"],
+                                                                  strict=True)]
+    seeds = {label: stats.mean_interval(values.to_numpy(dtype=float))
+             for label, values in ok.groupby("label")["accuracy"]}
+    data["seeds_low"] = np.clip([seeds[label].low for label in data["label"]], 0, 1)
+    data["seeds_high"] = np.clip([seeds[label].high for label in data["label"]], 0, 1)
+    return data
 
 
 def results_per_model(ok: pd.DataFrame) -> pd.DataFrame:
     """The report's per-model table of the ok jobs ``ok`` (labelled by ``model_labels`` in
-    column ``label``): counts, accuracy, F1, times and memory, most accurate first."""
+    column ``label``): runs, test accuracy, F1, prediction throughput, memory and size, most
+    accurate first. Its intervals come from ``stats.repeat_summary``."""
     return (ok.groupby("label")
-            .agg(**{"ok jobs": ("job_id", "count"),
-                    "accuracy (mean)": ("accuracy", "mean"),
-                    "accuracy (min)": ("accuracy", "min"),
-                    "accuracy (max)": ("accuracy", "max"),
+            .agg(**{"runs": ("job_id", "count"),
+                    "test accuracy (mean)": ("accuracy", "mean"),
                     "F1 macro (mean)": ("f1_macro", "mean"),
-                    "fit s (median)": ("fit_seconds", "median"),
                     "predict images/s (median)": ("predict_throughput", "median"),
                     "peak MiB (max)": ("peak_memory_mb", "max")})
             .round({"peak MiB (max)": 0})
             .reset_index().rename(columns={"label": "model"})
-            .sort_values(["accuracy (mean)", "model"], ascending=[False, True]))
+            .sort_values(["test accuracy (mean)", "model"], ascending=[False, True]))
 
 
 def per_model_timing(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per model (and device, if several, and grid point): mean accuracy, median fit time
-    and throughput; ``series`` names the model without its training-set size."""
+    """Per model (and device, if several, and grid point): mean accuracy, median fit and
+    predict time, median cost (fit + predict of the test set, per job: what a user pays to
+    get predictions) and throughput; ``series`` names the model without its training-set
+    size."""
     ok = ok_rows(frame)
     ok["label"] = model_labels(ok)
     ok["series"] = model_labels(ok, leave_out=["train_size"])
+    ok["cost_seconds"] = ok["fit_seconds"] + ok["predict_seconds"]
     return (ok.groupby(["label", "series", "model", "device", "train_size"], dropna=False)
             .agg(accuracy=("accuracy", "mean"), fit_seconds=("fit_seconds", "median"),
-                 predict_throughput=("predict_throughput", "median"))
+                 predict_seconds=("predict_seconds", "median"),
+                 cost_seconds=("cost_seconds", "median"),
+                 predict_throughput=("predict_throughput", "median"),
+                 repeats=("job_id", "count"))
             .reset_index().sort_values("label", ignore_index=True))
 
 
 def pareto_front(data: pd.DataFrame) -> pd.Series:
-    """True where no other row is at least as accurate and as fast to fit, and better in one."""
-    accuracy, seconds = data["accuracy"].to_numpy(), data["fit_seconds"].to_numpy()
+    """True where no other row is at least as accurate and as cheap (``cost_seconds``: fit
+    plus predict), and better in one."""
+    accuracy, seconds = data["accuracy"].to_numpy(), data["cost_seconds"].to_numpy()
     front = []
     for a, s in zip(accuracy, seconds, strict=True):
         beaten = (accuracy >= a) & (seconds <= s) & ((accuracy > a) | (seconds < s))
@@ -141,7 +160,7 @@ def pareto_front(data: pd.DataFrame) -> pd.Series:
 
 
 def pareto_table(frame: pd.DataFrame) -> pd.DataFrame | None:
-    """``per_model_timing`` with column ``pareto``: on the accuracy / fit time frontier."""
+    """``per_model_timing`` with column ``pareto``: on the accuracy / cost frontier."""
     if ok_rows(frame).empty:
         return None
     data = per_model_timing(frame)
@@ -150,10 +169,22 @@ def pareto_table(frame: pd.DataFrame) -> pd.DataFrame | None:
 
 
 def speed_table(frame: pd.DataFrame) -> pd.DataFrame | None:
-    """``per_model_timing``, fastest to fit first."""
-    if ok_rows(frame).empty:
+    """``per_model_timing`` with, for fit and predict time, the geometric mean over repeats
+    and its 95% interval on the log scale (``fit_center``, ``fit_low``, ``fit_high``,
+    ``predict_*``; NaN bounds for one repeat), as the report's tables print them; fastest to
+    fit first."""
+    ok = ok_rows(frame)
+    if ok.empty:
         return None
-    return per_model_timing(frame).sort_values("fit_seconds", ignore_index=True)
+    ok["label"] = model_labels(ok)
+    data = per_model_timing(frame)
+    for short in ("fit", "predict"):
+        intervals = {label: stats.time_interval(values.to_numpy(dtype=float))
+                     for label, values in ok.groupby("label")[f"{short}_seconds"]}
+        for part in ("center", "low", "high"):
+            data[f"{short}_{part}"] = [getattr(intervals[label], part)
+                                       for label in data["label"]]
+    return data.sort_values("fit_center", ignore_index=True)
 
 
 def device_speedups(frame: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,191 @@
+"""Which differences in a saved run are real: the statistics of ``stats`` applied to its
+results table and saved predictions, as tables and report sections.
+
+One job stands for each model in the paired tests (``tables.chosen_jobs``); repeats are
+summarised with their spread over seeds and, for every accuracy, the test set's own
+sampling error.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations, pairwise
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from mlbench.reporting import tables
+from mlbench.reporting.stats import (
+    ALPHA,
+    accuracy_interval,
+    accuracy_text,
+    bare_p,
+    holm,
+    mcnemar,
+    mean_interval,
+    p_text,
+    paired_bootstrap,
+    seconds_text,
+    time_interval,
+)
+from mlbench.results.folder import RunFolder
+
+if TYPE_CHECKING:
+    from mlbench.reporting.document import Section
+    from mlbench.results.run_info import RunInfo
+
+PAIR_COLUMNS = ["model_a", "model_b", "accuracy_a", "accuracy_b", "difference", "ci_low",
+                "ci_high", "only_a_right", "only_b_right", "mcnemar_p", "test",
+                "adjusted_p", "real"]
+
+
+# How tables head what is summarised over repeats.
+ACCURACY_SEEDS = "accuracy 95% CI (seeds)"
+ACCURACY_IMAGES = "accuracy 95% CI (test images)"
+REPEATED_TIMES = {"fit_seconds": "fit s", "predict_seconds": "predict s"}
+
+
+def repeat_summary(frame: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
+    """Per group of ``by`` (the repeats of one job), from its ok rows: how many; accuracy's
+    mean, standard deviation and 95% Student's t interval over the seeds (clipped to [0, 1]),
+    and the 95% interval over the test images of that mean; for fit and predict time the
+    geometric mean and its 95% interval on the log scale (never below zero). Intervals are
+    text, empty where one repeat gives no spread."""
+    keys = [by] if isinstance(by, str) else list(by)
+    rows = []
+    for key, jobs in tables.ok_rows(frame).groupby(keys, sort=True, dropna=False):
+        row: dict[str, Any] = dict(zip(keys, key, strict=True))
+        row["repeats"] = len(jobs)
+        accuracy = mean_interval(jobs["accuracy"].to_numpy(dtype=float))
+        row["accuracy mean"], row["accuracy std"] = accuracy.mean, accuracy.std
+        row[ACCURACY_SEEDS] = accuracy_text(max(accuracy.low, 0.0), min(accuracy.high, 1.0))
+        row[ACCURACY_IMAGES] = accuracy_text(*accuracy_interval(
+            accuracy.mean, jobs["test_size"].iloc[0]))
+        for column, label in REPEATED_TIMES.items():
+            times = time_interval(jobs[column].to_numpy(dtype=float))
+            row[f"{label} geo. mean"] = times.center
+            row[f"{label} 95% CI"] = seconds_text(times.low, times.high)
+        rows.append(row)
+    columns = [*keys, "repeats", "accuracy mean", "accuracy std", ACCURACY_SEEDS,
+               ACCURACY_IMAGES] + [f"{label} {part}" for label in REPEATED_TIMES.values()
+                                   for part in ("geo. mean", "95% CI")]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _folder(folder: RunFolder | Path | str) -> RunFolder:
+    return folder if isinstance(folder, RunFolder) else RunFolder(Path(folder))
+
+
+def predicted_labels(folder: RunFolder | Path | str, job_id: str) -> np.ndarray | None:
+    """The saved predicted label of every test image for one job, or None if not saved."""
+    return _folder(folder).predicted_labels(job_id)
+
+
+def correctness(frame: pd.DataFrame, folder: RunFolder | Path | str) -> dict[str, np.ndarray]:
+    """Per model, whether it got each test image right: one job per model, the one that
+    stands for it (``tables.chosen_jobs``: lowest repeat, CPU preferred). Models whose
+    predictions were not saved, or do not match the test labels, are left out."""
+    return tables.correctness(frame, _folder(folder))
+
+
+def pairwise_significance(frame: pd.DataFrame,
+                          folder: RunFolder | Path | str) -> pd.DataFrame:
+    """Every pair of models in a run, tested on the same test images.
+
+    One row per pair, the more accurate model first (``model_a``): both accuracies, their
+    difference A - B (a fraction), its paired bootstrap 95% interval, the discordant counts,
+    McNemar's p, Holm's adjusted p across all pairs, and ``real`` (adjusted p < 0.05).
+    """
+    return _pairs(correctness(frame, folder))
+
+
+def _ranked(correct: dict[str, np.ndarray]) -> list[str]:
+    """Models by accuracy, best first (ties by name)."""
+    return sorted(correct, key=lambda model: (-float(correct[model].mean()), model))
+
+
+def _pairs(correct: dict[str, np.ndarray]) -> pd.DataFrame:
+    rows = []
+    for model_a, model_b in combinations(_ranked(correct), 2):
+        a, b = correct[model_a], correct[model_b]
+        test = mcnemar(a, b)
+        interval = paired_bootstrap(a, b)
+        rows.append({
+            "model_a": model_a, "model_b": model_b, "accuracy_a": float(a.mean()),
+            "accuracy_b": float(b.mean()), "difference": float(a.mean() - b.mean()),
+            "ci_low": interval.low, "ci_high": interval.high, "only_a_right": test.b,
+            "only_b_right": test.c, "mcnemar_p": test.p_value, "test": test.method,
+        })
+    table = pd.DataFrame(rows, columns=PAIR_COLUMNS[:-2])
+    table["adjusted_p"] = holm(table["mcnemar_p"].to_numpy(dtype=float))
+    table["real"] = table["adjusted_p"] < ALPHA
+    return table
+
+
+def points(fraction: float) -> str:
+    """An accuracy difference in percentage points, one decimal."""
+    return f"{fraction * 100:.1f}"
+
+
+def pair_sentence(row: Any) -> str:
+    """One pair in words: who beats whom, by how much, and whether it is real."""
+    details = (f"95% CI {points(row.ci_low)} to {points(row.ci_high)}, "
+               f"McNemar {p_text(row.adjusted_p)}")
+    verdict = "real" if row.real else "could be chance"
+    if row.difference == 0:
+        return f"{row.model_a} and {row.model_b} are level ({details}): {verdict}."
+    return (f"{row.model_a} beats {row.model_b} by {points(row.difference)} points "
+            f"({details}): {verdict}.")
+
+
+def significance_section(frame: pd.DataFrame, folder: RunFolder | Path | str) -> Section:
+    """"Which differences are real": a sentence for each pair of neighbours in the accuracy
+    ranking (readable with many models), and every pair in a table."""
+    from mlbench.reporting.document import Bullets, Section, Table, Text
+
+    title = "Which differences are real"
+    correct = correctness(frame, folder)
+    if len(correct) < 2:
+        return Section(title, [Text("Needs at least two models with saved predictions on the "
+                                    f"same test images; this run has {len(correct)}.")])
+    table = _pairs(correct)
+    ranked = _ranked(correct)
+    neighbours = set(pairwise(ranked))
+    adjacent = [row for row in table.itertuples() if (row.model_a, row.model_b) in neighbours]
+    images = len(next(iter(correct.values())))
+    explanation = Text(
+        f"Each pair of models is compared on the same {images:,} test images (one job per "
+        "model: the lowest repeat, on the CPU where it ran there). McNemar's test asks whether "
+        "the images that only one of the two gets right split more unevenly than coin tosses "
+        "would; the interval is a paired bootstrap of the accuracy difference (2,000 "
+        f"resamples of the test images). p-values are Holm-adjusted across all {len(table)} "
+        f"pairs, and a difference is called real when the adjusted p is below {ALPHA}: "
+        f"{int(table['real'].sum())} of {len(table)} pairs are. The interval describes the "
+        "size of a difference; the verdict comes from the adjusted p. Neighbours in the "
+        "ranking:")
+    shown = table.assign(difference=table["difference"].map(points),
+                         ci_low=table["ci_low"].map(points), ci_high=table["ci_high"].map(points),
+                         real=table["real"].map({True: "yes", False: "no"}),
+                         mcnemar_p=table["mcnemar_p"].map(bare_p),
+                         adjusted_p=table["adjusted_p"].map(bare_p))
+    shown = shown.rename(columns={
+        "model_a": "A", "model_b": "B", "accuracy_a": "accuracy A", "accuracy_b": "accuracy B",
+        "difference": "A - B (points)", "ci_low": "CI low", "ci_high": "CI high",
+        "only_a_right": "only A right", "only_b_right": "only B right",
+        "mcnemar_p": "McNemar p", "adjusted_p": "Holm p"})
+    return Section(title, [
+        explanation,
+        Bullets([pair_sentence(row) for row in adjacent]),
+        Table(shown, caption="Every pair, the more accurate model as A; differences and 95% "
+                             "intervals in percentage points."),
+    ])
+
+
+def extra_sections(frame: pd.DataFrame, folder: RunFolder | Path | str,
+                   info: RunInfo) -> list[Section]:
+    """The sections a run's report adds for honest comparisons: which differences between
+    its models are real, and whether any built-in model is outside its published range."""
+    from mlbench.reporting.reference import reference_section
+
+    return [significance_section(frame, folder), reference_section(frame, info)]
