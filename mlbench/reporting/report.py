@@ -36,7 +36,8 @@ from mlbench.results.table import params_of
 JOB_COLUMNS = {"job_id": "job_id", "model": "model", "device": "device", "repeat": "repeat",
                "status": "status", "accuracy": "accuracy", "f1_macro": "F1 macro",
                "fit_seconds": "fit s", "predict_throughput": "predict images/s",
-               "peak_memory_mb": "peak MiB"}
+               "time_to_target_seconds": "to target s", "peak_memory_mb": "peak MiB",
+               "model_memory_mb": "model MiB", "model_size_mib": "size MiB"}
 
 
 class Report(NamedTuple):
@@ -162,16 +163,32 @@ def results_section(frame: pd.DataFrame) -> Section:
     if not ok.empty:
         ok["label"] = tables.model_labels(ok)
         per_model = tables.results_per_model(ok)
-        caption = "Per model, most accurate first (ok jobs only)."
+        caption = "Per model, most accurate first (ok jobs only)." + _memory_note(ok)
         if ok.groupby("label").size().max() > 1:  # repeats: their spread and 95% intervals
             spread = stats.repeat_summary(ok, "label").rename(columns={"label": "model"})
             per_model = per_model.merge(
                 spread.drop(columns=["repeats", "accuracy mean"]), on="model", how="left")
             caption += " Over repeats: sample standard deviation, 95% Student's t interval."
         blocks.append(Table(per_model, caption))
-    jobs = frame[list(JOB_COLUMNS)].rename(columns=JOB_COLUMNS).round({"peak MiB": 0})
+    jobs = frame.assign(model_size_mib=frame["model_size_bytes"].astype("float64") / 2**20)
+    jobs = jobs[list(JOB_COLUMNS)].rename(columns=JOB_COLUMNS).round({"peak MiB": 0,
+                                                                       "model MiB": 0})
+    if frame["target_accuracy"].isna().all():  # no job kept a history with test accuracy
+        jobs = jobs.drop(columns="to target s")
     blocks.append(Table(jobs, "Every job."))
     return Section("Results", blocks)
+
+
+def _memory_note(ok: pd.DataFrame) -> str:
+    """What the time-to-target and memory columns mean, in the per-model table's caption."""
+    targets = sorted(ok["target_accuracy"].dropna().unique())
+    note = ""
+    if targets:
+        note = (f" To target s: training seconds until test accuracy first reached "
+                f"{' / '.join(f'{t:g}' for t in targets)} (per-epoch history; empty where it "
+                f"never did).")
+    return note + (" Peak MiB: the worker process's peak; model MiB: the part above its level "
+                   "once the data were loaded; size MiB: the fitted model's size.")
 
 
 def grid_sections(frame: pd.DataFrame) -> list[Section]:
