@@ -78,7 +78,7 @@ class CNN(Model):
         self.history_.append({
             "epoch": len(self.history_) + 1, "loss": float(loss),
             "train_accuracy": float(train_accuracy), "test_accuracy": test_accuracy,
-            "epoch_seconds": seconds, "train_seconds": self._train_seconds,
+            "epoch_seconds": seconds, "cumulative_train_seconds": self._train_seconds,
             "eval_seconds": time.perf_counter() - started,
         })
 

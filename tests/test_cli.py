@@ -149,6 +149,8 @@ def test_list_shows_models_datasets_and_plugins(cli: Cli) -> None:
         (["--models", "knn", "--timeout", "0"], "--timeout must be a positive number"),
         (["--models", "knn", "--timeout", "nan"], "--timeout must be a positive number"),
         (["--models", "knn", "--timeout", "soon"], "'soon' is not a valid float"),
+        (["--models", "knn", "--target-accuracy", "1.5"], "--target-accuracy must be a fraction"),
+        (["--models", "knn", "--target-accuracy", "0"], "--target-accuracy must be a fraction"),
         (["--models", "knn", "--repeats", "-2"], "--repeats must be at least 1"),
         (["--models", "knn", "--threads", "0"], "--threads must be at least 1"),
         (["--models", "knn", "--seed", "-1"], "--seed must be at least 0"),

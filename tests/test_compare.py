@@ -11,7 +11,7 @@ from pathlib import Path
 
 from click.testing import Result
 
-from mlbench.reporting.compare import compare_runs
+from mlbench.reporting.compare import compare_runs, display_table
 
 Cli = Callable[..., Result]
 # Deterministic models (the same accuracy for every seed) and a seed-dependent one.
@@ -148,6 +148,24 @@ def bad(cli: Cli, *args: str) -> str:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("mlbench: error: "), result.stderr
     return lines[0]
+
+
+def test_time_to_target_per_model_and_run(cli: Cli, tmp_path: Path) -> None:
+    from tests.test_report import CLOCKED  # epochs of 2, 3, 4 s, accuracy 0.992 in the second
+
+    plugin = tmp_path / "clocked.py"
+    plugin.write_text(f"TOTAL = 'cumulative_train_seconds'\n{CLOCKED}")
+    common = ("--plugin", str(plugin), "-m", "clocked,knn")
+    reached = make_run(cli, tmp_path, "reached", *common, "--repeats", "2")
+    missed = make_run(cli, tmp_path, "missed", *common, "--target-accuracy", "0.999")
+    cells = display_table(compare_runs([reached, missed]))
+    to_target = {(row["model"], row["run"]): row["to target s"]
+                 for row in cells.to_dict("records")}
+    assert to_target == {("clocked", "reached"): "5", ("clocked", "missed"): "",
+                         ("knn", "reached"): "", ("knn", "missed"): ""}  # empty, never 0
+    # Runs where no model keeps a history have no such column.
+    plain = [make_run(cli, tmp_path, name, "-m", "knn") for name in ("plain", "again")]
+    assert "to target s" not in display_table(compare_runs(plain))
 
 
 def test_bad_input_is_one_line_and_exit_2(cli: Cli, tmp_path: Path) -> None:

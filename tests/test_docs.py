@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from mlbench.cli import main
-from mlbench.results.table import COLUMNS
+from mlbench.results.table import COLUMNS, HISTORY_COLUMNS
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -14,6 +14,12 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 def test_every_results_column_is_documented_with_its_unit() -> None:
     for name, dtype, unit, meaning in COLUMNS:
         assert f"| `{name}` | {dtype} | {unit} | {meaning} |" in README, name
+
+
+def test_every_history_column_is_documented() -> None:
+    section = README.split("### Schema of `history.csv`")[1].split("\n## ")[0]
+    for name in HISTORY_COLUMNS:
+        assert f"`{name}`" in section, name
 
 
 def test_every_run_option_is_mentioned() -> None:

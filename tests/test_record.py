@@ -15,7 +15,13 @@ import pytest
 from click.testing import Result
 
 from mlbench.datasets import DataRef
-from mlbench.results.record import EpochRecord, JobRecord
+from mlbench.results.record import (
+    OLD_EPOCH_NAMES,
+    EpochRecord,
+    JobRecord,
+    read_history,
+    time_to_target,
+)
 from mlbench.results.table import COLUMN_NAMES, COLUMNS, HISTORY_COLUMNS, to_frame
 from mlbench.running.drive import ContractError, Driver
 from mlbench.running.jobs import JobSpec
@@ -75,7 +81,8 @@ def test_a_record_round_trips_through_its_json() -> None:
     record.keep_runtime_info({"framework": "torch 2", "cudnn": "9.1"})
     saved = json.loads(json.dumps(record.to_json()))
     assert "run" not in saved and "accuracy" not in saved  # what has no value is not written
-    assert saved["extra"] == {"cudnn": "9.1"} and saved["history"][1]["train_seconds"] == 2.0
+    assert saved["extra"] == {"cudnn": "9.1"}
+    assert saved["history"][1]["cumulative_train_seconds"] == 2.0
     assert JobRecord.from_json(saved) == record
 
 
@@ -84,6 +91,10 @@ def test_records_of_the_committed_runs_read_and_write_back_unchanged(path: Path)
     old = json.loads(path.read_text())
     again = JobRecord.from_json(old).to_json()
     written_before = {key: value for key, value in old.items() if value is not None}
+    if "history" in written_before:  # an epoch's running total under its older name
+        written_before["history"] = [{OLD_EPOCH_NAMES.get(key, key): value
+                                      for key, value in epoch.items()}
+                                     for epoch in written_before["history"]]
     derived = {"epochs", "final_test_accuracy"}  # now kept beside the history they come from
     assert {key: value for key, value in again.items() if key not in derived} == written_before
 
@@ -126,15 +137,52 @@ def test_no_string_a_plugin_gives_can_break_the_table(tmp_path: Path) -> None:
 
 def test_plugin_history_entries_become_epoch_records() -> None:
     entry = {"epoch": 2, "loss": np.float32(0.25), "train_accuracy": 0.9, "test_accuracy": None,
-             "epoch_seconds": 1.5, "train_seconds": 3, "eval_seconds": 0.1}
+             "epoch_seconds": 1.5, "cumulative_train_seconds": 3, "eval_seconds": 0.1}
     epoch = EpochRecord.from_plugin(entry, 2)
     assert epoch == EpochRecord(2, 0.25, 0.9, None, 1.5, 3.0, 0.1)
-    assert isinstance(epoch.train_seconds, float)
+    assert isinstance(epoch.cumulative_train_seconds, float)
     assert EpochRecord.from_plugin({"loss": 1.0}, 3).epoch == 3  # its place, if not given
     with pytest.raises(ValueError, match="history_ entry 1 has loss='low', not a number"):
         EpochRecord.from_plugin({"loss": "low"}, 1)
     with pytest.raises(ValueError, match="history_ entry 4 is list, not a dict"):
         EpochRecord.from_plugin([1, 2], 4)
+
+
+def test_a_history_gets_its_running_total_once_under_one_name() -> None:
+    # An older mlbench (and its plugins) wrote the running total as train_seconds.
+    old = [{"epoch": 1, "epoch_seconds": 2.0, "train_seconds": 2.0},
+           {"epoch": 2, "epoch_seconds": 3.0, "train_seconds": 5.0}]
+    assert [e.cumulative_train_seconds for e in read_history(old)] == [2.0, 5.0]
+    assert EpochRecord.unknown_keys(old[0]) == []
+    both = {"epoch": 1, "train_seconds": 9.0, "cumulative_train_seconds": 2.0}
+    assert read_history([both])[0].cumulative_train_seconds == 2.0  # the new name wins
+    # Epoch times alone: the running total is added up here, and nowhere else.
+    own = [{"epoch_seconds": s} for s in (2.0, 3.0, 4.0)]
+    assert [e.cumulative_train_seconds for e in read_history(own)] == [2.0, 5.0, 9.0]
+    # Once an epoch has no time the total is unknown, not a smaller sum.
+    gap = [{"epoch_seconds": 2.0}, {"loss": 1.0}, {"epoch_seconds": 4.0}]
+    assert [e.cumulative_train_seconds for e in read_history(gap)] == [2.0, None, None]
+    # A saved record reads the same way.
+    record = JobRecord.from_json({**JobRecord.ok(spec()).to_json(), "history": old})
+    assert record.history is not None
+    assert [e.cumulative_train_seconds for e in record.history] == [2.0, 5.0]
+
+
+def test_time_to_target_is_the_running_total_at_the_first_epoch_reaching_it() -> None:
+    history = [EpochRecord(n, test_accuracy=accuracy, epoch_seconds=2.0,
+                           cumulative_train_seconds=2.0 * n)
+               for n, accuracy in enumerate((0.9, 0.991, 0.98, 0.995), start=1)]
+    assert time_to_target(history, 0.99) == 4.0  # epoch 2, not the later dip or epoch 4
+    assert time_to_target(history, 0.9) == 2.0
+    assert time_to_target(history, 0.999) is None  # never reached: empty, not 0
+    assert time_to_target([EpochRecord(1, test_accuracy=0.995)], 0.99) is None  # no times
+    record = JobRecord.ok(spec())
+    record.keep_history(history, 0.999)
+    assert (record.target_accuracy, record.time_to_target_seconds) == (0.999, None)
+    record.keep_history([EpochRecord(1, loss=0.5, cumulative_train_seconds=1.0)], 0.99)
+    assert (record.target_accuracy, record.time_to_target_seconds) == (None, None)  # no test
+    record.keep_history(history, 0.99)
+    assert JobRecord.from_json(json.loads(json.dumps(record.to_json()))) == record
 
 
 class Learner:
@@ -154,10 +202,11 @@ class Learner:
 
 def test_the_driver_reads_a_models_history_and_names_what_is_wrong() -> None:
     driver = Driver(Learner(), where="plugin 'p': model 'learner' ")
-    driver.model.history_ = [{"epoch": 1, "loss": 0.5, "train_seconds": 1.0, "lr": 0.1}]
+    driver.model.history_ = [{"epoch": 1, "loss": 0.5, "cumulative_train_seconds": 1.0,
+                              "lr": 0.1}]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert driver.history() == [EpochRecord(1, loss=0.5, train_seconds=1.0)]
+        assert driver.history() == [EpochRecord(1, loss=0.5, cumulative_train_seconds=1.0)]
     assert [str(w.message) for w in caught] == [
         "plugin 'p': model 'learner' history_ has keys mlbench does not keep: lr"]
     driver.model.history_ = [{"epoch": 1, "loss": float("nan")}, {"loss": "n/a"}]

@@ -57,6 +57,9 @@ def test_api_values_are_checked_as_the_command_line_s_are() -> None:
         mlbench.run(dataset="digits")
     with pytest.raises(UsageError, match="--repeats must be at least 1, got 0"):
         mlbench.run("knn", "digits", repeats=0)
+    with pytest.raises(UsageError, match=re.escape("--target-accuracy must be a fraction above "
+                                                   "0 and at most 1, e.g. 0.99; got nan")):
+        mlbench.run("knn", "digits", target_accuracy=float("nan"))
 
 
 def test_a_sweep_from_python_keeps_its_values() -> None:

@@ -149,18 +149,23 @@ def results_table(frame: pd.DataFrame) -> Table:
     grid = grid_columns(frame)
     by, ascending = (["_ok", "model", *grid, "repeat"], True) if grid else (
         ["_ok", "accuracy", "model"], [True, False, True])
-    order = frame.assign(_ok=frame["status"] != "ok").sort_values(
+    size_mib = frame["model_size_bytes"].astype("float64") / 2**20
+    order = frame.assign(_ok=frame["status"] != "ok", size_mib=size_mib).sort_values(
         by, ascending=ascending, na_position="last", key=grid_sort_key)
     table = Table(title=f"mlbench results: {_dataset_line(frame)}", title_justify="left")
     columns = [("model", "left"), ("device", "left"), ("sweep", "left"),
                ("train_size", "right"), ("repeat", "right"), ("status", "left"),
                ("test accuracy", "right"), ("95% CI (test images)", "right"),
-               ("F1 macro", "right"), ("fit s", "right"),
-               ("fit CPU s", "right"), ("predict s", "right"), ("predict images/s", "right"),
-               ("peak MiB", "right")]
+               ("F1 macro", "right"), ("fit s", "right"), ("fit CPU s", "right"),
+               ("to target s", "right"), ("predict s", "right"),
+               ("predict images/s", "right"), ("peak MiB", "right"), ("model MiB", "right"),
+               ("size MiB", "right")]
     show_repeat = frame["repeat"].nunique() > 1
+    show_target = frame["target_accuracy"].notna().any()  # a model kept a per-epoch history
     for name, justify in columns:
         if (name == "repeat" and not show_repeat) or (name in GRID_COLUMNS and name not in grid):
+            continue
+        if name == "to target s" and not show_target:
             continue
         table.add_column(GRID_COLUMNS.get(name, name), justify=justify)  # type: ignore[arg-type]
     for row in order.itertuples():
@@ -176,8 +181,12 @@ def results_table(frame: pd.DataFrame) -> Table:
         cells += [Text(str(row.status), style=style), _num(row.accuracy, "{:.4f}"),
                   accuracy_text(*accuracy_interval(row.accuracy, row.test_size)),
                   _num(row.f1_macro, "{:.4f}"), _num(row.fit_seconds, "{:.2f}"),
-                  _num(row.fit_cpu_seconds, "{:.2f}"), _num(row.predict_seconds, "{:.2f}"),
-                  _num(row.predict_throughput, "{:,.0f}"), _num(row.peak_memory_mb, "{:,.0f}")]
+                  _num(row.fit_cpu_seconds, "{:.2f}")]
+        if show_target:
+            cells.append(_num(row.time_to_target_seconds, "{:.2f}"))
+        cells += [_num(row.predict_seconds, "{:.2f}"), _num(row.predict_throughput, "{:,.0f}"),
+                  _num(row.peak_memory_mb, "{:,.0f}"), _num(row.model_memory_mb, "{:,.0f}"),
+                  _num(row.size_mib, "{:,.2f}")]
         table.add_row(*cells)
     return table
 

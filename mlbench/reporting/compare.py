@@ -48,7 +48,7 @@ SUMMARY_COLUMNS = ["run", "model", "device", "repeats", "accuracy", "accuracy_st
                    "accuracy_low", "accuracy_high", "images_low", "images_high",
                    "accuracy_min", "accuracy_max",
                    "fit_seconds", "fit_min", "fit_max", "predict_throughput", "predict_min",
-                   "predict_max"]
+                   "predict_max", "time_to_target_seconds"]
 DELTA_COLUMNS = ["run", "model", "device", "accuracy_delta", "accuracy_test", "accuracy_p",
                  "accuracy_flag", "fit_ratio", "fit_flag", "predict_ratio", "predict_flag"]
 # Short name: (column, the wall time it comes from).
@@ -145,6 +145,7 @@ def summarise(run: Run) -> pd.DataFrame:
         for short, (column, _) in TIMES.items():
             row[column] = jobs[column].median()
             row[f"{short}_min"], row[f"{short}_max"] = jobs[column].min(), jobs[column].max()
+        row["time_to_target_seconds"] = jobs["time_to_target_seconds"].median()  # NaN: none
         rows.append(row)
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS).astype({"repeats": "Int64"})
 
@@ -345,9 +346,13 @@ def display_table(comparison: Comparison) -> pd.DataFrame:
             "predict images/s": "" if math.isnan(row["predict_throughput"])
             else f"{row['predict_throughput']:,.0f}",
             "predict vs first": "" if first else _ratio(row.get("predict_ratio", math.nan)),
+            "to target s": _seconds(row["time_to_target_seconds"]),
             "beyond the spread": ", ".join(flags),
         })
-    return pd.DataFrame(rows)
+    cells = pd.DataFrame(rows)
+    if rows and not any(row["to target s"] for row in rows):  # no model kept a history
+        cells = cells.drop(columns="to target s")
+    return cells
 
 
 def flag_sentences(comparison: Comparison) -> list[str]:

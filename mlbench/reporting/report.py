@@ -39,7 +39,8 @@ JOB_COLUMNS = {"job_id": "job_id", "model": "model", "device": "device", "repeat
                "status": "status", "accuracy": "test accuracy",
                ACCURACY_IMAGES: ACCURACY_IMAGES, "f1_macro": "F1 macro",
                "fit_seconds": "fit s", "predict_throughput": "predict images/s",
-               "peak_memory_mb": "peak MiB"}
+               "time_to_target_seconds": "to target s", "peak_memory_mb": "peak MiB",
+               "model_memory_mb": "model MiB", "model_size_mib": "size MiB"}
 
 
 class Report(NamedTuple):
@@ -141,8 +142,12 @@ def results_section(frame: pd.DataFrame) -> Section:
         blocks.append(per_model_table(ok))
     jobs = frame.assign(**{ACCURACY_IMAGES: [
         stats.accuracy_text(*stats.accuracy_interval(accuracy, size))
-        for accuracy, size in zip(frame["accuracy"], frame["test_size"], strict=True)]})
-    jobs = jobs[list(JOB_COLUMNS)].rename(columns=JOB_COLUMNS).round({"peak MiB": 0})
+        for accuracy, size in zip(frame["accuracy"], frame["test_size"], strict=True)]},
+        model_size_mib=frame["model_size_bytes"].astype("float64") / 2**20)
+    jobs = jobs[list(JOB_COLUMNS)].rename(columns=JOB_COLUMNS).round({"peak MiB": 0,
+                                                                       "model MiB": 0})
+    if frame["target_accuracy"].isna().all():  # no job kept a history with test accuracy
+        jobs = jobs.drop(columns="to target s")
     blocks.append(Table(jobs, "Every job, one run each: test accuracy with its 95% interval "
                               "over the test images."))
     return Section("Results", blocks)
@@ -151,7 +156,7 @@ def results_section(frame: pd.DataFrame) -> Section:
 def per_model_table(ok: pd.DataFrame) -> Table:
     """Per model (``label``), most accurate first: test accuracy with its interval over the
     test images, and with repeats its spread over seeds; times as geometric means with
-    their log-scale intervals."""
+    their log-scale intervals; time to target, memory and size."""
     repeated = ok.groupby("label").size().max() > 1
     spread = significance.repeat_summary(ok, "label").rename(columns={
         "label": "model", "accuracy std": "accuracy std (seeds)"})
@@ -163,7 +168,8 @@ def per_model_table(ok: pd.DataFrame) -> Table:
     columns = ["model", "runs", "test accuracy (mean)", ACCURACY_IMAGES,
                *(seeds if repeated else []), "F1 macro (mean)",
                *(times if repeated else times[::2]), "predict images/s (median)",
-               "peak MiB (max)"]
+               *(["to target s (median)"] if "to target s (median)" in per_model else []),
+               "peak MiB (max)", "model MiB (max)", "size MiB (median)"]
     images = int(ok["test_size"].max())
     caption = (f"Per model, most accurate first (ok jobs only). Accuracy is measured on the "
                f"{images:,} test images; its 95% interval over them (Wilson) is the test "
@@ -174,7 +180,19 @@ def per_model_table(ok: pd.DataFrame) -> Table:
                     "on the log scale (never below zero).")
     return Table(per_model[columns].rename(columns={"fit s geo. mean": "fit s",
                                                     "predict s geo. mean": "predict s"}),
-                 caption)
+                 caption + _memory_note(ok))
+
+
+def _memory_note(ok: pd.DataFrame) -> str:
+    """What the time-to-target and memory columns mean, in the per-model table's caption."""
+    targets = sorted(ok["target_accuracy"].dropna().unique())
+    note = ""
+    if targets:
+        note = (f" To target s: training seconds until test accuracy first reached "
+                f"{' / '.join(f'{t:g}' for t in targets)} (per-epoch history; empty where it "
+                f"never did).")
+    return note + (" Peak MiB: the worker process's peak; model MiB: the part above its level "
+                   "once the data were loaded; size MiB: the fitted model's size.")
 
 
 def grid_sections(frame: pd.DataFrame) -> list[Section]:

@@ -117,17 +117,25 @@ def accuracy_per_model(frame: pd.DataFrame) -> pd.DataFrame | None:
 
 def results_per_model(ok: pd.DataFrame) -> pd.DataFrame:
     """The report's per-model table of the ok jobs ``ok`` (labelled by ``model_labels`` in
-    column ``label``): runs, test accuracy, F1, prediction throughput, memory and size, most
-    accurate first. Its intervals come from ``stats.repeat_summary``."""
-    return (ok.groupby("label")
-            .agg(**{"runs": ("job_id", "count"),
-                    "test accuracy (mean)": ("accuracy", "mean"),
-                    "F1 macro (mean)": ("f1_macro", "mean"),
-                    "predict images/s (median)": ("predict_throughput", "median"),
-                    "peak MiB (max)": ("peak_memory_mb", "max")})
-            .round({"peak MiB (max)": 0})
-            .reset_index().rename(columns={"label": "model"})
-            .sort_values(["test accuracy (mean)", "model"], ascending=[False, True]))
+    column ``label``): runs, test accuracy, F1, prediction throughput, time to target,
+    memory and model size, most accurate first. Its intervals come from
+    ``significance.repeat_summary``."""
+    table = (ok.assign(model_size_mib=ok["model_size_bytes"].astype("float64") / 2**20)
+             .groupby("label")
+             .agg(**{"runs": ("job_id", "count"),
+                     "test accuracy (mean)": ("accuracy", "mean"),
+                     "F1 macro (mean)": ("f1_macro", "mean"),
+                     "predict images/s (median)": ("predict_throughput", "median"),
+                     "to target s (median)": ("time_to_target_seconds", "median"),
+                     "peak MiB (max)": ("peak_memory_mb", "max"),
+                     "model MiB (max)": ("model_memory_mb", "max"),
+                     "size MiB (median)": ("model_size_mib", "median")})
+             .round({"peak MiB (max)": 0, "model MiB (max)": 0})
+             .reset_index().rename(columns={"label": "model"})
+             .sort_values(["test accuracy (mean)", "model"], ascending=[False, True]))
+    if ok["target_accuracy"].isna().all():  # no model kept a history with test accuracy
+        table = table.drop(columns="to target s (median)")
+    return table
 
 
 def per_model_timing(frame: pd.DataFrame) -> pd.DataFrame:
@@ -348,11 +356,8 @@ def learning_curves(frame: pd.DataFrame, folder: RunFolder) -> pd.DataFrame | No
     history = history[history["job_id"].isin(chosen_jobs(frame)["job_id"])]
     if history.empty:
         return None
+    # The running total as read_history completed it: never summed again here.
     data = history.sort_values(["model", "epoch"], ignore_index=True)
-    # train_seconds is already the running total (EpochRecord): summing it again counted
-    # every epoch once per epoch after it. Histories without it add up their epochs.
-    data["cumulative_train_seconds"] = data["train_seconds"].fillna(
-        data.groupby("job_id")["epoch_seconds"].cumsum())
     return data[["model", "job_id", "epoch", "test_accuracy", "loss",
                  "cumulative_train_seconds"]]
 

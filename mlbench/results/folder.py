@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from mlbench.errors import UsageError
+from mlbench.results.record import read_history
 from mlbench.results.run_info import RunInfo
 from mlbench.results.table import HISTORY_COLUMNS, read_table, to_frame
 
@@ -274,8 +275,8 @@ class RunFolder(DocumentFolder):
         """Per-epoch training history of every job that kept one, in long form."""
         chosen = self.records() if records is None else records
         rows = [{"job_id": r["job_id"], "model": r["model"], "device": r["device"],
-                 "repeat": r["repeat"], **epoch}
-                for r in chosen for epoch in r.get("history") or []]
+                 "repeat": r["repeat"], **epoch.to_json()}
+                for r in chosen for epoch in read_history(r.get("history") or [])]
         return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
 
     def write_table(self) -> pd.DataFrame:

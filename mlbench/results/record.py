@@ -65,15 +65,15 @@ def _first_line(error: Any) -> Any:
 @dataclass(frozen=True)
 class EpochRecord:
     """One epoch of a model's training history, as history.csv holds it. Plugins write
-    ``history_`` as a list of dicts with these keys; ``from_plugin`` reads one."""
+    ``history_`` as a list of dicts with these keys; ``read_history`` reads the list."""
 
     epoch: int
     loss: float | None = None
     train_accuracy: float | None = None
     test_accuracy: float | None = None  # None when the model was given no eval_set
     epoch_seconds: float | None = None  # this epoch's training, without its evaluation
-    train_seconds: float | None = None  # training so far: the sum of epoch_seconds
-    eval_seconds: float | None = None
+    cumulative_train_seconds: float | None = None  # training so far: the sum of epoch_seconds
+    eval_seconds: float | None = None  # this epoch's test evaluation, outside both times
 
     @classmethod
     def from_plugin(cls, entry: Any, position: int) -> EpochRecord:
@@ -82,22 +82,50 @@ class EpochRecord:
         if not isinstance(entry, Mapping):
             raise ValueError(f"history_ entry {position} is {type(entry).__name__}, not a dict")
         values: dict[str, Any] = {}
-        for name in EPOCH_FIELDS:
-            value = entry.get(name)
-            if value is None:
+        for key, value in entry.items():
+            name = OLD_EPOCH_NAMES.get(key, key)
+            if name not in EPOCH_FIELDS or value is None:
                 continue
+            if key != name and entry.get(name) is not None:
+                continue  # given under both names: the new one wins
             if isinstance(value, bool) or not _is_number(value):
-                raise ValueError(f"history_ entry {position} has {name}={value!r}, not a number")
+                raise ValueError(f"history_ entry {position} has {key}={value!r}, not a number")
             values[name] = int(value) if name == "epoch" else float(value)
         values.setdefault("epoch", position)
         return cls(**values)
 
     @staticmethod
     def unknown_keys(entry: Mapping[str, Any]) -> list[str]:
-        return sorted(str(key) for key in entry if key not in EPOCH_FIELDS)
+        return sorted(str(key) for key in entry
+                      if key not in EPOCH_FIELDS and key not in OLD_EPOCH_NAMES)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def read_history(entries: Sequence[Any]) -> list[EpochRecord]:
+    """A ``history_`` (or a saved record's history) as EpochRecords, every consumer's one
+    way in: where an epoch gives its own time but no running total, the total is added up
+    here (once), so no reader sums the times again. A ValueError names a bad entry."""
+    history: list[EpochRecord] = []
+    total: float | None = 0.0
+    for position, entry in enumerate(entries, start=1):
+        epoch = EpochRecord.from_plugin(entry, position)
+        if (epoch.cumulative_train_seconds is None and epoch.epoch_seconds is not None
+                and total is not None):
+            epoch = replace(epoch, cumulative_train_seconds=total + epoch.epoch_seconds)
+        total = epoch.cumulative_train_seconds  # unknown once an epoch has no time
+        history.append(epoch)
+    return history
+
+
+def time_to_target(history: Sequence[EpochRecord], target: float) -> float | None:
+    """Training seconds until test accuracy first reached ``target``: the running total at
+    that epoch. None (never 0) when it never did, or the history has no times for it."""
+    for epoch in history:
+        if epoch.test_accuracy is not None and epoch.test_accuracy >= target:
+            return epoch.cumulative_train_seconds
+    return None
 
 
 def _is_number(value: Any) -> bool:
@@ -109,6 +137,8 @@ def _is_number(value: Any) -> bool:
 
 
 EPOCH_FIELDS = [f.name for f in fields(EpochRecord)]
+# Names an older mlbench (and its plugins) wrote: train_seconds was always the running total.
+OLD_EPOCH_NAMES = {"train_seconds": "cumulative_train_seconds"}
 
 
 class JobIdentity(Protocol):
@@ -170,6 +200,12 @@ class JobRecord:
                                 "one")
     final_test_accuracy: float | None = column("float64", "test accuracy after the last epoch",
                                                "fraction")
+    target_accuracy: float | None = column(
+        "float64", "the test accuracy time_to_target_seconds waits for (--target-accuracy); "
+        "only for models whose history has test accuracy", "fraction")
+    time_to_target_seconds: float | None = column(
+        "float64", "training time (cumulative_train_seconds) until an epoch's test accuracy "
+        "first reached target_accuracy; empty when it never did or there is no history", "s")
     predict_seconds: float | None = column("float64", "wall time of predict() on the test set",
                                            "s")
     predict_throughput: float | None = column("float64", "test images / predict_seconds",
@@ -179,8 +215,15 @@ class JobRecord:
         "s")
     job_seconds: float | None = column("float64", "wall time of the whole job inside the "
                                        "worker", "s")
-    peak_memory_mb: float | None = column("float64", "worker's peak resident memory", "MiB")
-    model_size_bytes: int | None = column("Int64", "size of the pickled fitted model", "bytes")
+    peak_memory_mb: float | None = column(
+        "float64", "worker's peak resident memory: mlbench, its imports and the data included",
+        "MiB")
+    model_memory_mb: float | None = column(
+        "float64", "what the job added to it: the worker's peak after its data were loaded, "
+        "less its resident memory then (the model, its framework's imports, what fit and "
+        "predict allocate)", "MiB")
+    model_size_bytes: int | None = column(
+        "Int64", "size of the fitted model: its size_bytes(), else its pickled size", "bytes")
     threads: int | None = column("Int64", "BLAS threads in effect in the worker")
     device_name: str | None = column("string", "CPU or GPU model the job ran on", runtime=True)
     framework: str | None = column(
@@ -251,11 +294,16 @@ class JobRecord:
 
     # -- what is added after the outcome --------------------------------------------------
 
-    def keep_history(self, history: Sequence[EpochRecord]) -> None:
-        """The model's training history, and the columns read from it."""
+    def keep_history(self, history: Sequence[EpochRecord], target: float | None = None) -> None:
+        """The model's training history, and the columns read from it: ``target`` is the
+        test accuracy whose time to reach is recorded (if the history has test accuracy)."""
         self.history = list(history) or None
         self.epochs = len(history) if history else None
         self.final_test_accuracy = history[-1].test_accuracy if history else None
+        scored = any(epoch.test_accuracy is not None for epoch in history)
+        self.target_accuracy = target if scored else None
+        self.time_to_target_seconds = (time_to_target(history, target)
+                                       if scored and target is not None else None)
 
     def keep_runtime_info(self, info: Mapping[str, Any]) -> None:
         """What a model's ``runtime_info()`` reported: its own columns where it has one, the
@@ -309,8 +357,7 @@ class JobRecord:
         history = values.pop("history", None) or []
         record = cls(**values)
         if history:
-            record.keep_history([EpochRecord.from_plugin(entry, position)
-                                 for position, entry in enumerate(history, start=1)])
+            record.keep_history(read_history(history), record.target_accuracy)
         return record
 
     def row(self) -> dict[str, Any]:

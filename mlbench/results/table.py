@@ -38,7 +38,10 @@ def params_of(cell: Any) -> dict[str, Any]:
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """A saved results.csv or results.parquet, with the schema's dtypes."""
+    """A saved results.csv or results.parquet, with the schema's dtypes; a column an older
+    mlbench did not write is there, empty."""
     path = Path(path)
     frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    return frame.astype({name: dtype for name, dtype, *_ in COLUMNS if name in frame})
+    missing = [name for name in COLUMN_NAMES if name not in frame]
+    frame = frame.reindex(columns=[*frame.columns, *missing])
+    return frame.astype({name: dtype for name, dtype, *_ in COLUMNS})

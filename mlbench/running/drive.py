@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from mlbench.contract.model import Capabilities, capabilities
-from mlbench.results.record import EpochRecord
+from mlbench.results.record import EpochRecord, read_history
 
 DataSet = tuple[np.ndarray, np.ndarray]
 
@@ -81,12 +81,10 @@ class Driver:
     def history(self) -> list[EpochRecord]:
         """The training history the model kept in ``history_`` (plugins write dicts)."""
         entries = list(getattr(self.model, "history_", None) or [])
-        history = []
-        for position, entry in enumerate(entries, start=1):
-            try:
-                history.append(EpochRecord.from_plugin(entry, position))
-            except ValueError as error:
-                raise ContractError(f"{self.where}{error}") from error
+        try:
+            history = read_history(entries)
+        except ValueError as error:
+            raise ContractError(f"{self.where}{error}") from error
         unknown = sorted({key for entry in entries for key in EpochRecord.unknown_keys(entry)})
         if unknown:
             warnings.warn(f"{self.where}history_ has keys mlbench does not keep: "

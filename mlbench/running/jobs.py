@@ -35,6 +35,7 @@ class RunConfig:
     executor: str = "local"
     scheduler: str | None = None  # a Dask scheduler's address; None: a local cluster
     retries: int = 2  # times a job is re-run after its Dask worker died under it
+    target_accuracy: float = 0.99  # time_to_target_seconds: training until test accuracy >= it
 
     def train_sizes(self) -> list[int | None]:
         """Every training-set size of the run (None: the whole set)."""
@@ -66,6 +67,7 @@ class JobSpec:
     threads: int | None = None
     sweep: dict[str, Any] = field(default_factory=dict)  # this job's values of swept params
     train_size: int | None = None  # the size asked for in a grid; None: the run's one size
+    target_accuracy: float | None = None  # for time_to_target_seconds (RunConfig's)
 
 
 # What a job leaves (its record and its predictions) and the callbacks an executor calls.

@@ -95,7 +95,7 @@ def plan(
                     spec = JobSpec(job_id(model, device, repeat, sweep, grid_size), model,
                                    entry.plugin, device, repeat, config.seed + repeat, params,
                                    subsets[size], tuple(config.plugin_paths), config.threads,
-                                   sweep, grid_size)
+                                   sweep, grid_size, config.target_accuracy)
                     if device in entry.devices:
                         specs.append(spec)
                     else:

@@ -73,6 +73,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("seed", 0, "Seed of the first repeat.", "int", cli_type=int, minimum=0),
     Setting("timeout", None, "Stop a job that runs longer.", "float | None", cli_type=float,
             metavar="SECONDS"),
+    Setting("target_accuracy", 0.99, "Test accuracy whose training time is recorded "
+            "(time_to_target_seconds), for models with per-epoch test accuracy (the CNNs).",
+            "float", cli_type=float, metavar="FRACTION"),
     Setting("jobs", 1, "Jobs at once (1 keeps timings fair).", "int", short="-j",
             cli_type=int, minimum=1),
     Setting("threads", None, "BLAS threads per job.", "int | None", cli_type=int, metavar="N",
@@ -159,6 +162,7 @@ def to_config(values: Mapping[str, Any]) -> tuple[RunConfig, Registry]:
         executor=values["executor"],
         scheduler=values["scheduler"],
         retries=values["retries"],
+        target_accuracy=values["target_accuracy"],
     )
     check(config, registry)
     return config, registry
@@ -183,6 +187,10 @@ def check(config: RunConfig, registry: Registry) -> None:
     validate_executor(config)
     if config.timeout is not None and not 0 < config.timeout < float("inf"):  # NaN too
         raise UsageError(f"--timeout must be a positive number of seconds, got {config.timeout}")
+    target = config.target_accuracy
+    if isinstance(target, bool) or not isinstance(target, int | float) or not 0 < target <= 1:
+        raise UsageError(f"--target-accuracy must be a fraction above 0 and at most 1, e.g. "
+                         f"0.99; got {config.target_accuracy}")
     if config.data_dir and not Path(config.data_dir).is_dir():
         raise UsageError(f"data folder {config.data_dir} does not exist; "
                          "point --data-dir / MLBENCH_DATA_DIR at the folder of MNIST .gz files")

@@ -41,6 +41,7 @@ def run_job(spec: JobSpec) -> Outcome:
     record.worker_pid = os.getpid()
     record.started_at = datetime.now(UTC).isoformat(timespec="seconds")
     arrays: dict[str, np.ndarray] = {}
+    memory = ModelMemory()
     started = time.perf_counter()
     with captured_output() as log, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -50,7 +51,7 @@ def run_job(spec: JobSpec) -> Outcome:
             limits = {} if spec.threads is None else {"limits": spec.threads}
             with threadpoolctl.threadpool_limits(**limits):
                 record.threads = _blas_threads()
-                arrays = _measure(spec, record)
+                arrays = _measure(spec, record, memory)
             record = JobRecord.ok(record)
         except SkipJob as reason:
             record = JobRecord.skipped(record, str(reason))
@@ -59,11 +60,60 @@ def run_job(spec: JobSpec) -> Outcome:
     record.warnings = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
     record.log = log.text
     record.job_seconds = time.perf_counter() - started
-    record.peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    record.peak_memory_mb, record.model_memory_mb = memory.peak_mb(), memory.model_mb()
     return record, arrays
 
 
-def _measure(spec: JobSpec, record: JobRecord) -> dict[str, np.ndarray]:
+class ModelMemory:
+    """The worker's peak resident memory, and the part of it the job itself added: the peak
+    from ``data_loaded`` on, less the resident memory at that moment (mlbench, its imports
+    and the job's data). Linux's peak counter (VmHWM) is reset there, so a transient peak
+    while the data were converted does not count as the model's. Each job has a fresh
+    process (executors), so no earlier job's peak is in it either."""
+
+    def __init__(self) -> None:
+        self.baseline_mb: float | None = None
+        self.peak_before_mb = 0.0  # the process peak before the reset
+        self.reset = False
+
+    def data_loaded(self) -> None:
+        self.peak_before_mb = _peak_resident_mb()
+        try:
+            with open("/proc/self/clear_refs", "w") as clear_refs:
+                clear_refs.write("5")  # resets VmHWM (and ru_maxrss) to the current level
+            self.reset = True
+        except OSError:
+            pass  # not Linux: the peak since the process began, an upper bound
+        self.baseline_mb = _status_mb("VmRSS")
+
+    def peak_mb(self) -> float:
+        return max(self.peak_before_mb, _peak_resident_mb())
+
+    def model_mb(self) -> float | None:
+        # VmHWM, not ru_maxrss: that also keeps the peak seen when any thread exited.
+        peak = _status_mb("VmHWM") if self.reset else self.peak_mb()
+        if self.baseline_mb is None or peak is None:
+            return None  # the job ended before its data were loaded, or no /proc
+        return max(0.0, peak - self.baseline_mb)
+
+
+def _peak_resident_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _status_mb(key: str) -> float | None:
+    """A memory line of /proc/self/status (VmRSS, VmHWM) in MiB; None where there is none."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(f"{key}:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return None
+
+
+def _measure(spec: JobSpec, record: JobRecord, memory: ModelMemory) -> dict[str, np.ndarray]:
     """Drive the model through its steps, filling in ``record`` as each step ends (a job
     that fails keeps what was measured before); returns the predictions."""
     from mlbench.contract.registry import load_registry
@@ -75,6 +125,7 @@ def _measure(spec: JobSpec, record: JobRecord) -> dict[str, np.ndarray]:
                            f"the worker: {'; '.join(registry.problems) or 'not registered'}")
     x_train, y_train, x_test, y_test = spec.data.load(entry.input)
     record.train_size, record.test_size = len(y_train), len(y_test)
+    memory.data_loaded()
     driver = Driver.build(entry.cls, seed=spec.seed, device=spec.device, params=spec.params,
                           where=f"plugin '{spec.plugin}': model '{spec.model}' ")
     resolved = driver.params()
@@ -85,9 +136,9 @@ def _measure(spec: JobSpec, record: JobRecord) -> dict[str, np.ndarray]:
     fitted = driver.fit(x_train, y_train, eval_set=(x_test, y_test))
     record.fit_seconds, record.fit_cpu_seconds = fitted.seconds, fitted.cpu_seconds
     history = driver.history()
-    record.keep_history(history)
-    last_train_seconds = history[-1].train_seconds if history else None
-    train_seconds = fitted.seconds if last_train_seconds is None else last_train_seconds
+    record.keep_history(history, spec.target_accuracy)
+    last_total = history[-1].cumulative_train_seconds if history else None
+    train_seconds = fitted.seconds if last_total is None else last_total
     record.train_throughput = len(x_train) * max(len(history), 1) / max(train_seconds, 1e-9)
 
     predicted, record.predict_seconds = driver.predict(x_test, np.unique(y_train))
