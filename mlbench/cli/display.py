@@ -27,6 +27,8 @@ from mlbench.reporting.tables import (
     grid_columns,
     grid_sort_key,
     ok_rows,
+    selection_lines,
+    sweep_selection,
 )
 from mlbench.results.folder import RunFolder
 from mlbench.results.naming import job_id
@@ -46,8 +48,10 @@ def job_label(model: str, device: str, repeat: int, job: str | None = None) -> s
 
 def outcome_text(record: dict[str, Any]) -> str:
     if record["status"] == "ok":
-        return (f"accuracy {record['accuracy']:.4f}, fit {record['fit_seconds']:.2f} s, "
-                f"predict {record['predict_seconds']:.2f} s")
+        held_out = record.get("validation_accuracy")
+        validation = "" if held_out is None else f"validation accuracy {held_out:.4f}, "
+        return (f"{validation}test accuracy {record['accuracy']:.4f}, fit "
+                f"{record['fit_seconds']:.2f} s, predict {record['predict_seconds']:.2f} s")
     return str(record.get("error") or "").strip().split("\n")[0]
 
 
@@ -119,6 +123,10 @@ class ConsoleProgress(Progress):
         self.stop_bar()
         out = Console(highlight=False, width=None if sys.stdout.isatty() else 1000)
         out.print(results_table(results))
+        selection = sweep_selection(results)
+        if selection is not None:  # the setting each swept model is chosen with, and why
+            for line in selection_lines(selection):
+                out.print(Text(line), soft_wrap=True)
         # Errors below the table, whole: a column would fold them past reading.
         for row in results[results["error"].notna()].itertuples():
             label = job_label(str(row.model), str(row.device), row.repeat,  # type: ignore[arg-type]
@@ -148,12 +156,18 @@ def results_table(frame: pd.DataFrame) -> Table:
     table = Table(title=f"mlbench results: {_dataset_line(frame)}", title_justify="left")
     columns = [("model", "left"), ("device", "left"), ("sweep", "left"),
                ("train_size", "right"), ("repeat", "right"), ("status", "left"),
-               ("accuracy", "right"), ("F1 macro", "right"), ("fit s", "right"),
-               ("fit CPU s", "right"), ("predict s", "right"), ("predict images/s", "right"),
-               ("peak MiB", "right")]
+               ("val. accuracy", "right"), ("test accuracy", "right"), ("F1 macro", "right"),
+               ("fit s", "right"), ("fit CPU s", "right"), ("predict s", "right"),
+               ("predict images/s", "right"), ("peak MiB", "right")]
     show_repeat = frame["repeat"].nunique() > 1
+    # Accuracy on the images held out of training, where the run held some out.
+    show_validation = ("validation_accuracy" in frame
+                       and bool(frame["validation_accuracy"].notna().any()))
+    hidden = {name for name in GRID_COLUMNS if name not in grid}
+    hidden |= {"repeat"} if not show_repeat else set()
+    hidden |= {"val. accuracy"} if not show_validation else set()
     for name, justify in columns:
-        if (name == "repeat" and not show_repeat) or (name in GRID_COLUMNS and name not in grid):
+        if name in hidden:
             continue
         table.add_column(GRID_COLUMNS.get(name, name), justify=justify)  # type: ignore[arg-type]
     for row in order.itertuples():
@@ -166,7 +180,10 @@ def results_table(frame: pd.DataFrame) -> Table:
             cells.append(_num(row.train_size, "{:,}"))
         if show_repeat:
             cells.append(str(row.repeat))
-        cells += [Text(str(row.status), style=style), _num(row.accuracy, "{:.4f}"),
+        cells.append(Text(str(row.status), style=style))
+        if show_validation:
+            cells.append(_num(row.validation_accuracy, "{:.4f}"))
+        cells += [_num(row.accuracy, "{:.4f}"),
                   _num(row.f1_macro, "{:.4f}"), _num(row.fit_seconds, "{:.2f}"),
                   _num(row.fit_cpu_seconds, "{:.2f}"), _num(row.predict_seconds, "{:.2f}"),
                   _num(row.predict_throughput, "{:,.0f}"), _num(row.peak_memory_mb, "{:,.0f}")]
@@ -268,7 +285,9 @@ def _dataset_line(frame: pd.DataFrame) -> str:
     first = frame.iloc[0]
     sizes = sorted(frame["train_size"].dropna().unique())
     train = " to ".join(str(size) for size in sizes[:: max(1, len(sizes) - 1)])  # a grid's range
-    return f"{first['dataset']}, {train or '?'} train / {first['test_size']} test"
+    held = frame.get("validation_size", pd.Series(dtype="Int64")).dropna()
+    validation = f" / {held.iloc[0]} validation" if len(held) else ""
+    return f"{first['dataset']}, {train or '?'} train / {first['test_size']} test{validation}"
 
 
 def _num(value: Any, fmt: str) -> str:
