@@ -104,7 +104,7 @@ def test_progress_is_readable_when_not_a_terminal(cli: Cli) -> None:
     assert [line.split("]")[0] for line in lines if line.endswith(": started")] == ["[1/2",
                                                                                  "[2/2"]
     assert [line.split("]")[0] for line in lines if ": ok (" in line] == ["[1/2", "[2/2"]
-    assert "[1/1] naive-bayes on cpu, repeat 0: ok (accuracy" in result.stderr
+    assert "[1/1] naive-bayes on cpu, repeat 0: ok (test accuracy" in result.stderr
     quiet = cli("run", "--models", "naive-bayes", "--dataset", "digits", "--quiet")
     assert "started" not in quiet.stderr and "naive-bayes" in quiet.stdout
 

@@ -71,3 +71,25 @@ def test_a_sweep_from_python_keeps_its_values() -> None:
     assert parse_sweep(["svm.kernel=10"], DEFAULTS) == {"svm": {"kernel": [10]}}
     with pytest.raises(UsageError, match="value 'rbf' is given twice"):
         parse_sweep({"svm": {"kernel": ["rbf", "rbf"]}}, DEFAULTS)
+
+
+def test_validation_defaults_to_a_tenth_only_where_a_sweep_chooses() -> None:
+    """The fraction is resolved once, into the RunConfig that run.json keeps."""
+    from mlbench.running.jobs import RunConfig
+    from mlbench.running.settings import bind, to_config
+
+    def resolved(**given: object) -> float:
+        return to_config(bind((), {"models": "knn", "dataset": "digits", **given}))[0].validation
+
+    assert resolved() == 0
+    assert resolved(train_size=[100, 300]) == 0  # sizes alone choose nothing
+    assert resolved(sweep=["knn.n_neighbors=1,3"]) == 0.1
+    assert resolved(sweep=["knn.n_neighbors=3"]) == 0  # one value: nothing to choose
+    assert resolved(sweep=["knn.n_neighbors=1,3"], validation=0) == 0
+    assert resolved(validation=0.25) == 0.25
+    with pytest.raises(UsageError, match=re.escape("--validation takes a fraction of the "
+                                                   "training set, e.g. 0.1; got 'a tenth'")):
+        resolved(validation="a tenth")
+    with pytest.raises(UsageError, match=re.escape("(not including) 1, e.g. 0.1; got 1.0")):
+        resolved(validation=1)
+    assert RunConfig.from_json({"models": ["knn"]}).validation == 0  # run.json from before

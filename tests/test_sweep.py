@@ -95,25 +95,29 @@ def test_grid_run_resumes_and_its_report_draws_the_scaling_and_sweep_charts(
     cli: Cli, tmp_path: Path
 ) -> None:
     result = cli("run", "-m", "linear,knn,naive-bayes", "-d", "digits", "--name", "grid",
-                 "--train-size", "300,700,1437", "--sweep", "knn.n_neighbors=1,5", report=True)
+                 "--train-size", "300,700,1293", "--sweep", "knn.n_neighbors=1,5", report=True)
     assert result.exit_code == 0, result.output
     run = tmp_path / "results" / "grid"
     frame = read_table(run / "results.csv")
     assert len(frame) == 3 + 6 + 3 and (frame["status"] == "ok").all()
     assert sorted(frame.loc[frame["model"] == "knn", "job_id"]) == sorted(
-        f"knn-cpu-n_neighbors={k}-n{n}-r0" for k in (1, 5) for n in (300, 700, 1437))
+        f"knn-cpu-n_neighbors={k}-n{n}-r0" for k in (1, 5) for n in (300, 700, 1293))
     knn = frame[frame["model"] == "knn"]
     assert (knn["sweep"] == knn["params"].map(
         lambda text: f"n_neighbors={json.loads(text)['n_neighbors']}")).all()
     assert frame["sweep"].isna().sum() == 6  # the models not swept
-    assert sorted(frame["train_size"].unique()) == [300, 700, 1437]
+    assert sorted(frame["train_size"].unique()) == [300, 700, 1293]
     assert (frame["executor"] == "local").all()
     info = json.loads((run / "run.json").read_text())
-    assert info["dataset"]["train_size"] == [300, 700, 1437]
+    assert info["dataset"]["train_size"] == [300, 700, 1293]
     assert "knn-cpu-n_neighbors=5-n700-r0: ok" in result.stderr  # progress names grid jobs
-    table_rows = [line for line in result.stdout.splitlines() if "n_neighbors=5" in line]
-    assert len(table_rows) == 3 and all("1,437" in r or " 700 " in r or " 300 " in r
+    table_rows = [line for line in result.stdout.splitlines()
+                  if "n_neighbors=5 " in line and line.startswith("│")]
+    assert len(table_rows) == 3 and all("1,293" in r or " 700 " in r or " 300 " in r
                                         for r in table_rows)
+    # Below the table, per size, the value chosen on validation images.
+    assert sum(line.startswith(f"knn n={n}: n_neighbors=") for line in result.stdout.splitlines()
+               for n in (300, 700, 1293)) == 3
 
     # The report draws the scaling chart with every model at every size.
     report = (run / "report.md").read_text()
@@ -128,7 +132,7 @@ def test_grid_run_resumes_and_its_report_draws_the_scaling_and_sweep_charts(
     assert set(scaling["label"]) == {"linear", "naive-bayes", "knn n_neighbors=1",
                                      "knn n_neighbors=5"}
     for _, curve in scaling.groupby("label"):
-        assert list(curve["train_size"]) == [300, 700, 1437]
+        assert list(curve["train_size"]) == [300, 700, 1293]
         assert curve["accuracy"].between(0.5, 1).all()
         assert np.isfinite(curve["fit_growth"]).all() and curve["fit_growth"].nunique() == 1
     linear = scaling[scaling["model"] == "linear"].set_index("train_size")
@@ -214,3 +218,247 @@ def test_accuracy_chart_of_repeats_with_equal_accuracies(tmp_path: Path) -> None
     charts.accuracy_chart(data, tmp_path / "accuracy.png")
     assert (tmp_path / "accuracy.png").exists()
     assert data["mean"].item() > 0.1 and data["max"].item() == 0.1  # the rounding at issue
+
+
+# -- choosing a setting: on validation images carved from the training set, never on test ----
+
+def _chosen_line(frame: pd.DataFrame, model: str = "knn") -> str:
+    """The sentence the run must print: the best mean validation accuracy (the first in the
+    grid's order on a tie), and that setting's test accuracy."""
+    rows = frame[frame["model"] == model].sort_values("sweep", key=tables.grid_sort_key)
+    best = rows.loc[rows["validation_accuracy"].idxmax()]
+    return (f"{model}: {best['sweep']} chosen on validation accuracy "
+            f"{best['validation_accuracy']:.4f} ({best['validation_size']:,} validation images, "
+            f"one run); its test accuracy {best['accuracy']:.4f}.")
+
+
+def test_a_sweep_is_chosen_on_validation_and_reports_the_chosen_test_accuracy(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """The issue's command, on small subsets: 0.1 of mnist-5k's 4,000 training images held
+    out, each setting's validation and test accuracy shown, the choice named in both."""
+    result = cli("run", "--models", "knn", "--sweep", "knn.n_neighbors=1,3,5,7", "--dataset",
+                 "mnist-5k", "--train-size", "400", "--test-size", "200", "--name", "sweep",
+                 report=True)
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "results" / "sweep"
+    frame = read_table(run / "results.csv")
+    assert (frame["status"] == "ok").all() and len(frame) == 4
+    assert (frame["validation_size"] == 400).all()
+    assert (frame["train_size"] == 400).all() and (frame["test_size"] == 200).all()
+    assert frame["validation_accuracy"].between(0.5, 1).all()
+    info = json.loads((run / "run.json").read_text())
+    assert info["config"]["validation"] == 0.1 and info["dataset"]["validation_size"] == 400
+
+    line = _chosen_line(frame)
+    assert line in result.stdout
+    header = next(text for text in result.stdout.splitlines() if "model" in text)
+    assert "val. accuracy" in header and "test accuracy" in header
+    assert "validation accuracy 0." in result.stderr  # each job's progress line too
+
+    report = (run / "report.md").read_text()
+    grid = report[report.index("## Grid"):report.index("## Failures")]
+    assert line.replace("_", "\\_") in grid
+    assert "validation accuracy (mean)" in grid and "test accuracy (mean)" in grid
+    assert grid.count("| chosen ") == 2  # the column heading, and one setting
+    assert "400 training images (--validation 0.1, stratified, seed 0) held out" in report
+
+
+ORACLE_PLUGIN = '''
+import hashlib, json, uuid
+from pathlib import Path
+import numpy as np
+from sklearn.neighbors import KNeighborsClassifier
+import mlbench
+
+def keys(X):
+    """Each image's pixels as a hash (the images arrive scaled to [0, 1])."""
+    pixels = np.rint(np.asarray(X).reshape(len(X), -1) * 255).astype(np.uint8)
+    return [hashlib.sha1(row.tobytes()).hexdigest() for row in pixels]
+
+class Oracle(mlbench.Model):
+    """mode=peek knows the test set's answers: perfect on test images, wrong on any other.
+    mode=honest is a 1-nearest-neighbour. Every image fit and predict see is logged."""
+    name = "oracle"
+    defaults = {"mode": "honest", "answers": "", "log": ""}
+
+    def _log(self, step, X):
+        entry = {"mode": self.params["mode"], "seed": self.seed, "step": step, "keys": keys(X)}
+        (Path(self.params["log"]) / f"{uuid.uuid4().hex}.json").write_text(json.dumps(entry))
+
+    def fit(self, X, y):
+        self._log("fit", X)
+        self.knn_ = KNeighborsClassifier(1).fit(X, y)
+        return self
+
+    def predict(self, X):
+        self._log("predict", X)
+        guesses = self.knn_.predict(X)
+        if self.params["mode"] == "honest":
+            return guesses
+        answers = json.loads(Path(self.params["answers"]).read_text())
+        return np.array([answers.get(key, (int(guess) + 1) % 10)
+                         for key, guess in zip(keys(X), guesses)])
+
+@mlbench.hookimpl
+def mlbench_register_models(register):
+    register(Oracle)
+'''
+
+
+def _image_keys(images: np.ndarray) -> list[str]:
+    import hashlib
+
+    return [hashlib.sha1(row.tobytes()).hexdigest()
+            for row in np.asarray(images, np.uint8).reshape(len(images), -1)]
+
+
+def test_no_test_image_reaches_the_selection(
+    cli: Cli, tmp_path: Path, write_plugin: Callable[[str, str], Path]
+) -> None:
+    """A model that recognises the test images is perfect on them, and useless on anything
+    else; an honest one is worse on test but better on validation. The honest one must be
+    chosen, and the images each job saw show why: validation images come from the training
+    arrays, are never trained on, are never test images, and are the same for every job."""
+    from mlbench.datasets import LoadRequest, cache_dir
+
+    dataset = load_registry(()).dataset("mnist-5k").loader(LoadRequest(cache_dir()))
+    train_keys, test_keys = _image_keys(dataset.x_train), _image_keys(dataset.x_test)
+    assert not set(train_keys) & set(test_keys)  # no image is in both arrays
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({key: int(label) for key, label in
+                                   zip(test_keys, dataset.y_test, strict=True)}))
+    log = tmp_path / "seen"
+    log.mkdir()
+    plugin = write_plugin("oracle", ORACLE_PLUGIN)
+
+    result = cli("run", "--plugin", str(plugin), "--models", "oracle", "--dataset", "mnist-5k",
+                 "--sweep", "oracle.mode=peek,honest", "--param", f"oracle.answers={answers}",
+                 "--param", f"oracle.log={log}", "--train-size", "300", "--test-size", "200",
+                 "--repeats", "2", "--name", "oracle", report=True)
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "results" / "oracle"
+    frame = read_table(run / "results.csv")
+    peek, honest = (frame[frame["sweep"] == f"mode={mode}"] for mode in ("peek", "honest"))
+    assert (peek["accuracy"] == 1.0).all() and (peek["validation_accuracy"] < 0.2).all()
+    assert (honest["accuracy"] < 1.0).all() and (honest["validation_accuracy"] > 0.6).all()
+
+    # Chosen on validation: the honest model, and its (lower) test accuracy is reported.
+    selection = tables.sweep_selection(frame)
+    assert selection is not None
+    assert list(selection.loc[selection["chosen"], "sweep"]) == ["mode=honest"]
+    line = (f"oracle: mode=honest chosen on validation accuracy "
+            f"{honest['validation_accuracy'].mean():.4f} (400 validation images, mean of 2 "
+            f"repeats); its test accuracy {honest['accuracy'].mean():.4f}.")
+    assert line in result.stdout
+    assert line.replace("_", "\\_") in (run / "report.md").read_text()
+
+    # What each job's model was given: fit, then predict on test, then on validation.
+    entries = [json.loads(path.read_text()) for path in log.iterdir()]
+    jobs = {(entry["mode"], entry["seed"]) for entry in entries}
+    assert jobs == {(mode, seed) for mode in ("peek", "honest") for seed in (0, 1)}
+    train, test = set(train_keys), set(test_keys)
+    validation_sets = []
+    for job in jobs:
+        steps = [entry for entry in entries if (entry["mode"], entry["seed"]) == job]
+        fitted = [set(e["keys"]) for e in steps if e["step"] == "fit"]
+        predicted = [set(e["keys"]) for e in steps if e["step"] == "predict"]
+        assert len(fitted) == 1 and len(predicted) == 2
+        seen = fitted[0]
+        tested = next(keys for keys in predicted if keys <= test)
+        validated = next(keys for keys in predicted if keys is not tested)
+        assert len(seen) == 300 and seen <= train  # trained on training images only
+        assert len(tested) == 200
+        assert len(validated) == 400 and validated <= train  # carved from the training arrays
+        assert not validated & seen  # never trained on
+        assert not validated & test  # and no test image among them
+        validation_sets.append(validated)
+    assert all(keys == validation_sets[0] for keys in validation_sets)  # one split per run
+
+    # --resume rebuilds the split from run.json: a job run again sees the same images.
+    job = "oracle-cpu-mode=honest-r1"
+    before = frame.set_index("job_id").loc[job]
+    (run / "jobs" / f"{job}.json").unlink()
+    for path in log.iterdir():
+        path.unlink()
+    resumed = cli("run", "--resume", str(run))
+    assert resumed.exit_code == 0, resumed.output
+    again = [set(json.loads(path.read_text())["keys"]) for path in log.iterdir()]
+    assert len(again) == 3 and validation_sets[0] in again
+    after = read_table(run / "results.csv").set_index("job_id").loc[job]
+    assert after["validation_accuracy"] == before["validation_accuracy"]
+    assert after["validation_size"] == 400 and after["train_size"] == 300
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--validation", "1.5"], "--validation takes the fraction of the training set to hold "
+                                  "out, from 0 up to (not including) 1, e.g. 0.1; got 1.5"),
+        (["--validation", "-0.1"], "from 0 up to (not including) 1, e.g. 0.1; got -0.1"),
+        (["--validation", "nan"], "from 0 up to (not including) 1, e.g. 0.1; got nan"),
+        (["--validation", "0.999"], "--validation 0.999 holds out 1436 of digits's 1437 training "
+                                    "images and leaves 1 to train on, fewer than the 10 classes"),
+        (["--validation", "0.001"], "--validation 0.001 holds out 1 of digits's 1437 training "
+                                    "images, fewer than the 10 classes"),
+        (["--sweep", "knn.n_neighbors=1,3", "--train-size", "1300"],
+         "--train-size 1300 is larger than the 1293 training images left after --validation "
+         "0.1 holds out 144; use at most 1293, or a smaller --validation"),
+        (["--sweep", "knn.n_neighbors=1,3", "--train-size", "100,1300"],
+         "--train-size 1300 is larger than the 1293 training images left after"),
+    ],
+)
+def test_bad_validation_fails_in_one_line_before_running(
+    cli: Cli, tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = cli("run", "--models", "knn", "--dataset", "digits", *args)
+    assert_one_line_error(result, message, tmp_path / "results")
+
+
+def test_only_a_sweep_holds_images_out_unless_asked(cli: Cli, tmp_path: Path) -> None:
+    """A plain run, and a list of sizes alone, keep the plain train/test split (nothing is
+    chosen); --validation holds images out of any run; --validation 0 turns a sweep's off,
+    and then no setting is chosen."""
+    def run(name: str, *args: str) -> tuple[pd.DataFrame, Result]:
+        result = cli("run", "-m", "knn", "-d", "digits", "--name", name, *args)
+        assert result.exit_code == 0, result.output
+        return read_table(tmp_path / "results" / name / "results.csv"), result
+
+    plain, result = run("plain")
+    assert list(plain["job_id"]) == ["knn-cpu-r0"] and plain["train_size"].item() == 1437
+    assert plain["validation_size"].isna().all() and plain["validation_accuracy"].isna().all()
+    assert "val. accuracy" not in result.stdout and "chosen" not in result.stdout
+    info = json.loads((tmp_path / "results" / "plain" / "run.json").read_text())
+    assert info["config"]["validation"] == 0 and info["dataset"]["validation_size"] == 0
+
+    sizes, _ = run("sizes", "--train-size", "300,600")
+    assert sorted(sizes["train_size"]) == [300, 600] and sizes["validation_size"].isna().all()
+
+    asked, result = run("asked", "--validation", "0.2")
+    assert asked["validation_size"].item() == 287 and asked["train_size"].item() == 1150
+    assert asked["validation_accuracy"].notna().all() and "val. accuracy" in result.stdout
+
+    unheld, result = run("unheld", "--sweep", "knn.n_neighbors=1,3", "--validation", "0")
+    assert unheld["validation_size"].isna().all() and (unheld["train_size"] == 1437).all()
+    assert ("knn: no setting chosen: the run held no validation images out (--validation 0)"
+            in result.stdout)
+
+
+def test_ties_on_validation_go_to_the_first_value_in_numeric_order() -> None:
+    """n_neighbors=5 and 10 tie on validation: 5 comes first in the grid (numeric order,
+    not "10" < "5"), whatever 10's test accuracy."""
+    from mlbench.results.table import to_frame
+
+    records = [{"job_id": f"knn-{k}", "model": "knn", "device": "cpu", "repeat": 0,
+                "status": "ok", "sweep": {"n_neighbors": k}, "train_size": 1000,
+                "accuracy": test, "validation_accuracy": validation, "validation_size": 100,
+                "fit_seconds": 0.1}
+               for k, validation, test in [(10, 0.95, 0.99), (1, 0.90, 0.91), (5, 0.95, 0.93)]]
+    selection = tables.sweep_selection(to_frame(records))
+    assert selection is not None
+    assert list(selection["sweep"]) == ["n_neighbors=1", "n_neighbors=5", "n_neighbors=10"]
+    assert list(selection["chosen"]) == [False, True, False]
+    assert tables.selection_lines(selection) == [
+        "knn: n_neighbors=5 chosen on validation accuracy 0.9500 (100 validation images, one "
+        "run); tied on validation with n_neighbors=10, the first in the grid's order is "
+        "taken; its test accuracy 0.9300."]

@@ -28,6 +28,8 @@ from mlbench.reporting.tables import (
     grid_columns,
     grid_sort_key,
     ok_rows,
+    selection_lines,
+    sweep_selection,
 )
 from mlbench.reporting.verdicts import summary_lines
 from mlbench.results.folder import RunFolder
@@ -48,8 +50,10 @@ def job_label(model: str, device: str, repeat: int, job: str | None = None) -> s
 
 def outcome_text(record: dict[str, Any]) -> str:
     if record["status"] == "ok":
-        return (f"accuracy {record['accuracy']:.4f}, fit {record['fit_seconds']:.2f} s, "
-                f"predict {record['predict_seconds']:.2f} s")
+        held_out = record.get("validation_accuracy")
+        validation = "" if held_out is None else f"validation accuracy {held_out:.4f}, "
+        return (f"{validation}test accuracy {record['accuracy']:.4f}, fit "
+                f"{record['fit_seconds']:.2f} s, predict {record['predict_seconds']:.2f} s")
     return str(record.get("error") or "").strip().split("\n")[0]
 
 
@@ -121,6 +125,10 @@ class ConsoleProgress(Progress):
         self.stop_bar()
         out = Console(highlight=False, width=None if sys.stdout.isatty() else 1000)
         out.print(results_table(results))
+        selection = sweep_selection(results)
+        if selection is not None:  # the setting each swept model is chosen with, and why
+            for line in selection_lines(selection):
+                out.print(Text(line), soft_wrap=True)
         # Errors below the table, whole: a column would fold them past reading.
         for row in results[results["error"].notna()].itertuples():
             label = job_label(str(row.model), str(row.device), row.repeat,  # type: ignore[arg-type]
@@ -155,17 +163,22 @@ def results_table(frame: pd.DataFrame) -> Table:
     table = Table(title=f"mlbench results: {_dataset_line(frame)}", title_justify="left")
     columns = [("model", "left"), ("device", "left"), ("sweep", "left"),
                ("train_size", "right"), ("repeat", "right"), ("status", "left"),
-               ("test accuracy", "right"), ("95% CI (test images)", "right"),
-               ("F1 macro", "right"), ("fit s", "right"), ("fit CPU s", "right"),
-               ("to target s", "right"), ("predict s", "right"),
+               ("val. accuracy", "right"), ("test accuracy", "right"),
+               ("95% CI (test images)", "right"), ("F1 macro", "right"), ("fit s", "right"),
+               ("fit CPU s", "right"), ("to target s", "right"), ("predict s", "right"),
                ("predict images/s", "right"), ("peak MiB", "right"), ("model MiB", "right"),
                ("size MiB", "right")]
     show_repeat = frame["repeat"].nunique() > 1
     show_target = frame["target_accuracy"].notna().any()  # a model kept a per-epoch history
+    # Accuracy on the images held out of training, where the run held some out.
+    show_validation = ("validation_accuracy" in frame
+                       and bool(frame["validation_accuracy"].notna().any()))
+    hidden = {name for name in GRID_COLUMNS if name not in grid}
+    hidden |= {"repeat"} if not show_repeat else set()
+    hidden |= {"val. accuracy"} if not show_validation else set()
+    hidden |= {"to target s"} if not show_target else set()
     for name, justify in columns:
-        if (name == "repeat" and not show_repeat) or (name in GRID_COLUMNS and name not in grid):
-            continue
-        if name == "to target s" and not show_target:
+        if name in hidden:
             continue
         table.add_column(GRID_COLUMNS.get(name, name), justify=justify)  # type: ignore[arg-type]
     for row in order.itertuples():
@@ -178,7 +191,10 @@ def results_table(frame: pd.DataFrame) -> Table:
             cells.append(_num(row.train_size, "{:,}"))
         if show_repeat:
             cells.append(str(row.repeat))
-        cells += [Text(str(row.status), style=style), _num(row.accuracy, "{:.4f}"),
+        cells.append(Text(str(row.status), style=style))
+        if show_validation:
+            cells.append(_num(row.validation_accuracy, "{:.4f}"))
+        cells += [_num(row.accuracy, "{:.4f}"),
                   accuracy_text(*accuracy_interval(row.accuracy, row.test_size)),
                   _num(row.f1_macro, "{:.4f}"), _num(row.fit_seconds, "{:.2f}"),
                   _num(row.fit_cpu_seconds, "{:.2f}")]
@@ -286,7 +302,9 @@ def _dataset_line(frame: pd.DataFrame) -> str:
     first = frame.iloc[0]
     sizes = sorted(frame["train_size"].dropna().unique())
     train = " to ".join(str(size) for size in sizes[:: max(1, len(sizes) - 1)])  # a grid's range
-    return f"{first['dataset']}, {train or '?'} train / {first['test_size']} test"
+    held = frame.get("validation_size", pd.Series(dtype="Int64")).dropna()
+    validation = f" / {held.iloc[0]} validation" if len(held) else ""
+    return f"{first['dataset']}, {train or '?'} train / {first['test_size']} test{validation}"
 
 
 def _num(value: Any, fmt: str) -> str:

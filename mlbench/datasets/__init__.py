@@ -179,30 +179,54 @@ def stratified_indices(labels: np.ndarray, size: int | None, seed: int = 0) -> n
 @dataclass(frozen=True)
 class DataRef:
     """What a worker needs to load its slice of a dataset: the .npy folder and the indices of
-    the stratified subsets (None: all). Small to send; workers memory-map the files."""
+    the stratified subsets (None: all). Small to send; workers memory-map the files.
+
+    ``validation_indices`` (into the training arrays) are held out of training: a grid's
+    settings are chosen on them, never on the test set. ``load`` leaves them out of the
+    training part; ``load_validation`` loads them."""
 
     folder: Path
     pixel_max: float
     train_indices: np.ndarray | None = None
     test_indices: np.ndarray | None = None
+    validation_indices: np.ndarray | None = None
 
     def load(self, input_kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Scaled float32 images shaped for ``input_kind`` ('flat' or 'image'), and labels."""
+        """Scaled float32 images shaped for ``input_kind`` ('flat' or 'image'), and labels:
+        the training part (without the validation images), then the test part."""
         # Not verified again here: the parent checked the manifest when it opened the cache.
-        arrays = {a: np.load(self.folder / f"{a}.npy", mmap_mode="r", allow_pickle=False)
-                  for a in ARRAYS}
-
-        def take(array: np.ndarray, indices: np.ndarray | None) -> np.ndarray:
-            return np.asarray(array if indices is None else array[indices])
-
-        def images(array: np.ndarray, indices: np.ndarray | None) -> np.ndarray:
-            x = take(array, indices).astype(np.float32)
-            x *= np.float32(1.0 / self.pixel_max)
-            return x.reshape(len(x), -1) if input_kind == "flat" else x[..., None]
-
+        arrays = self._arrays()
+        train = self.train_indices
+        if self.validation_indices is not None:
+            # Never train on a validation image, whatever subset the indices name.
+            everything = np.arange(len(arrays["y_train"])) if train is None else train
+            train = np.setdiff1d(everything, self.validation_indices)
         return (
-            images(arrays["x_train"], self.train_indices),
-            take(arrays["y_train"], self.train_indices).astype(np.int64),
-            images(arrays["x_test"], self.test_indices),
-            take(arrays["y_test"], self.test_indices).astype(np.int64),
+            self._images(arrays["x_train"], train, input_kind),
+            _take(arrays["y_train"], train).astype(np.int64),
+            self._images(arrays["x_test"], self.test_indices, input_kind),
+            _take(arrays["y_test"], self.test_indices).astype(np.int64),
         )
+
+    def load_validation(self, input_kind: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """The validation images (scaled and shaped as ``load``'s) and labels; None when the
+        run holds none out."""
+        if self.validation_indices is None:
+            return None
+        arrays = self._arrays()
+        return (self._images(arrays["x_train"], self.validation_indices, input_kind),
+                _take(arrays["y_train"], self.validation_indices).astype(np.int64))
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {a: np.load(self.folder / f"{a}.npy", mmap_mode="r", allow_pickle=False)
+                for a in ARRAYS}
+
+    def _images(self, array: np.ndarray, indices: np.ndarray | None,
+                input_kind: str) -> np.ndarray:
+        x = _take(array, indices).astype(np.float32)
+        x *= np.float32(1.0 / self.pixel_max)
+        return x.reshape(len(x), -1) if input_kind == "flat" else x[..., None]
+
+
+def _take(array: np.ndarray, indices: np.ndarray | None) -> np.ndarray:
+    return np.asarray(array if indices is None else array[indices])

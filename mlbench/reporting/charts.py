@@ -199,29 +199,38 @@ def scaling_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None
 
 
 def sweep_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None) -> None:
-    """``tables.sweep_data``, per swept model: mean accuracy and median fit time (log) at
-    each swept value, in numeric order, one line per training-set size."""
+    """``tables.sweep_data``, per swept model: mean test accuracy (and validation accuracy,
+    where the run held images out) and median fit time (log) at each swept value, in numeric
+    order, one line per training-set size."""
     colours = _colours(data, palette)
     labels = list(dict.fromkeys(data["label"]))
     several_sizes = data["train_size"].nunique() > 1
+    validation = "validation_accuracy" in data and data["validation_accuracy"].notna().any()
     figure, grid = plt.subplots(len(labels), 2, figsize=(11, 3.3 * len(labels)), squeeze=False)
     for (accuracy_axes, time_axes), label in zip(grid, labels, strict=True):
         rows = data[data["label"] == label]
         values = list(dict.fromkeys(rows["sweep"]))
         position = {value: number for number, value in enumerate(values)}
         for number, (size, curve) in enumerate(rows.groupby("train_size")):
+            images = f"{size:,} training images" if several_sizes else ""
             style = {"marker": "o", "color": colours[str(curve["model"].iloc[0])],
-                     "linestyle": LINE_STYLES[number % len(LINE_STYLES)],
-                     "label": f"{size:,} training images" if several_sizes else None}
-            accuracy_axes.plot(curve["sweep"].map(position), curve["accuracy"], **style)
-            time_axes.plot(curve["sweep"].map(position), curve["fit_seconds"], **style)
+                     "linestyle": LINE_STYLES[number % len(LINE_STYLES)]}
+            x = curve["sweep"].map(position)
+            accuracy_axes.plot(x, curve["accuracy"], **style, label=", ".join(
+                part for part in ("test" if validation else "", images) if part) or None)
+            if validation:
+                accuracy_axes.plot(x, curve["validation_accuracy"], **{
+                    **style, "marker": "s", "alpha": 0.5},
+                    label=", ".join(part for part in ("validation", images) if part))
+            time_axes.plot(x, curve["fit_seconds"], **style, label=images or None)
         _log_axis(time_axes, "y")
-        accuracy_axes.set(title=label, ylabel="test accuracy (mean)")
+        accuracy_axes.set(title=label, ylabel="accuracy (mean)" if validation
+                          else "test accuracy (mean)")
         time_axes.set(title=label, ylabel="fit time (s, median, log)")
         for axes in (accuracy_axes, time_axes):
             axes.set_xticks(range(len(values)), values, rotation=20 if len(values) > 4 else 0,
                             fontsize=8)
-        if several_sizes:
+        if several_sizes or validation:
             accuracy_axes.legend(fontsize=8)
     save_figure(figure, path)
 

@@ -36,8 +36,9 @@ from mlbench.results.run_info import RunInfo
 from mlbench.results.table import params_of
 
 JOB_COLUMNS = {"job_id": "job_id", "model": "model", "device": "device", "repeat": "repeat",
-               "status": "status", "accuracy": "test accuracy",
-               ACCURACY_IMAGES: ACCURACY_IMAGES, "f1_macro": "F1 macro",
+               "status": "status", "validation_accuracy": "validation accuracy",
+               "accuracy": "test accuracy", ACCURACY_IMAGES: ACCURACY_IMAGES,
+               "f1_macro": "F1 macro",
                "fit_seconds": "fit s", "predict_throughput": "predict images/s",
                "time_to_target_seconds": "to target s", "peak_memory_mb": "peak MiB",
                "model_memory_mb": "model MiB", "model_size_mib": "size MiB"}
@@ -144,10 +145,12 @@ def results_section(frame: pd.DataFrame) -> Section:
         stats.accuracy_text(*stats.accuracy_interval(accuracy, size))
         for accuracy, size in zip(frame["accuracy"], frame["test_size"], strict=True)]},
         model_size_mib=frame["model_size_bytes"].astype("float64") / 2**20)
-    jobs = jobs[list(JOB_COLUMNS)].rename(columns=JOB_COLUMNS).round({"peak MiB": 0,
-                                                                       "model MiB": 0})
-    if frame["target_accuracy"].isna().all():  # no job kept a history with test accuracy
-        jobs = jobs.drop(columns="to target s")
+    # Validation accuracy only where the run held images out; time to target only where a
+    # job kept a history with test accuracy.
+    shown = [name for name in JOB_COLUMNS if name in jobs and (
+        name not in ("validation_accuracy", "time_to_target_seconds")
+        or jobs[name].notna().any())]
+    jobs = jobs[shown].rename(columns=JOB_COLUMNS).round({"peak MiB": 0, "model MiB": 0})
     blocks.append(Table(jobs, "Every job, one run each: test accuracy with its 95% interval "
                               "over the test images."))
     return Section("Results", blocks)
@@ -208,7 +211,7 @@ def grid_sections(frame: pd.DataFrame) -> list[Section]:
                 "model": label,
                 "training images": f"{number(first['train_size'])} to "
                                    f"{number(last['train_size'])}",
-                "accuracy": f"{first['accuracy']:.4f} to {last['accuracy']:.4f}",
+                "test accuracy": f"{first['accuracy']:.4f} to {last['accuracy']:.4f}",
                 "fit s": f"{seconds(first['fit_seconds'])} to {seconds(last['fit_seconds'])}",
                 "predict s": f"{seconds(first['predict_seconds'])} to "
                              f"{seconds(last['predict_seconds'])}",
@@ -220,14 +223,34 @@ def grid_sections(frame: pd.DataFrame) -> list[Section]:
                             "time against log n, least squares over every size, then between "
                             "the two largest sizes (where fixed costs weigh least); flat: "
                             "|k| < 0.15, time does not depend on n."))
-    swept = tables.sweep_data(frame)
+    swept = tables.sweep_selection(frame)
     if swept is not None:
-        table = swept.drop(columns="model").rename(columns={
-            "label": "model", "train_size": "training images", "accuracy": "accuracy (mean)",
-            "fit_seconds": "fit s (median)"})
-        blocks.append(Table(table.round({"fit s (median)": 3}),
-                            "Each swept value (ok jobs)."))
+        blocks += sweep_blocks(swept)
     return [Section("Grid", blocks)] if blocks else []
+
+
+def sweep_blocks(swept: pd.DataFrame) -> list[Block]:
+    """Each swept value's validation and test accuracy, and the setting chosen on
+    validation, in words."""
+    table = swept.assign(chosen=swept["chosen"].map({True: "chosen", False: ""}))
+    table = table[["label", "sweep", "train_size", "validation_accuracy", "accuracy",
+                   "fit_seconds", "repeats", "validation_size", "chosen"]].rename(columns={
+                       "label": "model", "train_size": "training images",
+                       "validation_accuracy": "validation accuracy (mean)",
+                       "accuracy": "test accuracy (mean)", "fit_seconds": "fit s (median)",
+                       "validation_size": "validation images"})
+    held_out = swept["validation_accuracy"].notna().any()
+    if not held_out:
+        table = table.drop(columns=["validation accuracy (mean)", "validation images",
+                                    "chosen"])
+    caption = ("Each swept value (ok jobs). The setting is chosen on validation accuracy: "
+               "images held out of the training set, never trained on; the test set only "
+               "reports the chosen setting's accuracy." if held_out else
+               "Each swept value (ok jobs). The run held no validation images out "
+               "(--validation 0), so no setting is chosen: picking the best test accuracy "
+               "here would select on the test set, and overstate what it scores.")
+    return [Table(table.round({"fit s (median)": 3}), caption),
+            Bullets(tables.selection_lines(swept))]
 
 
 FLAT = 0.15  # a growth exponent this close to 0 is noise around a constant time
@@ -281,7 +304,9 @@ def chart_sections(frame: pd.DataFrame, folder: RunFolder) -> list[Section]:
                             "of training images (log-log for the times: a straight line of "
                             "slope k means the time grows as n^k).",
              tables.scaling_data(frame), coloured(charts.scaling_chart)),
-            ("sweep.png", "Sweep: accuracy and fit time at each swept value, per model.",
+            ("sweep.png", "Sweep: test accuracy (and, where the run held training images "
+                          "out, the validation accuracy settings are chosen on) and fit time "
+                          "at each swept value, per model.",
              tables.sweep_data(frame), coloured(charts.sweep_chart)),
             ("per_class.png", "Accuracy per true digit (repeat 0 of each model, CPU "
                               "preferred).",

@@ -49,6 +49,16 @@ def sweep_text(info: RunInfo) -> str:
                      for name, values in swept.items())
 
 
+def validation_text(info: RunInfo) -> str:
+    """What was held out of the training set to choose a grid's settings on."""
+    fraction, held = info.settings.validation, info.dataset.validation_size
+    if not fraction:
+        return "none: nothing held out of the training set"
+    images = f"{held:,} training images" if held else "training images"
+    return (f"{images} (--validation {fraction:g}, stratified, seed {info.settings.seed}) held "
+            "out and never trained on; a grid's settings are chosen on them, not on the test set")
+
+
 def executor_text(info: RunInfo) -> str:
     settings = info.settings
     return settings.executor + (f" (scheduler {settings.scheduler})" if settings.scheduler
@@ -110,6 +120,7 @@ def setup_rows(info: RunInfo, models: list[str]) -> list[tuple[str, str]]:
         ("devices", ", ".join(settings.devices)),
         ("repeats", seeds_text(info)),
         ("sweep", sweep_text(info)),
+        ("validation", validation_text(info)),
         ("jobs at once", _known(settings.jobs, "")),
         ("executor", executor_text(info)),
         ("timeout", f"{settings.timeout} s" if settings.timeout else "none"),
@@ -142,6 +153,7 @@ FACETS: list[tuple[str, Callable[[RunInfo], Any]]] = [
     ("dataset", dataset_text),
     ("repeats", lambda info: info.settings.repeats),
     ("first seed", lambda info: info.settings.seed),
+    ("validation", validation_text),
     ("BLAS threads per job", lambda info: info.settings.threads or "default"),
     ("jobs at once", lambda info: info.settings.jobs),
     ("devices asked for", lambda info: ", ".join(info.settings.devices)),

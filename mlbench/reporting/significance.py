@@ -156,7 +156,8 @@ def significance_section(frame: pd.DataFrame, folder: RunFolder | Path | str) ->
     images = len(next(iter(correct.values())))
     explanation = Text(
         f"Each pair of models is compared on the same {images:,} test images (one job per "
-        "model: the lowest repeat, on the CPU where it ran there). McNemar's test asks whether "
+        "model: the lowest repeat, on the CPU where it ran there; in a grid, at the largest "
+        "training set and the setting chosen on validation). McNemar's test asks whether "
         "the images that only one of the two gets right split more unevenly than coin tosses "
         "would; the interval is a paired bootstrap of the accuracy difference (2,000 "
         f"resamples of the test images). p-values are Holm-adjusted across all {len(table)} "

@@ -78,9 +78,17 @@ def model_labels(frame: pd.DataFrame, leave_out: Iterable[str] = ()) -> pd.Serie
 
 def chosen_jobs(frame: pd.DataFrame) -> pd.DataFrame:
     """One ok job per model, the one that stands for it wherever a single job must (per-class
-    accuracy, confusion, galleries, learning curves, paired tests): the lowest repeat, on the
-    CPU where the model ran there, on the largest training set (in a grid)."""
+    accuracy, confusion, galleries, learning curves, paired tests, the Summary): the lowest
+    repeat, on the CPU where the model ran there, on the largest training set (in a grid),
+    at the setting chosen on validation (in a sweep that held images out; never on test)."""
     ok = ok_rows(frame)
+    selection = sweep_selection(frame)
+    if selection is not None and selection["chosen"].any():
+        chosen = selection[selection["chosen"]]
+        keep = set(zip(chosen["model"], chosen["sweep"], chosen["train_size"], strict=True))
+        swept = set(chosen["model"])
+        ok = ok[[model not in swept or (model, sweep, size) in keep for model, sweep, size
+                 in zip(ok["model"], ok["sweep"], ok["train_size"], strict=True)]].copy()
     ok["_gpu"] = ok["device"] != "cpu"
     ok["_smaller"] = -ok["train_size"].fillna(0)
     ok = ok.sort_values(["model", "_gpu", "_smaller", "repeat", "job_id"])
@@ -254,8 +262,9 @@ def scaling_data(frame: pd.DataFrame) -> pd.DataFrame | None:
 
 
 def sweep_data(frame: pd.DataFrame) -> pd.DataFrame | None:
-    """Per swept model, swept value (in numeric order) and training-set size: mean accuracy,
-    median fit time, repeats. None unless ok jobs swept a param over two values or more."""
+    """Per swept model, swept value (in numeric order) and training-set size: mean test
+    accuracy, median fit time, repeats, mean validation accuracy and validation images. None
+    unless ok jobs swept a param over two values or more."""
     ok = ok_rows(frame)
     if "sweep" not in ok:
         return None
@@ -263,11 +272,63 @@ def sweep_data(frame: pd.DataFrame) -> pd.DataFrame | None:
     if ok.empty or ok["sweep"].nunique() < 2:
         return None
     ok["label"] = model_labels(ok, leave_out=["sweep", "train_size"])
+    for column in ("validation_accuracy", "validation_size"):
+        if column not in ok:  # a table saved before mlbench held validation images out
+            ok[column] = np.nan
     return (ok.groupby(["label", "model", "sweep", "train_size"])
             .agg(accuracy=("accuracy", "mean"), fit_seconds=("fit_seconds", "median"),
-                 repeats=("job_id", "count"))
+                 repeats=("job_id", "count"),
+                 validation_accuracy=("validation_accuracy", "mean"),
+                 validation_size=("validation_size", "max"))
             .reset_index().sort_values(["label", "sweep", "train_size"], key=grid_sort_key,
                                        ignore_index=True))
+
+
+def sweep_selection(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """``sweep_data`` (test ``accuracy`` and ``validation_accuracy``, each the mean over
+    repeats) with the setting each swept model (per device and training-set size) would be
+    used with: ``chosen`` on the best mean validation accuracy, never on test accuracy. Ties
+    go to the first value in the grid's numeric order, and ``tied_with`` names the others.
+    A model whose jobs held out no validation images gets no choice: choosing by test
+    accuracy would select on the test set. None unless ok jobs swept two values or more."""
+    data = sweep_data(frame)
+    if data is None:
+        return None
+    data["chosen"] = False
+    data["tied_with"] = ""
+    for _, rows in data.groupby(["label", "train_size"], sort=False):
+        scores = rows["validation_accuracy"].astype(float)
+        if scores.isna().all():
+            continue
+        best = rows.index[np.isclose(scores, scores.max(), rtol=0, atol=1e-12)]
+        data.loc[best[0], "chosen"] = True  # rows are in the grid's order
+        data.loc[best[0], "tied_with"] = ", ".join(data.loc[best[1:], "sweep"])
+    return data
+
+
+def selection_lines(selection: pd.DataFrame) -> list[str]:
+    """One sentence per swept model (and size): the setting chosen on validation and its
+    test accuracy; the report and the terminal print the same words."""
+    lines = []
+    several_sizes = selection["train_size"].nunique() > 1
+    for (label, size), rows in selection.groupby(["label", "train_size"], sort=False):
+        name = f"{label} n={size}" if several_sizes else str(label)
+        chosen = rows[rows["chosen"]]
+        if chosen.empty:
+            lines.append(f"{name}: no setting chosen: the run held no validation images out "
+                         "(--validation 0), and choosing on test accuracy would select on "
+                         "the test set.")
+            continue
+        row = chosen.iloc[0]
+        runs = "one run" if row["repeats"] == 1 else f"mean of {row['repeats']} repeats"
+        held = (f"{int(row['validation_size']):,} validation images, " if
+                pd.notna(row["validation_size"]) else "")
+        tie = (f"; tied on validation with {row['tied_with']}, the first in the grid's order "
+               "is taken" if row["tied_with"] else "")
+        lines.append(f"{name}: {row['sweep']} chosen on validation accuracy "
+                     f"{row['validation_accuracy']:.4f} ({held}{runs}){tie}; its test "
+                     f"accuracy {row['accuracy']:.4f}.")
+    return lines
 
 
 # -- from saved predictions and history ----------------------------------------------------

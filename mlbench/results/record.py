@@ -186,6 +186,12 @@ class JobRecord:
     test_size: int | None = column("Int64", "test images", "images")
     accuracy: float | None = column("float64", "test accuracy", "fraction")
     f1_macro: float | None = column("float64", "macro-averaged F1 on the test set", "fraction")
+    validation_size: int | None = column(
+        "Int64", "validation images: held out of the training set (stratified, seeded by the "
+        "run's --seed), never trained on; empty when the run holds none out", "images")
+    validation_accuracy: float | None = column(
+        "float64", "accuracy on the validation split carved from the training set (what a "
+        "grid's settings are chosen on)", "fraction")
     setup_seconds: float | None = column(
         "float64", "framework start-up before fit (imports, device, graph tracing), if the "
         "model has any", "s")

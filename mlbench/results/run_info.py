@@ -30,13 +30,15 @@ class DatasetInfo:
     train_size: int | list[int] | None = None  # a list: a grid's sizes
     test_size: int | None = None
     fallback_warning: str | None = None
+    validation_size: int | None = None  # training images held out; None: from before it
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DatasetInfo:
         return cls(name=data.get("name"), requested=data.get("requested"),
                    source=data.get("source") or "", train_size=data.get("train_size"),
                    test_size=data.get("test_size"),
-                   fallback_warning=data.get("fallback_warning"))
+                   fallback_warning=data.get("fallback_warning"),
+                   validation_size=data.get("validation_size"))
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class SettingsInfo:
     timeout: float | None = None
     threads: int | None = None
     test_size: int | None = None  # as asked for (None: the whole test set)
+    validation: float = 0.0  # the fraction of the training set held out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SettingsInfo:
@@ -87,7 +90,8 @@ class SettingsInfo:
                    sweep=_section(data, "sweep"), jobs=data.get("jobs"),
                    executor=data.get("executor", "local"), scheduler=data.get("scheduler"),
                    timeout=data.get("timeout"), threads=data.get("threads"),
-                   test_size=data.get("test_size"))
+                   test_size=data.get("test_size"),
+                   validation=data.get("validation") or 0.0)
 
 
 @dataclass(frozen=True)

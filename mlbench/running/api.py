@@ -131,6 +131,8 @@ def _run_jobs(
             "train_size": sizes if len(sizes) > 1 else len(
                 dataset.y_train if train_indices is None else train_indices),
             "test_size": len(test_labels), "image_shape": list(dataset.image_shape),
+            "validation_size": 0 if data.validation_indices is None else len(
+                data.validation_indices),
             "classes": dataset.classes, "fallback_warning": warning,
         },
     )

@@ -177,7 +177,10 @@ def _probes(alike: list[JobSpec], dataset: Dataset) -> list[JobSpec]:
     tests = min(PROBE_TEST, max(_size(spec.data.test_indices, dataset.y_test) for spec in alike))
     test_indices = stratified_indices(np.asarray(dataset.y_test), tests)
     return [replace(alike[0], job_id=f"{alike[0].job_id}-probe{size}-try{attempt}",
+                    # Without the validation split: the small fits time predict on the
+                    # test subset, and _row scales it to the validation images as well.
                     data=replace(alike[0].data, test_indices=test_indices,
+                                 validation_indices=None,
                                  train_indices=stratified_indices(
                                      np.asarray(dataset.y_train), size)))
             for size in probe_sizes(largest, len(dataset.classes))
@@ -225,7 +228,8 @@ def _row(members: list[JobSpec], probes: list[dict[str, Any]], dataset: Dataset,
     rest, _ = extrapolate(sizes, [p["job_seconds"] - (p.get("setup_seconds") or 0.0)
                                   - p["fit_seconds"] - p["predict_seconds"] for p in probes],
                           train)
-    job = setup + fit + per_image * test + rest
+    validation = _indices(spec.data.validation_indices) or 0  # predicted as well, apart
+    job = setup + fit + per_image * (test + validation) + rest
     row.update(setup_seconds=setup, fit_seconds=fit, predict_seconds=per_image * test,
                job_seconds=job, total_seconds=job * len(members), fit_growth=fit_growth,
                predict_growth=predict_growth)

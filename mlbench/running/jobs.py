@@ -36,6 +36,10 @@ class RunConfig:
     scheduler: str | None = None  # a Dask scheduler's address; None: a local cluster
     retries: int = 2  # times a job is re-run after its Dask worker died under it
     target_accuracy: float = 0.99  # time_to_target_seconds: training until test accuracy >= it
+    # The fraction of the training set held out to choose among a grid's settings, resolved
+    # (--validation, else 0.1 with a --sweep, else 0). 0 in a run.json from before it: those
+    # runs held nothing out, and resume as they were made.
+    validation: float = 0.0
 
     def train_sizes(self) -> list[int | None]:
         """Every training-set size of the run (None: the whole set)."""

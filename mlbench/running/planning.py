@@ -55,18 +55,54 @@ def load_dataset(
 
 
 def job_data(config: RunConfig, dataset: Dataset) -> DataRef:
-    """What the jobs load: the dataset's .npy folder and the stratified subsets the sizes
-    ask for (the first size's, in a grid; ``plan`` draws the others). Every size is checked
-    against the dataset first."""
+    """What the jobs load: the dataset's .npy folder, the validation split (carved from the
+    training set first, when the run holds one out) and the stratified subsets the sizes ask
+    for, drawn from the rest (the first size's, in a grid; ``plan`` draws the others). Every
+    size is checked against the dataset first."""
+    labels = np.asarray(dataset.y_train)
+    validation = validation_split(config, dataset)
     sizes = config.train_sizes()
     for size in sizes[1:]:  # a grid: each size is checked here, its subset drawn by plan
-        _subset(dataset.y_train, size, "--train-size", dataset)
-    train_indices = _subset(dataset.y_train, sizes[0], "--train-size", dataset)
+        _check_train_size(size, validation, config, dataset)
+    _check_train_size(sizes[0], validation, config, dataset)
+    train_indices = train_subset(labels, sizes[0], validation)
     test_indices = _subset(dataset.y_test, config.test_size, "--test-size", dataset)
     if dataset.folder is None:
         raise UsageError(f"dataset '{dataset.name}' was not cached as .npy files; its loader "
                          "must return mlbench.datasets.save_arrays(...)")
-    return DataRef(dataset.folder, dataset.pixel_max, train_indices, test_indices)
+    return DataRef(dataset.folder, dataset.pixel_max, train_indices, test_indices, validation)
+
+
+def validation_split(config: RunConfig, dataset: Dataset) -> np.ndarray | None:
+    """The training images held out to choose a grid's settings on (None: none): a stratified
+    ``config.validation`` of the training set, seeded by the run's seed and not the repeat's,
+    so every job of the run is judged on the same images."""
+    if not config.validation:
+        return None
+    labels = np.asarray(dataset.y_train)
+    total, classes = len(labels), len(dataset.classes)
+    held = round(config.validation * total)
+    given = f"--validation {config.validation:g} holds out {held} of {dataset.name}'s {total} " \
+            "training images"
+    if held < classes:
+        raise UsageError(f"{given}, fewer than the {classes} classes; a stratified split needs "
+                         "an image of each: use a larger fraction, or 0 to hold out nothing")
+    if total - held < classes:
+        raise UsageError(f"{given} and leaves {total - held} to train on, fewer than the "
+                         f"{classes} classes; use a smaller fraction, e.g. 0.1")
+    return stratified_indices(labels, held, seed=config.seed)
+
+
+def train_subset(labels: np.ndarray, size: int | None,
+                 validation: np.ndarray | None) -> np.ndarray | None:
+    """The stratified training subset of ``size`` images (None: all), drawn from the images
+    not held out for validation; with nothing held out, the subset a run of that size always
+    drew."""
+    if validation is None:
+        return stratified_indices(labels, size)
+    rest = np.setdiff1d(np.arange(len(labels)), validation)
+    chosen = stratified_indices(labels[rest], size)
+    return rest if chosen is None else rest[chosen]
 
 
 def plan(
@@ -108,9 +144,23 @@ def plan(
 
 def _train_subset(data: DataRef, size: int | None) -> DataRef:
     """``data`` with the stratified training subset of ``size`` images (the same one a run
-    of that one size draws)."""
+    of that one size draws), outside its validation images."""
     labels = np.load(data.folder / "y_train.npy", mmap_mode="r", allow_pickle=False)
-    return replace(data, train_indices=stratified_indices(np.asarray(labels), size))
+    return replace(data, train_indices=train_subset(np.asarray(labels), size,
+                                                    data.validation_indices))
+
+
+def _check_train_size(size: int | None, validation: np.ndarray | None, config: RunConfig,
+                      dataset: Dataset) -> None:
+    """A training-set size must fit in what the validation split leaves."""
+    if size is not None and validation is not None:
+        left = len(dataset.y_train) - len(validation)
+        if size > left:
+            raise UsageError(f"--train-size {size} is larger than the {left} training images "
+                             f"left after --validation {config.validation:g} holds out "
+                             f"{len(validation)}; use at most {left}, or a smaller "
+                             "--validation")
+    _subset(dataset.y_train, size, "--train-size", dataset)
 
 
 def _subset(labels: np.ndarray, size: int | None, option: str, dataset: Dataset) -> Any:

@@ -69,6 +69,9 @@ SETTINGS: tuple[Setting, ...] = (
             "per size.", "int | str | Sequence[int] | None", metavar="N[,N...]", minimum=1),
     Setting("test_size", None, "Stratified subset of the test set.", "int | None",
             cli_type=int, metavar="N", minimum=1),
+    Setting("validation", None, "Fraction of the training set held out (stratified, seeded "
+            "by --seed) to choose among --sweep's settings; default 0.1 with --sweep, else 0 "
+            "(nothing held out).", "float | None", cli_type=float, metavar="FRACTION"),
     Setting("repeats", 1, "Seeds per job.", "int", cli_type=int, minimum=1),
     Setting("seed", 0, "Seed of the first repeat.", "int", cli_type=int, minimum=0),
     Setting("timeout", None, "Stop a job that runs longer.", "float | None", cli_type=float,
@@ -144,12 +147,13 @@ def to_config(values: Mapping[str, Any]) -> tuple[RunConfig, Registry]:
     selected = registry.select_models(_words(values["models"]))
     defaults = {model: registry.models[model].defaults for model in selected}
     params = parse_params(values["params"] or (), defaults)
+    sweep = parse_sweep(values["sweep"] or (), defaults, params)
     config = RunConfig(
         models=selected,
         dataset=values["dataset"],
         devices=_devices(values["devices"]),
         params=params,
-        sweep=parse_sweep(values["sweep"] or (), defaults, params),
+        sweep=sweep,
         train_size=_train_size(values["train_size"]),
         test_size=values["test_size"],
         repeats=values["repeats"],
@@ -163,6 +167,7 @@ def to_config(values: Mapping[str, Any]) -> tuple[RunConfig, Registry]:
         scheduler=values["scheduler"],
         retries=values["retries"],
         target_accuracy=values["target_accuracy"],
+        validation=_validation(values["validation"], sweep),
     )
     check(config, registry)
     return config, registry
@@ -184,6 +189,9 @@ def check(config: RunConfig, registry: Registry) -> None:
             if value is not None and value < setting.minimum:
                 raise UsageError(f"{setting.option} must be at least {setting.minimum}, "
                                  f"got {value}")
+    if not 0 <= config.validation < 1:  # NaN too
+        raise UsageError(f"--validation takes the fraction of the training set to hold out, "
+                         f"from 0 up to (not including) 1, e.g. 0.1; got {config.validation}")
     validate_executor(config)
     if config.timeout is not None and not 0 < config.timeout < float("inf"):  # NaN too
         raise UsageError(f"--timeout must be a positive number of seconds, got {config.timeout}")
@@ -194,6 +202,24 @@ def check(config: RunConfig, registry: Registry) -> None:
     if config.data_dir and not Path(config.data_dir).is_dir():
         raise UsageError(f"data folder {config.data_dir} does not exist; "
                          "point --data-dir / MLBENCH_DATA_DIR at the folder of MNIST .gz files")
+
+
+# Held out by default where a choice among settings is made (a --sweep). A list of training
+# sizes alone chooses nothing (each size is reported on its own), so it holds nothing out.
+DEFAULT_VALIDATION = 0.1
+
+
+def _validation(given: float | str | None, sweep: dict[str, dict[str, list[Any]]]) -> float:
+    """--validation as given, else the default: DEFAULT_VALIDATION where a sweep offers a
+    choice (two values or more), else 0."""
+    if given is None:
+        choice = any(len(values) > 1 for swept in sweep.values() for values in swept.values())
+        return DEFAULT_VALIDATION if choice else 0.0
+    try:
+        return float(given)
+    except (TypeError, ValueError):
+        raise UsageError(f"--validation takes a fraction of the training set, e.g. 0.1; "
+                         f"got {given!r}") from None
 
 
 def _data_dir(given: str | os.PathLike[str] | None) -> str | None:

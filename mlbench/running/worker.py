@@ -125,6 +125,8 @@ def _measure(spec: JobSpec, record: JobRecord, memory: ModelMemory) -> dict[str,
                            f"the worker: {'; '.join(registry.problems) or 'not registered'}")
     x_train, y_train, x_test, y_test = spec.data.load(entry.input)
     record.train_size, record.test_size = len(y_train), len(y_test)
+    # Loaded with the rest of the data, so the memory it takes is the data's, not the model's.
+    validation = spec.data.load_validation(entry.input)
     memory.data_loaded()
     driver = Driver.build(entry.cls, seed=spec.seed, device=spec.device, params=spec.params,
                           where=f"plugin '{spec.plugin}': model '{spec.model}' ")
@@ -157,6 +159,13 @@ def _measure(spec: JobSpec, record: JobRecord, memory: ModelMemory) -> dict[str,
     record.f1_macro = float(
         sklearn.metrics.f1_score(y_test, predicted, average="macro", zero_division=0)
     )
+    if validation is not None:
+        # What a grid's settings are chosen on: training images the model never saw. Predicted
+        # after the test set and timed apart, so predict_seconds stays the test set's alone.
+        x_validation, y_validation = validation
+        guessed, _ = driver.predict(x_validation, np.unique(y_train))
+        record.validation_size = len(y_validation)
+        record.validation_accuracy = float(np.mean(guessed == y_validation))
     record.model_size_bytes = driver.size_bytes()
     record.device_name = cpu_model() if spec.device == "cpu" else None
     info = driver.runtime_info()
