@@ -18,10 +18,11 @@ from mlbench.results.folder import RunFolder
 
 
 def headline_jobs(frame: pd.DataFrame) -> pd.DataFrame:
-    """The ok jobs a headline speaks of: in a grid, each model's chosen point only (its
-    largest training set, or the setting chosen on validation), every repeat and device of
-    it; in a plain run, every ok job."""
+    """The ok jobs a headline speaks of, labelled (``label``) as the run's tables label them:
+    in a grid, each model's chosen point only (its largest training set, the setting chosen
+    on validation), every repeat and device of it; in a plain run, every ok job."""
     ok = tables.ok_rows(frame)
+    ok["label"] = tables.model_labels(ok)
     grid = [column for column in tables.grid_columns(ok) if column in ok]
     if not grid or ok.empty:
         return ok
@@ -51,7 +52,6 @@ def _names(labels: list[str]) -> str:
 def accuracy_headline(frame: pd.DataFrame, folder: RunFolder) -> str:
     """Who is most accurate, a single name only where the paired tests separate it."""
     jobs = headline_jobs(frame)
-    jobs = jobs.assign(label=tables.model_labels(jobs))
     means = jobs.groupby("label")["accuracy"].mean().sort_values(ascending=False, kind="stable")
     leader = str(means.index[0])
     test_size = int(jobs["test_size"].iloc[0]) if jobs["test_size"].notna().any() else 0
@@ -146,8 +146,9 @@ def summary_lines(frame: pd.DataFrame, folder: RunFolder) -> list[str]:
     jobs = headline_jobs(frame)
     if jobs.empty:
         return []
-    jobs = jobs.assign(label=tables.model_labels(jobs),
-                       cost_seconds=jobs["fit_seconds"] + jobs["predict_seconds"])
+    if jobs["label"].nunique() == 1:  # nothing to rank
+        return [accuracy_headline(frame, folder)]
+    jobs = jobs.assign(cost_seconds=jobs["fit_seconds"] + jobs["predict_seconds"])
     test_images = f"{int(jobs['test_size'].max()):,} test images" if (
         jobs["test_size"].notna().any()) else "the test images"
     models = tables.per_model_timing(jobs)
