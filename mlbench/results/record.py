@@ -182,9 +182,12 @@ class JobRecord:
     error: str | None = column("string", "why the job did not end ok (first line)",
                                cell=_first_line)
     dataset: str | None = column("string", "dataset actually used")
-    train_size: int | None = column("Int64", "training images", "images")
+    train_size: int | None = column(
+        "Int64", "training images the model was fit on (validation images held out)", "images")
     test_size: int | None = column("Int64", "test images", "images")
-    accuracy: float | None = column("float64", "test accuracy", "fraction")
+    accuracy: float | None = column(
+        "float64", "test accuracy: the fraction of the test_size test images predicted right, "
+        "in this one run (the report adds its 95% interval over the test images)", "fraction")
     f1_macro: float | None = column("float64", "macro-averaged F1 on the test set", "fraction")
     validation_size: int | None = column(
         "Int64", "validation images: held out of the training set (stratified, seeded by the "
@@ -196,7 +199,8 @@ class JobRecord:
         "float64", "framework start-up before fit (imports, device, graph tracing), if the "
         "model has any", "s")
     fit_seconds: float | None = column(
-        "float64", "wall time of fit() (with per-epoch test evaluation)", "s")
+        "float64", "wall time of fit() on the training images, in this one run (with "
+        "per-epoch test evaluation)", "s")
     fit_cpu_seconds: float | None = column(
         "float64", "CPU time of fit(), all threads of the worker", "s")
     train_throughput: float | None = column(
@@ -212,8 +216,8 @@ class JobRecord:
     time_to_target_seconds: float | None = column(
         "float64", "training time (cumulative_train_seconds) until an epoch's test accuracy "
         "first reached target_accuracy; empty when it never did or there is no history", "s")
-    predict_seconds: float | None = column("float64", "wall time of predict() on the test set",
-                                           "s")
+    predict_seconds: float | None = column(
+        "float64", "wall time of predict() on the test_size test images, in this one run", "s")
     predict_throughput: float | None = column("float64", "test images / predict_seconds",
                                               "images/s")
     proba_seconds: float | None = column(
