@@ -17,8 +17,10 @@ the bare script's (both pay interpreter start, imports and loading data) minus t
 work mlbench chooses to do, which is timed and shown apart: probabilities for the report's
 galleries (proba s), the CNN's test accuracy after each epoch (eval s, taken out of its fit),
 and pickling the fitted model to record its size (pickle s, timed on the bare script's
-identical model and left out of its wall time). mlbench's set-up (framework start-up, timed
-apart from training: TensorFlow's import, building and tracing the network) is shown as well.
+identical model and left out of its wall time). mlbench's set-up is shown as well: start-up
+timed apart from training (importing the scikit-learn estimator's module; for keras-cnn
+TensorFlow's import, building the network and tracing it on two batches, which the bare
+script does inside its first epoch), and part of the overhead on both sides.
 --out writes every figure of every round as CSV.
 """
 
