@@ -289,7 +289,12 @@ def main() -> None:
         parser.error(f"unknown models {', '.join(unknown)}" if unknown
                      else f"unrecognised arguments: {' '.join(rest)}" if rest
                      else "--rounds must be at least 1")
-    jobs = jobs_for(models, args.dataset)
+    from mlbench.errors import DatasetUnavailable, UsageError
+
+    try:
+        jobs = jobs_for(models, args.dataset)
+    except (DatasetUnavailable, UsageError) as error:  # no MNIST files, an unknown dataset
+        parser.error(str(error))
     rows = []
     with tempfile.TemporaryDirectory() as output:
         for round_ in range(args.rounds):
