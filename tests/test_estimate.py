@@ -4,6 +4,7 @@ against real runs of the same jobs."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +12,18 @@ import pytest
 from click.testing import Result
 
 import mlbench
-from mlbench.running.estimate import extrapolate, power_law, probe_sizes
+from mlbench.cli.display import print_estimate
+from mlbench.running.estimate import (
+    MARGIN,
+    Part,
+    extrapolate,
+    instability,
+    local_growths,
+    power_law,
+    probe_sizes,
+    shaky_reasons,
+    time_range,
+)
 
 Cli = Callable[..., Result]
 
@@ -81,6 +93,107 @@ def test_a_fixed_cost_does_not_hide_the_declared_growth() -> None:
         pytest.approx(0.25 * 15), 1.0)
 
 
+# Small fits that lie on a curve, and small fits whose growth has not settled: a fixed
+# 0.05 s up to 250 images, then steeply more.
+STEADINESS_PLUGIN = '''
+import time
+import numpy as np
+import mlbench
+
+class Steady(mlbench.Model):
+    """Its fit sleeps in proportion to the training images."""
+    name = "steady"
+    defaults = {}
+
+    def fit(self, X, y):
+        time.sleep(self.fit_seconds(len(X)))
+        self.majority_ = int(np.bincount(y).argmax())
+        return self
+
+    def fit_seconds(self, n):
+        return n * 1e-3
+
+    def predict(self, X):
+        return np.full(len(X), self.majority_)
+
+
+class Unsteady(Steady):
+    name = "unsteady"
+
+    def fit_seconds(self, n):
+        return 0.05 * max(n / 250, 1) ** 3
+
+
+@mlbench.hookimpl
+def mlbench_register_models(register):
+    register(Steady)
+    register(Unsteady)
+'''
+
+
+def test_how_far_small_fits_stray_from_their_curve() -> None:
+    sizes = [1000, 2000, 4000]
+    assert local_growths(sizes, [0.1, 0.1, 0.37]) == [0.0, pytest.approx(1.89, abs=0.01)]
+    # On the curve that extrapolates them: a power law, or a fixed cost plus a known growth.
+    assert instability(sizes, [1e-6 * n**1.5 for n in sizes]) == pytest.approx(0, abs=1e-9)
+    fixed_cost = [0.08 + 2e-5 * n for n in sizes]
+    assert instability(sizes, fixed_cost, least_growth=1.0) == pytest.approx(0, abs=1e-9)
+    # Off it: flat then steep is an exponent wrong by about 0.9 either way.
+    assert instability(sizes, [0.1, 0.1, 0.37]) == pytest.approx(0.94, abs=0.01)
+
+
+def test_the_range_of_an_estimate() -> None:
+    # The margin real runs showed, growing with the extrapolation: 15x (full MNIST from
+    # 4,000 images) is 15^0.3, a factor of 2.25 either way; no extrapolation, no range.
+    assert MARGIN == 0.3
+    low, high = time_range(10.0, 15.0)
+    assert (low, high) == (pytest.approx(10 / 15**0.3), pytest.approx(10 * 15**0.3))
+    assert time_range(10.0, 1.0) == (10.0, 10.0)
+    # Small fits that stray from their curve widen it to what they show.
+    assert time_range(10.0, 15.0, 0.94)[1] == pytest.approx(10 * 15**0.94)
+    assert time_range(10.0, 15.0, 0.1) == (low, high)  # never narrower than the margin
+
+
+def test_what_makes_an_estimate_shaky() -> None:
+    steady = Part(seconds=30.0, growth=1.0, growths=[1.0, 1.0], unstable=0.0)
+    unsteady = Part(seconds=30.0, growth=1.0, growths=[0.0, 1.9], unstable=0.94)
+    assert shaky_reasons(15.0, {"fit": steady}, 40.0) == []
+    assert shaky_reasons(15.0, {"fit": unsteady}, 40.0) == [
+        "fit grew as n^0.0 then n^1.9 between small fits, off its n^1.0 curve"]
+    assert shaky_reasons(30.0, {"fit": steady}, 40.0) == [
+        "extrapolated 30x beyond its largest small fit"]
+    # An unsteady part that is a small share of its job, or under a second, is no matter.
+    assert shaky_reasons(15.0, {"prediction": unsteady}, 400.0) == []
+    quick = Part(seconds=0.5, growth=1.0, growths=[0.0, 1.9], unstable=0.94)
+    assert shaky_reasons(15.0, {"fit": quick}, 0.6) == []
+
+
+def test_estimate_ranges_and_shaky_small_fits(
+    tmp_path: Path, write_plugin: Callable[[str, str], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fits on 125, 250 and 500 digits in real workers, extrapolated 2.9x to 1,437: the one
+    whose small fits lie on a line gets the margin's range; the one flat then steep a wider
+    one, and is marked shaky, in the table and on the terminal."""
+    plugin = write_plugin("steadiness", STEADINESS_PLUGIN)
+    estimate = mlbench.run(models=["steady", "unsteady"], dataset="digits", plugins=[plugin],
+                           output_dir=tmp_path, estimate=True).set_index("model")
+    factor = (1437 / 500) ** MARGIN
+    for model, row in estimate.iterrows():
+        assert row["extrapolation"] == pytest.approx(1437 / 500), model
+        assert row["job_low_seconds"] <= row["job_seconds"] / factor * 1.0001, model
+        assert row["job_high_seconds"] >= row["job_seconds"] * factor * 0.9999, model
+    assert estimate.loc["steady", "shaky"] == ""
+    assert estimate.loc["unsteady", "shaky"].startswith("fit grew as n^0.")
+    assert "off its n^1.5 curve" in estimate.loc["unsteady", "shaky"]
+    assert estimate.loc["unsteady", "job_high_seconds"] > 3 * estimate.loc[
+        "unsteady", "job_seconds"]
+
+    print_estimate(estimate.reset_index())
+    out = capsys.readouterr().out
+    assert "job range" in out and "estimates came within 0.6x to 2.2x" in out
+    assert "shaky: fit grew as n^0." in out and out.count("shaky") == 1
+
+
 def test_probe_sizes() -> None:
     assert probe_sizes(60000, 10) == [1000, 2000, 4000]  # at most 4,000 images
     assert probe_sizes(10000, 10) == [625, 1250, 2500]  # a quarter of the set
@@ -100,6 +213,7 @@ def test_estimate_prints_a_table_and_writes_nothing(
     assert "total: about" in out and "for 4 jobs" in out and "nothing was written" in out
     linear = next(line for line in out.splitlines() if " linear " in line)
     assert "1,437" in linear and "360" in linear and "n^" in linear
+    assert "job range" in out and re.search(r" \d[\d.]*-\d[\d.]* (s|min) ", linear)
     assert "failed on 125 training images: RuntimeError: no good" in out
     assert not (tmp_path / "results").exists()
     assert " sweep " not in out.splitlines()[1]  # no grid, no sweep column

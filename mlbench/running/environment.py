@@ -5,6 +5,7 @@ Deliberately no environment variables: they often hold secrets.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 import platform
@@ -63,6 +64,7 @@ def thread_settings() -> list[dict[str, Any]]:
     ]
 
 
+@functools.cache  # a run asks twice (planning, run.json); nvidia-smi can take a second
 def gpu_names() -> list[str]:
     """NVIDIA GPUs as nvidia-smi lists them; frameworks are not imported just to look."""
     if not shutil.which("nvidia-smi"):

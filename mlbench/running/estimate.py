@@ -19,6 +19,13 @@ test image, 0 by default) says they must, a fixed cost (thread start-up, input c
 flattening them: they are fitted as fixed + a * n^k instead, k the declared growth, and
 that is extrapolated. A kernel SVM's fit declares 2 and brute-force k-NN's predict 1.
 Nothing is written: no run folder, no results.
+
+Each job's estimate comes with a range: every extrapolated part multiplied and divided by
+r^m, r the extrapolation factor (training images / the largest small fit's) and m the error
+in its exponent allowed for: ``MARGIN``, what real runs showed, or, where the small fits
+stray further from the curve drawn through them (``instability``), that. A job is marked
+shaky where r goes beyond what was checked against real runs, or where its fit or its
+prediction strays from its curve by more than ``SHAKY_INSTABILITY``.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -49,10 +56,23 @@ PROBE_MIN = 500  # ...but at least this many (or half the set, if it is smaller)
 PROBE_TEST = 1000  # test images each subset's model predicts (per-image time is fitted)
 FLOOR_SECONDS = 1e-9  # keeps the logarithm of a zero time finite
 MAX_GROWTH = 3.0
+# The error in an exponent the range allows for. On full MNIST (small fits of at most 4,000
+# images, jobs of up to 60,000: r = 15) every job's estimate came within 0.6x to 2.2x of the
+# real median (tests/benchmarks/estimate_accuracy.py, BENCHMARKS.md): 15^0.3 = 2.25.
+MARGIN = 0.3
+RANGE_NOTE = (f"job range: each extrapolated time divided and multiplied by r^{MARGIN:g}, "
+              "r = training images / the largest small fit's (wider where the small fits' "
+              "growth was unstable); on full MNIST (r = 15) single jobs' estimates came within "
+              "0.6x to 2.2x of the real times, the total within 5%")
+SHAKY_FACTOR = 20  # extrapolated further than that check went (15x): shaky
+SHAKY_INSTABILITY = 0.25  # small fits straying further from their curve: shaky...
+SHAKY_SHARE = 0.2  # ...if that part is at least this share of the job...
+SHAKY_SECONDS = 1.0  # ...and this long (a sub-second part is timing noise, and cheap)
 
 COLUMNS = ["model", "device", "params", "sweep", "train_size", "test_size", "jobs", "setup_seconds",
-           "fit_seconds", "predict_seconds", "job_seconds", "total_seconds", "fit_growth",
-           "predict_growth", "note"]
+           "fit_seconds", "predict_seconds", "job_seconds", "job_low_seconds",
+           "job_high_seconds", "total_seconds", "fit_growth", "predict_growth", "extrapolation",
+           "shaky", "note"]
 
 
 def probe_sizes(train_size: int, classes: int) -> list[int]:
@@ -102,6 +122,70 @@ def extrapolate(sizes: Sequence[float], seconds: Sequence[float], size: float,
     return fixed + rate * size**least_growth, least_growth
 
 
+def local_growths(sizes: Sequence[float], seconds: Sequence[float]) -> list[float]:
+    """The exponent between each two consecutive small fits (by size), each in [0, 3]."""
+    order = np.argsort(sizes)
+    x = np.log(np.asarray(sizes, dtype=float)[order])
+    y = np.log(np.maximum(np.asarray(seconds, dtype=float)[order], FLOOR_SECONDS))
+    return [min(max(float(slope), 0.0), MAX_GROWTH) for slope in np.diff(y) / np.diff(x)]
+
+
+def instability(sizes: Sequence[float], seconds: Sequence[float],
+                least_growth: float = 0.0) -> float:
+    """How far the small fits stray from the curve ``extrapolate`` draws through them, as an
+    error in its exponent: the largest change of log(time / curve) per unit of log size
+    between two consecutive small fits. 0 where they lie on the curve."""
+    curve = [extrapolate(sizes, seconds, size, least_growth)[0] for size in sizes]
+    order = np.argsort(sizes)
+    x = np.log(np.asarray(sizes, dtype=float)[order])
+    off = np.log(np.maximum(np.asarray(seconds, dtype=float), FLOOR_SECONDS)
+                 / np.maximum(np.asarray(curve), FLOOR_SECONDS))[order]
+    return float(np.max(np.abs(np.diff(off) / np.diff(x)))) if len(x) > 1 else 0.0
+
+
+def time_range(seconds: float, extrapolation: float, unstable: float = 0.0
+               ) -> tuple[float, float]:
+    """The range allowed for a time extrapolated ``extrapolation`` times beyond the largest
+    small fit: divided and multiplied by extrapolation^m, m the larger of ``MARGIN`` and the
+    small fits' ``instability``."""
+    factor = max(extrapolation, 1.0) ** max(MARGIN, unstable)
+    return seconds / factor, seconds * factor
+
+
+def shaky_reasons(extrapolation: float, parts: dict[str, Part], job_seconds: float) -> list[str]:
+    """Why an estimate is shakier than the range that real runs showed: extrapolated beyond
+    what was checked against them, or a large part whose small fits stray from its curve."""
+    reasons = []
+    if extrapolation > SHAKY_FACTOR:
+        reasons.append(f"extrapolated {extrapolation:.0f}x beyond its largest small fit")
+    for name, part in parts.items():
+        if (part.unstable > SHAKY_INSTABILITY
+                and part.seconds >= max(SHAKY_SHARE * job_seconds, SHAKY_SECONDS)):
+            steps = " then ".join(f"n^{growth:.1f}" for growth in part.growths)
+            reasons.append(f"{name} grew as {steps} between small fits, off its "
+                           f"n^{part.growth:.1f} curve")
+    return reasons
+
+
+@dataclass(frozen=True)
+class Part:
+    """One extrapolated part of a job: its seconds, the exponent it was extrapolated with,
+    the exponents between its small fits and how far they stray from its curve."""
+
+    seconds: float
+    growth: float
+    growths: list[float]
+    unstable: float
+
+    @classmethod
+    def of(cls, sizes: Sequence[float], seconds: Sequence[float], size: float,
+           least_growth: float = 0.0, per: float = 1.0) -> Part:
+        """The part at ``size`` (times ``per``: test images, for a time per image)."""
+        value, growth = extrapolate(sizes, seconds, size, least_growth)
+        return cls(value * per, growth, local_growths(sizes, seconds),
+                   instability(sizes, seconds, least_growth))
+
+
 def estimate_run(config: RunConfig, registry: Registry, progress: Progress) -> pd.DataFrame:
     """One row per distinct job (the repeats of a job share it): estimated seconds of setup,
     fit, predict and the whole job, times its repeats; ``attrs`` holds the total, the
@@ -139,7 +223,8 @@ def _estimate(config: RunConfig, registry: Registry, progress: Progress, runner:
                  dataset, registry.models[members[0].model])
             for members in groups.values()]
     frame = pd.DataFrame(rows, columns=COLUMNS).astype(
-        {column: float for column in COLUMNS if column.endswith(("_seconds", "_growth"))})
+        {column: float for column in COLUMNS
+         if column.endswith(("_seconds", "_growth")) or column == "extrapolation"})
     total = float(frame["total_seconds"].sum()) if len(frame) else 0.0
     frame.attrs.update(total_seconds=total, wall_seconds=total / config.jobs,
                        jobs_at_once=config.jobs, timeout=config.timeout,
@@ -209,7 +294,7 @@ def _row(members: list[JobSpec], probes: list[dict[str, Any]], dataset: Dataset,
                            "params": json.dumps(spec.params, sort_keys=True, default=str),
                            "sweep": sweep_text(spec.sweep),
                            "train_size": train, "test_size": test, "jobs": len(members),
-                           "note": ""}
+                           "shaky": "", "note": ""}
     bad = next((p for p in probes if p["status"] != "ok"), None)
     if bad is not None:
         error = str(bad.get("error") or "").strip().splitlines()[0:1]
@@ -220,18 +305,27 @@ def _row(members: list[JobSpec], probes: list[dict[str, Any]], dataset: Dataset,
         return row
     sizes = [float(p["train_size"]) for p in probes]
     setup = float(np.median([p.get("setup_seconds") or 0.0 for p in probes]))
-    fit, fit_growth = extrapolate(sizes, [p["fit_seconds"] for p in probes], train,
-                                  entry.fit_growth)
-    per_image, predict_growth = extrapolate(
-        sizes, [p["predict_seconds"] / p["test_size"] for p in probes], train,
-        entry.predict_growth)
-    rest, _ = extrapolate(sizes, [p["job_seconds"] - (p.get("setup_seconds") or 0.0)
-                                  - p["fit_seconds"] - p["predict_seconds"] for p in probes],
-                          train)
     validation = _indices(spec.data.validation_indices) or 0  # predicted as well, apart
-    job = setup + fit + per_image * (test + validation) + rest
-    row.update(setup_seconds=setup, fit_seconds=fit, predict_seconds=per_image * test,
-               job_seconds=job, total_seconds=job * len(members), fit_growth=fit_growth,
-               predict_growth=predict_growth)
+    parts = {
+        "fit": Part.of(sizes, [p["fit_seconds"] for p in probes], train, entry.fit_growth),
+        # The test images and the validation images a grid holds out: both are predicted.
+        "prediction": Part.of(sizes, [p["predict_seconds"] / p["test_size"] for p in probes],
+                              train, entry.predict_growth, per=test + validation),
+        "rest": Part.of(sizes, [p["job_seconds"] - (p.get("setup_seconds") or 0.0)
+                                - p["fit_seconds"] - p["predict_seconds"] for p in probes],
+                        train),
+    }
+    job = setup + sum(part.seconds for part in parts.values())
+    extrapolation = train / max(sizes)
+    ranges = [time_range(part.seconds, extrapolation, part.unstable) for part in parts.values()]
+    low = setup + sum(low for low, _ in ranges)  # start-up does not grow with the data
+    high = setup + sum(high for _, high in ranges)
+    del parts["rest"]  # probabilities and sizing: never the bulk of a job worth estimating
+    row.update(setup_seconds=setup, fit_seconds=parts["fit"].seconds,
+               predict_seconds=parts["prediction"].seconds * test / (test + validation),
+               job_seconds=job, job_low_seconds=low, job_high_seconds=high,
+               total_seconds=job * len(members), fit_growth=parts["fit"].growth,
+               predict_growth=parts["prediction"].growth, extrapolation=extrapolation,
+               shaky="; ".join(shaky_reasons(extrapolation, parts, job)))
     return row
 

@@ -134,12 +134,14 @@ class JobGroups:
 _announcements: Any = None  # in a job process: where it announces its process id
 
 
-def start_workers() -> Any:
+def start_workers(preload: Sequence[str] = ()) -> Any:
     """Start the server workers fork from, preloading numpy, scikit-learn and the worker
-    module: each job then starts in milliseconds, from a process with no threads. Called
-    early, the preloading overlaps with the parent loading the dataset."""
+    module (and the modules ``preload`` names): each job then starts in milliseconds, from
+    a process with no threads. Called early, the preloading overlaps with the parent
+    loading the dataset. Once it runs, later calls return at once."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["mlbench.running.worker"])
+    context.set_forkserver_preload(["mlbench.running.worker", *preload,
+                                    "mlbench.running.frozen"])
     from multiprocessing import forkserver
 
     with _safe_path():

@@ -6,8 +6,9 @@ grid (by default the committed `results/scaling-mnist-r3`, 3 repeats).
     python tests/benchmarks/estimate_accuracy.py --tries 3 --real results/my-grid-run
 
 Needs full MNIST (`MLBENCH_DATA_DIR`, else ../shared/data/mnist). Prints, per model and
-size, the estimated fit, predict and job seconds and each over the real median; then the
-total. The estimate costs about 35 s; the real run it is held against took 22 minutes.
+size, the estimated fit, predict and job seconds and each over the real median, the job's
+range and whether the real median lies in it; then the total. The estimate costs about 35 s;
+the real run it is held against took 22 minutes.
 """
 
 from __future__ import annotations
@@ -38,12 +39,18 @@ def main() -> None:
     for attempt in range(1, args.tries + 1):
         estimate = mlbench.run(models=["sklearn"], dataset="mnist", data_dir=data_dir,
                                train_size=SIZES, estimate=True)
-        estimate = estimate.set_index(["model", "train_size"])[TIMES]
-        ratios = (estimate / real.loc[estimate.index]).add_suffix(" est/real")
+        estimate = estimate.set_index(["model", "train_size"])
+        held = real.loc[estimate.index]
+        ratios = (estimate[TIMES] / held).add_suffix(" est/real")
+        in_range = held["job_seconds"].between(estimate["job_low_seconds"],
+                                               estimate["job_high_seconds"])
         print(f"\nestimate {attempt} (seconds, and over the real median)")
-        print(pd.concat([estimate, ratios], axis=1).round(2).to_markdown())
+        print(pd.concat([estimate[TIMES], ratios, estimate[["job_low_seconds",
+                         "job_high_seconds", "shaky"]], in_range.rename("real in range")],
+                        axis=1).round(2).to_markdown())
+        print(f"real job within its range: {int(in_range.sum())} of {len(in_range)}")
         print(f"total: estimated {estimate['job_seconds'].sum():.0f} s, real "
-              f"{real.loc[estimate.index, 'job_seconds'].sum():.0f} s")
+              f"{held['job_seconds'].sum():.0f} s")
 
 
 if __name__ == "__main__":  # workers import this file: the run must not start again there

@@ -5,7 +5,8 @@
 Prints the run's wall time, the job's fit + predict time, their difference (the harness:
 interpreter start, imports, dataset load, worker start, measuring, writing results), and a
 cold worker start-up (a fresh interpreter importing what a worker needs) for comparison.
-Any other `mlbench run` options are passed through.
+Any other `mlbench run` options are passed through. `timed_run` is the one way the
+benchmarks time a whole `mlbench run` (fidelity.py uses it too).
 """
 
 from __future__ import annotations
@@ -20,6 +21,21 @@ from pathlib import Path
 import pandas as pd
 
 
+def timed_run(arguments: list[str], output: Path, name: str) -> tuple[float, Path]:
+    """One `mlbench run ARGUMENTS --quiet` in a fresh process, its run folder in
+    ``output/name``: the command's wall time and that folder. Raises if the run failed."""
+    command = [sys.executable, "-m", "mlbench.cli", "run", *arguments, "-o", str(output),
+               "--name", name, "--quiet"]
+    started = time.perf_counter()
+    finished = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
+    wall = time.perf_counter() - started
+    if finished.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited with {finished.returncode}:\n"
+                           f"{finished.stderr.strip()}")
+    return wall, output / name
+
+
 def cold_start_seconds(rounds: int = 3) -> float:
     times = []
     for _ in range(rounds):
@@ -31,12 +47,8 @@ def cold_start_seconds(rounds: int = 3) -> float:
 
 def main(arguments: list[str]) -> None:
     with tempfile.TemporaryDirectory() as output:
-        command = [sys.executable, "-m", "mlbench.cli", "run", *arguments, "-o", output,
-                   "--name", "overhead", "--quiet"]
-        started = time.perf_counter()
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-        wall = time.perf_counter() - started
-        frame = pd.read_csv(Path(output) / "overhead" / "results.csv")
+        wall, folder = timed_run(arguments, Path(output), "overhead")
+        frame = pd.read_csv(folder / "results.csv")
     work = float((frame["fit_seconds"] + frame["predict_seconds"]).sum())
     print(f"jobs: {len(frame)} ({', '.join(frame['model'])})")
     print(f"run wall time:        {wall:8.2f} s")

@@ -15,6 +15,7 @@ pytest.importorskip("torch")
 pytest.importorskip("tensorflow")
 
 from tests.benchmarks.cnn_throughput import TRAIN_FLOP_PER_IMAGE
+from tests.benchmarks.reference_notebook import notebook_model
 
 IMAGES = 2048
 
@@ -49,14 +50,7 @@ def test_reference_notebook_epoch(benchmark: Any, slice_of_mnist: Any) -> None:
 
     x, y = slice_of_mnist
     keras.mixed_precision.set_dtype_policy("float32")
-    layers = keras.layers
-    model = keras.Sequential([
-        keras.Input((28, 28, 1)), layers.Conv2D(32, 3, activation="relu"),
-        layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2), layers.Dropout(0.25),
-        layers.Flatten(), layers.Dense(128, activation="relu"), layers.Dropout(0.5),
-        layers.Dense(10, activation="softmax")])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model = notebook_model(keras)
     model.fit(x[:64], y[:64], verbose=0)  # trace once, as the plugins' set-up does
     benchmark.pedantic(lambda: model.fit(x, y, epochs=1, verbose=0), rounds=3)
     _report(benchmark)
