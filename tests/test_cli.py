@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 from click.testing import Result
 
+import mlbench
 from mlbench.results.table import COLUMN_NAMES, read_table
 from tests.conftest import assert_one_line_error
 
@@ -53,6 +55,12 @@ def test_run_prints_table_and_writes_every_file(cli: Cli, tmp_path: Path) -> Non
     assert machine["cpu_count"] >= 1 and machine["python"] and machine["cpu"]
     assert "scikit-learn" in machine["libraries"] and "numpy" in machine["libraries"]
     assert isinstance(machine["threads"], list)
+    # The commit of the checkout the run came from (these tests run from one), so a result
+    # can be traced to its code; "+dirty" marks uncommitted changes.
+    checkout = Path(mlbench.__file__).resolve().parents[1]
+    head = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert machine["git_commit"] in (head, f"{head}+dirty")
 
     labels = np.load(run / "test_labels.npy")
     assert labels.shape == (360,)

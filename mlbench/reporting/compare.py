@@ -300,6 +300,11 @@ def _interval(low: float, high: float) -> str:
     return "" if math.isnan(low) else f"{low:.4f}-{high:.4f}"
 
 
+def _range(low: float, high: float, repeats: Any) -> str:
+    """" (min-max)" after a median over 2 or more repeats: the bars compare's chart draws."""
+    return "" if repeats < 2 else f" ({_seconds(low)}-{_seconds(high)})"
+
+
 def _ratio(ratio: float) -> str:
     return "" if math.isnan(ratio) else f"{ratio:.2f}x"
 
@@ -341,7 +346,8 @@ def display_table(comparison: Comparison) -> pd.DataFrame:
             "Δ accuracy (points)": "" if first or delta is None or math.isnan(delta)
             else f"{delta * 100:+.2f}",
             "test": test,
-            "fit s": _seconds(row["fit_seconds"]),
+            "fit s": _seconds(row["fit_seconds"]) + _range(row["fit_min"], row["fit_max"],
+                                                           row["repeats"]),
             "fit vs first": "" if first else _ratio(row.get("fit_ratio", math.nan)),
             "predict images/s": "" if math.isnan(row["predict_throughput"])
             else f"{row['predict_throughput']:,.0f}",
@@ -404,8 +410,8 @@ def comparison_document(comparison: Comparison, figures: list[Figure]) -> Docume
         "Results per model",
         Text(f"Per model and device, each run's test accuracy (mean ± standard deviation over "
              f"repeats; its 95% interval over the seeds, Student's t, and over the test "
-             f"images, Wilson), median fit time and prediction throughput; deltas and ratios "
-             f"are against {comparison.labels[0]}."),
+             f"images, Wilson), median fit time (with its min-max over repeats) and "
+             f"prediction throughput; deltas and ratios are against {comparison.labels[0]}."),
         Table(display_table(comparison)),
         *([Text("Larger than the spread:", kind="warning"), Bullets(flags)] if flags
           else [Text("No difference is larger than the spread.", kind="good")]))
@@ -476,7 +482,8 @@ def make_charts(comparison: Comparison, folder: ComparisonFolder) -> list[Figure
          "bars the 95% interval over the test images that the table prints."),
         ("fit_time.png", "fit_seconds", "fit_min", "fit_max",
          "fit time (s, median, min-max; log scale)", True,
-         "Fit time per model and run (median over repeats, min-max bars, log scale)."),
+         "Fit time per model and run (median over repeats, min-max bars as the table prints "
+         "them, log scale)."),
     ]:
         path = folder.chart(name)
         if grouped_bars(comparison.summary, comparison.labels, value, low, high, path, label,

@@ -30,7 +30,7 @@ from mlbench.reporting.document import (
 )
 from mlbench.reporting.run_setup import setup_rows
 from mlbench.reporting.significance import ACCURACY_IMAGES
-from mlbench.reporting.verdicts import seconds
+from mlbench.reporting.verdicts import runs_text, seconds
 from mlbench.results.folder import RunFolder, Warn, write_atomic
 from mlbench.results.run_info import RunInfo
 from mlbench.results.table import params_of
@@ -174,9 +174,14 @@ def per_model_table(ok: pd.DataFrame) -> Table:
                *(["to target s (median)"] if "to target s (median)" in per_model else []),
                "peak MiB (max)", "model MiB (max)", "size MiB (median)"]
     images = int(ok["test_size"].max())
-    caption = (f"Per model, most accurate first (ok jobs only). Accuracy is measured on the "
-               f"{images:,} test images; its 95% interval over them (Wilson) is the test "
-               "set's own sampling error, there even for a single run.")
+    runs = ok.groupby("label").size()
+    behind = (f"{runs_text(int(runs.iloc[0]))} per model" if runs.nunique() == 1
+              else f"{runs.min()} to {runs.max()} runs per model (column runs)")
+    caption = (f"Per model, most accurate first (ok jobs only; {behind}). Accuracy is "
+               f"measured on the {images:,} test images; its 95% interval over them (Wilson) "
+               "is the test set's own sampling error, there even for a single run. Fit time "
+               "is training on the training images, predict time predicting the test "
+               "images.")
     if repeated:
         caption += (" Over repeats: the standard deviation and 95% Student's t interval of "
                     "the accuracy over seeds; times are geometric means with 95% intervals "

@@ -81,7 +81,7 @@ def gpu_names() -> list[str]:
 
 def git_commit() -> str | None:
     """The commit of the mlbench checkout in use (with '+dirty' for local changes), if any."""
-    source = Path(__file__).resolve().parent.parent
+    source = Path(__file__).resolve().parents[2]  # mlbench/running/ -> the checkout
     if not (source / ".git").exists() or not shutil.which("git"):
         return None
     try:
