@@ -21,7 +21,8 @@ from rich.progress import Progress as LiveBar
 from rich.table import Table
 from rich.text import Text
 
-from mlbench.reporting.stats import accuracy_interval, accuracy_text
+from mlbench.reporting.document import accuracy_text
+from mlbench.reporting.stats import accuracy_interval
 from mlbench.reporting.tables import (
     GRID_COLUMNS,
     device_speedups,
@@ -29,6 +30,7 @@ from mlbench.reporting.tables import (
     grid_sort_key,
     ok_rows,
     selection_lines,
+    size_mib,
     sweep_selection,
 )
 from mlbench.reporting.verdicts import summary_lines
@@ -157,8 +159,7 @@ def results_table(frame: pd.DataFrame) -> Table:
     grid = grid_columns(frame)
     by, ascending = (["_ok", "model", *grid, "repeat"], True) if grid else (
         ["_ok", "accuracy", "model"], [True, False, True])
-    size_mib = frame["model_size_bytes"].astype("float64") / 2**20
-    order = frame.assign(_ok=frame["status"] != "ok", size_mib=size_mib).sort_values(
+    order = frame.assign(_ok=frame["status"] != "ok", size_mib=size_mib(frame)).sort_values(
         by, ascending=ascending, na_position="last", key=grid_sort_key)
     table = Table(title=f"mlbench results: {_dataset_line(frame)}", title_justify="left")
     columns = [("model", "left"), ("device", "left"), ("sweep", "left"),

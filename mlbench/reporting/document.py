@@ -77,6 +77,27 @@ def is_missing(value: Any) -> bool:
     return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
 
 
+def significant(value: float) -> str:
+    """Three significant digits, thousands separated: 0.0484, 12.3, 1,234."""
+    return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"
+
+
+def seconds(value: float) -> str:
+    return f"{significant(value)} s"
+
+
+def accuracy_text(low: float, high: float) -> str:
+    """An accuracy interval as tables print it ("0.9660 to 0.9726"); empty where missing."""
+    return "" if is_missing(low) or is_missing(high) else f"{low:.4f} to {high:.4f}"
+
+
+def seconds_text(low: float, high: float) -> str:
+    """A time interval as tables print it, three significant digits; empty where missing."""
+    if is_missing(low) or is_missing(high):
+        return ""
+    return f"{significant(low)} to {significant(high)}"
+
+
 def number(value: float) -> str:
     """Numbers as people read them: thousands separated, fractions to four places."""
     if is_missing(value):

@@ -24,13 +24,15 @@ from mlbench.reporting.document import (
     Section,
     Table,
     Text,
+    accuracy_text,
     number,
+    seconds,
     to_html,
     to_markdown,
 )
 from mlbench.reporting.run_setup import setup_rows
 from mlbench.reporting.significance import ACCURACY_IMAGES
-from mlbench.reporting.verdicts import runs_text, seconds
+from mlbench.reporting.verdicts import runs_text
 from mlbench.results.folder import RunFolder, Warn, write_atomic
 from mlbench.results.run_info import RunInfo
 from mlbench.results.table import params_of
@@ -142,9 +144,9 @@ def results_section(frame: pd.DataFrame) -> Section:
         ok["label"] = tables.model_labels(ok)
         blocks.append(per_model_table(ok))
     jobs = frame.assign(**{ACCURACY_IMAGES: [
-        stats.accuracy_text(*stats.accuracy_interval(accuracy, size))
+        accuracy_text(*stats.accuracy_interval(accuracy, size))
         for accuracy, size in zip(frame["accuracy"], frame["test_size"], strict=True)]},
-        model_size_mib=frame["model_size_bytes"].astype("float64") / 2**20)
+        model_size_mib=tables.size_mib(frame))
     # Validation accuracy only where the run held images out; time to target only where a
     # job kept a history with test accuracy.
     shown = [name for name in JOB_COLUMNS if name in jobs and (

@@ -16,17 +16,16 @@ import numpy as np
 import pandas as pd
 
 from mlbench.reporting import tables
+from mlbench.reporting.document import accuracy_text, seconds_text
 from mlbench.reporting.stats import (
     ALPHA,
     accuracy_interval,
-    accuracy_text,
     bare_p,
     holm,
     mcnemar,
     mean_interval,
     p_text,
     paired_bootstrap,
-    seconds_text,
     time_interval,
 )
 from mlbench.results.folder import RunFolder

@@ -283,20 +283,3 @@ def p_text(p: float) -> str:
 def bare_p(p: float) -> str:
     """p_text without the "p": for a table column headed p."""
     return p_text(p).removeprefix("p=").removeprefix("p")
-
-
-def accuracy_text(low: float, high: float) -> str:
-    """An accuracy interval as tables print it ("0.9660 to 0.9726"); empty where NaN."""
-    return "" if _missing(low) or _missing(high) else f"{low:.4f} to {high:.4f}"
-
-
-def seconds_text(low: float, high: float) -> str:
-    """A time interval as tables print it, three significant digits; empty where NaN."""
-    if _missing(low) or _missing(high):
-        return ""
-    return f"{_significant(low)} to {_significant(high)}"
-
-
-def _significant(value: float) -> str:
-    """Three significant digits, thousands separated: 0.0484, 12.3, 1,234."""
-    return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"

@@ -123,12 +123,17 @@ def accuracy_per_model(frame: pd.DataFrame) -> pd.DataFrame | None:
     return data
 
 
+def size_mib(frame: pd.DataFrame) -> pd.Series:
+    """The fitted model's size in MiB, as every table shows it."""
+    return frame["model_size_bytes"].astype("float64") / 2**20
+
+
 def results_per_model(ok: pd.DataFrame) -> pd.DataFrame:
     """The report's per-model table of the ok jobs ``ok`` (labelled by ``model_labels`` in
     column ``label``): runs, test accuracy, F1, prediction throughput, time to target,
     memory and model size, most accurate first. Its intervals come from
     ``significance.repeat_summary``."""
-    table = (ok.assign(model_size_mib=ok["model_size_bytes"].astype("float64") / 2**20)
+    table = (ok.assign(model_size_mib=size_mib(ok))
              .groupby("label")
              .agg(**{"runs": ("job_id", "count"),
                      "test accuracy (mean)": ("accuracy", "mean"),

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mlbench.reporting import significance, stats, tables
+from mlbench.reporting.document import seconds
 from mlbench.results.folder import RunFolder
 
 
@@ -49,9 +50,9 @@ def _names(labels: list[str]) -> str:
 
 # -- accuracy -------------------------------------------------------------------------------
 
-def accuracy_headline(frame: pd.DataFrame, folder: RunFolder) -> str:
-    """Who is most accurate, a single name only where the paired tests separate it."""
-    jobs = headline_jobs(frame)
+def accuracy_headline(frame: pd.DataFrame, folder: RunFolder, jobs: pd.DataFrame) -> str:
+    """Who is most accurate among ``jobs`` (``headline_jobs``), a single name only where the
+    paired tests separate it."""
     means = jobs.groupby("label")["accuracy"].mean().sort_values(ascending=False, kind="stable")
     leader = str(means.index[0])
     test_size = int(jobs["test_size"].iloc[0]) if jobs["test_size"].notna().any() else 0
@@ -101,10 +102,6 @@ def _pair(pairs: pd.DataFrame, a: str, b: str) -> pd.Series | None:
 
 # -- time -----------------------------------------------------------------------------------
 
-def seconds(value: float) -> str:
-    return f"{value:,.0f} s" if value >= 1000 else f"{value:.3g} s"
-
-
 def speed_headline(jobs: pd.DataFrame, column: str, title: str) -> str:
     """The label with the lowest median of ``column`` (a time, per job), named alone only
     when it is faster than every other beyond the timing noise; else every label within
@@ -147,14 +144,14 @@ def summary_lines(frame: pd.DataFrame, folder: RunFolder) -> list[str]:
     if jobs.empty:
         return []
     if jobs["label"].nunique() == 1:  # nothing to rank
-        return [accuracy_headline(frame, folder)]
+        return [accuracy_headline(frame, folder, jobs)]
     jobs = jobs.assign(cost_seconds=jobs["fit_seconds"] + jobs["predict_seconds"])
     test_images = f"{int(jobs['test_size'].max()):,} test images" if (
         jobs["test_size"].notna().any()) else "the test images"
     models = tables.per_model_timing(jobs)
     front = models[tables.pareto_front(models)].sort_values("cost_seconds")
     return [
-        accuracy_headline(frame, folder),
+        accuracy_headline(frame, folder, jobs),
         speed_headline(jobs, "fit_seconds", "Fastest to fit (training alone)"),
         speed_headline(jobs, "predict_seconds", f"Fastest to predict the {test_images}"),
         speed_headline(jobs, "cost_seconds",
