@@ -225,9 +225,11 @@ class RunFolder(DocumentFolder):
 
     def save_test_images(self, images: np.ndarray, pixel_max: float) -> None:
         """The test images as stored (uint8 for the built-in datasets), in the order of
-        test_labels.npy, so a report can show digits without the dataset."""
+        test_labels.npy, so a report can show digits without the dataset. Not compressed:
+        compressing MNIST's 10,000 test images takes a quarter of a second of the run, for
+        6 MB of disk."""
         write_atomic(self.test_images_file, lambda p: _save_arrays(
-            p, np.savez_compressed, images=np.asarray(images), pixel_max=np.float64(pixel_max)))
+            p, np.savez, images=np.asarray(images), pixel_max=np.float64(pixel_max)))
 
     def test_labels(self) -> np.ndarray | None:
         path = self.test_labels_file
