@@ -34,6 +34,7 @@ def only_run(tmp_path: Path) -> Path:
 # -- metrics ------------------------------------------------------------------------------
 
 
+@pytest.mark.filterwarnings("ignore:The y_prob values do not sum to one")  # float32 rows
 def test_balanced_accuracy_and_log_loss_in_results_and_report(cli: Cli, tmp_path: Path) -> None:
     # 300 test images: under the 500 whose probabilities are kept, so every image's are saved
     # and log-loss can be recomputed here from the saved arrays, with scikit-learn.
@@ -68,12 +69,14 @@ def test_balanced_accuracy_and_log_loss_in_results_and_report(cli: Cli, tmp_path
     # The printed table, on request, and the report's results table.
     header = next(line for line in result.stdout.splitlines() if "F1 macro" in line)
     assert "balanced accuracy" in header and "log-loss" in header
-    markdown = (run / "report.md").read_text()
-    table_lines = [line for line in markdown.splitlines() if "balanced accuracy (mean)" in line]
-    assert table_lines and "log-loss (mean)" in table_lines[0]
-    cells = [cell.strip() for cell in table_lines[0].strip("|").split("|")]
-    rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.strip("|").split("|")]
-            for line in markdown.splitlines() if line.startswith("| ")}
+    lines = (run / "report.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if "balanced accuracy (mean)" in line)
+    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))
+    table = lines[start:end]  # the results table: its header, rule and rows
+    cells = [cell.strip() for cell in table[0].strip("|").split("|")]
+    assert "log-loss (mean)" in cells
+    rows = {row.split("|")[1].strip(): [cell.strip() for cell in row.strip("|").split("|")]
+            for row in table[2:]}
     logistic, svm = rows["logistic"], rows["svm"]
     loss = cells.index("log-loss (mean)")
     assert float(logistic[loss]) == pytest.approx(frame.loc["logistic", "log_loss"], rel=1e-3)
