@@ -17,9 +17,11 @@ EVAL_BATCH = 1000
 
 
 class KerasCNN(CNN):
-    """The introductory-notebook CNN in Keras 3 (bfloat16 mixed precision, XLA)."""
+    """The introductory-notebook CNN in Keras 3 (mixed precision where the hardware has it)."""
 
     name = "keras-cnn"
+    requires = ("tensorflow", "keras")
+    install = "pip install 'mlbench[tensorflow]'"
     tags = ("cnn", "deep-learning", "keras")
     # Keras runs this many steps per call into TensorFlow: far less Python per step.
     defaults = {**CNN.defaults, "steps_per_execution": 100}

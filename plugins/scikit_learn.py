@@ -15,7 +15,15 @@ import numpy as np
 from mlbench import EstimatorModel, hookimpl
 
 
-class Linear(EstimatorModel):
+class SklearnModel(EstimatorModel):
+    """What every model of this plugin needs: scikit-learn, one of mlbench's own
+    dependencies."""
+
+    requires = ("sklearn",)
+    install = "pip install scikit-learn"
+
+
+class Linear(SklearnModel):
     """Linear regression as a classifier: least squares on one-hot targets, argmax."""
 
     # Plain least squares, as textbooks present it (about 0.86 on MNIST); fit_intercept
@@ -39,7 +47,7 @@ class Linear(EstimatorModel):
         return np.asarray(self.classes_[np.argmax(self.estimator_.predict(X), axis=1)])
 
 
-class Logistic(EstimatorModel):
+class Logistic(SklearnModel):
     """Multinomial logistic regression (L-BFGS)."""
 
     # scikit-learn's defaults: C=1 is near the best on MNIST pixels in [0, 1], and 100
@@ -54,7 +62,7 @@ class Logistic(EstimatorModel):
         return LogisticRegression(**self.params, random_state=self.seed)
 
 
-class Perceptron(EstimatorModel):
+class Perceptron(SklearnModel):
     """Rosenblatt's perceptron, one-vs-rest."""
 
     # scikit-learn's defaults (no penalty, stops when the loss stalls): the classic algorithm
@@ -69,7 +77,7 @@ class Perceptron(EstimatorModel):
         return SklearnPerceptron(**self.params, random_state=self.seed)
 
 
-class NaiveBayes(EstimatorModel):
+class NaiveBayes(SklearnModel):
     """Gaussian naive Bayes."""
 
     # The textbook Gaussian model with scikit-learn's defaults: ~0.56 on MNIST, the figure
@@ -90,7 +98,7 @@ class NaiveBayes(EstimatorModel):
         return make_pipeline(FunctionTransformer(as_float64), GaussianNB(**self.params))
 
 
-class KNN(EstimatorModel):
+class KNN(SklearnModel):
     """k-nearest neighbours, Euclidean distance, brute force."""
 
     # k=3 is the classic choice for MNIST (~0.970); brute force on all cores is fastest for
@@ -108,7 +116,7 @@ class KNN(EstimatorModel):
         return KNeighborsClassifier(**self.params)
 
 
-class SVM(EstimatorModel):
+class SVM(SklearnModel):
     """Support vector machine, RBF kernel (libsvm)."""
 
     # RBF with gamma='scale' and C=5 reaches ~0.98; a larger kernel cache cuts fit time on
@@ -127,7 +135,7 @@ class SVM(EstimatorModel):
         return SVC(**self.params, random_state=self.seed)
 
 
-class RandomForest(EstimatorModel):
+class RandomForest(SklearnModel):
     """Random forest of 100 fully grown trees."""
 
     # scikit-learn's defaults (100 trees, sqrt features) on all cores: ~0.97 in ~15 s.
@@ -141,7 +149,7 @@ class RandomForest(EstimatorModel):
         return RandomForestClassifier(**self.params, random_state=self.seed)
 
 
-class MLP(EstimatorModel):
+class MLP(SklearnModel):
     """Multi-layer perceptron, one hidden layer of 100 ReLU units, Adam."""
 
     # One hidden layer of 100 units for 20 epochs: ~0.978 in ~7 s; scikit-learn's default

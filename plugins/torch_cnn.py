@@ -16,9 +16,11 @@ EVAL_BATCH = 1000
 
 
 class TorchCNN(CNN):
-    """The introductory-notebook CNN in PyTorch (channels-last, bfloat16 autocast, compiled)."""
+    """The introductory-notebook CNN in PyTorch (channels-last; autocast where hardware has it)."""
 
     name = "torch-cnn"
+    requires = ("torch",)
+    install = "pip install 'mlbench[torch]'"
     tags = ("cnn", "deep-learning", "torch")
 
     def prepare(self, X: np.ndarray, y: np.ndarray) -> None:

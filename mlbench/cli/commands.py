@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -33,6 +33,12 @@ from mlbench.running.settings import (
     bind,
     to_config,
 )
+
+if TYPE_CHECKING:  # imported where used: `mlbench --help` stays fast
+    from rich.table import Table
+    from rich.text import Text
+
+    from mlbench.contract.registry import ModelEntry, Registry
 
 EXIT_JOBS_FAILED, EXIT_USAGE, EXIT_DATASET, EXIT_DISK_FULL, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
 EXIT_FAIL_ON = 5  # compare --fail-on: a threshold broken, as pytest-benchmark's compare-fail
@@ -133,10 +139,13 @@ plugin_option = option(next(setting for setting in SETTINGS if setting.name == "
 
 @main.command()
 @setting_options
+@click.option("--metrics", metavar="NAMES",
+              help="More columns for the printed table, comma-separated: balanced_accuracy, "
+                   "log_loss (results.csv and the report always have them).")
 @click.pass_context
 @friendly
 def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
-        **settings: Any) -> None:
+        metrics: str | None, **settings: Any) -> None:
     """Train and test models, print the results table sorted by accuracy, then write the
     report (report.html, report.md, charts) into the run folder."""
     if not resume and to_config(bind((), settings))[0].executor == "local":
@@ -144,10 +153,11 @@ def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
         # (about a second) while this process imports the rest and loads the data. Jobs
         # re-run the `mlbench` script, which imports the CLI: preloaded too.
         start_workers(preload=["mlbench.cli.commands"])
-    from mlbench.cli.display import ConsoleProgress
+    from mlbench.cli.display import ConsoleProgress, check_metrics
     from mlbench.running import api
 
-    progress = ConsoleProgress(quiet=quiet)
+    # A choice of display, not a setting of the run: run.json does not keep it.
+    progress = ConsoleProgress(quiet=quiet, metrics=check_metrics(metrics))
     if resume:
         given = [setting.option for setting in RUN_SETTINGS
                  if ctx.get_parameter_source(setting.name)
@@ -184,9 +194,13 @@ def report_after_run(run_dir: str, quiet: bool) -> None:
 
 @main.command(name="list")
 @plugin_option
+@click.option("--params", "show_params", is_flag=True,
+              help="Also list each model's parameters and their defaults (set them with "
+                   "--param MODEL.NAME=VALUE).")
 @friendly
-def list_(plugins: tuple[str, ...]) -> None:
-    """Show models, datasets and plugins, and where each came from."""
+def list_(plugins: tuple[str, ...], show_params: bool) -> None:
+    """Show models (and whether their framework is installed), datasets and plugins, and
+    where each came from."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -197,13 +211,16 @@ def list_(plugins: tuple[str, ...]) -> None:
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 1000)
 
     models = Table(title="Models", title_justify="left")
-    for column in ("name", "tags", "input", "devices", "plugin", "description"):
+    for column in ("name", "tags", "input", "devices", "plugin", "framework", "description"):
         models.add_column(column)
     for name in sorted(registry.models):
         entry = registry.models[name]
         models.add_row(*(Text(value) for value in (
-            name, ", ".join(entry.tags), entry.input, ", ".join(entry.devices), entry.plugin,
-            entry.description)))
+            name, ", ".join(entry.tags), entry.input, ", ".join(entry.devices), entry.plugin)),
+            framework_cell(entry), Text(entry.description))
+    tables = [models]
+    if show_params:
+        tables.append(params_table(registry))
     datasets = Table(title="Datasets", title_justify="left")
     for column in ("name", "plugin", "description"):
         datasets.add_column(column)
@@ -222,10 +239,38 @@ def list_(plugins: tuple[str, ...]) -> None:
     tags.add_column("models")
     for tag, names in registry.tags().items():
         tags.add_row(Text(tag), Text(", ".join(names)))
-    for table in (models, tags, datasets, sources):
+    for table in (*tables, tags, datasets, sources):
         console.print(table)
     for problem in registry.problems:
         click.echo(f"mlbench: warning: {problem}", err=True)
+
+
+def framework_cell(entry: ModelEntry) -> Text:
+    """What a model needs to run: its modules, found or not (and how to install them)."""
+    from rich.text import Text
+
+    if not entry.requires:
+        return Text("")
+    missing = entry.missing()
+    if not missing:
+        return Text(f"{', '.join(entry.requires)}: installed", style="green")
+    hint = f"; {entry.install}" if entry.install else ""
+    return Text(f"{', '.join(missing)}: not installed{hint}", style="red")
+
+
+def params_table(registry: Registry) -> Table:
+    """Every model's parameters with their defaults, as --param takes them."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="Parameters (set with --param MODEL.NAME=VALUE, vary with --sweep)",
+                  title_justify="left")
+    for column in ("model", "param", "default"):
+        table.add_column(column)
+    for name in sorted(registry.models):
+        for param, default in registry.models[name].defaults.items():
+            table.add_row(Text(name), Text(param), Text(repr(default)))
+    return table
 
 
 @main.command()

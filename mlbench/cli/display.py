@@ -5,22 +5,20 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import BarColumn, ProgressColumn, SpinnerColumn, Task, TextColumn
 from rich.progress import Progress as LiveBar
+from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from mlbench.contract.registry import unknown_message
+from mlbench.errors import UsageError
 from mlbench.reporting.document import accuracy_text
 from mlbench.reporting.stats import accuracy_interval
 from mlbench.reporting.tables import (
@@ -36,6 +34,7 @@ from mlbench.reporting.tables import (
 from mlbench.reporting.verdicts import summary_lines
 from mlbench.results.folder import RunFolder
 from mlbench.results.naming import job_id
+from mlbench.running.expected import ExpectedTimes
 from mlbench.running.jobs import JobSpec
 from mlbench.running.progress import Progress
 
@@ -59,15 +58,56 @@ def outcome_text(record: dict[str, Any]) -> str:
     return str(record.get("error") or "").strip().split("\n")[0]
 
 
+class ElapsedBar(BarColumn):
+    """A running job's bar fills with its elapsed time over its expected time (to 99% at
+    most: it ends when the job does); without an expectation it pulses."""
+
+    def render(self, task: Task) -> ProgressBar:
+        expected = task.fields.get("expected")
+        if not expected:
+            return super().render(task)
+        elapsed = min(task.elapsed or 0.0, 0.99 * expected)
+        return ProgressBar(total=expected, completed=elapsed, width=self.bar_width,
+                           style=self.style, complete_style=self.complete_style,
+                           finished_style=self.finished_style, pulse_style=self.pulse_style,
+                           animation_time=task.get_time())
+
+
+class JobClock(ProgressColumn):
+    """The whole run: jobs done of all, and its time. A job: its elapsed time, and how long
+    the same job took before, where it ran before. Read from each task's own clock at every
+    refresh, so it moves while a worker is busy."""
+
+    def render(self, task: Task) -> Text:
+        elapsed = clock(task.elapsed)
+        if "expected" not in task.fields:  # the run's own line
+            return Text(f"{int(task.completed)}/{int(task.total or 0)} jobs, {elapsed}")
+        expected, epoch, epochs = (task.fields.get(name)
+                                   for name in ("expected", "epoch", "epochs"))
+        done = f"epoch {epoch}{f'/{epochs}' if epochs else ''} done, " if epoch else ""
+        if expected is None:
+            return Text(f"{done}{elapsed} elapsed")
+        return Text(f"{done}{elapsed}, took {clock(expected)} before")
+
+
+def clock(seconds: float | None) -> str:
+    """0:07, 4:05, 1:02:03: a clock that ticks every second."""
+    whole = int(seconds or 0)
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
 class ConsoleProgress(Progress):
-    def __init__(self, quiet: bool = False) -> None:
+    def __init__(self, quiet: bool = False, metrics: Sequence[str] = ()) -> None:
         self.quiet = quiet
+        self.metrics = list(metrics)
         self.err = Console(stderr=True, highlight=False)
         self.live = self.err.is_terminal and not quiet
         self.show_downloads = not quiet
         self.bar: LiveBar | None = None
         self.tasks: dict[str, Any] = {}
         self.started_jobs = self.done = self.total = 0
+        self.expected: ExpectedTimes | None = None
 
     def warn(self, message: str) -> None:
         self.err.print(Text.assemble(("mlbench: warning: ", "yellow"), message), soft_wrap=True)
@@ -81,24 +121,40 @@ class ConsoleProgress(Progress):
         resumed = f", {already_done} already done" if already_done else ""
         jobs = "1 job" if total == 1 else f"{total} jobs"
         self.say(f"mlbench: {jobs} to run{resumed}; results in {run_dir}")
+        if not self.quiet:
+            self.expected = ExpectedTimes.for_run(run_dir)
         if self.live:
-            self.bar = LiveBar(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                               MofNCompleteColumn(), TimeElapsedColumn(), console=self.err,
-                               transient=True)
+            # rich redraws on its own thread (refresh_per_second), so the clocks move while
+            # this thread waits for a worker.
+            self.bar = LiveBar(SpinnerColumn(), TextColumn("{task.description}"), ElapsedBar(),
+                               JobClock(), console=self.err, transient=True,
+                               refresh_per_second=4)
             self.bar.start()
-            self.tasks["all"] = self.bar.add_task("jobs", total=total)
+            self.tasks["all"] = self.bar.add_task("run", total=total)
 
     def started(self, spec: JobSpec) -> None:
         label = job_label(spec.model, spec.device, spec.repeat, spec.job_id)
+        expected = self.expected.expect(spec) if self.expected is not None else None
         if self.bar is not None:
-            self.tasks[spec.job_id] = self.bar.add_task(f"  {label}", total=None)
+            planned = spec.params.get("epochs")  # a CNN's; other models' histories vary
+            self.tasks[spec.job_id] = self.bar.add_task(
+                f"  {label}", total=None, expected=expected, epoch=0,
+                epochs=planned if isinstance(planned, int) else None)
         else:
             # Start lines count starts, end lines count ends: with --jobs 2 each stays in order.
             self.started_jobs += 1
-            self.say(f"[{self.started_jobs}/{self.total}] {label}: started")
+            about = "" if expected is None else f" (took {duration(expected)} before)"
+            self.say(f"[{self.started_jobs}/{self.total}] {label}: started{about}")
+
+    def epoch(self, spec: JobSpec, epochs: int) -> None:
+        task = self.tasks.get(spec.job_id)
+        if self.bar is not None and task is not None:
+            self.bar.update(task, epoch=epochs)
 
     def finished(self, record: dict[str, Any]) -> None:
         self.done += 1
+        if self.expected is not None:
+            self.expected.add(record)  # the next repeat of this job expects as long
         status = record["status"]
         label = job_label(record["model"], record["device"], record["repeat"],
                           record["job_id"])
@@ -126,7 +182,7 @@ class ConsoleProgress(Progress):
     def end(self, results: pd.DataFrame) -> None:
         self.stop_bar()
         out = Console(highlight=False, width=None if sys.stdout.isatty() else 1000)
-        out.print(results_table(results))
+        out.print(results_table(results, self.metrics))
         selection = sweep_selection(results)
         if selection is not None:  # the setting each swept model is chosen with, and why
             for line in selection_lines(selection):
@@ -153,19 +209,39 @@ class ConsoleProgress(Progress):
             self.say(f"mlbench: results in {results_csv} (and .parquet, run.json)")
 
 
-def results_table(frame: pd.DataFrame) -> Table:
-    """Best first: ok jobs by accuracy, then the rest by status. A grid's rows are grouped
-    instead, by model, swept values and training-set size, so each model reads as a curve."""
+# Results columns the table shows only when asked (--metrics): header and format.
+OPTIONAL_METRICS = {"balanced_accuracy": ("balanced accuracy", "{:.4f}"),
+                    "log_loss": ("log-loss", "{:.4f}")}
+
+
+def check_metrics(text: str | None) -> list[str]:
+    """--metrics' comma-separated names, each one of OPTIONAL_METRICS."""
+    names = [name.strip() for name in (text or "").split(",") if name.strip()]
+    for name in names:
+        if name not in OPTIONAL_METRICS:
+            raise UsageError(unknown_message("metric for --metrics", name, OPTIONAL_METRICS))
+    return list(dict.fromkeys(names))
+
+
+def results_table(frame: pd.DataFrame, metrics: Sequence[str] = ()) -> Table:
+    """Best first: models by the mean accuracy of their ok jobs, each model's repeats
+    together; then the rest by status. A grid's rows are grouped instead, by model, swept
+    values and training-set size, so each model reads as a curve. ``metrics``: columns of
+    OPTIONAL_METRICS to show after F1."""
     grid = grid_columns(frame)
+    ok = frame["status"] == "ok"
+    model_mean = frame["accuracy"].where(ok).groupby(
+        [frame["model"], frame["device"]]).transform("mean")
     by, ascending = (["_ok", "model", *grid, "repeat"], True) if grid else (
-        ["_ok", "accuracy", "model"], [True, False, True])
-    order = frame.assign(_ok=frame["status"] != "ok", size_mib=size_mib(frame)).sort_values(
+        ["_ok", "_model_mean", "model", "device", "repeat"], [True, False, True, True, True])
+    order = frame.assign(_ok=~ok, _model_mean=model_mean, size_mib=size_mib(frame)).sort_values(
         by, ascending=ascending, na_position="last", key=grid_sort_key)
     table = Table(title=f"mlbench results: {_dataset_line(frame)}", title_justify="left")
     columns = [("model", "left"), ("device", "left"), ("sweep", "left"),
                ("train_size", "right"), ("repeat", "right"), ("status", "left"),
                ("val. accuracy", "right"), ("test accuracy", "right"),
-               ("95% CI (test images)", "right"), ("F1 macro", "right"), ("fit s", "right"),
+               ("95% CI (test images)", "right"), ("F1 macro", "right"),
+               *((OPTIONAL_METRICS[name][0], "right") for name in metrics), ("fit s", "right"),
                ("fit CPU s", "right"), ("to target s", "right"), ("predict s", "right"),
                ("predict images/s", "right"), ("peak MiB", "right"), ("model MiB", "right"),
                ("size MiB", "right")]
@@ -197,8 +273,9 @@ def results_table(frame: pd.DataFrame) -> Table:
             cells.append(_num(row.validation_accuracy, "{:.4f}"))
         cells += [_num(row.accuracy, "{:.4f}"),
                   accuracy_text(*accuracy_interval(row.accuracy, row.test_size)),
-                  _num(row.f1_macro, "{:.4f}"), _num(row.fit_seconds, "{:.2f}"),
-                  _num(row.fit_cpu_seconds, "{:.2f}")]
+                  _num(row.f1_macro, "{:.4f}"),
+                  *(_num(getattr(row, name), OPTIONAL_METRICS[name][1]) for name in metrics),
+                  _num(row.fit_seconds, "{:.2f}"), _num(row.fit_cpu_seconds, "{:.2f}")]
         if show_target:
             cells.append(_num(row.time_to_target_seconds, "{:.2f}"))
         cells += [_num(row.predict_seconds, "{:.2f}"), _num(row.predict_throughput, "{:,.0f}"),

@@ -87,6 +87,10 @@ class Model:
     # kernel SVM's fit, brute-force k-NN's predict).
     fit_growth: ClassVar[float] = 1.0
     predict_growth: ClassVar[float] = 0.0
+    # The modules its jobs import that may be missing (a framework), and how to install
+    # them: `mlbench list` says which are there, without importing them.
+    requires: ClassVar[Sequence[str]] = ()
+    install: ClassVar[str] = ""
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", **params: Any) -> None:
         unknown = sorted(set(params) - set(self.defaults))
@@ -156,6 +160,9 @@ def contract_problems(cls: Any) -> list[str]:
     tags = getattr(cls, "tags", ())
     if isinstance(tags, str) or not all(isinstance(tag, str) for tag in tags):
         problems.append("tags must be a list of strings")
+    requires = getattr(cls, "requires", ())
+    if isinstance(requires, str) or not all(isinstance(name, str) for name in requires):
+        problems.append("requires must be a list of module names")
     return problems
 
 

@@ -63,9 +63,29 @@ class ModelEntry:
         return float(getattr(self.cls, "predict_growth", Model.predict_growth))
 
     @property
+    def requires(self) -> tuple[str, ...]:
+        return tuple(getattr(self.cls, "requires", ()))
+
+    @property
+    def install(self) -> str:
+        return str(getattr(self.cls, "install", "") or "")
+
+    def missing(self) -> list[str]:
+        """The required modules that cannot be found, looked up without importing them
+        (TensorFlow's import alone takes seconds): how a missing package looks to Python."""
+        return [name for name in self.requires if not _findable(name)]
+
+    @property
     def description(self) -> str:
         doc = getattr(self.cls, "description", "") or (self.cls.__doc__ or "")
         return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def _findable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a broken parent package, a bad name
+        return False
 
 
 @dataclass(frozen=True)

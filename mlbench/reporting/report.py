@@ -208,7 +208,8 @@ def per_model_table(ok: pd.DataFrame, which: str = "") -> list[Block]:
              for part in ("geo. mean", "95% CI")]
     seeds = ["accuracy std (seeds)", significance.ACCURACY_SEEDS]
     columns = ["model", "runs", "test accuracy (mean)", ACCURACY_IMAGES,
-               *(seeds if repeated else []), "F1 macro (mean)",
+               *(seeds if repeated else []), "F1 macro (mean)", "balanced accuracy (mean)",
+               *(["log-loss (mean)"] if "log-loss (mean)" in per_model else []),
                *(times if repeated else times[::2]), "predict images/s (median)",
                *(["to target s (median)"] if "to target s (median)" in per_model else []),
                "peak MiB (max)", "model MiB (max)", "size MiB (median)"]
@@ -220,7 +221,10 @@ def per_model_table(ok: pd.DataFrame, which: str = "") -> list[Block]:
                f"{behind}; accuracy on the {images:,} test images).")
     note = (f"Accuracy's 95% interval over the {images:,} test images (Wilson) is the test "
             "set's own sampling error, there even for a single run. Fit time is training on "
-            "the training images, predict time predicting the test images.")
+            "the training images, predict time predicting the test images. Balanced accuracy: "
+            "the mean of the per-class recalls; log-loss: cross-entropy of the predicted "
+            "probabilities over all test images (natural log; lower is better; empty for a "
+            "model without probabilities).")
     if repeated:
         note += (" Over repeats: the standard deviation and 95% Student's t interval of the "
                  "accuracy over seeds; times are geometric means with 95% intervals on the "

@@ -130,14 +130,16 @@ def size_mib(frame: pd.DataFrame) -> pd.Series:
 
 def results_per_model(ok: pd.DataFrame) -> pd.DataFrame:
     """The report's per-model table of the ok jobs ``ok`` (labelled by ``model_labels`` in
-    column ``label``): runs, test accuracy, F1, prediction throughput, time to target,
-    memory and model size, most accurate first. Its intervals come from
-    ``significance.repeat_summary``."""
+    column ``label``): runs, test accuracy, F1, balanced accuracy, log-loss (where a model
+    gave probabilities), prediction throughput, time to target, memory and model size, most
+    accurate first. Its intervals come from ``significance.repeat_summary``."""
     table = (ok.assign(model_size_mib=size_mib(ok))
              .groupby("label")
              .agg(**{"runs": ("job_id", "count"),
                      "test accuracy (mean)": ("accuracy", "mean"),
                      "F1 macro (mean)": ("f1_macro", "mean"),
+                     "balanced accuracy (mean)": ("balanced_accuracy", "mean"),
+                     "log-loss (mean)": ("log_loss", "mean"),
                      "predict images/s (median)": ("predict_throughput", "median"),
                      "to target s (median)": ("time_to_target_seconds", "median"),
                      "peak MiB (max)": ("peak_memory_mb", "max"),
@@ -148,6 +150,8 @@ def results_per_model(ok: pd.DataFrame) -> pd.DataFrame:
              .sort_values(["test accuracy (mean)", "model"], ascending=[False, True]))
     if ok["target_accuracy"].isna().all():  # no model kept a history with test accuracy
         table = table.drop(columns="to target s (median)")
+    if ok["log_loss"].isna().all():  # no model gave probabilities
+        table = table.drop(columns="log-loss (mean)")
     return table
 
 

@@ -189,6 +189,14 @@ class JobRecord:
         "float64", "test accuracy: the fraction of the test_size test images predicted right, "
         "in this one run (the report adds its 95% interval over the test images)", "fraction")
     f1_macro: float | None = column("float64", "macro-averaged F1 on the test set", "fraction")
+    balanced_accuracy: float | None = column(
+        "float64", "balanced accuracy: the mean over classes of each class's recall (the "
+        "fraction of its test images predicted right), on the test_size test images",
+        "fraction")
+    log_loss: float | None = column(
+        "float64", "log-loss (cross-entropy, natural log) of predict_proba() over all test_size "
+        "test images, each probability clipped to at least 1e-15; empty where the model gives "
+        "no probabilities", "nats")
     validation_size: int | None = column(
         "Int64", "validation images: held out of the training set (stratified, seeded by the "
         "run's --seed), never trained on; empty when the run holds none out", "images")
@@ -221,8 +229,8 @@ class JobRecord:
     predict_throughput: float | None = column("float64", "test images / predict_seconds",
                                               "images/s")
     proba_seconds: float | None = column(
-        "float64", "wall time of predict_proba() on the images whose probabilities are kept",
-        "s")
+        "float64", "wall time of predict_proba() on the test_size test images (for log_loss; "
+        "a model such as k-NN repeats its prediction's work)", "s")
     job_seconds: float | None = column("float64", "wall time of the whole job inside the "
                                        "worker", "s")
     peak_memory_mb: float | None = column(

@@ -159,7 +159,8 @@ def _run_jobs(
     for record in skipped:
         finish(None, record, {})
     try:
-        runner.execute(todo, on_start=progress.started, on_finish=finish)
+        runner.execute(todo, on_start=progress.started, on_finish=finish,
+                       on_epoch=progress.epoch)
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (errors.Terminated)
         folder.write_table()  # the table matches jobs/ even if the signal came mid-save
         progress.interrupted(folder.path)

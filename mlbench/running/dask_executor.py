@@ -36,7 +36,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from mlbench.datasets import ARRAYS, MANIFEST, cache_dir, sha256_file
 from mlbench.errors import UsageError
 from mlbench.results.record import JobRecord
-from mlbench.running.jobs import JobSpec, OnFinish, OnStart, Outcome
+from mlbench.running.jobs import JobSpec, OnEpoch, OnFinish, OnStart, Outcome
 from mlbench.running.local_executor import execute, start_workers
 
 CONNECT_SECONDS = 10  # to reach an existing scheduler, and for it to have a worker
@@ -93,7 +93,8 @@ class DaskExecutor:
         # Starts the job forkserver on every worker, now and whenever a worker (re)starts.
         self.client.register_plugin(PrepareWorker(own_cluster=self.cluster is not None))
 
-    def execute(self, specs: Sequence[JobSpec], on_start: OnStart, on_finish: OnFinish) -> None:
+    def execute(self, specs: Sequence[JobSpec], on_start: OnStart, on_finish: OnFinish,
+                on_epoch: OnEpoch | None = None) -> None:  # a Dask task reports no epochs
         if not specs:
             return
         if self.client is None:

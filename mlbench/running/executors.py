@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from mlbench.errors import UsageError
-from mlbench.running.jobs import JobSpec, OnFinish, OnStart, RunConfig
+from mlbench.running.jobs import JobSpec, OnEpoch, OnFinish, OnStart, RunConfig
 from mlbench.running.local_executor import MAIN_GUARD, LocalExecutor
 
 EXECUTORS = ("local", "dask")
@@ -27,9 +27,11 @@ class Executor(Protocol):
     def start(self) -> None:
         """Begin starting workers; called before the dataset loads, so the two overlap."""
 
-    def execute(self, specs: Sequence[JobSpec], on_start: OnStart, on_finish: OnFinish) -> None:
+    def execute(self, specs: Sequence[JobSpec], on_start: OnStart, on_finish: OnFinish,
+                on_epoch: OnEpoch | None = None) -> None:
         """Run every spec, calling ``on_start`` as each is handed to a worker and
-        ``on_finish`` as each ends, whatever its status."""
+        ``on_finish`` as each ends, whatever its status; ``on_epoch`` as a running job's
+        model ends an epoch, where the executor can tell (local: yes; Dask: no)."""
 
     def close(self) -> None:
         """Stop every worker this executor started (also after an error or Ctrl-C)."""

@@ -78,3 +78,4 @@ class JobSpec:
 Outcome = tuple[JobRecord, dict[str, np.ndarray]]
 OnStart = Callable[[JobSpec], None]
 OnFinish = Callable[[JobSpec, JobRecord, dict[str, np.ndarray]], None]
+OnEpoch = Callable[[JobSpec, int], None]  # a running job's model finished its nth epoch

@@ -27,7 +27,7 @@ from pebble import ProcessExpired, ProcessPool
 
 from mlbench.errors import UsageError
 from mlbench.results.record import JobRecord
-from mlbench.running.jobs import JobSpec, OnFinish, OnStart, Outcome
+from mlbench.running.jobs import JobSpec, OnEpoch, OnFinish, OnStart, Outcome
 
 # Set only while the forkserver starts (see start_workers), then taken out of each job's
 # environment, so that what a job runs itself sees the user's environment.
@@ -47,14 +47,15 @@ class LocalExecutor:
     def start(self) -> None:
         start_workers()
 
-    def execute(self, specs: Sequence[JobSpec], on_start: OnStart, on_finish: OnFinish) -> None:
+    def execute(self, specs: Sequence[JobSpec], on_start: OnStart, on_finish: OnFinish,
+                on_epoch: OnEpoch | None = None) -> None:
         host = socket.gethostname()
 
         def finish(spec: JobSpec, record: JobRecord, arrays: dict[str, np.ndarray]) -> None:
             on_finish(spec, record.ran_on(self.name, host), arrays)
 
         execute(specs, jobs=self.jobs, timeout=self.timeout, on_start=on_start,
-                on_finish=finish)
+                on_finish=finish, on_epoch=on_epoch)
 
     def close(self) -> None:
         """Nothing outlives ``execute``: its pool is stopped when it returns."""
@@ -68,8 +69,10 @@ def execute(
     timeout: float | None = None,
     on_start: Callable[[JobSpec], None] = lambda spec: None,
     on_finish: OnFinish,
+    on_epoch: OnEpoch | None = None,
 ) -> None:
-    """Run every spec, at most ``jobs`` at a time, calling ``on_finish`` as each ends.
+    """Run every spec, at most ``jobs`` at a time, calling ``on_finish`` as each ends (and
+    ``on_epoch`` as a running job's model ends an epoch, looked at twice a second).
 
     Jobs are handed to the pool only when a slot is free, so a job's timeout and the
     progress display both start when the job really starts.
@@ -79,8 +82,14 @@ def execute(
         return
     context = start_workers()
     groups = JobGroups(context)
+    # Each job's epochs so far, one slot per job: plain shared integers, no lock, so a job
+    # killed mid-write cannot leave a lock held that would stop the next job.
+    epochs = context.RawArray("i", len(pending))
+    slots = {spec.job_id: slot for slot, spec in enumerate(pending)}
+    seen: dict[str, int] = {}
     pool = ProcessPool(max_workers=jobs, max_tasks=1, context=context,
-                       initializer=_prepare_job_process, initargs=(groups.announcements,))
+                       initializer=_prepare_job_process,
+                       initargs=(groups.announcements, epochs))
     running: dict[Future[Outcome], JobSpec] = {}
     try:
         while pending or running:
@@ -88,10 +97,17 @@ def execute(
                 spec = pending.pop(0)
                 on_start(spec)
                 try:
-                    running[pool.schedule(run_job, args=(spec,), timeout=timeout)] = spec
+                    running[pool.schedule(run_job, args=(spec, slots[spec.job_id]),
+                                          timeout=timeout)] = spec
                 except RuntimeError as error:  # pebble's pool broke (see outcome)
                     raise pool_failure(error) from error
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            done, _ = wait(running, timeout=None if on_epoch is None else 0.5,
+                           return_when=FIRST_COMPLETED)
+            for spec in running.values():
+                count = epochs[slots[spec.job_id]]
+                if on_epoch is not None and count != seen.get(spec.job_id, 0):
+                    seen[spec.job_id] = count
+                    on_epoch(spec, count)
             for future in done:
                 spec = running.pop(future)
                 # A job that timed out or crashed ends with every process it started.
@@ -132,6 +148,7 @@ class JobGroups:
 
 
 _announcements: Any = None  # in a job process: where it announces its process id
+_epochs: Any = None  # in a job process: the shared epoch counts, one slot per job
 
 
 def start_workers(preload: Sequence[str] = ()) -> Any:
@@ -168,14 +185,21 @@ def _safe_path() -> Iterator[None]:
         os.environ.pop(SAFE_PATH_ADDED, None)
 
 
-def run_job(spec: JobSpec) -> Outcome:
+def run_job(spec: JobSpec, slot: int | None = None) -> Outcome:
     if _announcements is not None:
         _announcements.put((spec.job_id, os.getpid()))  # see JobGroups
     # Imported here, in the worker (where the forkserver has preloaded it), so the parent
     # never pays for importing scikit-learn.
     from mlbench.running.worker import run_job as run_in_worker
 
-    return run_in_worker(spec)
+    on_epoch = None
+    if _epochs is not None and slot is not None:
+        epochs = _epochs
+
+        def on_epoch(count: int) -> None:
+            epochs[slot] = count
+
+    return run_in_worker(spec, on_epoch)
 
 
 def outcome(future: Future[Outcome], spec: JobSpec, timeout: float | None) -> Outcome:
@@ -207,15 +231,15 @@ def describe_exit(exitcode: int | None) -> str:
     return f"worker process exited with code {exitcode}"
 
 
-def _prepare_job_process(announcements: Any) -> None:
+def _prepare_job_process(announcements: Any, epochs: Any = None) -> None:
     """Run in each job process before its job."""
-    global _announcements
+    global _announcements, _epochs
     # Ctrl-C reaches the whole process group; the parent alone decides what to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if os.environ.pop(SAFE_PATH_ADDED, None):
         os.environ.pop(SAFE_PATH, None)
     os.setpgid(0, 0)  # see JobGroups
-    _announcements = announcements
+    _announcements, _epochs = announcements, epochs
     _die_with_parent()
 
 

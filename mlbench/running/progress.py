@@ -24,6 +24,10 @@ class Progress:
     def started(self, spec: JobSpec) -> None:
         """A job was handed to a worker."""
 
+    def epoch(self, spec: JobSpec, epochs: int) -> None:
+        """A running job's model has ended ``epochs`` epochs (models that keep a history_,
+        local executor only)."""
+
     def finished(self, record: dict[str, Any]) -> None:
         """A job ended (any status) and its record is saved."""
 

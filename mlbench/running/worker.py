@@ -13,11 +13,13 @@ import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -33,10 +35,12 @@ from mlbench.running.jobs import JobSpec, Outcome
 
 PROBABILITY_SAMPLE = 500  # evenly spaced test images whose probabilities are kept
 PROBABILITY_WRONG = 2000  # at most this many misclassified images' probabilities
+LOG_LOSS_FLOOR = 1e-15  # a probability of 0 for the true class costs -log(1e-15) = 34.5
 
 
-def run_job(spec: JobSpec) -> Outcome:
-    """Run one job; returns its record and the arrays of its predictions."""
+def run_job(spec: JobSpec, on_epoch: Callable[[int], None] | None = None) -> Outcome:
+    """Run one job; returns its record and the arrays of its predictions. ``on_epoch`` is
+    told the length of the model's ``history_`` as it grows during fit."""
     record = JobRecord.of(spec)
     record.worker_pid = os.getpid()
     record.started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -51,7 +55,7 @@ def run_job(spec: JobSpec) -> Outcome:
             limits = {} if spec.threads is None else {"limits": spec.threads}
             with threadpoolctl.threadpool_limits(**limits):
                 record.threads = _blas_threads()
-                arrays = _measure(spec, record, memory)
+                arrays = _measure(spec, record, memory, on_epoch)
             record = JobRecord.ok(record)
         except SkipJob as reason:
             record = JobRecord.skipped(record, str(reason))
@@ -113,7 +117,8 @@ def _status_mb(key: str) -> float | None:
     return None
 
 
-def _measure(spec: JobSpec, record: JobRecord, memory: ModelMemory) -> dict[str, np.ndarray]:
+def _measure(spec: JobSpec, record: JobRecord, memory: ModelMemory,
+             on_epoch: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
     """Drive the model through its steps, filling in ``record`` as each step ends (a job
     that fails keeps what was measured before); returns the predictions."""
     from mlbench.contract.registry import load_registry
@@ -135,7 +140,8 @@ def _measure(spec: JobSpec, record: JobRecord, memory: ModelMemory) -> dict[str,
         record.params = resolved  # as resolved by the model (a recipe's, say)
     # Framework start-up (imports, device, graph tracing) is measured apart from training.
     record.setup_seconds = driver.prepare(x_train, y_train, spec.seed)
-    fitted = driver.fit(x_train, y_train, eval_set=(x_test, y_test))
+    with watch_epochs(driver.model, on_epoch):
+        fitted = driver.fit(x_train, y_train, eval_set=(x_test, y_test))
     record.fit_seconds, record.fit_cpu_seconds = fitted.seconds, fitted.cpu_seconds
     history = driver.history()
     record.keep_history(history, spec.target_accuracy)
@@ -147,18 +153,24 @@ def _measure(spec: JobSpec, record: JobRecord, memory: ModelMemory) -> dict[str,
     record.predict_throughput = len(x_test) / max(record.predict_seconds, 1e-9)
     arrays = {"predicted": predicted.astype(np.int16)}
     if driver.offers.predict_proba:
-        # Probabilities feed the reports' galleries: a fixed sample of the test set and the
-        # images this model got wrong. Not the whole set: for some models (k-NN) that would
-        # cost a second full prediction.
+        # Every test image's probabilities, for log_loss (for k-NN a second neighbour search,
+        # timed apart as proba_seconds). Only a fixed sample and the images this model got
+        # wrong are kept, for the reports' galleries.
+        probabilities, record.proba_seconds = driver.predict_proba(x_test)
+        record.log_loss = log_loss(y_test, probabilities, np.unique(y_train))
         sample = np.linspace(0, len(y_test) - 1, min(len(y_test), PROBABILITY_SAMPLE))
         wrong = np.flatnonzero(predicted != y_test)[:PROBABILITY_WRONG]
         index = np.union1d(sample.astype(np.int64), wrong)
-        arrays["probabilities"], record.proba_seconds = driver.predict_proba(x_test, index)
+        arrays["probabilities"] = probabilities[index]
         arrays["probability_index"] = index.astype(np.int32)
     record.accuracy = float(np.mean(predicted == y_test))
     record.f1_macro = float(
         sklearn.metrics.f1_score(y_test, predicted, average="macro", zero_division=0)
     )
+    with warnings.catch_warnings():  # a class predicted but absent from a small test set
+        warnings.simplefilter("ignore")
+        record.balanced_accuracy = float(
+            sklearn.metrics.balanced_accuracy_score(y_test, predicted))
     if validation is not None:
         # What a grid's settings are chosen on: training images the model never saw. Predicted
         # after the test set and timed apart, so predict_seconds stays the test set's alone.
@@ -173,6 +185,46 @@ def _measure(spec: JobSpec, record: JobRecord, memory: ModelMemory) -> dict[str,
         info.pop("device_name", None)  # a framework's "cpu" says less than cpu_model()
     record.keep_runtime_info(info)
     return arrays
+
+
+def log_loss(labels: np.ndarray, probabilities: np.ndarray, classes: np.ndarray) -> float:
+    """The mean negative natural log of the probability each image's true class was given
+    (column i is ``classes[i]``; a class never trained on was given 0), clipped to at least
+    1e-15, sklearn.metrics.log_loss's long-time eps. Not sklearn's own function: it raises
+    on a float32 probability a hair above 1, and its clipping changed across versions."""
+    given = np.zeros(len(labels))
+    for column, label in enumerate(classes[:probabilities.shape[1]]):
+        given[labels == label] = probabilities[labels == label, column]
+    return float(-np.mean(np.log(np.clip(given, LOG_LOSS_FLOOR, 1.0))))
+
+
+@contextlib.contextmanager
+def watch_epochs(model: Any, on_epoch: Callable[[int], None] | None,
+                 every: float = 0.5) -> Iterator[None]:
+    """While fit runs, tell ``on_epoch`` each new length of the model's ``history_`` (a
+    model keeps one only if it has it before fit, as the CNNs do), from a thread that wakes
+    twice a second: the plugin need not know about it."""
+    history = getattr(model, "history_", None)
+    if on_epoch is None or not isinstance(history, list):
+        yield
+        return
+    stop = threading.Event()
+
+    def watch() -> None:
+        told = 0
+        while not stop.wait(every):
+            count = len(getattr(model, "history_", None) or [])
+            if count != told:
+                told = count
+                on_epoch(count)
+
+    watcher = threading.Thread(target=watch, name="mlbench-epochs", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
 
 
 class CapturedOutput:

@@ -1,0 +1,90 @@
+"""How long a job is expected to take, for the progress display: the same job (dataset,
+model, device, params, training and test images) in the runs beside this one in its output
+folder, or earlier in this run (another repeat, or before a --resume). Without one, nothing
+is promised. (--estimate's small fits would cost seconds of their own per job.)"""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlbench.datasets import DataRef
+from mlbench.running.jobs import JobSpec
+
+EARLIER_RUNS = 20  # the newest run folders read: enough history, a bounded start-up cost
+Key = tuple[str, str, str, str, int, int]
+
+
+class ExpectedTimes:
+    """Wall times of finished ok jobs (``job_seconds``), looked up by what makes a job the
+    same job."""
+
+    def __init__(self, dataset: str) -> None:
+        self.dataset = dataset
+        self.seconds: dict[Key, list[float]] = {}
+
+    @classmethod
+    def for_run(cls, run_dir: Path) -> ExpectedTimes:
+        """The times of the newest runs beside ``run_dir`` and of its own finished jobs."""
+        run_dir = Path(run_dir)
+        try:
+            dataset = json.loads((run_dir / "run.json").read_text())["dataset"]["name"]
+        except (OSError, ValueError, KeyError, TypeError):
+            dataset = ""
+        expected = cls(str(dataset))
+        tables = sorted(run_dir.parent.glob("*/results.csv"),
+                        key=lambda path: path.stat().st_mtime, reverse=True)
+        for table in tables[:EARLIER_RUNS]:
+            try:
+                with table.open(newline="") as file:
+                    for row in csv.DictReader(file):
+                        expected.add(row)
+            except (OSError, ValueError, csv.Error):
+                continue  # a damaged or foreign table promises nothing
+        return expected
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        """One finished job, as a results.csv row or a saved record."""
+        try:
+            if record.get("status") != "ok" or not record.get("job_seconds"):
+                return
+            params = record.get("params")
+            params = json.loads(params) if isinstance(params, str) else params or {}
+            key = (str(record["dataset"]), str(record["model"]), str(record["device"]),
+                   _canonical(params), int(record["train_size"]), int(record["test_size"]))
+            self.seconds.setdefault(key, []).append(float(record["job_seconds"]))
+        except (KeyError, TypeError, ValueError):
+            return
+
+    def expect(self, spec: JobSpec) -> float | None:
+        """The median time of the same job's earlier runs; None where there is none."""
+        train, test = job_sizes(spec.data)
+        times = self.seconds.get((self.dataset, spec.model, spec.device,
+                                  _canonical(spec.params), train, test))
+        return statistics.median(times) if times else None
+
+
+def job_sizes(data: DataRef) -> tuple[int, int]:
+    """The training images a job fits on (its validation images left out, as the worker
+    does) and its test images."""
+    train = data.train_indices
+    if train is None or data.validation_indices is not None:
+        whole = np.load(data.folder / "y_train.npy", mmap_mode="r", allow_pickle=False)
+        everything = np.arange(len(whole)) if train is None else train
+        train = (everything if data.validation_indices is None
+                 else np.setdiff1d(everything, data.validation_indices))
+    test = data.test_indices
+    if test is None:
+        test = np.load(data.folder / "y_test.npy", mmap_mode="r", allow_pickle=False)
+    return len(train), len(test)
+
+
+def _canonical(params: Any) -> str:
+    """Params as results.csv writes them (tuples read back as lists)."""
+    return json.dumps(params, sort_keys=True, default=str)

@@ -1,0 +1,235 @@
+"""What a user reads in the terminal and the metrics beside accuracy: the live progress of a
+running job (in a real terminal, tmux), `mlbench list` telling which frameworks are there
+and each model's defaults, balanced accuracy and log-loss in results.csv, the printed table
+and the report."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sklearn.metrics
+from click.testing import Result
+
+from mlbench.results.folder import RunFolder
+from tests.conftest import assert_one_line_error
+
+Cli = Callable[..., Result]
+
+
+def only_run(tmp_path: Path) -> Path:
+    (run,) = (tmp_path / "results").iterdir()
+    return run
+
+
+# -- metrics ------------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:The y_prob values do not sum to one")  # float32 rows
+def test_balanced_accuracy_and_log_loss_in_results_and_report(cli: Cli, tmp_path: Path) -> None:
+    # 300 test images: under the 500 whose probabilities are kept, so every image's are saved
+    # and log-loss can be recomputed here from the saved arrays, with scikit-learn.
+    result = cli("run", "--models", "logistic,naive-bayes,svm,linear", "--dataset", "digits",
+                 "--train-size", "600", "--test-size", "300",
+                 "--metrics", "log_loss,balanced_accuracy", report=True)
+    assert result.exit_code == 0, result.output
+    run = only_run(tmp_path)
+    folder = RunFolder(run)
+    frame = pd.read_csv(run / "results.csv").set_index("model")
+    labels = folder.test_labels()
+    assert labels is not None and len(labels) == 300
+    for model, row in frame.iterrows():
+        predicted = folder.predicted_labels(str(row["job_id"]))
+        assert row["balanced_accuracy"] == pytest.approx(
+            sklearn.metrics.balanced_accuracy_score(labels, predicted), abs=1e-12), model
+        arrays = folder.saved_arrays(str(row["job_id"]))
+        assert arrays is not None
+        if model in ("svm", "linear"):  # no predict_proba (SVC without probability=True)
+            assert pd.isna(row["log_loss"]) and "probabilities" not in arrays, model
+            continue
+        assert list(arrays["probability_index"]) == list(range(300))
+        expected = sklearn.metrics.log_loss(labels, arrays["probabilities"].astype(np.float64),
+                                            labels=list(range(10)))
+        # float32 probabilities; naive Bayes gives some true classes ~0, clipped (1e-15 here,
+        # float64's eps in scikit-learn): compare loosely where the clip matters.
+        tolerance = 1e-5 if model == "logistic" else 0.05
+        assert row["log_loss"] == pytest.approx(expected, rel=tolerance), model
+    # Logistic regression is far better calibrated than naive Bayes on pixels.
+    assert frame.loc["logistic", "log_loss"] < frame.loc["naive-bayes", "log_loss"]
+
+    # The printed table, on request, and the report's results table.
+    header = next(line for line in result.stdout.splitlines() if "F1 macro" in line)
+    assert "balanced accuracy" in header and "log-loss" in header
+    lines = (run / "report.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if "balanced accuracy (mean)" in line)
+    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))
+    table = lines[start:end]  # the results table: its header, rule and rows
+    cells = [cell.strip() for cell in table[0].strip("|").split("|")]
+    assert "log-loss (mean)" in cells
+    rows = {row.split("|")[1].strip(): [cell.strip() for cell in row.strip("|").split("|")]
+            for row in table[2:]}
+    logistic, svm = rows["logistic"], rows["svm"]
+    loss = cells.index("log-loss (mean)")
+    assert float(logistic[loss]) == pytest.approx(frame.loc["logistic", "log_loss"], rel=1e-3)
+    assert float(logistic[cells.index("balanced accuracy (mean)")]) == pytest.approx(
+        frame.loc["logistic", "balanced_accuracy"], abs=1e-3)
+    assert not re.search(r"\d", svm[loss])  # empty, not zero, without probabilities
+
+
+def test_metrics_names_are_checked(cli: Cli, tmp_path: Path) -> None:
+    result = cli("run", "--models", "linear", "--dataset", "digits", "--metrics", "f1")
+    assert_one_line_error(result, "unknown metric for --metrics 'f1'", tmp_path / "results")
+
+
+def test_final_table_groups_repeats_by_model_best_mean_first(cli: Cli, tmp_path: Path) -> None:
+    result = cli("run", "--models", "naive-bayes,logistic,perceptron", "--dataset", "digits",
+                 "--train-size", "300", "--test-size", "200", "--repeats", "2", "-q")
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(only_run(tmp_path) / "results.csv")
+    means = frame.groupby("model")["accuracy"].mean().sort_values(ascending=False)
+    # The main table: its rows are the lines before the "Over repeats" table.
+    printed = result.stdout.split("Over repeats")[0]
+    order = [name for line in printed.splitlines()
+             for name in [next((m for m in means.index if f" {m} " in line), None)] if name]
+    assert order == [model for model in means.index for _ in range(2)]
+
+
+# -- mlbench list -------------------------------------------------------------------------
+
+# Installed by sitecustomize in the child: importlib finds no tensorflow or keras, as on a
+# machine without them (find_spec raises what a missing parent package raises).
+HIDE_TENSORFLOW = '''
+import sys
+
+class Hide:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "keras"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, Hide())
+'''
+
+
+def test_list_says_which_frameworks_are_missing_and_how_to_install(tmp_path: Path) -> None:
+    (tmp_path / "sitecustomize.py").write_text(HIDE_TENSORFLOW)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    hidden = subprocess.run([sys.executable, "-m", "mlbench.cli", "list"], env=env,
+                            capture_output=True, text=True, timeout=120, check=True)
+    keras = next(line for line in hidden.stdout.splitlines() if "keras-cnn" in line)
+    assert "tensorflow, keras: not installed; pip install 'mlbench[tensorflow]'" in keras
+    svm = next(line for line in hidden.stdout.splitlines() if line.startswith("│ svm "))
+    assert "sklearn: installed" in svm
+    check = subprocess.run([sys.executable, "-c", "import tensorflow"], env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert check.returncode != 0 and "ModuleNotFoundError" in check.stderr  # as missing
+    if _installed("tensorflow"):  # where it is there, it says so
+        shown = subprocess.run([sys.executable, "-m", "mlbench.cli", "list"], capture_output=True,
+                               text=True, timeout=120, check=True)
+        keras = next(line for line in shown.stdout.splitlines() if "keras-cnn" in line)
+        assert "tensorflow, keras: installed" in keras
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def test_list_params_shows_every_default(cli: Cli) -> None:
+    result = cli("list", "--params")
+    assert result.exit_code == 0, result.output
+    rows = {tuple(cell.strip() for cell in line.strip("│ ").split("│")[:3])
+            for line in result.stdout.split("Parameters")[1].splitlines() if "│" in line}
+    assert ("svm", "C", "5.0") in rows and ("svm", "cache_size", "2000") in rows
+    assert ("knn", "n_neighbors", "3") in rows and ("mlp", "hidden_layer_sizes", "(100,)") in rows
+    assert ("keras-cnn", "compile", "False") in rows and ("torch-cnn", "epochs", "5") in rows
+    assert "Parameters" not in cli("list").stdout
+
+
+# -- live progress, in a real terminal ----------------------------------------------------
+
+
+# Three epochs of 1.4 s each: its history_ grows while it fits, as a CNN's does.
+EPOCHS_PLUGIN = """
+import time
+import numpy as np
+import mlbench
+
+class Slow(mlbench.Model):
+    name = "slow"
+    defaults = {"epochs": 3, "epoch_seconds": 1.4}
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.history_ = []
+
+    def fit(self, X, y):
+        for epoch in range(1, self.params["epochs"] + 1):
+            time.sleep(self.params["epoch_seconds"])
+            self.history_.append({"epoch": epoch, "epoch_seconds": self.params["epoch_seconds"]})
+        self.majority_ = int(np.bincount(y).argmax())
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.majority_)
+
+@mlbench.hookimpl
+def mlbench_register_models(register):
+    register(Slow)
+"""
+
+
+@pytest.mark.long
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_running_job_shows_its_clock_and_epochs_moving_then_the_time_expected(
+        tmp_path: Path, write_plugin: Callable[[str, str], Path]) -> None:
+    """A real `mlbench run` in a tmux pane, of a model whose fit takes three epochs of 1.4 s,
+    twice (two repeats): the first repeat's clock moves between two captures 2.5 s apart and
+    its epochs are counted; the second repeat shows how long the first took."""
+    plugin = write_plugin("slow", EPOCHS_PLUGIN)
+    socket = f"mlbench-test-{os.getpid()}"
+    command = (f"{sys.executable} -m mlbench.cli run --plugin {plugin} --models slow "
+               "--dataset digits --train-size 100 --test-size 50 --repeats 2 --no-report "
+               f"-o {tmp_path / 'results'}; sleep 60")
+    tmux = ["tmux", "-L", socket]
+    subprocess.run([*tmux, "new-session", "-d", "-x", "160", "-y", "20", command], check=True,
+                   env={**os.environ, "TERM": "xterm-256color"})
+    try:
+        first = _wait_for_pane(tmux, r"repeat 0 .*?(\d+:\d\d) elapsed")
+        time.sleep(2.5)
+        later = _wait_for_pane(tmux, r"repeat 0 .*?(\d+:\d\d) elapsed")
+        assert _seconds(later) >= _seconds(first) + 2, (first, later)
+        _wait_for_pane(tmux, r"repeat 0 .*?epoch [123]/3 done, \d+:\d\d elapsed")
+        # Repeat 1: the same job, so repeat 0's time (4.2 s and more) is shown.
+        _wait_for_pane(tmux, r"repeat 1 .*?\d+:\d\d, took 0:0[4-9] before")
+    finally:
+        subprocess.run([*tmux, "kill-server"], check=False)
+
+
+def _wait_for_pane(tmux: list[str], pattern: str, seconds: float = 60) -> str:
+    deadline = time.monotonic() + seconds
+    pane = ""
+    while time.monotonic() < deadline:
+        pane = subprocess.run([*tmux, "capture-pane", "-p"], capture_output=True, text=True,
+                              check=True).stdout
+        found = re.search(pattern, pane)
+        if found:
+            return found.group(1) if found.groups() else found.group(0)
+        time.sleep(0.2)
+    raise AssertionError(f"never matched {pattern!r}; the pane:\n{pane}")
+
+
+def _seconds(clock: str) -> int:
+    minutes, seconds = clock.split(":")
+    return int(minutes) * 60 + int(seconds)
