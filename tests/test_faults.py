@@ -164,7 +164,7 @@ WRITERS: list[tuple[str, Any, str, Callable[..., Any], Callable[[RunFolder], Any
                                     {"predicted": np.zeros(200, dtype=np.int16)})),
     ("test_labels.npy", np, "save", lambda file, *a: file,
      lambda folder: folder.save_test_labels(np.zeros(200, dtype=np.int64))),
-    ("test_images.npz", np, "savez_compressed", lambda file, *a: file,
+    ("test_images.npz", np, "savez", lambda file, *a: file,
      lambda folder: folder.save_test_images(np.zeros((200, 8, 8), np.uint8), 16.0)),
     ("run.json", Path, "write_text", lambda self, *a: self,
      lambda folder: folder.write_run({"mlbench": "overwritten"})),
