@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import Result
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PathCollection
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
@@ -136,7 +137,7 @@ def test_charts_of_a_run_answer_their_questions(cli: Cli, tmp_path: Path) -> Non
     pareto = tables.pareto_table(table)
     assert pareto is not None
     figure = charts.pareto_chart(pareto, out / "pareto.png")
-    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    renderer = FigureCanvasAgg(figure).get_renderer()  # closed: a canvas to measure on
     boxes = [text.get_window_extent(renderer) for text in figure.axes[0].texts
              if text.get_text()]  # adjustText's leader lines are empty annotations
     assert len(boxes) == 3

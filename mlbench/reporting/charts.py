@@ -110,10 +110,17 @@ def _runs(repeats: pd.Series) -> str:
     return f"{count} run{'s' if high > 1 else ''}" + (" each" if high > 1 else "")
 
 
+def _test_images(data: pd.DataFrame) -> float | None:
+    """How many test images the table's accuracies were measured on (None: not recorded)."""
+    size = data["test_size"].max() if "test_size" in data else None
+    return None if size is None or pd.isna(size) else float(size)
+
+
 def _error_floor(data: pd.DataFrame) -> float:
-    """Where a log axis of error rates starts: half a test image below the smallest error, so
-    a model with no error still gets a dot."""
-    return 0.5 / float(data["test_size"].max())
+    """Where a log axis of error rates starts: half a test image, so a model with no error
+    still gets a dot (0.01% where the test set's size is not recorded)."""
+    images = _test_images(data)
+    return 0.5 / images if images else 1e-4
 
 
 def accuracy_chart(data: pd.DataFrame, path: Path,
@@ -166,7 +173,8 @@ def accuracy_chart(data: pd.DataFrame, path: Path,
                     max(np.nanmax(bounds), floor) * 2.5)  # room for the values
     intervals = "95% interval over the test images (thin)" + (
         ", over the seeds (thick)" if repeated else "")
-    bottom.set_xlabel(f"test error rate, log scale ({_tick(float(data['test_size'].max()))} "
+    images = _test_images(data)
+    bottom.set_xlabel(f"test error rate, log scale ({_tick(images) + ' ' if images else ''}"
                       f"test images, {_runs(data['repeats'])})\n{intervals}")
     save_figure(figure, path)
     return figure
@@ -184,8 +192,7 @@ def pareto_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None)
     colours = _colours(data, palette)
     colour = list(data["model"].map(colours))
     error = 1 - data["accuracy"]
-    floor = 0.5 / float(data["test_size"].max()) if "test_size" in data else 1e-4
-    error = error.clip(lower=floor)
+    error = error.clip(lower=_error_floor(data))
     figure, axes = plt.subplots(figsize=(7.5, 5))
     axes.scatter(data["cost_seconds"], error, c=colour, s=50, zorder=3,
                  edgecolors="black", linewidths=0.5, label="fit + predict")
@@ -213,7 +220,7 @@ def pareto_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None)
                  in zip(data["cost_seconds"], error, data["label"], strict=True)]
     _log_x(axes)
     _log_axis(axes, "y", _percent)
-    axes.margins(x=0.15, y=0.12)
+    axes.margins(x=0.2, y=0.12)  # room for the labels at the ends
     axes.set_xlabel("seconds to fit and predict the test set (median over repeats, log)")
     axes.set_ylabel("test error rate (1 - mean accuracy, log)")
     axes.grid(which="both", alpha=0.2)
@@ -340,6 +347,18 @@ def sweep_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None) 
     return figure
 
 
+def _label_colour_bar(axes: plt.Axes, tick: Callable[[float], str]) -> None:
+    """The heatmap's log colour bar labelled in plain numbers (``tick``) at the powers of ten
+    and the 2s and 5s between, not in matplotlib's 6x10^0."""
+    bar = axes.collections[0].colorbar
+    if bar is not None:
+        def minor(value: float, _: object) -> str:
+            return tick(value) if round(value / 10 ** np.floor(np.log10(value))) in (2, 5) else ""
+
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: tick(value)))
+        bar.ax.yaxis.set_minor_formatter(FuncFormatter(minor))
+
+
 def per_class_chart(data: pd.DataFrame, path: Path) -> plt.Figure:
     """``tables.per_class_accuracy`` as error rates: a heatmap of the error per model (rows,
     most accurate first) and true digit (columns), each cell's value in percent, on a log
@@ -356,8 +375,8 @@ def per_class_chart(data: pd.DataFrame, path: Path) -> plt.Figure:
     # No error sits at the scale's low end: a log scale has no place for 0.
     sns.heatmap(error.clip(lower=low), annot=labels, fmt="", cmap="rocket_r",
                 norm=LogNorm(vmin=low, vmax=high), annot_kws={"fontsize": 7}, ax=axes,
-                cbar_kws={"label": "test error rate per true digit (log)",
-                          "format": FuncFormatter(lambda value, _: _percent(value))})
+                cbar_kws={"label": "test error rate per true digit (log)"})
+    _label_colour_bar(axes, _percent)
     axes.set_xlabel("true digit (cells: error in %)")
     axes.set_ylabel("")
     axes.tick_params(axis="y", rotation=0)
@@ -376,6 +395,7 @@ def confusion_chart(data: pd.DataFrame, path: Path) -> plt.Figure:
                 norm=LogNorm(vmin=1, vmax=max(2, int(data.max().max()))),
                 annot_kws={"fontsize": 7}, linewidths=0.5, linecolor="#eaeef2", ax=axes,
                 cbar_kws={"label": "test images misclassified (log)"})
+    _label_colour_bar(axes, lambda value: f"{value:.0f}")
     axes.set_xlabel("")
     axes.set_ylabel("true \u2192 predicted digit")
     axes.tick_params(axis="x", rotation=30)

@@ -43,7 +43,10 @@ def grid_columns(frame: pd.DataFrame) -> list[str]:
 
 def grid_sort_key(column: pd.Series) -> pd.Series:
     """For ``sort_values(key=...)``: swept values in numeric order (C=5 before C=10)."""
-    return column.map(_sweep_order) if column.name == "sweep" else column
+    if column.name != "sweep":
+        return column
+    # Plain objects: an Arrow-backed column would map the tuples to Arrow lists, unsortable.
+    return pd.Series([_sweep_order(text) for text in column], index=column.index, dtype=object)
 
 
 def _sweep_order(text: Any) -> tuple[tuple[str, float, str], ...]:
