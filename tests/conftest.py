@@ -1,6 +1,6 @@
 """Shared fixtures: every test runs against a private cache and only the built-in plugins.
 
-The conventions that keep the suite fast and deterministic (README, "Development"):
+The conventions that keep the suite fast and deterministic (docs/development.md):
 
 - Lanes. ``pytest`` (the README's command) runs everything not marked ``long``, in a few
   minutes. Mark a test ``@pytest.mark.long`` when it takes more than ~10 s on a 2-core

@@ -1,10 +1,13 @@
 """Writing a plugin: check_model on the built-ins and on broken models, `mlbench new-plugin`,
-and the example package under examples/."""
+the example package under examples/, and the guides in docs/ followed as a new user would:
+their files written as shown, their commands run as shown."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable
@@ -23,7 +26,9 @@ from mlbench.contract.scaffold import class_name, module_name
 from mlbench.testing import ModelCheckError, check_model
 
 Cli = Callable[..., Result]
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "mlbench-extra-trees"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "mlbench-extra-trees"
+DOCS = ROOT / "docs"
 SKLEARN_MODELS = sorted(name for name, entry in load_registry().models.items()
                         if entry.plugin == "scikit-learn")
 
@@ -264,3 +269,78 @@ def test_the_example_plugins_own_tests_pass() -> None:
                            env=quiet_env(), capture_output=True, text=True)
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "2 passed" in tests.stdout
+
+
+# ---------------------------------------------------------------- the guides in docs/
+
+
+def guide_files(page: Path) -> dict[str, str]:
+    """The files a guide shows whole: each Python block whose first line is `# NAME.py`."""
+    blocks = re.findall(r"^```python\n(.*?)^```", page.read_text(), re.MULTILINE | re.DOTALL)
+    return {match.group(1): block for block in blocks
+            if (match := re.match(r"# ([\w.-]+\.py)\n", block))}
+
+
+def guide_commands(page: Path) -> list[list[str]]:
+    """The guide's `mlbench ...` commands, in order, as arguments (comments left out)."""
+    blocks = re.findall(r"^```bash\n(.*?)^```", page.read_text(), re.MULTILINE | re.DOTALL)
+    lines = [shlex.split(line, comments=True) for block in blocks for line in block.splitlines()]
+    return [words[1:] for words in lines if words[:1] == ["mlbench"]]
+
+
+def follow(page: Path, folder: Path) -> list[list[str]]:
+    """Write the guide's files into ``folder`` (as a reader saves them) and return its
+    commands."""
+    files = guide_files(page)
+    assert files, f"{page.name} shows no whole file"
+    for name, source in files.items():
+        (folder / name).write_text(source)
+    return guide_commands(page)
+
+
+def models_of(words: list[str]) -> list[str]:
+    return words[words.index("--models") + 1].split(",")
+
+
+def test_the_plugin_guide_runs_as_written(cli: Cli, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/plugins.md, in a fresh folder: its plugin files saved, every `mlbench` command it
+    shows run in order (new-plugin, then runs of each plugin), and its check_model test."""
+    monkeypatch.chdir(tmp_path)
+    commands = follow(DOCS / "plugins.md", tmp_path)
+    runs = [words for words in commands if words[:2] == ["run", "--plugin"]]
+    assert len(runs) >= 3, commands  # the two files, and the new-plugin skeleton
+    for number, words in enumerate(commands):
+        if words[0] == "new-plugin" or words in runs:
+            result = cli(*words, *(["--name", f"run{number}", "-q"] if words in runs else []))
+            assert result.exit_code == 0, f"mlbench {shlex.join(words)}: {result.output}"
+        if words in runs:
+            frame = pd.read_csv(tmp_path / "results" / f"run{number}" / "results.csv")
+            assert sorted(frame["model"]) == sorted(models_of(words))
+            assert (frame["status"] == "ok").all(), frame[["model", "error"]]
+            assert (frame["accuracy"] > 0.7).all(), frame[["model", "accuracy"]]
+    # The guide's test of its model, as pytest would run it from that folder.
+    monkeypatch.syspath_prepend(str(tmp_path))
+    test_module = import_file(tmp_path / "test_my_models.py")
+    for name in dir(test_module):
+        if name.startswith("test_"):
+            getattr(test_module, name)()
+
+
+def test_a_dataset_plugin_written_from_the_guide_runs(tmp_path: Path) -> None:
+    """docs/datasets.md's dataset plugin, saved as the guide says and run with the guide's
+    own command by the `mlbench` command line, in a fresh process: the results table names
+    the new dataset, and its arrays are cached where the guide says."""
+    commands = follow(DOCS / "datasets.md", tmp_path)
+    [words] = [words for words in commands if "--plugin" in words]
+    dataset = words[words.index("--dataset") + 1]
+    run = subprocess.run([sys.executable, "-m", "mlbench.cli", *words, "--name", "guide",
+                          "--no-report"], cwd=tmp_path, env=quiet_env(),
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert dataset in run.stdout and all(model in run.stdout for model in models_of(words))
+    frame = pd.read_csv(tmp_path / "results" / "guide" / "results.csv")
+    assert sorted(frame["model"]) == sorted(models_of(words))
+    assert (frame["dataset"] == dataset).all() and (frame["status"] == "ok").all()
+    assert (frame["accuracy"] > 0.8).all(), frame[["model", "accuracy"]]
+    assert (Path(os.environ["MLBENCH_CACHE_DIR"]) / dataset / "arrays" / "manifest.json").exists()

@@ -1,5 +1,7 @@
 """`mlbench compare` on real saved runs: real differences are flagged, noise is not, what
-differs between the runs is said, and bad input gets one line."""
+differs between the runs is said, `--fail-on` gates CI on a planted regression and not on two
+equal runs, the output fits 100 columns and lands beside the runs, and bad input gets one
+line."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 
 from mlbench.reporting.compare import compare_runs, display_table
@@ -47,7 +50,10 @@ def test_flags_a_real_difference_and_not_noise(cli: Cli, tmp_path: Path) -> None
     # Same settings, other seeds: the forest's accuracy moves, but within its spread.
     same = deltas(base, noise)
     assert set(same) == {"knn", "naive-bayes", "random-forest"}
-    assert all(row["accuracy_test"] == "Welch t-test" for row in same.values())
+    # Repeats that never vary say nothing about chance: the deterministic models go to
+    # McNemar on the same test images, the forest to Welch over its repeats.
+    assert {model: row["accuracy_test"] for model, row in same.items()} == {
+        "knn": "McNemar", "naive-bayes": "McNemar", "random-forest": "Welch"}
     assert not any(row["accuracy_flag"] for row in same.values()), same
     assert same["knn"]["accuracy_delta"] == 0 and same["random-forest"]["accuracy_delta"] != 0
 
@@ -61,7 +67,14 @@ def test_flags_a_real_difference_and_not_noise(cli: Cli, tmp_path: Path) -> None
     assert "dataset: digits (1,437 train / 360 test images) in base; digits (60 train / " \
            "360 test images) in small" in markdown
     assert "Welch's t-test" in markdown  # the rule is stated
-    assert str(tmp_path / "compare" / "compare.html") in result.stdout.splitlines()
+    assert result.stdout.splitlines()[-1] == (
+        f"mlbench: comparison in {tmp_path / 'compare' / 'compare.html'} (compare.md and "
+        "charts/ beside it)")
+    # The change table: each run's figure, the change in points with its interval.
+    # knn does not vary over seeds (the same 60 images each repeat): McNemar, not Welch.
+    for model, test in (("knn", "McNemar"), ("random-forest", "Welch")):
+        assert re.search(rf"\| {model} +\| accuracy +\| [\d.]+ +\| [\d.]+ +\| -[\d.]+ pts "
+                         rf"\(-[\d.]+ to -[\d.]+\) +\| {test} p", markdown), markdown
     for chart in ("accuracy.png", "fit_time.png"):
         path = tmp_path / "compare" / "charts" / chart
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -92,7 +105,7 @@ def test_single_repeats_and_other_datasets(cli: Cli, tmp_path: Path) -> None:
     # Another dataset: still compared, the difference stated, accuracy not tested.
     apart = deltas(one, other)
     assert set(apart) == {"knn"}
-    assert str(apart["knn"]["accuracy_test"]).startswith("not tested")
+    assert apart["knn"]["accuracy_test"] == "not tested: other test images"
     assert not apart["knn"]["accuracy_flag"]
     result, markdown = compare(cli, tmp_path, one, other)
     assert re.search(r"dataset: digits \(1,437 train / 360 test images\) in one; "
@@ -191,3 +204,125 @@ def test_bad_input_is_one_line_and_exit_2(cli: Cli, tmp_path: Path) -> None:
     twin = shutil.copytree(run, tmp_path / "twin")
     assert "cannot write the comparison" in bad(cli, str(run), str(twin), "--output",
                                                 str(a_file))
+
+
+SLEEPY = '''
+    import time
+    import numpy as np
+    import mlbench
+
+    class Sleepy(mlbench.Model):
+        """Predicts the majority class, after sleeping in fit as long as told."""
+        name = "sleepy-majority-baseline"
+        defaults = {"fit_sleep": 0.0}
+
+        def fit(self, X, y):
+            time.sleep(self.params["fit_sleep"])
+            self.majority_ = int(np.bincount(y).argmax())
+            return self
+
+        def predict(self, X):
+            return np.full(len(X), self.majority_)
+
+    @mlbench.hookimpl
+    def mlbench_register_models(register):
+        register(Sleepy)
+'''
+GATES = ("--fail-on", "accuracy:0.5", "--fail-on", "fit:10%,predict:10%")
+
+
+def gate(cli: Cli, *args: str) -> Result:
+    return cli("compare", *args, *GATES)
+
+
+def fail_on_lines(result: Result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("mlbench: fail-on")]
+
+
+def test_fail_on_passes_equal_runs_and_fails_a_planted_regression(
+        cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Deterministic, and quick: their times stay under the noise rule's 0.1 s floor, so even
+    # a busy machine cannot make two equal runs differ beyond the noise.
+    models = ("-m", "naive-bayes,perceptron")
+    base = make_run(cli, tmp_path, "base", *models)
+    again = make_run(cli, tmp_path, "again", *models)
+    starved = make_run(cli, tmp_path, "starved", *models, "--train-size", "60")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    # The same command twice: nothing breaks a threshold, exit 0.
+    result = gate(cli, str(base), str(again))
+    assert result.exit_code == 0, result.output
+    assert fail_on_lines(result) == []
+    # Written beside the runs (the later run's folder), never into ./results; said last.
+    written = again / "compare-base"
+    assert result.output.splitlines()[-1] == (
+        f"mlbench: comparison in {written / 'compare.html'} (compare.md and charts/ beside it)")
+    assert (written / "compare.md").exists() and not (elsewhere / "results").exists()
+    assert "--fail-on accuracy:0.5, --fail-on fit:10%, --fail-on predict:10%: no breach." in \
+        (written / "compare.md").read_text()
+
+    # 60 training images instead of 1,437: accuracy drops far beyond chance and 0.5 points.
+    result = gate(cli, str(base), str(starved))
+    assert result.exit_code == 5, result.output
+    breaches = fail_on_lines(result)
+    assert len(breaches) == 2, result.stderr
+    for model, line in zip(("naive-bayes", "perceptron"), breaches, strict=True):
+        assert re.fullmatch(
+            rf"mlbench: fail-on: {model} \(cpu\) in starved against base: accuracy -[\d.]+ "
+            r"pts \(-[\d.]+ to -[\d.]+\), McNemar p[<=][\d.]+ \(--fail-on accuracy:0.5\)",
+            line), line
+    assert "2 breach(es)" in (starved / "compare-base" / "compare.md").read_text()
+    # The same drop under a threshold it does not reach: beyond chance, yet no breach.
+    result = cli("compare", str(base), str(starved), "--fail-on", "accuracy:99")
+    assert result.exit_code == 0 and fail_on_lines(result) == [], result.output
+
+
+def test_fail_on_a_slower_fit_and_colours_only_real_changes(
+        cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        write_plugin: Callable[[str, str], Path]) -> None:
+    plugin = str(write_plugin("sleepy", SLEEPY))
+    common = ("--plugin", plugin, "-m", "sleepy-majority-baseline,naive-bayes", "--repeats", "2")
+    sleep = "sleepy-majority-baseline.fit_sleep"
+    quick = make_run(cli, tmp_path, "quick", *common, "-p", f"{sleep}=0.02")
+    slow = make_run(cli, tmp_path, "slow", *common, "-p", f"{sleep}=0.4")
+    output = str(tmp_path / "cmp")
+
+    # Fit 0.02 s -> 0.4 s: a slow-down beyond the noise and 10%, with its interval.
+    result = gate(cli, str(quick), str(slow), "--output-dir", output)
+    assert result.exit_code == 5, result.output
+    (line,) = fail_on_lines(result)
+    assert re.fullmatch(r"mlbench: fail-on: sleepy-majority-baseline \(cpu\) in slow against "
+                        r"quick: fit [\d.]+x slower \([\d.]+-[\d.]+\), beyond the timing "
+                        r"noise \(--fail-on fit:10%\)", line), line
+    # Every line fits 100 columns (the last names the folder, as long as the path is), and
+    # no name or interval is cut.
+    lines = result.stdout.splitlines()
+    assert max(map(len, lines[:-1])) <= 100, result.stdout
+    assert "sleepy-majority-baseline" in result.stdout and "…" not in result.stdout
+    assert re.search(r"\d+\.\d\dx slower \(\d+\.\d\d-\d+\.\d\d\)", result.stdout)
+
+    # In colour: the slower fit red, the same fit the other way round green, and naive
+    # Bayes (unchanged, under the noise floor) not coloured at all.
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    red, green = "\x1b[1;31m", "\x1b[1;32m"
+    for first, second, colour, word in ((quick, slow, red, "slower"),
+                                        (slow, quick, green, "faster")):
+        result = cli("compare", str(first), str(second), "-o", output)
+        rows = [line for line in result.stdout.splitlines() if "x " + word in line]
+        assert any(colour in row for row in rows if "beyond noise" in row), result.stdout
+        table = result.stdout.split("Summary:")[0]
+        assert table.count(red) + table.count(green) == 2, result.stdout  # change, judged
+        assert result.exit_code == 0  # no --fail-on: a change is reported, never a failure
+
+
+def test_bad_fail_on_is_one_line(cli: Cli, tmp_path: Path) -> None:
+    runs = [str(make_run(cli, tmp_path, name, "-m", "naive-bayes")) for name in ("x", "y")]
+    for threshold in ("accuracy", "fit:10", "speed:5%", "accuracy:-1", "fit:ten%"):
+        line = bad(cli, *runs, "--fail-on", threshold)
+        assert line == (f"mlbench: error: --fail-on {threshold!r} is not a threshold; use "
+                        "accuracy:POINTS (e.g. accuracy:0.5), fit:PERCENT% or "
+                        "predict:PERCENT% (e.g. fit:10%)"), line

@@ -4,7 +4,7 @@ killed at random moments that --resume always completes.
 
 Bad command-line values are in test_cli.py (test_bad_input_fails_in_one_line_before_running),
 SIGINT and SIGTERM in test_runner.py (test_interrupted_run_resumes_only_missing_jobs), a
-damaged .npy cache in test_datasets.py; the README's Troubleshooting table lists them all.
+damaged .npy cache in test_datasets.py; docs/troubleshooting.md lists them all.
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ def test_estimator_models_offer_probabilities_only_when_the_estimator_has_them()
 
 
 class ReadmeStyle:
-    """A duck-typed plugin class written against the README: capabilities are its methods."""
+    """A duck-typed plugin class written against docs/plugins.md: capabilities are its methods."""
 
     name = "readme-style"
 

@@ -93,6 +93,18 @@ def test_plugin_folder_from_environment(
     assert cli("run", "-m", "local", "-d", "digits", "-q").exit_code == 0
 
 
+@pytest.mark.parametrize("value", ["bad::", f"{os.pathsep}no_such_plugin.py"])
+def test_a_bad_path_in_the_environment_is_one_line_naming_the_variable(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("MLBENCH_PLUGINS", value)
+    result = cli("list")
+    assert result.exit_code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("mlbench: error: plugin path ") and "does not exist" in line
+    assert line.endswith(f"(it comes from MLBENCH_PLUGINS={value!r}: fix or unset it)")
+
+
 BROKEN = {
     "import_error": ("import not_a_real_module_xyz\n",
                      "plugin 'import_error' ({path}) failed to load: ModuleNotFoundError: "

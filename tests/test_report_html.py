@@ -1,10 +1,11 @@
 """report.html in a real browser: headless Chromium (Debian's chromium and chromium-driver)
-through Selenium opens the page a real run wrote, as a person would open the file."""
+through Selenium opens the page a real run wrote, as a person would open the file, on a
+1280 x 1000 screen (tests/report_browser.py)."""
 
 from __future__ import annotations
 
 import io
-import shutil
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,9 +19,11 @@ from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 
+from mlbench.reporting.document import URL
+from mlbench.reporting.reference import reference_ranges
+from tests.report_browser import CHROMEDRIVER, CHROMIUM, HEIGHT, WIDTH, chromium, save_first_screen
+
 Cli = Callable[..., Result]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None or CHROMEDRIVER is None,
     reason="headless Chromium not installed: apt-get install chromium chromium-driver")
@@ -50,19 +53,8 @@ def mlbench_register_models(register):
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-background-networking", "--no-first-run",
-                     "--window-size=1280,1000"):
-        options.add_argument(argument)
-    options.binary_location = str(CHROMIUM)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = webdriver.ChromeService(executable_path=str(CHROMEDRIVER))
-    driver = webdriver.Chrome(service=service, options=options)
-    try:
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def only_run(tmp_path: Path) -> Path:
@@ -70,16 +62,23 @@ def only_run(tmp_path: Path) -> Path:
     return run
 
 
-def open_report(browser: webdriver.Chrome, run: Path) -> str:
-    """Opens run/report.html; returns the page's visible text. Fails on console errors."""
+def open_report(browser: webdriver.Chrome, run: Path, unfold: bool = False) -> str:
+    """Opens run/report.html; returns the page's visible text (``unfold``: with every
+    <details> opened, as a reader clicking each would see it). Fails on console errors."""
     page = run / "report.html"
     html = page.read_text()
-    # Works offline: nothing is fetched from anywhere (images are data URIs).
-    assert "http://" not in html and "https://" not in html
+    # Works offline: every address the page loads is a data URI (web addresses only in
+    # links, which a reader follows by choice), and the browser fetched nothing.
+    loaded = re.findall(r'<(?!a )\w+ [^>]*(?:src|href)="([^"]*)"', html)
+    assert loaded and all(address.startswith("data:") for address in loaded), loaded
     browser.get_log("browser")  # drop what an earlier page logged
     browser.get(page.as_uri())
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert errors == []
+    assert browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)") == []
+    if unfold:
+        browser.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
     return str(browser.find_element(By.TAG_NAME, "body").text)
 
 
@@ -112,6 +111,66 @@ def test_report_page_in_a_browser(cli: Cli, tmp_path: Path,
     assert len(colours) > 50
     assert (pixels[..., :3] < 0.9).any(axis=-1).mean() > 0.01  # ink on more than 1%
 
+    check_layout(browser, run)
+    # The first screen as a PNG, 1280 x 1000 (the README's screenshot is made this way).
+    shot = save_first_screen(run / "report.html", tmp_path / "first.png", browser)
+    assert matplotlib.image.imread(shot).shape[:2] == (HEIGHT, WIDTH)
+
+
+# Where the layout's parts are, measured in the page: a section's heading, the first table
+# of a section (its header and its second row), the <details> a heading sits in.
+LAYOUT = """
+const heading = title => [...document.querySelectorAll('h2')].find(h => h.textContent === title);
+const results = heading('Results');
+let box = results.nextElementSibling;
+while (!box.matches('div.table')) box = box.nextElementSibling;
+const rows = box.querySelectorAll('tbody tr');
+const folded = {};
+for (const title of ['Setup', 'Which differences are real', 'Reference ranges', 'Failures']) {
+  const details = heading(title).closest('details');
+  folded[title] = details === null ? 'not folded' : details.open ? 'open' : 'closed';
+}
+const reference = heading('Reference ranges').closest('details');
+return {
+  viewport: [innerWidth, innerHeight, scrollY],
+  summary: heading('Summary').getBoundingClientRect().top,
+  results: results.getBoundingClientRect().top,
+  header: box.querySelector('thead').getBoundingClientRect().bottom,
+  second_row: rows[1].getBoundingClientRect().bottom,
+  widths: [box.scrollWidth, box.clientWidth],
+  folded: folded,
+  pairs: [...document.querySelectorAll('details details > summary')].map(s => s.textContent),
+  links: [...reference.querySelectorAll('a')].map(a => [a.textContent, a.href]),
+};
+"""
+
+
+def check_layout(browser: webdriver.Chrome, run: Path) -> None:
+    """On a 1280 x 1000 screen the first screen holds the Summary and the results table
+    (its header and first rows, no column cut off); setup, significance and reference
+    ranges are folded, closed; the reference sources are links."""
+    layout = browser.execute_script(LAYOUT)
+    assert layout["viewport"] == [WIDTH, HEIGHT, 0]
+    assert 0 <= layout["summary"] < layout["results"] < layout["header"]
+    assert layout["second_row"] <= HEIGHT, layout
+    scroll_width, width = layout["widths"]
+    assert scroll_width <= width, layout  # fits: nothing to scroll sideways to
+    assert layout["folded"] == {"Setup": "closed", "Which differences are real": "closed",
+                                "Reference ranges": "closed", "Failures": "closed"}
+    assert any(summary.startswith("Every pair (3)") for summary in layout["pairs"])
+    html = (run / "report.html").read_text()
+    assert html.count("chi-square") == 1  # the method said once, not in every row
+
+    # Every source address of the run's models is a link, in HTML and Markdown.
+    ranges = reference_ranges()
+    sources = ranges[ranges["model"].isin(["knn", "naive-bayes", "logistic"])]["source"]
+    addresses = {match.group() for text in sources for match in URL.finditer(text)}
+    assert "http://yann.lecun.com/exdb/mnist/" in addresses
+    assert {href for _, href in layout["links"]} == addresses
+    assert ["yann.lecun.com/exdb/mnist", "http://yann.lecun.com/exdb/mnist/"] in layout["links"]
+    markdown = (run / "report.md").read_text()
+    assert "[yann.lecun.com/exdb/mnist](http://yann.lecun.com/exdb/mnist/)" in markdown
+
 
 def test_plugin_text_is_shown_not_run(cli: Cli, tmp_path: Path, browser: webdriver.Chrome,
                                       write_plugin: Callable[[str, str], Path]) -> None:
@@ -122,7 +181,7 @@ def test_plugin_text_is_shown_not_run(cli: Cli, tmp_path: Path, browser: webdriv
                  "-q", report=True)
     assert result.exit_code == 1, result.output  # hostile failed, naive-bayes ran
     run = only_run(tmp_path)
-    text = open_report(browser, run)
+    text = open_report(browser, run, unfold=True)
 
     assert HOSTILE in text  # the error, shown as written
     assert "note=" + HOSTILE in text  # the param

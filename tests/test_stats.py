@@ -21,7 +21,15 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
 from mlbench.reporting import reference, significance, stats
-from mlbench.reporting.document import Document, Section, Text, to_html, to_markdown
+from mlbench.reporting.document import (
+    Details,
+    Document,
+    Section,
+    Table,
+    Text,
+    to_html,
+    to_markdown,
+)
 from mlbench.results.folder import RunFolder
 from mlbench.results.run_info import RunInfo
 from mlbench.results.table import to_frame
@@ -340,14 +348,28 @@ def test_significance_section(three_models: tuple[pd.DataFrame, RunFolder],
     frame, folder = three_models
     section = significance.significance_section(frame, folder)
     assert section.title == "Which differences are real"
+    _, neighbours, every_pair = section.blocks
+    # The pairs that matter, one row per model: its lead over the next in the ranking
+    # (good > near > poor), and the models it could be level with.
+    assert isinstance(neighbours, Table)
+    rows = neighbours.frame
+    assert list(rows["model"]) == ["good", "near", "poor"]
+    assert list(rows["next model"]) == ["near", "poor", ""]
+    assert list(rows["lead (points)"]) == ["0.3", "29.7", ""]
+    assert list(rows["Holm p"])[1] == "<0.001"
+    assert list(rows["verdict"]) == ["could be chance", "beyond chance", ""]
+    assert list(rows["could be level with"]) == ["near", "good", ""]
+    # Every pair, folded, without the method repeated in each row: it is said once.
+    assert isinstance(every_pair, Details) and every_pair.summary.startswith("Every pair (3)")
+    (pairs,) = every_pair.blocks
+    assert isinstance(pairs, Table) and len(pairs.frame) == 3
+    assert "test" not in pairs.frame.columns
     text = to_markdown(Document("r", [section]))
-    # Sentences for neighbours in the ranking only: good > near > poor.
-    assert "good beats near by 0.3 points" in text and "could be chance" in text
-    assert "near beats poor by 29.7 points" in text and "McNemar p&lt;0.001): real." in text
-    assert "good beats poor by" not in text  # not neighbours: in the table only
+    assert text.count("chi-square") == 1 and "exact binomial where fewer than 25" in text
+    assert "<details><summary>Every pair (3), the more accurate model as A</summary>" in text
     assert "| good " in text and "| poor " in text
     page = to_html(Document("r", [section]), tmp_path)
-    assert "good beats near" in page
+    assert "<details><summary>Every pair (3)" in page and page.count("chi-square") == 1
 
 
 def test_significance_section_needs_two_models(tmp_path: Path) -> None:

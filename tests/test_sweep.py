@@ -257,7 +257,7 @@ def test_a_sweep_is_chosen_on_validation_and_reports_the_chosen_test_accuracy(
     assert "validation accuracy 0." in result.stderr  # each job's progress line too
 
     report = (run / "report.md").read_text()
-    grid = report[report.index("## Grid"):report.index("## Failures")]
+    grid = report[report.index("## Grid"):report.index("## Setup")]
     assert line.replace("_", "\\_") in grid
     assert "validation accuracy (mean)" in grid and "test accuracy (mean)" in grid
     assert grid.count("| chosen ") == 2  # the column heading, and one setting

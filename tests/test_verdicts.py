@@ -83,7 +83,7 @@ def only_run(results: Path) -> Path:
 
 
 def summary_of(report: Path) -> str:
-    return report.read_text().split("## Summary", 1)[1].split("## Setup", 1)[0]
+    return report.read_text().split("## Summary", 1)[1].split("## Results", 1)[0]
 
 
 def bullet(summary: str, start: str) -> str:
@@ -113,8 +113,12 @@ def test_top_two_tied_share_the_headline(cli: Cli, tmp_path: Path,
         "one run each).")
     # The significance section agrees: that pair is "could be chance", the next against naive
     # Bayes is real.
-    assert "knn and knn-twin are level" in text and "could be chance" in text
-    assert re.search(r"knn-twin beats naive-bayes by [\d.]+ points \([^)]*\): real", text)
+    # (one row per model: next model, lead, interval, Holm p, verdict, could be level with)
+    rows = re.sub(" +", " ", text)
+    assert re.search(r"\| knn \| [\d.]+ \| knn-twin \| 0\.0 \| [^|]+ \| [^|]+ \| "
+                     r"could be chance \| knn-twin \|", rows)
+    assert re.search(r"\| knn-twin \| [\d.]+ \| naive-bayes \| [\d.]+ \| [^|]+ \| [^|]+ \| "
+                     r"beyond chance \| knn \|", rows)
     # The terminal prints the same headline.
     assert headline.removeprefix("- ") in result.stdout.replace("\n    ", " ")
 
@@ -193,7 +197,7 @@ def test_time_intervals_never_go_below_zero(cli: Cli, tmp_path: Path,
     assert stats.mean_interval(jittery["predict_seconds"].to_numpy(dtype=float)).low < 0
 
     # The report's tables: every interval's bounds are positive.
-    results = (run / "report.md").read_text().split("## Results", 1)[1].split("## Failures")[0]
+    results = (run / "report.md").read_text().split("## Results", 1)[1].split("## Charts")[0]
     bounds = interval_bounds(results)
     assert bounds and min(bounds) > 0
     # The terminal's repeats table.

@@ -1,9 +1,10 @@
 """The mlbench command: a thin layer of click over mlbench.api.
 
 Exit codes: 0 every job ok or skipped; 1 some job failed, timed out or crashed; 2 bad input
-(nothing ran); 3 the dataset could not be had; 4 the disk filled; 130 interrupted by Ctrl-C,
-143 stopped by SIGTERM (for 4, 130 and 143 finished jobs are kept and --resume finishes the
-run).
+(nothing ran); 3 the dataset could not be had; 4 the disk filled; 5 `mlbench compare
+--fail-on`: a later run breaks a threshold (one line per breach; the comparison is still
+written); 130 interrupted by Ctrl-C, 143 stopped by SIGTERM (for 4, 130 and 143 finished jobs
+are kept and --resume finishes the run).
 The options of ``mlbench run`` are made from mlbench.running.settings, which the Python API's
 keyword arguments come from too.
 A run ends with its report; a report that cannot be written is a warning, never a change of
@@ -34,6 +35,7 @@ from mlbench.running.settings import (
 )
 
 EXIT_JOBS_FAILED, EXIT_USAGE, EXIT_DATASET, EXIT_DISK_FULL, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
+EXIT_FAIL_ON = 5  # compare --fail-on: a threshold broken, as pytest-benchmark's compare-fail
 EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, the shell's convention for a SIGTERM death
 
 
@@ -239,19 +241,38 @@ def report(run_dir: str) -> None:
 
 @main.command()
 @click.argument("run_dirs", nargs=-1, metavar="RUN_A RUN_B [RUN ...]")
-@click.option("--output", "-o", metavar="DIR",
-              help="Report folder (default: results/compare-<A>-vs-<B>).")
+@click.option("--output-dir", "--output", "-o", "output", metavar="DIR",
+              help="Folder for compare.html, compare.md and charts (default: beside the "
+                   "runs, in the last run's folder as compare-<A>).")
+@click.option("--fail-on", "fail_on", multiple=True, metavar="THRESHOLD",
+              help="Exit 5 when a later run breaks it: accuracy:POINTS (accuracy lower beyond "
+                   "chance and by more than POINTS percentage points), fit:PERCENT% or "
+                   "predict:PERCENT% (time longer beyond the timing noise and by more than "
+                   "PERCENT). Repeatable.")
 @friendly
-def compare(run_dirs: tuple[str, ...], output: str | None) -> None:
-    """Compare saved runs: accuracy and times per model, deltas against the first run, flags
-    where a difference is larger than the spread, and what differs between the runs. Prints
-    a table and the paths of compare.md, compare.html and the charts."""
-    from mlbench.reporting.compare import compare_runs, print_comparison, write_report
+def compare(run_dirs: tuple[str, ...], output: str | None, fail_on: tuple[str, ...]) -> None:
+    """Compare saved runs: each later run against the first, per model: accuracy change in
+    points and time ratios with 95% intervals, coloured where beyond chance or the timing
+    noise (green better, red worse), and what differs between the runs. Writes compare.html,
+    compare.md and charts; the last line says where."""
+    from mlbench.reporting.compare import (
+        breaches,
+        compare_runs,
+        parse_fail_on,
+        print_comparison,
+        write_report,
+    )
 
+    thresholds = parse_fail_on(fail_on)  # a bad threshold fails before anything is read
     comparison = compare_runs(run_dirs, warn=warn)
+    broken = breaches(comparison, thresholds)
     print_comparison(comparison)
-    for path in write_report(comparison, output):
-        click.echo(str(path))
+    folder = write_report(comparison, output, (thresholds, broken) if thresholds else None)
+    for line in broken:
+        click.echo(f"mlbench: fail-on: {line}", err=True)
+    click.echo(f"mlbench: comparison in {folder.html} (compare.md and charts/ beside it)")
+    if broken:
+        sys.exit(EXIT_FAIL_ON)
 
 
 @main.command(name="new-plugin")

@@ -34,7 +34,7 @@ class Capabilities:
 
 
 def class_capabilities(cls: type) -> Capabilities:
-    """What a class offers, read once from the methods it defines (how the README's plugins
+    """What a class offers, read once from the methods it defines (how docs/plugins.md's plugins
     say it: they define ``predict_proba``, ``prepare``, ``fit(X, y, eval_set=None)``...)."""
     if cls not in _CLASS_CAPABILITIES:
         _CLASS_CAPABILITIES[cls] = _infer_capabilities(cls)

@@ -149,7 +149,14 @@ def load_registry(plugin_paths: Sequence[str | os.PathLike[str]] = ()) -> Regist
     points by name, then local files and folders (``plugin_paths``, then ``MLBENCH_PLUGINS``).
     A path that does not exist is a usage error; a plugin that fails is reported and skipped.
     """
-    paths = [str(Path(p).resolve()) for p in [*plugin_paths, *plugin_paths_from_env()]]
+    from_env = plugin_paths_from_env()
+    for path in from_env:
+        try:
+            _plugin_files(Path(path))
+        except UsageError as error:  # the user may not know the variable is set: name it
+            raise UsageError(f"{error} (it comes from MLBENCH_PLUGINS="
+                             f"{os.environ['MLBENCH_PLUGINS']!r}: fix or unset it)") from None
+    paths = [str(Path(p).resolve()) for p in [*plugin_paths, *from_env]]
     registry = Registry(plugin_paths=tuple(dict.fromkeys(paths)))
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)

@@ -1,13 +1,17 @@
 """Saved runs side by side: ``mlbench compare RUN_A RUN_B [...]``.
 
 Per model and device, per run: accuracy (mean, std and 95% interval over repeats), median fit
-time and prediction throughput; each later run's deltas against the first, flagged where a
-difference is larger than the spread (the rules are in ``RULES``, and in every output); and
-what differs between the runs (dataset, settings, machine, versions, params). Runs on
-different machines or datasets are still compared, with the difference stated.
+time and prediction throughput; each later run against the first as relative figures with
+95% intervals (accuracy in points, times as ratios), flagged where a difference is beyond
+chance or the timing noise (the rules are in ``RULES``, and in every output); and what
+differs between the runs (dataset, settings, machine, versions, params). Runs on different
+machines or datasets are still compared, with the difference stated. ``--fail-on``
+thresholds (``parse_fail_on``, ``breaches``) turn flagged regressions into a failing exit
+for CI.
 
 Reads saved run folders through ``mlbench.results`` only, never the runner; writes
-``compare.md`` and ``compare.html`` from one ``document.Document``, and two charts.
+``compare.md`` and ``compare.html`` from one ``document.Document``, and two charts, beside
+the runs (``default_output``) unless told where.
 """
 
 from __future__ import annotations
@@ -30,15 +34,20 @@ from mlbench.results.run_info import RunInfo
 from mlbench.results.table import params_of
 
 RULES = [
-    "Accuracy, both runs with 2 or more repeats: Welch's t-test on the repeats' accuracies "
-    f"(unequal variances), flagged when p < {stats.ALPHA}. It allows for how little a few "
-    "repeats say about the spread: with 3 repeats a side, |difference| > 2 standard errors "
-    "would raise a false alarm about 1 time in 8, not 1 in 20.",
-    "Accuracy, a run with a single repeat, both runs on the identical test images (same "
-    "dataset, test size and labels): McNemar's test on the two jobs' saved predictions, "
-    f"flagged when p < {stats.ALPHA}. Otherwise the difference is not tested, and said so.",
-    f"Fit time and prediction throughput: {stats.TIME_RULE} (as the run's own report judges "
-    "its models).",
+    "Accuracy, both runs with 2 or more repeats whose accuracies vary: Welch's t-test on the "
+    f"repeats' accuracies (unequal variances), flagged when p < {stats.ALPHA}, and the "
+    "difference's 95% interval on the same t. It allows for how little a few repeats say "
+    "about the spread: with 3 repeats a side, |difference| > 2 standard errors would raise a "
+    "false alarm about 1 time in 8, not 1 in 20.",
+    "Accuracy, a run with a single repeat (or a model whose accuracy does not vary over "
+    "either run's repeats), both runs on the identical test images (same dataset, test size "
+    "and labels): McNemar's test on the two first repeats' saved predictions, flagged when "
+    f"p < {stats.ALPHA}, and a paired bootstrap 95% interval of the difference (2,000 "
+    "resamples of the test images). Otherwise the difference is not tested, and said so.",
+    f"Fit time and prediction time per image: {stats.TIME_RULE} (as the run's own report "
+    "judges its models). The ratio is of the geometric means over repeats, its 95% interval "
+    "from Welch's t on the log times; with a single run on either side, the ratio of the two "
+    "and no interval (\"one run\").",
     "Accuracy intervals: over seeds, Student's t on the repeats' accuracies (none for one "
     "repeat); over the test images, Wilson's interval for that many images, there even for "
     "one repeat.",
@@ -49,8 +58,12 @@ SUMMARY_COLUMNS = ["run", "model", "device", "repeats", "accuracy", "accuracy_st
                    "accuracy_min", "accuracy_max",
                    "fit_seconds", "fit_min", "fit_max", "predict_throughput", "predict_min",
                    "predict_max", "time_to_target_seconds"]
-DELTA_COLUMNS = ["run", "model", "device", "accuracy_delta", "accuracy_test", "accuracy_p",
-                 "accuracy_flag", "fit_ratio", "fit_flag", "predict_ratio", "predict_flag"]
+# The accuracy delta and its bounds are fractions (0.01 is a point); a ratio is the later
+# run's time over the first's (above 1: slower), for prediction the time per test image.
+DELTA_COLUMNS = ["run", "model", "device", "accuracy_delta", "accuracy_low", "accuracy_high",
+                 "accuracy_test", "accuracy_p", "accuracy_flag",
+                 "fit_ratio", "fit_low", "fit_high", "fit_flag",
+                 "predict_ratio", "predict_low", "predict_high", "predict_flag"]
 # Short name: (column, the wall time it comes from).
 TIMES = {"fit": ("fit_seconds", "fit_seconds"),
          "predict": ("predict_throughput", "predict_seconds")}
@@ -188,46 +201,60 @@ def _correct(run: Run, key: Key) -> np.ndarray | None:
     return predicted == labels
 
 
-def judge_accuracy(base: Run, other: Run, key: Key) -> tuple[str, float, bool]:
-    """(which test, its p, flagged) for one model's accuracy in two runs; see RULES."""
+def judge_accuracy(base: Run, other: Run, key: Key) -> dict[str, Any]:
+    """One model's accuracy in two runs: the test used, its p, the 95% interval of the
+    difference (other - base, a fraction) and whether it is flagged; see RULES."""
     a = _jobs(base, key)["accuracy"].to_numpy(dtype=float)
     b = _jobs(other, key)["accuracy"].to_numpy(dtype=float)
-    if a.size >= 2 and b.size >= 2:
+    nothing = {"accuracy_low": math.nan, "accuracy_high": math.nan, "accuracy_p": math.nan,
+               "accuracy_flag": False}
+    # Repeats that all score the same (a deterministic model) say nothing about chance:
+    # Welch's t would call any difference real, so those go to McNemar like a single run.
+    if a.size >= 2 and b.size >= 2 and (np.ptp(a) > 0 or np.ptp(b) > 0):
         p = stats.welch_p(a, b)
-        return "Welch t-test", p, p < stats.ALPHA
+        low, high = stats.welch_interval(b, a)
+        return {"accuracy_test": "Welch", "accuracy_p": p, "accuracy_low": low,
+                "accuracy_high": high, "accuracy_flag": p < stats.ALPHA}
     if not same_test_set(base, other):
-        return "not tested: a single repeat, and different test sets", math.nan, False
+        return {**nothing, "accuracy_test": "not tested: other test images"}
     correct_a, correct_b = _correct(base, key), _correct(other, key)
     if correct_a is None or correct_b is None:
-        return "not tested: a single repeat, and predictions not saved", math.nan, False
+        return {**nothing, "accuracy_test": "not tested: predictions not saved"}
     p = stats.mcnemar(correct_a, correct_b).p_value
-    return "McNemar", p, p < stats.ALPHA
+    low, high = stats.paired_bootstrap(correct_b, correct_a)
+    return {"accuracy_test": "McNemar", "accuracy_p": p, "accuracy_low": low,
+            "accuracy_high": high, "accuracy_flag": p < stats.ALPHA}
 
 
-def judge_time(base: pd.DataFrame, other: pd.DataFrame, column: str,
-               seconds: str) -> tuple[float, bool]:
-    """(ratio of medians other / base, flagged) for one timing column of two runs' jobs;
-    ``seconds`` is the wall time the column comes from. See RULES."""
-    a = base[column].to_numpy(dtype=float)
-    b = other[column].to_numpy(dtype=float)
-    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
-    if a.size == 0 or b.size == 0 or np.median(a) == 0:
-        return math.nan, False
-    ratio = float(np.median(b) / np.median(a))
-    return ratio, stats.time_differs(base[seconds].to_numpy(dtype=float),
-                                     other[seconds].to_numpy(dtype=float))
+def _times(jobs: pd.DataFrame, short: str) -> np.ndarray:
+    """Per job, the seconds a ratio compares: fit time, or prediction time per test image
+    (from the throughput, so runs on different test sizes compare)."""
+    values = jobs[TIMES[short][0]].to_numpy(dtype=float)
+    values = values[~np.isnan(values) & (values > 0)]
+    return values if short == "fit" else 1 / values
+
+
+def judge_time(base: pd.DataFrame, other: pd.DataFrame, short: str) -> dict[str, Any]:
+    """One timing of two runs' jobs: the ratio other / base with its interval
+    (``stats.time_ratio``) and whether it is beyond the noise (``stats.time_differs`` on the
+    wall times). See RULES."""
+    ratio = stats.time_ratio(_times(base, short), _times(other, short))
+    seconds = TIMES[short][1]
+    return {f"{short}_ratio": ratio.center, f"{short}_low": ratio.low,
+            f"{short}_high": ratio.high,
+            f"{short}_flag": stats.time_differs(base[seconds].to_numpy(dtype=float),
+                                                other[seconds].to_numpy(dtype=float))}
 
 
 def judge(base: Run, other: Run, key: Key) -> dict[str, Any]:
-    """One model and device of ``other`` against ``base``: deltas, tests and flags."""
+    """One model and device of ``other`` against ``base``: deltas, intervals, tests, flags."""
     a, b = _jobs(base, key), _jobs(other, key)
-    test, p, flagged = judge_accuracy(base, other, key)
     row: dict[str, Any] = {
         "run": other.label, "model": key[0], "device": key[1],
         "accuracy_delta": float(b["accuracy"].mean() - a["accuracy"].mean()),
-        "accuracy_test": test, "accuracy_p": p, "accuracy_flag": flagged}
-    for short, (column, seconds) in TIMES.items():
-        row[f"{short}_ratio"], row[f"{short}_flag"] = judge_time(a, b, column, seconds)
+        **judge_accuracy(base, other, key)}
+    for short in TIMES:
+        row.update(judge_time(a, b, short))
     return row
 
 
@@ -305,10 +332,6 @@ def _range(low: float, high: float, repeats: Any) -> str:
     return "" if repeats < 2 else f" ({_seconds(low)}-{_seconds(high)})"
 
 
-def _ratio(ratio: float) -> str:
-    return "" if math.isnan(ratio) else f"{ratio:.2f}x"
-
-
 def _seconds(value: float) -> str:
     return "" if math.isnan(value) else f"{value:.3g}" if value < 100 else f"{value:,.0f}"
 
@@ -318,47 +341,102 @@ def _flagged(value: Any) -> bool:
     return isinstance(value, bool | np.bool_) and bool(value)
 
 
+def _name(model: str, device: str, several_devices: bool) -> str:
+    return f"{model} ({device})" if several_devices else model
+
+
 def display_table(comparison: Comparison) -> pd.DataFrame:
-    """The comparison as text cells, one row per model, device and run: the same cells in
-    the terminal, Markdown and HTML."""
-    merged = comparison.summary.merge(comparison.deltas, on=["run", "model", "device"],
-                                      how="left")
+    """Each run's own figures as text cells, one row per model, device and run; the changes
+    against the first run are ``change_table``'s."""
     order = {label: index for index, label in enumerate(comparison.labels)}
-    merged = merged.assign(_order=merged["run"].map(order)).sort_values(
-        ["model", "device", "_order"], ignore_index=True)
+    summary = comparison.summary.assign(_order=comparison.summary["run"].map(order))
     rows = []
-    for row in merged.to_dict("records"):
-        first = row["run"] == comparison.labels[0]
-        flags = [name for name, column in (("accuracy", "accuracy_flag"), ("fit time",
-                 "fit_flag"), ("throughput", "predict_flag")) if _flagged(row.get(column))]
-        test = ""
-        if not first and isinstance(row.get("accuracy_test"), str):
-            test = row["accuracy_test"]
-            if not math.isnan(row["accuracy_p"]):
-                test = f"{test} {stats.p_text(row['accuracy_p'])}"
-        delta = row.get("accuracy_delta")
+    for row in summary.sort_values(["model", "device", "_order"]).to_dict("records"):
         rows.append({
             "model": row["model"], "device": row["device"], "run": row["run"],
             "repeats": str(row["repeats"]),
             "accuracy": _pm(row["accuracy"], row["accuracy_std"]),
             "95% CI (seeds)": _interval(row["accuracy_low"], row["accuracy_high"]),
             "95% CI (test images)": _interval(row["images_low"], row["images_high"]),
-            "Δ accuracy (points)": "" if first or delta is None or math.isnan(delta)
-            else f"{delta * 100:+.2f}",
-            "test": test,
             "fit s": _seconds(row["fit_seconds"]) + _range(row["fit_min"], row["fit_max"],
                                                            row["repeats"]),
-            "fit vs first": "" if first else _ratio(row.get("fit_ratio", math.nan)),
             "predict images/s": "" if math.isnan(row["predict_throughput"])
             else f"{row['predict_throughput']:,.0f}",
-            "predict vs first": "" if first else _ratio(row.get("predict_ratio", math.nan)),
             "to target s": _seconds(row["time_to_target_seconds"]),
-            "beyond the spread": ", ".join(flags),
         })
     cells = pd.DataFrame(rows)
     if rows and not any(row["to target s"] for row in rows):  # no model kept a history
         cells = cells.drop(columns="to target s")
     return cells
+
+
+def _points(value: float) -> str:
+    return f"{value * 100 + 0.0:+.2f}"  # + 0.0: never "-0.00"
+
+
+def accuracy_change(row: dict[Any, Any]) -> str:
+    """"-12.50 pts (-14.10 to -10.90)": the later run's accuracy minus the first's."""
+    text = f"{_points(row['accuracy_delta'])} pts"
+    if math.isnan(row["accuracy_low"]):
+        return text
+    return f"{text} ({_points(row['accuracy_low'])} to {_points(row['accuracy_high'])})"
+
+
+def time_change(ratio: float, low: float, high: float) -> str:
+    """"2.90x slower (2.60-3.20)", "1.25x faster (one run)": a time ratio in words; a
+    ratio below 1 is turned over, its interval with it."""
+    if math.isnan(ratio):
+        return ""
+    if ratio >= 1:
+        text, bounds = f"{ratio:.2f}x slower", (low, high)
+    else:
+        text, bounds = f"{1 / ratio:.2f}x faster", (1 / high, 1 / low)
+    return f"{text} (one run)" if math.isnan(low) else f"{text} ({bounds[0]:.2f}-{bounds[1]:.2f})"
+
+
+def _accuracy_judged(row: dict[Any, Any]) -> str:
+    if math.isnan(row["accuracy_p"]):
+        return str(row["accuracy_test"])
+    return f"{row['accuracy_test']} {stats.p_text(row['accuracy_p'])}"
+
+
+def _verdict(flagged: Any, better: bool) -> str:
+    """"better" or "worse" for a difference beyond chance or the noise, else ""."""
+    return ("better" if better else "worse") if _flagged(flagged) else ""
+
+
+def change_table(comparison: Comparison, label: str) -> tuple[pd.DataFrame, list[str]]:
+    """Run ``label`` against the first: per model, a row per measure (each run's figure,
+    the change with its 95% interval, how it was judged), and per row "better", "worse"
+    or "" (within chance or the noise) for whoever colours it."""
+    base = comparison.labels[0]
+    figures = {(row["run"], row["model"], row["device"]): row
+               for row in comparison.summary.to_dict("records")}
+    deltas = comparison.deltas[comparison.deltas["run"] == label]
+    several_devices = comparison.summary["device"].nunique() > 1
+    rows, verdicts = [], []
+    for row in deltas.sort_values(["model", "device"]).to_dict("records"):
+        ours, theirs = (figures[(run, row["model"], row["device"])] for run in (base, label))
+        name = _name(row["model"], row["device"], several_devices)
+        rows.append({"model": name, "measure": "accuracy",
+                     base: f"{ours['accuracy']:.4f}", label: f"{theirs['accuracy']:.4f}",
+                     "change (95% CI)": accuracy_change(row),
+                     "judged": _accuracy_judged(row)})
+        verdicts.append(_verdict(row["accuracy_flag"], row["accuracy_delta"] > 0))
+        for short, measure, column, text in (
+                ("fit", "fit s", "fit_seconds", _seconds),
+                ("predict", "predict img/s", "predict_throughput", lambda v: f"{v:,.0f}")):
+            ratio = row[f"{short}_ratio"]
+            rows.append({"model": "", "measure": measure,
+                         **{run: "" if math.isnan(value) else text(value) for run, value in
+                            ((base, ours[column]), (label, theirs[column]))},
+                         "change (95% CI)": time_change(ratio, row[f"{short}_low"],
+                                                        row[f"{short}_high"]),
+                         "judged": "" if math.isnan(ratio) else "beyond noise"
+                         if _flagged(row[f"{short}_flag"]) else "within noise"})
+            verdicts.append(_verdict(row[f"{short}_flag"], ratio < 1))
+    columns = ["model", "measure", base, label, "change (95% CI)", "judged"]
+    return pd.DataFrame(rows, columns=columns), verdicts
 
 
 def flag_sentences(comparison: Comparison) -> list[str]:
@@ -367,17 +445,77 @@ def flag_sentences(comparison: Comparison) -> list[str]:
     sentences = []
     for row in comparison.deltas.to_dict("records"):
         name = f"{row['model']} ({row['device']})"
-        if row["accuracy_flag"]:
+        if _flagged(row["accuracy_flag"]):
             direction = "higher" if row["accuracy_delta"] > 0 else "lower"
+            interval = ("" if math.isnan(row["accuracy_low"]) else
+                        f"95% CI {_points(row['accuracy_low'])} to "
+                        f"{_points(row['accuracy_high'])}, ")
             sentences.append(
                 f"{name}: accuracy {abs(row['accuracy_delta']) * 100:.2f} points {direction} "
-                f"in {row['run']} than in {base} ({row['accuracy_test']}, "
+                f"in {row['run']} than in {base} ({interval}{row['accuracy_test']}, "
                 f"{stats.p_text(row['accuracy_p'])}).")
-        for short, what in (("fit", "fit time"), ("predict", "prediction throughput")):
-            if row[f"{short}_flag"]:
-                sentences.append(f"{name}: {what} in {row['run']} is "
-                                 f"{row[f'{short}_ratio']:.2f}x that of {base}.")
+        for short, what in (("fit", "fit"), ("predict", "prediction")):
+            if _flagged(row[f"{short}_flag"]):
+                change = time_change(row[f"{short}_ratio"], row[f"{short}_low"],
+                                     row[f"{short}_high"])
+                sentences.append(f"{name}: {what} {change} in {row['run']} than in {base}.")
     return sentences
+
+
+# -- --fail-on ---------------------------------------------------------------------------
+
+FAIL_ON_FORMS = ("accuracy:POINTS (e.g. accuracy:0.5), fit:PERCENT% or predict:PERCENT% "
+                 "(e.g. fit:10%)")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One ``--fail-on``: ``accuracy`` (a drop, in points) or ``fit`` / ``predict`` (a
+    slow-down, in percent), breached only by a difference also beyond chance or the noise."""
+
+    measure: str
+    limit: float
+
+    def __str__(self) -> str:
+        return (f"accuracy:{self.limit:g}" if self.measure == "accuracy"
+                else f"{self.measure}:{self.limit:g}%")
+
+
+def parse_fail_on(texts: tuple[str, ...] | list[str]) -> list[Threshold]:
+    """``--fail-on`` values (repeatable, or comma-separated) as thresholds; a UsageError
+    saying the accepted forms for any other."""
+    thresholds = []
+    for text in (part.strip() for given in texts for part in given.split(",")):
+        match = re.fullmatch(r"(accuracy):(\d+(?:\.\d*)?)|(fit|predict):(\d+(?:\.\d*)?)%",
+                             text)
+        if not match:
+            raise UsageError(f"--fail-on {text!r} is not a threshold; use {FAIL_ON_FORMS}")
+        measure = match.group(1) or match.group(3)
+        thresholds.append(Threshold(measure, float(match.group(2) or match.group(4))))
+    return thresholds
+
+
+def breaches(comparison: Comparison, thresholds: list[Threshold]) -> list[str]:
+    """One line per threshold a later run breaks: a model's accuracy lower than the first
+    run's beyond chance and by more than the points given, or a time longer beyond the
+    noise and by more than the percent given."""
+    base, lines = comparison.labels[0], []
+    for row in comparison.deltas.to_dict("records"):
+        name = f"{row['model']} ({row['device']}) in {row['run']} against {base}"
+        for threshold in thresholds:
+            if threshold.measure == "accuracy":
+                drop = -row["accuracy_delta"] * 100
+                if _flagged(row["accuracy_flag"]) and drop > threshold.limit:
+                    lines.append(f"{name}: accuracy {accuracy_change(row)}, "
+                                 f"{_accuracy_judged(row)} (--fail-on {threshold})")
+            else:
+                short = threshold.measure
+                ratio = row[f"{short}_ratio"]
+                if _flagged(row[f"{short}_flag"]) and ratio > 1 + threshold.limit / 100:
+                    change = time_change(ratio, row[f"{short}_low"], row[f"{short}_high"])
+                    lines.append(f"{name}: {short} {change}, beyond the timing noise "
+                                 f"(--fail-on {threshold})")
+    return lines
 
 
 def runs_table(runs: list[Run]) -> pd.DataFrame:
@@ -399,22 +537,37 @@ def summary_lines(comparison: Comparison) -> list[str]:
     return lines
 
 
-def comparison_document(comparison: Comparison, figures: list[Figure]) -> Document:
+def comparison_document(comparison: Comparison, figures: list[Figure],
+                        fail_on: tuple[list[Threshold], list[str]] | None = None) -> Document:
+    """The comparison as a document; ``fail_on``: the thresholds given and their breaches."""
+    base = comparison.labels[0]
     document = Document(f"mlbench comparison: {' vs '.join(comparison.labels)}")
     flags = flag_sentences(comparison)
     document.section("Summary", Bullets(summary_lines(comparison), "highlight"),
                      *([Bullets(flags)] if flags else []))
+    if fail_on:
+        thresholds, broken = fail_on
+        given = ", ".join(f"--fail-on {threshold}" for threshold in thresholds)
+        document.section("Fail-on", *([Text(f"{given}: {len(broken)} breach(es).", "warning"),
+                                        Bullets(broken)] if broken
+                                       else [Text(f"{given}: no breach.", "good")]))
     document.section("Runs", Table(runs_table(comparison.runs)))
     document.section("Differences", Bullets(comparison.differences))
+    for label in comparison.labels[1:]:
+        document.section(
+            f"{label} against {base}",
+            Text("Per model: each run's test accuracy (mean over repeats), median fit time "
+                 "and prediction throughput; the change in accuracy in points, in times as "
+                 "a ratio (prediction: time per test image), each with its 95% interval, "
+                 "and how it was judged (rules below)."),
+            Table(change_table(comparison, label)[0]))
     document.section(
-        "Results per model",
-        Text(f"Per model and device, each run's test accuracy (mean ± standard deviation over "
-             f"repeats; its 95% interval over the seeds, Student's t, and over the test "
-             f"images, Wilson), median fit time (with its min-max over repeats) and "
-             f"prediction throughput; deltas and ratios are against {comparison.labels[0]}."),
-        Table(display_table(comparison)),
-        *([Text("Larger than the spread:", kind="warning"), Bullets(flags)] if flags
-          else [Text("No difference is larger than the spread.", kind="good")]))
+        "Each run",
+        Text("Per model and device, each run's test accuracy (mean ± standard deviation over "
+             "repeats; its 95% interval over the seeds, Student's t, and over the test "
+             "images, Wilson), median fit time (with its min-max over repeats), prediction "
+             "throughput and time to target (where a model keeps a history)."),
+        Table(display_table(comparison)))
     if comparison.missing:
         document.section("Models not in every run", Bullets(comparison.missing))
     document.section("How differences are judged", Bullets(RULES))
@@ -493,54 +646,99 @@ def make_charts(comparison: Comparison, folder: ComparisonFolder) -> list[Figure
 
 
 def default_output(comparison: Comparison) -> Path:
-    name = "compare-" + "-vs-".join(comparison.labels)
-    return Path("results") / re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+    """Beside the runs: in the last run's folder, ``compare-<the other runs>``; never the
+    current folder's ./results."""
+    name = "compare-" + "-".join(comparison.labels[:-1])
+    return comparison.runs[-1].folder.path / re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
-def write_report(comparison: Comparison, output: Path | str | None = None) -> list[Path]:
-    """Write charts, compare.md and compare.html into ``output``; returns the paths."""
+def write_report(comparison: Comparison, output: Path | str | None = None,
+                 fail_on: tuple[list[Threshold], list[str]] | None = None) -> ComparisonFolder:
+    """Write charts, compare.md and compare.html into ``output`` (by default
+    ``default_output``); returns the folder."""
     folder = ComparisonFolder(Path(output) if output else default_output(comparison))
     try:
         folder.path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UsageError(f"cannot write the comparison to {folder.path}: "
-                         f"{error.strerror or error}") from error
+                         f"{error.strerror or error}; choose another --output-dir") from error
     figures = make_charts(comparison, folder)
-    document = comparison_document(comparison, figures)
-    markdown, page = folder.markdown, folder.html
-    write_atomic(markdown, lambda p: p.write_text(to_markdown(document)))
-    write_atomic(page, lambda p: p.write_text(to_html(document, folder.path)))
-    return [markdown, page, *(folder.chart(Path(figure.path).name) for figure in figures)]
+    document = comparison_document(comparison, figures, fail_on)
+    write_atomic(folder.markdown, lambda p: p.write_text(to_markdown(document)))
+    write_atomic(folder.html, lambda p: p.write_text(to_html(document, folder.path)))
+    return folder
+
+
+# Rich styles of a difference beyond chance or the noise; anything else stays plain.
+STYLES = {"better": "bold green", "worse": "bold red", "": ""}
+WIDTH = 100  # the columns compare's terminal output is laid out for (a CI log, a terminal)
 
 
 def print_comparison(comparison: Comparison) -> None:
-    """The comparison on stdout: a rich table, then the differences and the rules."""
+    """The comparison on stdout, within ``WIDTH`` columns (or a narrower terminal): per
+    later run a table of changes against the first run, improvements green and regressions
+    red where beyond chance or the noise; then the summary, flags and differences."""
+    import shutil
     import sys
+    import textwrap
 
+    from rich import box
     from rich.console import Console
     from rich.table import Table as RichTable
     from rich.text import Text as RichText
 
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 1000)
-    cells = display_table(comparison)
-    table = RichTable(title=f"mlbench compare: {' vs '.join(comparison.labels)} "
-                            f"(deltas against {comparison.labels[0]})", title_justify="left")
-    numeric = {"repeats", "accuracy", "95% CI (seeds)", "95% CI (test images)",
-               "Δ accuracy (points)", "fit s", "fit vs first",
-               "predict images/s", "predict vs first"}
-    for column in cells.columns:
-        table.add_column(column, justify="right" if column in numeric else "left")
-    for row in cells.itertuples(index=False):
-        style = "bold yellow" if row[-1] else ""
-        # Text(), not markup: model names come from plugins and may hold brackets.
-        table.add_row(*(RichText(str(value), style=style) for value in row))
-    console.print(table)
+    width = min(WIDTH, shutil.get_terminal_size((WIDTH, 24)).columns) if sys.stdout.isatty() \
+        else WIDTH
+    console = Console(highlight=False, width=width)
+
+    def say(text: str, indent: str = "") -> None:
+        # Wrapped here, with a hanging indent; soft_wrap: rich adds no breaks of its own.
+        for line in textwrap.wrap(text, width, initial_indent=indent,
+                                  subsequent_indent=" " * len(indent),
+                                  break_on_hyphens=False) or [""]:
+            console.print(RichText(line), soft_wrap=True)
+
+    # Runs as letters in the tables' headers: a folder name is as wide as two columns.
+    letters = {label: chr(ord("A") + index) if index < 26 else str(index + 1)
+               for index, label in enumerate(comparison.labels)}
+    for label in comparison.labels:  # how many runs stand behind each figure
+        repeats = comparison.summary.loc[comparison.summary["run"] == label, "repeats"]
+        count = ("no ok job" if repeats.empty else
+                 f"{repeats.min()} repeat(s) per model" if repeats.min() == repeats.max()
+                 else f"{repeats.min()}-{repeats.max()} repeats per model")
+        role = " (base)" if label == comparison.labels[0] else ""
+        say(f"{letters[label]} = {label}{role}: {count}")
+    for label in comparison.labels[1:]:
+        cells, verdicts = change_table(comparison, label)
+        table = RichTable(title=f"{letters[label]} against {letters[comparison.labels[0]]}",
+                          title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
+                          pad_edge=False)
+        # The model's name on a row of its own, its measures indented below: no column is
+        # spent on names. Names and changes stay whole while the judgement wraps; fold,
+        # never cut, where even that is not enough.
+        table.add_column("model, measure", overflow="fold", no_wrap=True)
+        for column in cells.columns[2:]:
+            table.add_column(letters.get(column, column), overflow="fold",
+                             justify="left" if column == "judged" else "right",
+                             no_wrap=column == "change (95% CI)")
+        for row, verdict in zip(cells.to_dict("records"), verdicts, strict=True):
+            if row["model"]:
+                table.add_row(RichText(row["model"], style="bold"))
+            style = STYLES[verdict]
+            # Text(), not markup: model names come from plugins and may hold brackets.
+            table.add_row(RichText(f"  {row['measure']}"),
+                          *(RichText(str(row[column]), style=style if column in
+                                     ("change (95% CI)", "judged") else "")
+                            for column in cells.columns[2:]),
+                          end_section=row["measure"] == "predict img/s")
+        console.print(table)
     for title, lines in (("Summary", summary_lines(comparison)),
+                         ("Beyond chance or the timing noise", flag_sentences(comparison)),
                          ("Differences", comparison.differences),
-                         ("Larger than the spread", flag_sentences(comparison)),
-                         ("Not in every run", comparison.missing),
-                         ("Rules", RULES)):
+                         ("Not in every run", comparison.missing)):
         if lines:
             console.print(RichText(f"{title}:", style="bold"))
             for line in lines:
-                console.print(RichText(f"  - {line}"), soft_wrap=True)
+                say(line, "  - ")
+    say("Each run's own figures and intervals, the rules and the charts are in compare.html "
+        "and compare.md.")

@@ -4,12 +4,18 @@ self-contained HTML file (charts embedded as data URIs, no script, no external r
 Reports (`report.py`) and comparisons (`compare.py`) build a `Document` of sections and
 blocks; this module is the one place that knows how each block looks in either format and
 that escapes every string, since many come from plugins, params and error messages.
+
+Folding: a ``folded`` section is a closed ``<details>`` in HTML, so the first screen holds
+what a reader came for; in Markdown it stays a plain ``##`` heading (GitHub's outline and
+anchors keep working, and the file reads as plain text in a terminal or a diff). A
+``Details`` block (a long table) is ``<details>`` in both: GitHub renders it folded too.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +26,7 @@ import pandas as pd
 @dataclass
 class Text:
     """A paragraph of plain text; ``kind`` "warning" or "good" colours it in HTML and marks
-    it in Markdown."""
+    it in Markdown; "note" is small print (how to read what is above it)."""
 
     text: str
     kind: str = "text"
@@ -36,10 +42,12 @@ class Bullets:
 
 @dataclass
 class Table:
-    """A DataFrame; float cells are rounded, every cell is escaped."""
+    """A DataFrame; float cells are rounded, every cell is escaped. The web addresses in the
+    ``links`` columns become links (only columns of our own data: never a plugin's text)."""
 
     frame: pd.DataFrame
     caption: str = ""
+    links: tuple[str, ...] = ()
 
 
 @dataclass
@@ -51,13 +59,25 @@ class Figure:
     alt: str = ""
 
 
-Block = Text | Bullets | Table | Figure
+@dataclass
+class Details:
+    """Blocks folded under a one-line ``summary`` (``<details>`` in HTML and Markdown)."""
+
+    summary: str
+    blocks: list[Block] = field(default_factory=list)
+
+
+Block = Text | Bullets | Table | Figure | Details
 
 
 @dataclass
 class Section:
+    """``folded``: closed in HTML, opened by a click (``open``: folded but shown open)."""
+
     title: str
     blocks: list[Block] = field(default_factory=list)
+    folded: bool = False
+    open: bool = False
 
 
 @dataclass
@@ -120,6 +140,37 @@ def cell_texts(frame: pd.DataFrame) -> pd.DataFrame:
     return cells
 
 
+# -- links --------------------------------------------------------------------------
+
+# Our own data (the reference ranges' sources) writes web addresses inside prose; a short
+# pattern finds them (no library: the text is ours, not arbitrary input). Trailing
+# punctuation and a closing bracket belong to the sentence, not the address.
+URL = re.compile(r"https?://[^\s<>\"'()\[\]]+[^\s<>\"'()\[\].,;:!?]")
+
+
+def link_parts(text: str) -> list[tuple[str, str]]:
+    """``text`` split into (text, "") and (label, address) parts, in order."""
+    parts, start = [], 0
+    for match in URL.finditer(text):
+        if match.start() > start:
+            parts.append((text[start:match.start()], ""))
+        parts.append((link_label(match.group()), match.group()))
+        start = match.end()
+    if start < len(text):
+        parts.append((text[start:], ""))
+    return parts
+
+
+def link_label(address: str) -> str:
+    """What a link shows: the address without its scheme, and where long, its host and last
+    part (``github.com/…/mnist_cnn.py``), so a table column stays narrow."""
+    bare = address.split("://", 1)[1].rstrip("/")
+    if len(bare) <= 40:
+        return bare
+    host, *_, last = bare.split("/")
+    return f"{host}/…/{last}"
+
+
 # -- Markdown -------------------------------------------------------------------------
 
 def escape_markdown(value: Any) -> str:
@@ -133,8 +184,31 @@ def escape_markdown(value: Any) -> str:
     return text
 
 
-def markdown_table(frame: pd.DataFrame) -> str:
-    cells = cell_texts(frame).map(escape_markdown)
+def markdown_links(text: str) -> str:
+    """Escaped text with its web addresses as ``[label](address)``."""
+    return "".join(_escape_between(part) if not address else
+                   f"[{escape_markdown(part)}]({_markdown_address(address)})"
+                   for part, address in link_parts(" ".join(text.split())))
+
+
+def _escape_between(part: str) -> str:
+    """Text between links, escaped, keeping the space that separates it from a link."""
+    if not part.strip():
+        return " " if part else ""
+    return ((" " if part[0] == " " else "") + escape_markdown(part)
+            + (" " if part[-1] == " " else ""))
+
+
+def _markdown_address(address: str) -> str:
+    # Characters that would end the link or split a table cell, percent-encoded.
+    return address.replace("(", "%28").replace(")", "%29").replace("|", "%7C")
+
+
+def markdown_table(frame: pd.DataFrame, links: tuple[str, ...] = ()) -> str:
+    cells = cell_texts(frame)
+    for column in frame.columns:
+        cells[column] = cells[column].map(markdown_links if column in links
+                                          else escape_markdown)
     cells.columns = [escape_markdown(column) for column in frame.columns]
     align = ["right" if pd.api.types.is_numeric_dtype(frame[c]) else "left"
              for c in frame.columns]
@@ -142,65 +216,93 @@ def markdown_table(frame: pd.DataFrame) -> str:
                                  colalign=align))
 
 
-MARKDOWN_MARKS = {"text": "", "warning": "**Warning:** ", "good": ""}
+MARKDOWN_MARKS = {"text": "", "warning": "**Warning:** ", "good": "", "note": ""}
 
 
 def to_markdown(document: Document) -> str:
     lines = [f"# {escape_markdown(document.title)}", ""]
     for section in document.sections:
         lines += [f"## {escape_markdown(section.title)}", ""]
-        for block in section.blocks:
-            if isinstance(block, Text):
-                lines += [MARKDOWN_MARKS.get(block.kind, "") + escape_markdown(block.text), ""]
-            elif isinstance(block, Bullets):
-                lines += [f"- {escape_markdown(item)}" for item in block.items] + [""]
-            elif isinstance(block, Table):
-                if block.caption:
-                    lines += [f"*{escape_markdown(block.caption)}*", ""]
-                lines += [markdown_table(block.frame), ""]
-            elif isinstance(block, Figure):
-                caption = escape_markdown(block.caption)
-                lines += [f"![{escape_markdown(block.alt or block.caption)}]({block.path})", "",
-                          f"*{caption}*", ""]
+        lines += markdown_blocks(section.blocks)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def markdown_blocks(blocks: list[Block]) -> list[str]:
+    lines: list[str] = []
+    for block in blocks:
+        if isinstance(block, Text):
+            text = MARKDOWN_MARKS.get(block.kind, "") + escape_markdown(block.text)
+            lines += [f"*{text}*" if block.kind == "note" else text, ""]
+        elif isinstance(block, Bullets):
+            lines += [f"- {escape_markdown(item)}" for item in block.items] + [""]
+        elif isinstance(block, Table):
+            if block.caption:
+                lines += [f"*{escape_markdown(block.caption)}*", ""]
+            lines += [markdown_table(block.frame, block.links), ""]
+        elif isinstance(block, Figure):
+            caption = escape_markdown(block.caption)
+            lines += [f"![{escape_markdown(block.alt or block.caption)}]({block.path})", "",
+                      f"*{caption}*", ""]
+        elif isinstance(block, Details):
+            # GitHub renders Markdown inside <details> only after a blank line.
+            lines += [f"<details><summary>{html.escape(block.summary)}</summary>", "",
+                      *markdown_blocks(block.blocks), "</details>", ""]
+    return lines
 
 
 # -- HTML -----------------------------------------------------------------------------
 
 STYLE = """
-body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328;
-       max-width: 1100px; margin: 2em auto; padding: 0 1.5em; }
-h1 { font-size: 1.7em; border-bottom: 1px solid #d0d7de; padding-bottom: .3em; }
-h2 { font-size: 1.3em; margin-top: 2em; border-bottom: 1px solid #eaeef2; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 13px; }
-th, td { border: 1px solid #d0d7de; padding: 4px 8px; text-align: left; vertical-align: top; }
-th { background: #f6f8fa; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328;
+       max-width: 1240px; margin: .8em auto; padding: 0 1em; }
+h1 { font-size: 1.5em; margin: 0 0 .2em; border-bottom: 1px solid #d0d7de; padding-bottom: .2em; }
+h2 { font-size: 1.2em; margin: 1em 0 .4em; border-bottom: 1px solid #eaeef2; }
+p, ul { margin: .4em 0; }
+table { border-collapse: collapse; margin: .4em 0 .8em; font-size: 12.5px; }
+th, td { border: 1px solid #d0d7de; padding: 2px 6px; text-align: left; vertical-align: top;
+         overflow-wrap: break-word; }
+th { background: #f6f8fa; font-weight: 600; overflow-wrap: normal; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; overflow-wrap: normal; }
 td:first-child { white-space: nowrap; }
 div.table { overflow-x: auto; }
 tr:nth-child(even) td { background: #fafbfc; }
-figure { margin: 1.5em 0; }
+figure { margin: .8em 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eaeef2; }
-figcaption, .caption { color: #59636e; font-size: 13px; }
-p.warning { background: #fff8c5; border-left: 4px solid #d4a72c; padding: .5em .8em; }
-p.good { background: #dafbe1; border-left: 4px solid #2da44e; padding: .5em .8em; }
+figcaption, .caption, p.note { color: #59636e; font-size: 12.5px; }
+p.warning { background: #fff8c5; border-left: 4px solid #d4a72c; padding: .4em .8em; }
+p.good { background: #dafbe1; border-left: 4px solid #2da44e; padding: .4em .8em; }
+nav { font-size: 13px; }
 nav a { margin-right: 1em; }
 ul.highlight { background: #f6f8fa; border: 1px solid #d0d7de; border-radius: 6px;
-               padding: .7em 1em .7em 2.2em; }
+               padding: .5em 1em .5em 2.2em; }
+details { margin: .4em 0; }
+details > summary { cursor: pointer; color: #0550ae; }
+details.section { border-top: 1px solid #eaeef2; margin: .3em 0; }
+details.section > summary { color: inherit; }
+details.section > summary h2 { display: inline; border: none; margin: 0; }
+details[open] > summary { margin-bottom: .4em; }
 """
 
 MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg"}
 
 
-def html_table(frame: pd.DataFrame) -> str:
+def html_links(text: str) -> str:
+    """Escaped text with its web addresses as links."""
+    return "".join(html.escape(part) if not address else
+                   f'<a href="{html.escape(address, quote=True)}">{html.escape(part)}</a>'
+                   for part, address in link_parts(text))
+
+
+def html_table(frame: pd.DataFrame, links: tuple[str, ...] = ()) -> str:
     texts = cell_texts(frame)
     numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
+    escape = [html_links if c in links else html.escape for c in frame.columns]
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     rows = []
     for values in texts.itertuples(index=False):
-        cells = "".join(f'<td class="num">{html.escape(v)}</td>' if is_number
-                        else f"<td>{html.escape(v)}</td>"
-                        for v, is_number in zip(values, numeric, strict=True))
+        cells = "".join(f'<td class="num">{show(v)}</td>' if is_number
+                        else f"<td>{show(v)}</td>"
+                        for v, is_number, show in zip(values, numeric, escape, strict=True))
         rows.append(f"<tr>{cells}</tr>")
     # In a scrolling box: a wide table scrolls by itself instead of widening the page.
     return (f'<div class="table"><table><thead><tr>{head}</tr></thead>'
@@ -212,6 +314,31 @@ def data_uri(path: Path) -> str:
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
 
 
+def html_blocks(blocks: list[Block], root: Path) -> list[str]:
+    body = []
+    for block in blocks:
+        if isinstance(block, Text):
+            kind = block.kind if block.kind in MARKDOWN_MARKS else "text"
+            body.append(f'<p class="{kind}">{html.escape(block.text)}</p>')
+        elif isinstance(block, Bullets):
+            items = "".join(f"<li>{html.escape(item)}</li>" for item in block.items)
+            kind = "highlight" if block.kind == "highlight" else "text"
+            body.append(f'<ul class="{kind}">{items}</ul>')
+        elif isinstance(block, Table):
+            if block.caption:
+                body.append(f'<p class="caption">{html.escape(block.caption)}</p>')
+            body.append(html_table(block.frame, block.links))
+        elif isinstance(block, Figure):
+            source = data_uri(root / block.path)
+            alt = html.escape(block.alt or block.caption, quote=True)
+            body.append(f'<figure><img src="{source}" alt="{alt}">'
+                        f"<figcaption>{html.escape(block.caption)}</figcaption></figure>")
+        elif isinstance(block, Details):
+            body += [f"<details><summary>{html.escape(block.summary)}</summary>",
+                     *html_blocks(block.blocks, root), "</details>"]
+    return body
+
+
 def to_html(document: Document, root: Path) -> str:
     """One self-contained page; ``root`` is the folder figure paths are relative to."""
     title = html.escape(document.title)
@@ -220,24 +347,15 @@ def to_html(document: Document, root: Path) -> str:
                    for anchor, section in zip(anchors, document.sections, strict=True))
     body = [f"<h1>{title}</h1>", f"<nav>{nav}</nav>"]
     for anchor, section in zip(anchors, document.sections, strict=True):
-        body.append(f'<h2 id="{anchor}">{html.escape(section.title)}</h2>')
-        for block in section.blocks:
-            if isinstance(block, Text):
-                kind = block.kind if block.kind in MARKDOWN_MARKS else "text"
-                body.append(f'<p class="{kind}">{html.escape(block.text)}</p>')
-            elif isinstance(block, Bullets):
-                items = "".join(f"<li>{html.escape(item)}</li>" for item in block.items)
-                kind = "highlight" if block.kind == "highlight" else "text"
-                body.append(f'<ul class="{kind}">{items}</ul>')
-            elif isinstance(block, Table):
-                if block.caption:
-                    body.append(f'<p class="caption">{html.escape(block.caption)}</p>')
-                body.append(html_table(block.frame))
-            elif isinstance(block, Figure):
-                source = data_uri(root / block.path)
-                alt = html.escape(block.alt or block.caption, quote=True)
-                body.append(f'<figure><img src="{source}" alt="{alt}">'
-                            f"<figcaption>{html.escape(block.caption)}</figcaption></figure>")
+        heading = f"<h2>{html.escape(section.title)}</h2>"
+        if section.folded:
+            body.append(f'<details class="section" id="{anchor}"'
+                        f'{" open" if section.open else ""}><summary>{heading}</summary>')
+        else:
+            body.append(f'<h2 id="{anchor}">{html.escape(section.title)}</h2>')
+        body += html_blocks(section.blocks, root)
+        if section.folded:
+            body.append("</details>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             # No network, no script: the page is complete offline and cannot be made to run

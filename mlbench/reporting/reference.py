@@ -65,36 +65,52 @@ def _range_text(low: float, high: float) -> str:
     return f"{low:.3f}-{high:.3f}"
 
 
+RANGES_PATH = f"mlbench/reporting/{RANGES_FILE}"
+
+
+def dataset_name(frame: pd.DataFrame, info: RunInfo) -> str:
+    """The run's dataset; for a run.json without it, the one the results say was used."""
+    if info.dataset.name:
+        return str(info.dataset.name)
+    used = frame["dataset"].dropna().unique()
+    return str(used[0]) if len(used) else "unknown"
+
+
 def reference_section(frame: pd.DataFrame, info: RunInfo) -> Section:
     """"Reference ranges": a warning per built-in model outside its published range, or one
-    line that all are within, or why nothing was judged."""
+    line that all are within, or why nothing was judged (with the published ranges of the
+    run's models, where there are any, for orientation). Sources are links."""
     title = "Reference ranges"
-    dataset = info.dataset.name
-    if not dataset:  # a run.json without its dataset: the results say which one was used
-        used = frame["dataset"].dropna().unique()
-        dataset = str(used[0]) if len(used) else "unknown"
+    dataset = dataset_name(frame, info)
     ranges = _ranges()
     known = ranges[ranges["dataset"] == dataset]
-    if known.empty:
-        listed = ", ".join(sorted(ranges["dataset"].unique()))
-        return Section(title, [Text(f"No published reference figures for dataset "
-                                    f"'{dataset}' (only for {listed}), so accuracies are not "
-                                    "judged against them.")])
-    table = judged(frame, str(dataset))
+    table = judged(frame, str(dataset)) if not known.empty else pd.DataFrame()
     if table.empty:
         ok = ok_rows(frame)
-        ok = ok[ok["model"].isin(known["model"])]
-        if ok.empty:
+        if known.empty:
+            listed = ", ".join(sorted(ranges["dataset"].unique()))
+            text = (f"No published reference figures for dataset '{dataset}' (only for "
+                    f"{listed}), so accuracies are not judged against them.")
+        elif not ok["model"].isin(known["model"]).any():
             text = (f"No model of this run has a published range on {dataset}; the built-in "
                     f"ones do: {', '.join(known['model'])}.")
         else:
             sizes = ", ".join(sorted({f"{int(n):,}" for n in known["train_size"]}))
+            trained = ok[ok["model"].isin(known["model"])]["train_size"]
             text = (f"The published ranges on {dataset} are for a training set of {sizes} "
                     "images; this run trained on "
-                    f"{', '.join(sorted({f'{int(n):,}' for n in ok['train_size']}))}, so its "
+                    f"{', '.join(sorted({f'{int(n):,}' for n in trained}))}, so its "
                     "accuracies are not judged against them.")
-        return Section(title, [Text(text)])
-    blocks: list[Block] = []
+        blocks: list[Block] = [Text(text)]
+        published = ranges[ranges["model"].isin(ok["model"])]
+        if not published.empty:
+            blocks.append(Table(
+                published[["model", "dataset", "train_size", "low", "high", "source"]]
+                .rename(columns={"train_size": "training images"}),
+                caption=f"The published ranges of this run's models, for orientation only "
+                        f"(from {RANGES_PATH}).", links=("source",)))
+        return Section(title, blocks)
+    blocks = []
     several_devices = table["device"].nunique() > 1
     for row in table[~table["within"]].to_dict("records"):
         label = f"{row['model']} ({row['device']})" if several_devices else row["model"]
@@ -109,6 +125,6 @@ def reference_section(frame: pd.DataFrame, info: RunInfo) -> Section:
                            f"within their ranges on {dataset}.", kind="good"))
     shown = table.assign(within=table["within"].map({True: "yes", False: "NO"}))
     blocks.append(Table(shown, caption=f"Mean test accuracy against the published range on "
-                                       f"{dataset} (ranges and sources: "
-                                       f"mlbench/{RANGES_FILE})."))
+                                       f"{dataset} (ranges and sources: {RANGES_PATH}).",
+                        links=("source",)))
     return Section(title, blocks)

@@ -3,8 +3,11 @@ as RUN_DIR/report.md and as the self-contained RUN_DIR/report.html.
 
 Reads the run folder through ``mlbench.results`` only, never the runner, so it works on any
 finished (or interrupted) run and gives the same text every time. The report answers, in
-this order: which model is most accurate and which is fastest (Summary), how the run was
-made (Setup), the numbers (Results), what went wrong (Failures), then the pictures.
+this order: which model is most accurate and which is fastest (Summary), the numbers
+(Results), the pictures (Charts, as ``chart_sections`` orders them), how each model scales
+(Grid); then, folded (closed ``<details>`` in HTML, so the first screen is the Summary and
+the results table): how the run was made (Setup), which differences are real, the
+published reference ranges, what went wrong (Failures).
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from mlbench.reporting import charts, significance, stats, tables, verdicts
+from mlbench.reporting import charts, reference, significance, stats, tables, verdicts
 from mlbench.reporting.document import (
     Block,
     Bullets,
+    Details,
     Document,
     Figure,
     Section,
@@ -43,7 +47,10 @@ JOB_COLUMNS = {"job_id": "job_id", "model": "model", "device": "device", "repeat
                "f1_macro": "F1 macro",
                "fit_seconds": "fit s", "predict_throughput": "predict images/s",
                "time_to_target_seconds": "to target s", "peak_memory_mb": "peak MiB",
-               "model_memory_mb": "model MiB", "model_size_mib": "size MiB"}
+               "model_memory_mb": "model MiB", "model_size_mib": "size MiB",
+               # Where the results table has them (a model with probabilities).
+               "balanced_accuracy": "balanced accuracy", "log_loss": "log-loss"}
+FOLD_ROWS = 12  # a table longer than this is folded under a line that says what it holds
 
 
 class Report(NamedTuple):
@@ -65,22 +72,26 @@ def build_report(run_dir: Path | str, warn: Warn | None = None) -> Report:
     folder = RunFolder.existing(run_dir)
     info = folder.info()
     frame = load_results(folder, warn)
-    # Grid points in numeric order (n=1000 before n=5000, C=5 before C=10), not as text.
-    order = [c for c in ("model", "device", "sweep", "train_size", "repeat", "job_id")
+    # Grid points in numeric order (n1000 before n20000), repeats together.
+    order = [c for c in ("model", "device", "train_size", "sweep", "repeat", "job_id")
              if c in frame]
-    frame = frame.sort_values(order, key=tables.grid_sort_key, ignore_index=True)
+    frame = frame.sort_values(order, ignore_index=True, key=lambda column: (
+        tables.grid_sort_key(column.astype(object)) if column.name == "sweep" else column))
 
     document = Document(f"mlbench report: {folder.name}")
+    folded = [setup_section(frame, info),
+              # Sections other modules compute from the same run: which differences are
+              # real, and the reference ranges.
+              *significance.extra_sections(frame, folder, info),
+              failures_section(frame)]
+    for section in folded:
+        section.folded = True
     document.sections += [
         summary_section(frame, info, folder),
-        setup_section(frame, info),
         results_section(frame),
-        *grid_sections(frame),
-        failures_section(frame),
-        # The place for sections other modules compute from the same run (significance
-        # tests, reference ranges): they go after the numbers, before the pictures.
-        *significance.extra_sections(frame, folder, info),
         *chart_sections(frame, folder),
+        *grid_sections(frame),
+        *folded,
     ]
     markdown, page = folder.markdown, folder.html
     write_atomic(markdown, lambda p: p.write_text(to_markdown(document)))
@@ -109,7 +120,15 @@ def summary_section(frame: pd.DataFrame, info: RunInfo, folder: RunFolder) -> Se
         return section
     section.blocks.append(Bullets([*verdicts.summary_lines(frame, folder), f"{tally}."],
                                   "highlight"))
-    section.blocks.append(Text(verdicts.time_rule()))
+    outside = reference.out_of_range(frame, reference.dataset_name(frame, info))
+    if not outside.empty:
+        # The Reference ranges section is folded: the warning must not be.
+        names = ", ".join(dict.fromkeys(outside["model"]))
+        section.blocks.append(Text(
+            f"Outside the published accuracy range: {names} (see Reference ranges). A "
+            "built-in model this far off usually means a broken setup, not a bad model.",
+            "warning"))
+    section.blocks.append(Text(verdicts.time_rule(), "note"))
     return section
 
 
@@ -139,13 +158,26 @@ def params_table(frame: pd.DataFrame) -> pd.DataFrame:
 # -- Results and failures -------------------------------------------------------------
 
 def results_section(frame: pd.DataFrame) -> Section:
+    """Per model, most accurate first; in a grid, each model at its chosen point (largest
+    training set, setting chosen on validation), every grid point folded below; every job
+    folded."""
     if frame.empty:
         return Section("Results", [Text("No job finished.")])
     ok = tables.ok_rows(frame)
     blocks: list[Block] = []
     if not ok.empty:
         ok["label"] = tables.model_labels(ok)
-        blocks.append(per_model_table(ok))
+        headline = verdicts.headline_jobs(frame)
+        if len(headline) < len(ok):  # a grid
+            which = "each model at its largest training set" + (
+                ", with the setting chosen on validation" if "sweep" in tables.grid_columns(ok)
+                else "")
+            blocks += per_model_table(headline, which)
+            every_point = ok.groupby("label").ngroups
+            blocks.append(Details(f"Every grid point ({every_point} rows)",
+                                  per_model_table(ok)))
+        else:
+            blocks += per_model_table(ok)
     jobs = frame.assign(**{ACCURACY_IMAGES: [
         accuracy_text(*stats.accuracy_interval(accuracy, size))
         for accuracy, size in zip(frame["accuracy"], frame["test_size"], strict=True)]},
@@ -156,15 +188,17 @@ def results_section(frame: pd.DataFrame) -> Section:
         name not in ("validation_accuracy", "time_to_target_seconds")
         or jobs[name].notna().any())]
     jobs = jobs[shown].rename(columns=JOB_COLUMNS).round({"peak MiB": 0, "model MiB": 0})
-    blocks.append(Table(jobs, "Every job, one run each: test accuracy with its 95% interval "
-                              "over the test images."))
+    blocks.append(Details(f"Every job ({len(jobs)} rows)", [
+        Table(jobs, "Every job, one run each: test accuracy with its 95% interval over the "
+                    "test images.")]))
     return Section("Results", blocks)
 
 
-def per_model_table(ok: pd.DataFrame) -> Table:
+def per_model_table(ok: pd.DataFrame, which: str = "") -> list[Block]:
     """Per model (``label``), most accurate first: test accuracy with its interval over the
     test images, and with repeats its spread over seeds; times as geometric means with
-    their log-scale intervals; time to target, memory and size."""
+    their log-scale intervals; time to target, memory and size. A short caption above (what
+    the rows are), how to read the columns in small print below."""
     repeated = ok.groupby("label").size().max() > 1
     spread = significance.repeat_summary(ok, "label").rename(columns={
         "label": "model", "accuracy std": "accuracy std (seeds)"})
@@ -182,18 +216,18 @@ def per_model_table(ok: pd.DataFrame) -> Table:
     runs = ok.groupby("label").size()
     behind = (f"{runs_text(int(runs.iloc[0]))} per model" if runs.nunique() == 1
               else f"{runs.min()} to {runs.max()} runs per model (column runs)")
-    caption = (f"Per model, most accurate first (ok jobs only; {behind}). Accuracy is "
-               f"measured on the {images:,} test images; its 95% interval over them (Wilson) "
-               "is the test set's own sampling error, there even for a single run. Fit time "
-               "is training on the training images, predict time predicting the test "
-               "images.")
+    caption = (f"Per model, most accurate first ({which + '; ' if which else ''}ok jobs only; "
+               f"{behind}; accuracy on the {images:,} test images).")
+    note = (f"Accuracy's 95% interval over the {images:,} test images (Wilson) is the test "
+            "set's own sampling error, there even for a single run. Fit time is training on "
+            "the training images, predict time predicting the test images.")
     if repeated:
-        caption += (" Over repeats: the standard deviation and 95% Student's t interval of "
-                    "the accuracy over seeds; times are geometric means with 95% intervals "
-                    "on the log scale (never below zero).")
-    return Table(per_model[columns].rename(columns={"fit s geo. mean": "fit s",
-                                                    "predict s geo. mean": "predict s"}),
-                 caption + _memory_note(ok))
+        note += (" Over repeats: the standard deviation and 95% Student's t interval of the "
+                 "accuracy over seeds; times are geometric means with 95% intervals on the "
+                 "log scale (never below zero).")
+    table = per_model[columns].rename(columns={"fit s geo. mean": "fit s",
+                                               "predict s geo. mean": "predict s"})
+    return [Table(table, caption), Text(note + _memory_note(ok), "note")]
 
 
 def _memory_note(ok: pd.DataFrame) -> str:
@@ -228,11 +262,12 @@ def grid_sections(frame: pd.DataFrame) -> list[Section]:
                 "fit time grows as": _growth(curve, "fit_growth"),
                 "predict time grows as": _growth(curve, "predict_growth"),
             })
-        blocks.append(Table(pd.DataFrame(rows), "How each model scales with its training set, "
-                            "smallest to largest. Time grows as n^k: k is the slope of log "
-                            "time against log n, least squares over every size, then between "
-                            "the two largest sizes (where fixed costs weigh least); flat: "
-                            "|k| < 0.15, time does not depend on n."))
+        scaling_table = Table(pd.DataFrame(rows), (
+            "How each model scales with its training set, smallest to largest. Time grows as "
+            "n^k: k is the slope of log time against log n, least squares over every size, "
+            "then between the two largest sizes (where fixed costs weigh least); flat: "
+            "|k| < 0.15, time does not depend on n."))
+        blocks.append(fold_if_long(scaling_table, f"How each model scales ({len(rows)} models)"))
     swept = tables.sweep_selection(frame)
     if swept is not None:
         blocks += sweep_blocks(swept)
@@ -259,8 +294,14 @@ def sweep_blocks(swept: pd.DataFrame) -> list[Block]:
                "Each swept value (ok jobs). The run held no validation images out "
                "(--validation 0), so no setting is chosen: picking the best test accuracy "
                "here would select on the test set, and overstate what it scores.")
-    return [Table(table.round({"fit s (median)": 3}), caption),
-            Bullets(tables.selection_lines(swept))]
+    return [Bullets(tables.selection_lines(swept)),
+            fold_if_long(Table(table.round({"fit s (median)": 3}), caption),
+                         f"Every swept value ({len(table)} rows)")]
+
+
+def fold_if_long(table: Table, summary: str) -> Block:
+    """A table longer than FOLD_ROWS rows, folded under ``summary``; a short one as it is."""
+    return Details(summary, [table]) if len(table.frame) > FOLD_ROWS else table
 
 
 FLAT = 0.15  # a growth exponent this close to 0 is noise around a constant time
@@ -282,7 +323,9 @@ def failures_section(frame: pd.DataFrame) -> Section:
         return Section("Failures", [Text("No job finished.")])
     if failed.empty:
         return Section("Failures", [Text("None: every job ended ok.", "good")])
-    return Section("Failures", [Table(failed[["job_id", "model", "status", "error"]])])
+    # Folded like the other reference sections, but open: a failure is news.
+    return Section("Failures", [Table(failed[["job_id", "model", "status", "error"]])],
+                   open=True)
 
 
 # -- Charts ---------------------------------------------------------------------------

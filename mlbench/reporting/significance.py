@@ -8,7 +8,7 @@ sampling error.
 
 from __future__ import annotations
 
-from itertools import combinations, pairwise
+from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,12 +19,12 @@ from mlbench.reporting import tables
 from mlbench.reporting.document import accuracy_text, seconds_text
 from mlbench.reporting.stats import (
     ALPHA,
+    EXACT_BELOW,
     accuracy_interval,
     bare_p,
     holm,
     mcnemar,
     mean_interval,
-    p_text,
     paired_bootstrap,
     time_interval,
 )
@@ -127,21 +127,41 @@ def points(fraction: float) -> str:
     return f"{fraction * 100:.1f}"
 
 
-def pair_sentence(row: Any) -> str:
-    """One pair in words: who beats whom, by how much, and whether it is real."""
-    details = (f"95% CI {points(row.ci_low)} to {points(row.ci_high)}, "
-               f"McNemar {p_text(row.adjusted_p)}")
-    verdict = "real" if row.real else "could be chance"
-    if row.difference == 0:
-        return f"{row.model_a} and {row.model_b} are level ({details}): {verdict}."
-    return (f"{row.model_a} beats {row.model_b} by {points(row.difference)} points "
-            f"({details}): {verdict}.")
+def neighbours_table(table: pd.DataFrame, ranked: list[str],
+                     accuracy: dict[str, float]) -> pd.DataFrame:
+    """The pairs that matter, one row per model, most accurate first: its lead over the next
+    model in the ranking (points, 95% interval, Holm p, verdict), and every model it could
+    be level with (the pairs whose difference could be chance)."""
+    pairs: dict[tuple[str, str], Any] = {}
+    level: dict[str, list[str]] = {model: [] for model in ranked}
+    for pair in table.itertuples():
+        a, b = str(pair.model_a), str(pair.model_b)
+        pairs[(a, b)] = pair
+        if not pair.real:
+            level[a].append(b)
+            level[b].append(a)
+    rows = []
+    for model, below in zip(ranked, [*ranked[1:], None], strict=True):
+        row: dict[str, Any] = {"model": model, "test accuracy": accuracy[model],
+                               "next model": below or "", "lead (points)": "",
+                               "95% CI (points)": "", "Holm p": "", "verdict": ""}
+        if below is not None:
+            pair = pairs[(model, below)]
+            row.update({"lead (points)": points(pair.difference),
+                        "95% CI (points)": f"{points(pair.ci_low)} to {points(pair.ci_high)}",
+                        "Holm p": bare_p(pair.adjusted_p),
+                        "verdict": "beyond chance" if pair.real else "could be chance"})
+        # In ranking order, so the list reads like the table.
+        row["could be level with"] = ", ".join(m for m in ranked if m in level[model])
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def significance_section(frame: pd.DataFrame, folder: RunFolder | Path | str) -> Section:
-    """"Which differences are real": a sentence for each pair of neighbours in the accuracy
-    ranking (readable with many models), and every pair in a table."""
-    from mlbench.reporting.document import Bullets, Section, Table, Text
+    """"Which differences are real": the method said once, then one row per model (its lead
+    over the next in the ranking, and the models it could be level with), and every pair in
+    a folded table."""
+    from mlbench.reporting.document import Details, Section, Table, Text
 
     title = "Which differences are real"
     correct = correctness(frame, folder)
@@ -150,35 +170,35 @@ def significance_section(frame: pd.DataFrame, folder: RunFolder | Path | str) ->
                                     f"same test images; this run has {len(correct)}.")])
     table = _pairs(correct)
     ranked = _ranked(correct)
-    neighbours = set(pairwise(ranked))
-    adjacent = [row for row in table.itertuples() if (row.model_a, row.model_b) in neighbours]
     images = len(next(iter(correct.values())))
     explanation = Text(
         f"Each pair of models is compared on the same {images:,} test images (one job per "
         "model: the lowest repeat, on the CPU where it ran there; in a grid, at the largest "
-        "training set and the setting chosen on validation). McNemar's test asks whether "
-        "the images that only one of the two gets right split more unevenly than coin tosses "
-        "would; the interval is a paired bootstrap of the accuracy difference (2,000 "
-        f"resamples of the test images). p-values are Holm-adjusted across all {len(table)} "
-        f"pairs, and a difference is called real when the adjusted p is below {ALPHA}: "
-        f"{int(table['real'].sum())} of {len(table)} pairs are. The interval describes the "
-        "size of a difference; the verdict comes from the adjusted p. Neighbours in the "
-        "ranking:")
-    shown = table.assign(difference=table["difference"].map(points),
-                         ci_low=table["ci_low"].map(points), ci_high=table["ci_high"].map(points),
-                         real=table["real"].map({True: "yes", False: "no"}),
-                         mcnemar_p=table["mcnemar_p"].map(bare_p),
-                         adjusted_p=table["adjusted_p"].map(bare_p))
+        "training set and the setting chosen on validation). Test: McNemar's, on the images "
+        "only one of the two gets right (exact binomial where fewer than "
+        f"{EXACT_BELOW} such images, else chi-square with continuity correction); p-values "
+        f"Holm-adjusted across all {len(table)} pairs; a difference is beyond chance when the "
+        f"adjusted p is below {ALPHA}: {int(table['real'].sum())} of {len(table)} pairs are. "
+        "Intervals: paired bootstrap of the accuracy difference (2,000 resamples of the test "
+        "images), in percentage points; they describe the size of a difference, the verdict "
+        "comes from the adjusted p.")
+    accuracy = {model: float(correct[model].mean()) for model in ranked}
+    shown = table.drop(columns="test").assign(
+        difference=table["difference"].map(points), ci_low=table["ci_low"].map(points),
+        ci_high=table["ci_high"].map(points),
+        real=table["real"].map({True: "yes", False: "no"}),
+        mcnemar_p=table["mcnemar_p"].map(bare_p), adjusted_p=table["adjusted_p"].map(bare_p))
     shown = shown.rename(columns={
         "model_a": "A", "model_b": "B", "accuracy_a": "accuracy A", "accuracy_b": "accuracy B",
         "difference": "A - B (points)", "ci_low": "CI low", "ci_high": "CI high",
         "only_a_right": "only A right", "only_b_right": "only B right",
-        "mcnemar_p": "McNemar p", "adjusted_p": "Holm p"})
+        "mcnemar_p": "McNemar p", "adjusted_p": "Holm p", "real": "beyond chance"})
     return Section(title, [
         explanation,
-        Bullets([pair_sentence(row) for row in adjacent]),
-        Table(shown, caption="Every pair, the more accurate model as A; differences and 95% "
-                             "intervals in percentage points."),
+        Table(neighbours_table(table, ranked, accuracy),
+              caption="Each model against the next in the ranking, and the models it could be "
+                      "level with (any pair whose difference could be chance)."),
+        Details(f"Every pair ({len(table)}), the more accurate model as A", [Table(shown)]),
     ])
 
 

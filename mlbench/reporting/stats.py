@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
+
 # scipy.special's distribution functions, not scipy.stats: importing scipy.stats takes about
 # 0.9 s, which every `mlbench run` would pay while its workers start.
 from scipy import special
@@ -241,6 +242,20 @@ def _missing(value: Any) -> bool:
         return True
 
 
+def _welch(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """(mean_a - mean_b, its standard error, Welch-Satterthwaite degrees of freedom); a set
+    of equal values has no spread: exactly 0, not var()'s rounding error."""
+    if a.size < 2 or b.size < 2:
+        raise ValueError("Welch's t-test needs at least two values on each side")
+    share_a, share_b = (0.0 if np.ptp(x) == 0 else float(x.var(ddof=1)) / x.size
+                        for x in (a, b))
+    difference = float(a.mean() - b.mean())
+    if share_a + share_b == 0:
+        return difference, 0.0, math.inf
+    freedom = (share_a + share_b) ** 2 / (share_a**2 / (a.size - 1) + share_b**2 / (b.size - 1))
+    return difference, math.sqrt(share_a + share_b), freedom
+
+
 def welch_p(values_a: Sequence[float] | np.ndarray,
             values_b: Sequence[float] | np.ndarray) -> float:
     """Two-sided p of Welch's t-test (unequal variances) on two sets of repeats, each of at
@@ -248,19 +263,44 @@ def welch_p(values_a: Sequence[float] | np.ndarray,
     Welch-Satterthwaite degrees of freedom. Written out rather than scipy's ttest_ind, which
     warns (and loses precision) when a set does not vary, common for deterministic models.
     When neither set varies, any difference is beyond the spread (p = 0), none is p = 1."""
-    a = np.asarray(values_a, dtype=float)
-    b = np.asarray(values_b, dtype=float)
-    if a.size < 2 or b.size < 2:
-        raise ValueError("Welch's t-test needs at least two values on each side")
-    # A set of equal values has no spread: exactly 0, not var()'s rounding error.
-    share_a, share_b = (0.0 if np.ptp(x) == 0 else float(x.var(ddof=1)) / x.size
-                        for x in (a, b))
-    difference = float(a.mean() - b.mean())
-    if share_a + share_b == 0:
+    difference, error, freedom = _welch(np.asarray(values_a, dtype=float),
+                                        np.asarray(values_b, dtype=float))
+    if error == 0:
         return 1.0 if difference == 0 else 0.0
-    t = difference / math.sqrt(share_a + share_b)
-    freedom = (share_a + share_b) ** 2 / (share_a**2 / (a.size - 1) + share_b**2 / (b.size - 1))
-    return float(2 * special.stdtr(freedom, -abs(t)))
+    return float(2 * special.stdtr(freedom, -abs(difference / error)))
+
+
+def welch_interval(values_a: Sequence[float] | np.ndarray,
+                   values_b: Sequence[float] | np.ndarray) -> Interval:
+    """95% interval of mean_a - mean_b on Welch's t (the test of ``welch_p``); each set needs
+    at least two values. When neither set varies, the difference itself at both ends."""
+    difference, error, freedom = _welch(np.asarray(values_a, dtype=float),
+                                        np.asarray(values_b, dtype=float))
+    if error == 0:
+        return Interval(difference, difference)
+    half = float(special.stdtrit(freedom, (1 + CONFIDENCE) / 2)) * error
+    return Interval(difference - half, difference + half)
+
+
+def time_ratio(base: Sequence[float] | np.ndarray,
+               other: Sequence[float] | np.ndarray) -> TimeInterval:
+    """How many times longer ``other``'s times are than ``base``'s: the ratio of their
+    geometric means, with a 95% interval from Welch's t on the log times, taken back (as
+    ``time_interval``, never below zero). With a single time on either side: the ratio of
+    the two medians and NaN bounds, since one run says nothing of its own noise. ``n`` is the
+    smaller side's count."""
+    a, b = (np.asarray(values, dtype=float) for values in (base, other))
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    n = int(min(a.size, b.size))
+    if n == 0:
+        return TimeInterval(math.nan, math.nan, math.nan, 0)
+    logs_a, logs_b = (np.log(np.maximum(x, 1e-6)) for x in (a, b))
+    if n < 2:
+        return TimeInterval(float(np.exp(np.median(logs_b) - np.median(logs_a))), math.nan,
+                            math.nan, n)
+    low, high = welch_interval(logs_b, logs_a)
+    return TimeInterval(float(np.exp(logs_b.mean() - logs_a.mean())), float(np.exp(low)),
+                        float(np.exp(high)), n)
 
 
 def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:

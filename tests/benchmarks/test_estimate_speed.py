@@ -3,7 +3,7 @@
 of every job should come within 3x of its real time, or within 0.3 s where it is sub-second;
 the whole within 2x. Wall-clock ratios: measured here, on a quiet machine, never in the test
 suite. Run with: pytest tests/benchmarks/test_estimate_speed.py --benchmark-only -s
-(full MNIST: estimate_accuracy.py; figures in BENCHMARKS.md and the README)."""
+(full MNIST: estimate_accuracy.py; figures in BENCHMARKS.md and docs/running.md)."""
 
 from __future__ import annotations
 
