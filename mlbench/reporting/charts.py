@@ -195,9 +195,13 @@ def pareto_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None)
     error = error.clip(lower=_error_floor(data))
     figure, axes = plt.subplots(figsize=(7.5, 5))
     axes.scatter(data["cost_seconds"], error, c=colour, s=50, zorder=3,
-                 edgecolors="black", linewidths=0.5, label="fit + predict")
+                 edgecolors="black", linewidths=0.5)
     axes.scatter(data["fit_seconds"], error, facecolors="none", edgecolors=colour,
-                 s=50, zorder=3, label="fit alone")
+                 s=50, zorder=3)
+    # The legend's markers grey: the colours name models, not the kind of point.
+    axes.scatter([], [], c="grey", s=50, edgecolors="black", linewidths=0.5,
+                 label="fit + predict")
+    axes.scatter([], [], facecolors="none", edgecolors="grey", s=50, label="fit alone")
     front = data[data["pareto"]].assign(error=error).sort_values("cost_seconds")
     axes.plot(front["cost_seconds"], front["error"], "--", color="grey", zorder=2,
               label="Pareto frontier (fit + predict)")
