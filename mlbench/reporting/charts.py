@@ -1,13 +1,16 @@
 """Charts of a saved run: each function takes one table of ``tables`` and draws it into one
-PNG. Nothing here computes: which jobs count, and every number drawn, come from ``tables``.
+PNG, and returns the figure (closed; its artists still readable, which the tests use).
+Nothing here computes: which jobs count, and every number drawn, come from ``tables``.
 
-Every chart that colours by model takes its colours from ``model_palette`` (sorted model
-names to seaborn colours), so a model keeps one colour across all charts.
+Every chart that colours by model takes its colours from ``model_colour`` (through
+``model_palette``), so a model keeps one colour in every chart, report, comparison and run,
+whatever other models are beside it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import matplotlib
@@ -18,7 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.colors import to_hex
+from matplotlib.colors import LogNorm
 from matplotlib.ticker import FuncFormatter, NullLocator
 
 from mlbench.reporting.tables import Gallery
@@ -27,39 +30,59 @@ from mlbench.results.folder import write_atomic
 DPI = 100
 Palette = dict[str, str]
 
+# The built-in models, one distinct tab10 colour each: fixed, so knn is blue in every report.
+BUILTIN_COLOURS = dict(zip(
+    ["knn", "svm", "random-forest", "mlp", "logistic", "linear", "naive-bayes", "perceptron",
+     "keras-cnn", "torch-cnn"], sns.color_palette("tab10", 10).as_hex(), strict=True))
+# Any other name hashes into these: tab20's light shades and Dark2, none of them a built-in's.
+OTHER_COLOURS = sns.color_palette("tab20", 20).as_hex()[1::2] + sns.color_palette(
+    "Dark2", 8).as_hex()
+
+
+def model_colour(name: str) -> str:
+    """The colour (hex) of model ``name``, the same in every chart of every run: a fixed one
+    for a built-in model, else a stable hash of the name (not Python's ``hash``, which
+    changes between processes) into ``OTHER_COLOURS``."""
+    if name in BUILTIN_COLOURS:
+        return BUILTIN_COLOURS[name]
+    digest = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big")
+    return OTHER_COLOURS[digest % len(OTHER_COLOURS)]
+
 
 def model_palette(models: Iterable[str]) -> Palette:
-    """One colour (hex) per model: sorted names to seaborn's tab10, or tab20 past ten."""
-    names = sorted({str(name) for name in models})
-    colours = sns.color_palette("tab10" if len(names) <= 10 else "tab20", len(names))
-    return {name: to_hex(colour) for name, colour in zip(names, colours, strict=True)}
+    """``model_colour`` of each model: the palette every chart here and in compare uses."""
+    return {str(name): model_colour(str(name)) for name in models}
 
 
 def _colours(data: pd.DataFrame, palette: Palette | None) -> Palette:
-    return palette if palette is not None else model_palette(data["model"])
+    return palette if palette is not None else model_palette(data["model"].unique())
 
 
 def _tick(value: float) -> str:
     return f"{value:,.0f}" if value >= 1000 else f"{value:g}"
 
 
+def _percent(value: float) -> str:
+    return f"{100 * value:.2g}%" if value < 0.1 else f"{100 * value:.0f}%"
+
+
 def _log_x(axes: plt.Axes) -> None:
     _log_axis(axes, "x")
 
 
-def _log_axis(axes: plt.Axes, which: str) -> None:
-    """A log axis (``which``: x or y) labelled in plain numbers (0.05, 0.1, 1,000); where it
-    spans two and a half decades or less, the 2s and 5s between the powers of ten are
-    labelled too."""
+def _log_axis(axes: plt.Axes, which: str, tick: Callable[[float], str] = _tick) -> None:
+    """A log axis (``which``: x or y) labelled in plain numbers (0.05, 0.1, 1,000; or
+    ``tick``'s text, such as percentages); where it spans two and a half decades or less, the
+    2s and 5s between the powers of ten are labelled too."""
     axis = axes.xaxis if which == "x" else axes.yaxis
     (axes.set_xscale if which == "x" else axes.set_yscale)("log")
 
     def minor(value: float, _: object) -> str:
         low, high = axes.get_xlim() if which == "x" else axes.get_ylim()
         mantissa = round(value / 10 ** np.floor(np.log10(value)))
-        return _tick(value) if mantissa in (2, 5) and np.log10(high / low) <= 2.5 else ""
+        return tick(value) if mantissa in (2, 5) and np.log10(high / low) <= 2.5 else ""
 
-    axis.set_major_formatter(FuncFormatter(lambda value, _: _tick(value)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: tick(value)))
     axis.set_minor_formatter(FuncFormatter(minor))
 
 
@@ -72,91 +95,182 @@ def save_figure(figure: plt.Figure, path: Path, layout: bool = True, dpi: int = 
     plt.close(figure)
 
 
-def accuracy_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None) -> None:
-    """``tables.accuracy_per_model``: a bar per model (and grid point) at its mean test
-    accuracy, best first, with the intervals the tables print: the 95% interval over the test
-    images (thin, capped) and, with repeats, over the seeds (thick)."""
-    colours = data["model"].map(_colours(data, palette))
-    figure, axes = plt.subplots(figsize=(6, 0.5 * len(data) + 1.5))
-    y = np.arange(len(data))
-    # Clipped: a Wilson interval contains its mean, but rounding can put it a hair outside.
-    images = np.vstack([data["mean"] - data["test_low"], data["test_high"] - data["mean"]])
-    axes.barh(y, data["mean"], xerr=images.clip(0), color=colours, capsize=3,
-              error_kw={"linewidth": 1})
-    repeated = data["seeds_low"].notna()
-    if repeated.any():
-        seeds = np.vstack([data["mean"] - data["seeds_low"], data["seeds_high"] - data["mean"]])
-        axes.errorbar(data["mean"][repeated], y[repeated], xerr=seeds[:, repeated].clip(0),
-                      fmt="none", ecolor="black", elinewidth=4, alpha=0.5, capsize=0)
-    axes.set_yticks(y, data["label"])
-    axes.invert_yaxis()
-    low = max(0.0, float(np.nanmin(data[["test_low", "seeds_low"]].to_numpy())) - 0.05)
-    axes.set_xlim(low, 1.0)
-    axes.set_xlabel("test accuracy (mean): 95% CI over test images (thin)"
-                    + (", over seeds (thick)" if repeated.any() else ""))
-    save_figure(figure, path)
+def _sizes(data: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """A grid's facets: one (title, rows) per training-set size where the table has several,
+    else one untitled facet of every row."""
+    if "train_size" not in data or data["train_size"].nunique() < 2:
+        return [("", data)]
+    return [(f"{_tick(float(size))} training images", rows)  # type: ignore[arg-type]
+            for size, rows in data.groupby("train_size", sort=True)]
 
 
-def pareto_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None) -> None:
-    """``tables.pareto_table``: accuracy against the cost of getting predictions (fit plus
-    predict of the test set, log x), the Pareto frontier drawn as a line; in a grid, one
-    line per model through its training-set sizes. A hollow ring marks fit time alone, so a
-    model that defers its work to prediction (k-NN) shows it."""
+def _runs(repeats: pd.Series) -> str:
+    low, high = int(repeats.min()), int(repeats.max())
+    count = f"{low}" if low == high else f"{low}-{high}"
+    return f"{count} run{'s' if high > 1 else ''}" + (" each" if high > 1 else "")
+
+
+def _test_images(data: pd.DataFrame) -> float | None:
+    """How many test images the table's accuracies were measured on (None: not recorded)."""
+    size = data["test_size"].max() if "test_size" in data else None
+    return None if size is None or pd.isna(size) else float(size)
+
+
+def _error_floor(data: pd.DataFrame) -> float:
+    """Where a log axis of error rates starts: half a test image, so a model with no error
+    still gets a dot (0.01% where the test set's size is not recorded)."""
+    images = _test_images(data)
+    return 0.5 / images if images else 1e-4
+
+
+def accuracy_chart(data: pd.DataFrame, path: Path,
+                   palette: Palette | None = None) -> plt.Figure:
+    """``tables.accuracy_per_model`` as error rates (1 - mean test accuracy): a dot per model
+    (and grid point), lowest error first, on a log axis so 1% and 2% stand apart, its value
+    beside it, with the intervals the tables print: the 95% Wilson interval over the test
+    images (thin, capped) and, with repeats, over the seeds (thick). One facet per
+    training-set size in a grid."""
     colours = _colours(data, palette)
-    colour = data["model"].map(colours)
-    figure, axes = plt.subplots(figsize=(6.5, 4.5))
-    axes.scatter(data["cost_seconds"], data["accuracy"], c=colour, s=50, zorder=3,
+    floor = _error_floor(data)
+    facets = _sizes(data)
+    heights = [len(rows) for _, rows in facets]
+    figure, panels = plt.subplots(len(facets), 1, sharex=True, squeeze=False,
+                                  figsize=(7.5, 0.38 * sum(heights) + 1.2 + 0.5 * len(facets)),
+                                  gridspec_kw={"height_ratios": heights})
+    repeated = bool(data["seeds_low"].notna().any())
+    for axes, (title, rows) in zip(panels[:, 0], facets, strict=True):
+        rows = rows.assign(error=1 - rows["mean"]).sort_values(["error", "series"])
+        y = np.arange(len(rows))
+        error = rows["error"].clip(lower=floor).to_numpy()
+        # Clipped: a Wilson interval contains its mean, but rounding can put it a hair outside.
+        low = (1 - rows["test_high"]).clip(lower=floor).to_numpy()
+        high = (1 - rows["test_low"]).clip(lower=floor).to_numpy()
+        axes.errorbar(error, y, xerr=np.vstack([error - low, high - error]).clip(0),
+                      fmt="none", ecolor="#57606a", elinewidth=1, capsize=3, zorder=2)
+        right = high  # where the value is printed: beyond the widest interval
+        if repeated:
+            seeds = rows["seeds_low"].notna().to_numpy()
+            s_low = (1 - rows["seeds_high"]).clip(lower=floor).to_numpy()
+            s_high = (1 - rows["seeds_low"]).clip(lower=floor).to_numpy()
+            axes.errorbar(error[seeds], y[seeds], xerr=np.vstack(
+                [error - s_low, s_high - error])[:, seeds].clip(0), fmt="none",
+                ecolor="black", elinewidth=5, alpha=0.35, capsize=0, zorder=2)
+            right = np.fmax(high, s_high)
+        axes.scatter(error, y, c=[colours[str(m)] for m in rows["model"]], s=60, zorder=3,
+                     edgecolors="black", linewidths=0.5)
+        for number, (value, x) in enumerate(zip(rows["error"], right, strict=True)):
+            axes.annotate(f"{100 * value:.2f}%", (x, number), xytext=(6, 0),
+                          textcoords="offset points", va="center", fontsize=8)
+        axes.set_yticks(y, rows["series"])
+        axes.set_ylim(len(rows) - 0.5, -0.5)  # lowest error on top
+        axes.grid(axis="x", which="both", alpha=0.3)
+        if title:
+            axes.set_title(title, fontsize=9, loc="left")
+    bottom = panels[-1, 0]
+    _log_axis(bottom, "x", _percent)
+    bounds = 1 - data[["test_low", "test_high", "seeds_low", "seeds_high"]].to_numpy(float)
+    bottom.set_xlim(max(np.nanmin(bounds), floor) / 1.3,
+                    max(np.nanmax(bounds), floor) * 2.5)  # room for the values
+    intervals = "95% interval over the test images (thin)" + (
+        ", over the seeds (thick)" if repeated else "")
+    images = _test_images(data)
+    bottom.set_xlabel(f"test error rate, log scale ({_tick(images) + ' ' if images else ''}"
+                      f"test images, {_runs(data['repeats'])})\n{intervals}")
+    save_figure(figure, path)
+    return figure
+
+
+def pareto_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None) -> plt.Figure:
+    """``tables.pareto_table``: test error rate (log) against the cost of getting predictions
+    (fit plus predict of the test set, log x), the Pareto frontier drawn as a line; in a
+    grid, one line per model through its training-set sizes. A hollow ring marks fit time
+    alone, so a model that defers its work to prediction (k-NN) shows it. Labels are moved
+    apart by adjustText (a solved problem: labels that never overprint), with a leader line
+    where they moved."""
+    from adjustText import adjust_text  # imported here: only this chart needs it
+
+    colours = _colours(data, palette)
+    colour = list(data["model"].map(colours))
+    error = 1 - data["accuracy"]
+    error = error.clip(lower=_error_floor(data))
+    figure, axes = plt.subplots(figsize=(7.5, 5))
+    axes.scatter(data["cost_seconds"], error, c=colour, s=50, zorder=3,
+                 edgecolors="black", linewidths=0.5)
+    axes.scatter(data["fit_seconds"], error, facecolors="none", edgecolors=colour,
+                 s=50, zorder=3)
+    # The legend's markers grey: the colours name models, not the kind of point.
+    axes.scatter([], [], c="grey", s=50, edgecolors="black", linewidths=0.5,
                  label="fit + predict")
-    axes.scatter(data["fit_seconds"], data["accuracy"], facecolors="none",
-                 edgecolors=list(colour),
-                 s=50, zorder=3, label="fit alone")
-    front = data[data["pareto"]].sort_values("cost_seconds")
-    axes.plot(front["cost_seconds"], front["accuracy"], "--", color="grey", zorder=2,
+    axes.scatter([], [], facecolors="none", edgecolors="grey", s=50, label="fit alone")
+    front = data[data["pareto"]].assign(error=error).sort_values("cost_seconds")
+    axes.plot(front["cost_seconds"], front["error"], "--", color="grey", zorder=2,
               label="Pareto frontier (fit + predict)")
+    texts = []
     if data["series"].nunique() < len(data):  # several sizes: one line and name per model
-        for series, rows in data.sort_values("train_size").groupby("series"):
-            axes.plot(rows["cost_seconds"], rows["accuracy"], "-",
+        for series, rows in data.assign(error=error).sort_values("train_size").groupby(
+                "series"):
+            axes.plot(rows["cost_seconds"], rows["error"], "-",
                       color=colours[str(rows["model"].iloc[0])], alpha=0.5, linewidth=1,
                       zorder=1)
             last = rows.iloc[-1]  # named at its largest training set
-            axes.annotate(str(series), (last["cost_seconds"], last["accuracy"]), fontsize=8,
-                          xytext=(4, 4), textcoords="offset points")
+            texts.append(axes.text(last["cost_seconds"], last["error"], str(series),
+                                   fontsize=8))
         sizes = data["train_size"]
         axes.plot([], [], "-", color="grey", alpha=0.5,
                   label=f"one model, n={_tick(sizes.min())} to {_tick(sizes.max())} training "
                         "images (named at the largest)")
     else:
-        for row in data.itertuples():
-            axes.annotate(str(row.label), (row.cost_seconds, row.accuracy), fontsize=8,
-                          xytext=(4, 4), textcoords="offset points")
+        texts = [axes.text(cost, value, str(label), fontsize=8) for cost, value, label
+                 in zip(data["cost_seconds"], error, data["label"], strict=True)]
     _log_x(axes)
-    axes.margins(x=0.12, y=0.08)
+    _log_axis(axes, "y", _percent)
+    axes.margins(x=0.2, y=0.12)  # room for the labels at the ends
     axes.set_xlabel("seconds to fit and predict the test set (median over repeats, log)")
-    axes.set_ylabel("test accuracy (mean)")
-    axes.legend(loc="best", fontsize=8)
-    save_figure(figure, path)
+    axes.set_ylabel("test error rate (1 - mean accuracy, log)")
+    axes.grid(which="both", alpha=0.2)
+    # Below the plot, where it hides no point or label.
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=8,
+                frameon=False)
+    figure.tight_layout()
+    adjust_text(texts, x=list(data["cost_seconds"]) + list(data["fit_seconds"]),
+                y=list(error) * 2, ax=axes, ensure_inside_axes=True,
+                arrowprops={"arrowstyle": "-", "color": "grey", "linewidth": 0.5})
+    save_figure(figure, path, layout=False)
+    return figure
 
 
-def speed_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None) -> None:
+def speed_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None) -> plt.Figure:
     """``tables.speed_table``, two panels, log scale: fit time and predict time per model,
     each a dot at its geometric mean over repeats with the 95% interval the report's table
-    prints (with repeats)."""
-    colours = list(data["model"].map(_colours(data, palette)))
-    figure, panels = plt.subplots(1, 2, figsize=(9, 0.5 * len(data) + 1.5), sharey=True)
-    y = np.arange(len(data))
-    for axes, short, label in zip(panels, ("fit", "predict"), ("fit", "predict the test set"),
-                                  strict=True):
-        center = data[f"{short}_center"].to_numpy(dtype=float)
-        bounds = data[[f"{short}_low", f"{short}_high"]].to_numpy(dtype=float)
-        errors = np.nan_to_num(np.vstack([center - bounds[:, 0], bounds[:, 1] - center]))
-        axes.errorbar(center, y, xerr=errors.clip(0), fmt="none", ecolor="grey", capsize=3)
-        axes.scatter(center, y, c=colours, s=60, zorder=3)
+    prints (with repeats); one row of panels per training-set size in a grid."""
+    colours = _colours(data, palette)
+    facets = _sizes(data)
+    heights = [len(rows) for _, rows in facets]
+    figure, grid = plt.subplots(len(facets), 2, squeeze=False, sharex="col",
+                                figsize=(10, 0.4 * sum(heights) + 1.2 + 0.5 * len(facets)),
+                                gridspec_kw={"height_ratios": heights})
+    for panels, (title, rows) in zip(grid, facets, strict=True):
+        y = np.arange(len(rows))
+        for axes, short, label in zip(panels, ("fit", "predict"),
+                                      ("fit", "predict the test set"), strict=True):
+            center = rows[f"{short}_center"].to_numpy(dtype=float)
+            bounds = rows[[f"{short}_low", f"{short}_high"]].to_numpy(dtype=float)
+            errors = np.nan_to_num(np.vstack([center - bounds[:, 0], bounds[:, 1] - center]))
+            axes.errorbar(center, y, xerr=errors.clip(0), fmt="none", ecolor="grey",
+                          capsize=3)
+            axes.scatter(center, y, c=[colours[str(m)] for m in rows["model"]], s=60,
+                         zorder=3, edgecolors="black", linewidths=0.5)
+            axes.set_yticks(y, rows["series"] if title else rows["label"])
+            axes.set_ylim(len(rows) - 0.5, -0.5)
+            axes.grid(axis="x", which="both", alpha=0.3)
+            if title:
+                axes.set_title(f"{label}, {title}", fontsize=9, loc="left")
+        panels[1].tick_params(labelleft=False)
+    for axes, label in zip(grid[-1], ("fit", "predict the test set"), strict=True):
         _log_x(axes)
         axes.set_xlabel(f"seconds to {label} (geometric mean, 95% CI; log)")
-        axes.grid(axis="x", alpha=0.3)
-    panels[0].set_yticks(y, data["label"])
-    panels[0].invert_yaxis()
     save_figure(figure, path)
+    return figure
 
 
 SCALING_METRICS = {"accuracy": "test accuracy (mean)", "fit_seconds": "fit time (s, median)",
@@ -174,7 +288,7 @@ def _line_styles(labels: pd.DataFrame) -> dict[str, str]:
     return styles
 
 
-def scaling_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None) -> None:
+def scaling_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None) -> plt.Figure:
     """``tables.scaling_data``: accuracy, fit time and predict time against training-set
     size, one line per model (and swept value): log x, and log-log for the times, where a
     straight line of slope k means time grows as size^k."""
@@ -196,9 +310,10 @@ def scaling_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None
         axes.set(xlabel="training images (log)", ylabel=title)
     panels[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
     save_figure(figure, path)
+    return figure
 
 
-def sweep_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None) -> None:
+def sweep_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None) -> plt.Figure:
     """``tables.sweep_data``, per swept model: mean test accuracy (and validation accuracy,
     where the run held images out) and median fit time (log) at each swept value, in numeric
     order, one line per training-set size."""
@@ -233,39 +348,68 @@ def sweep_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None) 
         if several_sizes or validation:
             accuracy_axes.legend(fontsize=8)
     save_figure(figure, path)
+    return figure
 
 
-def per_class_chart(data: pd.DataFrame, path: Path) -> None:
-    """``tables.per_class_accuracy``: a heatmap of accuracy per model (rows) and true digit
-    (columns)."""
-    figure, axes = plt.subplots(figsize=(0.6 * len(data.columns) + 2.5,
+def _label_colour_bar(axes: plt.Axes, tick: Callable[[float], str]) -> None:
+    """The heatmap's log colour bar labelled in plain numbers (``tick``) at the powers of ten
+    and the 2s and 5s between, not in matplotlib's 6x10^0."""
+    bar = axes.collections[0].colorbar
+    if bar is not None:
+        def minor(value: float, _: object) -> str:
+            return tick(value) if round(value / 10 ** np.floor(np.log10(value))) in (2, 5) else ""
+
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: tick(value)))
+        bar.ax.yaxis.set_minor_formatter(FuncFormatter(minor))
+
+
+def per_class_chart(data: pd.DataFrame, path: Path) -> plt.Figure:
+    """``tables.per_class_accuracy`` as error rates: a heatmap of the error per model (rows,
+    most accurate first) and true digit (columns), each cell's value in percent, on a log
+    colour scale (with its bar) so that 0.5% and 2% differ among the good models however
+    badly a weak model does."""
+    error = 1 - data
+    positive = error.to_numpy(dtype=float)
+    positive = positive[positive > 0]
+    low = float(positive.min()) if positive.size else 1e-3
+    high = max(float(error.max().max()), low * 10)
+    figure, axes = plt.subplots(figsize=(0.6 * len(data.columns) + 3.5,
                                          0.45 * len(data) + 1.5))
-    sns.heatmap(data, annot=True, fmt=".2f", cmap="viridis", vmin=max(0.0, data.min().min()),
-                vmax=1.0, annot_kws={"fontsize": 7}, ax=axes)
-    axes.set_xlabel("true digit")
+    labels = error.map(lambda value: f"{100 * value:.1f}")
+    # No error sits at the scale's low end: a log scale has no place for 0.
+    sns.heatmap(error.clip(lower=low), annot=labels, fmt="", cmap="rocket_r",
+                norm=LogNorm(vmin=low, vmax=high), annot_kws={"fontsize": 7}, ax=axes,
+                cbar_kws={"label": "test error rate per true digit (log)"})
+    _label_colour_bar(axes, _percent)
+    axes.set_xlabel("true digit (cells: error in %)")
     axes.set_ylabel("")
+    axes.tick_params(axis="y", rotation=0)
     save_figure(figure, path)
+    return figure
 
 
-def confusion_chart(data: pd.DataFrame, path: Path) -> None:
-    """``tables.confusion_counts``: one small confusion matrix per model, in a grid."""
-    models = sorted(data["model"].unique())
-    columns = min(3, len(models))
-    rows = -(-len(models) // columns)
-    figure, grid = plt.subplots(rows, columns, figsize=(3.2 * columns, 3 * rows), squeeze=False)
-    for axes, model in zip(grid.flat, models, strict=False):
-        matrix = data[data["model"] == model].pivot(index="true", columns="predicted",
-                                                    values="count")
-        sns.heatmap(matrix, cmap="Blues", cbar=False, square=True, ax=axes,
-                    xticklabels=True, yticklabels=True)
-        axes.set_title(model, fontsize=9)
-        axes.tick_params(labelsize=6)
-    for axes in list(grid.flat)[len(models):]:
-        axes.axis("off")
+def confusion_chart(data: pd.DataFrame, path: Path) -> plt.Figure:
+    """``tables.top_confusions``: the most frequent mistakes (true digit predicted as
+    another, rows) and how many test images each model (columns, fewest mistakes first) got
+    wrong that way, the count in each cell, with a colour bar (log: a few and a few hundred
+    both show). The diagonal (right answers) is not in the table."""
+    figure, axes = plt.subplots(figsize=(0.75 * len(data.columns) + 3.5,
+                                         0.34 * len(data) + 1.8))
+    sns.heatmap(data.where(data > 0), annot=data, fmt="d", cmap="Reds",
+                norm=LogNorm(vmin=1, vmax=max(2, int(data.max().max()))),
+                annot_kws={"fontsize": 7}, linewidths=0.5, linecolor="#eaeef2", ax=axes,
+                cbar_kws={"label": "test images misclassified (log)"})
+    _label_colour_bar(axes, lambda value: f"{value:.0f}")
+    axes.set_xlabel("")
+    axes.set_ylabel("true \u2192 predicted digit")
+    axes.tick_params(axis="x", rotation=30)
+    axes.tick_params(axis="y", rotation=0)
     save_figure(figure, path)
+    return figure
 
 
-def learning_curves_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None) -> None:
+def learning_curves_chart(data: pd.DataFrame, path: Path,
+                          palette: Palette | None = None) -> plt.Figure:
     """``tables.learning_curves``: test accuracy and loss per epoch, and test accuracy
     against cumulative training time, one line per model."""
     colours = _colours(data, palette)
@@ -281,6 +425,7 @@ def learning_curves_chart(data: pd.DataFrame, path: Path, palette: Palette | Non
     panels[2].set(xlabel="cumulative training time (s)", ylabel="test accuracy")
     panels[0].legend(fontsize=8)
     save_figure(figure, path)
+    return figure
 
 
 def _show_digit(axes: plt.Axes, image: np.ndarray, pixel_max: float, title: str) -> None:
@@ -293,7 +438,7 @@ def _show_digit(axes: plt.Axes, image: np.ndarray, pixel_max: float, title: str)
 
 
 def sample_predictions_chart(gallery: Gallery, path: Path,
-                             palette: Palette | None = None) -> None:
+                             palette: Palette | None = None) -> plt.Figure:
     """``tables.sample_probabilities``: a gallery of test digits, each beside every model's
     predicted probability of each digit; the true digit's column is shaded green."""
     data, pixels, pixel_max = gallery
@@ -334,9 +479,10 @@ def sample_predictions_chart(gallery: Gallery, path: Path,
     figure.legend(handles, models, loc="upper center", ncol=min(len(models), 6), fontsize=9,
                   frameon=False)
     save_figure(figure, path, layout=False)
+    return figure
 
 
-def most_wrong_chart(gallery: Gallery, path: Path, palette: Palette | None = None) -> None:
+def most_wrong_chart(gallery: Gallery, path: Path, palette: Palette | None = None) -> plt.Figure:
     """``tables.most_wrong``: each test digit with its true label, how many models got it
     wrong, and every model's prediction below (wrong ones in the model's colour)."""
     data, pixels, pixel_max = gallery
@@ -373,3 +519,4 @@ def most_wrong_chart(gallery: Gallery, path: Path, palette: Palette | None = Non
     for axes in list(grid.flat)[len(chosen):]:
         axes.axis("off")
     save_figure(figure, path, layout=False)
+    return figure

@@ -334,43 +334,53 @@ def failures_section(frame: pd.DataFrame) -> Section:
 
 # -- Charts ---------------------------------------------------------------------------
 
-Drawing = tuple[str, str, Any, Callable[[Any, Path], None]]  # file, caption, table, draw
+Drawing = tuple[str, str, Any, Callable[[Any, Path], object]]  # file, caption, table, draw
 
 
 def chart_sections(frame: pd.DataFrame, folder: RunFolder) -> list[Section]:
     """Draws every chart the run has a table for (deleting stale ones); returns the Charts
-    and Galleries sections that show them."""
-    palette = charts.model_palette(tables.ok_rows(frame)["model"])
+    and Galleries sections that show them, each chart in the order a reader asks its
+    question: which model is most accurate, which is cheapest for it, how fast, where models
+    err, how cost grows with data. Colours: ``charts.model_colour``, one per model in every
+    run."""
+    palette = charts.model_palette(tables.ok_rows(frame)["model"].unique())
 
-    def coloured(draw: Callable[..., None]) -> Callable[[Any, Path], None]:
+    def coloured(draw: Callable[..., object]) -> Callable[[Any, Path], object]:
         return lambda table, path: draw(table, path, palette)
 
+    confusions = tables.confusion_counts(frame, folder)
     drawings: dict[str, list[Drawing]] = {
         "Charts": [
-            ("accuracy.png", "Test accuracy per model (mean): 95% interval over the test "
-                             "images (thin) and, with repeats, over the seeds (thick).",
+            ("accuracy.png", "Which model is most accurate: test error rate (1 - mean test "
+                             "accuracy, log scale, lowest first) with its 95% interval over "
+                             "the test images (thin) and, with repeats, over the seeds "
+                             "(thick); one panel per training-set size in a grid.",
              tables.accuracy_per_model(frame), coloured(charts.accuracy_chart)),
-            ("pareto.png", "Test accuracy against the seconds to fit and predict the test set "
-                           "(filled; rings: fit alone); the dashed line joins the models no "
-                           "other beats on both accuracy and that cost.",
+            ("pareto.png", "Which is cheapest for its accuracy: test error rate against the "
+                           "seconds to fit and predict the test set (filled; rings: fit "
+                           "alone), both log; the dashed line joins the models no other "
+                           "beats on both error and that cost (lower left is better).",
              tables.pareto_table(frame), coloured(charts.pareto_chart)),
             ("speed.png", "Fit and predict time per model: geometric mean over repeats with "
                           "its 95% interval on the log scale (with repeats), log axes.",
              tables.speed_table(frame), coloured(charts.speed_chart)),
-            ("scaling.png", "Scaling: accuracy, fit time and predict time against the number "
-                            "of training images (log-log for the times: a straight line of "
-                            "slope k means the time grows as n^k).",
+            ("per_class.png", "Where models err: test error rate per true digit (repeat 0 of "
+                              "each model, CPU preferred), most accurate model on top; a log "
+                              "colour scale, so differences among good models show.",
+             tables.per_class_accuracy(frame, folder), charts.per_class_chart),
+            ("confusion.png", "The most frequent mistakes (true digit predicted as another) "
+                              "over all models, and how many test images each model got "
+                              "wrong that way (repeat 0 of each model).",
+             None if confusions is None else tables.top_confusions(confusions),
+             charts.confusion_chart),
+            ("scaling.png", "How cost grows with data: accuracy, fit time and predict time "
+                            "against the number of training images (log-log for the times: "
+                            "a straight line of slope k means the time grows as n^k).",
              tables.scaling_data(frame), coloured(charts.scaling_chart)),
             ("sweep.png", "Sweep: test accuracy (and, where the run held training images "
                           "out, the validation accuracy settings are chosen on) and fit time "
                           "at each swept value, per model.",
              tables.sweep_data(frame), coloured(charts.sweep_chart)),
-            ("per_class.png", "Accuracy per true digit (repeat 0 of each model, CPU "
-                              "preferred).",
-             tables.per_class_accuracy(frame, folder), charts.per_class_chart),
-            ("confusion.png", "Confusion matrices: true digit (rows) against predicted "
-                              "(columns).",
-             tables.confusion_counts(frame, folder), charts.confusion_chart),
             ("learning_curves.png", "Learning curves: test accuracy and loss per epoch, and "
                                     "test accuracy against training time.",
              tables.learning_curves(frame, folder), coloured(charts.learning_curves_chart)),

@@ -43,7 +43,10 @@ def grid_columns(frame: pd.DataFrame) -> list[str]:
 
 def grid_sort_key(column: pd.Series) -> pd.Series:
     """For ``sort_values(key=...)``: swept values in numeric order (C=5 before C=10)."""
-    return column.map(_sweep_order) if column.name == "sweep" else column
+    if column.name != "sweep":
+        return column
+    # Plain objects: an Arrow-backed column would map the tuples to Arrow lists, unsortable.
+    return pd.Series([_sweep_order(text) for text in column], index=column.index, dtype=object)
 
 
 def _sweep_order(text: Any) -> tuple[tuple[str, float, str], ...]:
@@ -101,12 +104,15 @@ def accuracy_per_model(frame: pd.DataFrame) -> pd.DataFrame | None:
     """Per model (per device and grid point, where the run has several: never averaged across
     them): test accuracy mean, std, min, max and repeats over its ok jobs, best first; the
     95% interval over the test images (``test_low``, ``test_high``: Wilson, on the mean) and
-    over the seeds (``seeds_low``, ``seeds_high``: Student's t, NaN for one repeat)."""
+    over the seeds (``seeds_low``, ``seeds_high``: Student's t, NaN for one repeat);
+    ``series`` is the label without the training-set size, the name within one size."""
     ok = ok_rows(frame)
     if ok.empty:
         return None
     ok["label"] = model_labels(ok)
-    data = (ok.groupby(["label", "model"])
+    ok["series"] = model_labels(ok, leave_out=["train_size"])
+    ok["train_size"] = ok["train_size"].fillna(0)  # a table saved without sizes: one group
+    data = (ok.groupby(["label", "series", "model", "train_size"])
             .agg(mean=("accuracy", "mean"), std=("accuracy", "std"), min=("accuracy", "min"),
                  max=("accuracy", "max"), repeats=("accuracy", "count"),
                  test_size=("test_size", "max"))
@@ -169,7 +175,7 @@ def per_model_timing(frame: pd.DataFrame) -> pd.DataFrame:
                  predict_seconds=("predict_seconds", "median"),
                  cost_seconds=("cost_seconds", "median"),
                  predict_throughput=("predict_throughput", "median"),
-                 repeats=("job_id", "count"))
+                 repeats=("job_id", "count"), test_size=("test_size", "max"))
             .reset_index().sort_values("label", ignore_index=True))
 
 
@@ -386,15 +392,17 @@ def correctness(frame: pd.DataFrame, folder: RunFolder) -> dict[str, np.ndarray]
 
 
 def per_class_accuracy(frame: pd.DataFrame, folder: RunFolder) -> pd.DataFrame | None:
-    """Accuracy per model (rows) and true digit (columns), from saved predictions."""
+    """Accuracy per model (rows, most accurate on the whole test set first) and true digit
+    (columns), from saved predictions."""
     loaded = chosen_predictions(frame, folder)
     predicted = loaded.predicted if loaded is not None else {}
     if loaded is None or not predicted:
         return None
     labels = loaded.labels
+    models = sorted(predicted, key=lambda m: (-float(np.mean(predicted[m] == labels)), m))
     data = pd.DataFrame(
-        {int(c): [float(np.mean(predicted[m][labels == c] == c)) for m in sorted(predicted)]
-         for c in np.unique(labels)}, index=pd.Index(sorted(predicted), name="model"))
+        {int(c): [float(np.mean(predicted[m][labels == c] == c)) for m in models]
+         for c in np.unique(labels)}, index=pd.Index(models, name="model"))
     data.columns.name = "digit"
     return data
 
@@ -417,6 +425,26 @@ def confusion_counts(frame: pd.DataFrame, folder: RunFolder) -> pd.DataFrame | N
         stacked.insert(0, "model", model)
         long.append(stacked)
     return pd.concat(long, ignore_index=True)
+
+
+def top_confusions(counts: pd.DataFrame, count: int = 15) -> pd.DataFrame | None:
+    """From ``confusion_counts``: the ``count`` mistakes (true digit predicted as another;
+    never the diagonal) most frequent over all models, as a table of test images per mistake
+    (rows, ``"4 → 9"``, most frequent first) and model (columns, fewest mistakes first).
+    None when no model made a mistake."""
+    wrong = counts[counts["true"] != counts["predicted"]]
+    totals = wrong.groupby(["true", "predicted"])["count"].sum()
+    totals = totals[totals > 0]
+    if totals.empty:
+        return None
+    top = totals.sort_index().sort_values(ascending=False, kind="stable").index[:count]
+    table = wrong.pivot_table(index=["true", "predicted"], columns="model", values="count",
+                              aggfunc="sum").reindex(top)
+    table = table[sorted(table.columns, key=lambda m: (wrong.loc[wrong["model"] == m,
+                                                                  "count"].sum(), m))]
+    table.index = [f"{true} \u2192 {predicted}" for true, predicted in table.index]
+    table.index.name, table.columns.name = "true \u2192 predicted", "model"
+    return table.astype(int)
 
 
 def learning_curves(frame: pd.DataFrame, folder: RunFolder) -> pd.DataFrame | None:
