@@ -208,8 +208,9 @@ def per_model_table(ok: pd.DataFrame, which: str = "") -> list[Block]:
              for part in ("geo. mean", "95% CI")]
     seeds = ["accuracy std (seeds)", significance.ACCURACY_SEEDS]
     columns = ["model", "runs", "test accuracy (mean)", ACCURACY_IMAGES,
-               *(seeds if repeated else []), "F1 macro (mean)", "balanced accuracy (mean)",
-               *(["log-loss (mean)"] if "log-loss (mean)" in per_model else []),
+               *(seeds if repeated else []), "F1 macro (mean)",
+               *[name for name in ("balanced accuracy (mean)", "log-loss (mean)")
+                 if name in per_model],
                *(times if repeated else times[::2]), "predict images/s (median)",
                *(["to target s (median)"] if "to target s (median)" in per_model else []),
                "peak MiB (max)", "model MiB (max)", "size MiB (median)"]

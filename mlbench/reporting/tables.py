@@ -158,6 +158,8 @@ def results_per_model(ok: pd.DataFrame) -> pd.DataFrame:
         table = table.drop(columns="to target s (median)")
     if ok["log_loss"].isna().all():  # no model gave probabilities
         table = table.drop(columns="log-loss (mean)")
+    if ok["balanced_accuracy"].isna().all():  # a run saved before mlbench measured it
+        table = table.drop(columns="balanced accuracy (mean)")
     return table
 
 
