@@ -139,9 +139,6 @@ plugin_option = option(next(setting for setting in SETTINGS if setting.name == "
 
 @main.command()
 @setting_options
-@click.option("--metrics", metavar="NAMES",
-              help="More columns for the printed table, comma-separated: balanced_accuracy, "
-                   "log_loss (results.csv and the report always have them).")
 @click.pass_context
 @friendly
 def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
@@ -156,7 +153,6 @@ def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
     from mlbench.cli.display import ConsoleProgress, check_metrics
     from mlbench.running import api
 
-    # A choice of display, not a setting of the run: run.json does not keep it.
     progress = ConsoleProgress(quiet=quiet, metrics=check_metrics(metrics))
     if resume:
         given = [setting.option for setting in RUN_SETTINGS

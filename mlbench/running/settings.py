@@ -105,6 +105,11 @@ SETTINGS: tuple[Setting, ...] = (
             instead="mlbench.run shows no progress unless given progress= (warnings only)"),
     Setting("no_report", False, "Skip report.html, report.md and the charts.", is_flag=True,
             api=False, instead="mlbench.run writes no report: mlbench report RUN_DIR does"),
+    # A choice of display, not a setting of the run: run.json does not keep it.
+    Setting("metrics", None, "More columns for the printed table, comma-separated: "
+            "balanced_accuracy, log_loss (results.csv and the report always have them).",
+            metavar="NAMES", api=False,
+            instead="mlbench.run returns every column of results.csv in its DataFrame"),
     Setting("estimate", False, "Only estimate each job's time from a few small fits; run and "
             "write nothing.", "bool", is_flag=True),
     Setting("progress", None, "", "Progress | None", cli=False,
