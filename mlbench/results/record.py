@@ -36,7 +36,7 @@ def valid_text(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Column:
-    """How a record field appears in the results table (the README documents each)."""
+    """How a record field appears in the results table (docs/results.md documents each)."""
 
     name: str
     dtype: str

@@ -13,7 +13,7 @@ import pandas as pd
 from mlbench.results.record import COLUMNS as RECORD_COLUMNS
 from mlbench.results.record import EPOCH_FIELDS, JobRecord
 
-# name, dtype, unit, meaning: read from the job record's fields, documented in the README.
+# name, dtype, unit, meaning: read from the job record's fields, documented in docs/results.md.
 COLUMNS: list[tuple[str, str, str, str]] = [
     (column.name, column.dtype, column.unit, column.meaning) for column in RECORD_COLUMNS]
 COLUMN_NAMES = [name for name, *_ in COLUMNS]
