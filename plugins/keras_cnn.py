@@ -179,7 +179,8 @@ class KerasCNN(CNN):
                           dtype=np.float32)
 
     def size_bytes(self) -> int:
-        return sum(int(w.nbytes) for w in self.model_.get_weights())
+        return sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize
+                   for w in self.model_.weights)
 
     def runtime_info(self) -> dict[str, Any]:
         engine, backend = self.engine_, self.backend_
@@ -209,9 +210,9 @@ class KerasCNN(CNN):
         """Trace the train and predict functions on a small slice, then restore the initial
         weights and optimizer state: tracing is start-up, not training."""
         optimizer = self.model_.optimizer
-        weights = self.model_.get_weights()
-        to_numpy = self.keras_.ops.convert_to_numpy
-        before = {id(v): to_numpy(v) for v in optimizer.variables}  # lr, iterations
+        # Not get_weights(): under NumPy 2 it warns on the JAX and torch backends (Keras 3.15).
+        weights = [self._to_numpy(w) for w in self.model_.weights]
+        before = {id(v): self._to_numpy(v) for v in optimizer.variables}  # lr, iterations
         batch = self.params["batch_size"]
         # A full and the last, partial batch: JAX compiles once for each shape.
         count = min(batch + (len(X) % batch or batch), len(X))
@@ -221,6 +222,17 @@ class KerasCNN(CNN):
         for variable in optimizer.variables:  # moments created by the warm-up start at zero
             variable.assign(before.get(id(variable),
                                        np.zeros(variable.shape, dtype=variable.dtype)))
+
+
+    def _to_numpy(self, variable: Any) -> np.ndarray:
+        """A copy of a Keras variable's value, through each backend's own conversion: Keras'
+        numpy() and convert_to_numpy call np.array on a Keras variable or a torch tensor,
+        which warns under NumPy 2 (Keras 3.15, torch 2.13)."""
+        if self.backend_ == "tensorflow":
+            return np.array(variable.numpy())
+        if self.backend_ == "torch":
+            return np.array(variable.value.detach().cpu().numpy())
+        return np.array(variable.value)
 
 
 def build_model(keras: Any, image_shape: tuple[int, ...]) -> Any:

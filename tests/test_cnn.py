@@ -166,7 +166,7 @@ def test_missing_keras_backend_gives_a_skipped_row_with_its_install_line(
 def test_keras_backend_must_be_one_it_knows(cli: Cli, tmp_path: Path) -> None:
     result = cli("run", "-m", "keras-cnn", *SMALL, "-p", "keras-cnn.backend=mxnet",
                  "--name", "t", "-q")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # a failed job
     row = table(tmp_path).loc["keras-cnn-cpu-r0"]
     assert row["status"] == "failed"
     assert "backend must be one of tensorflow, jax, torch, not 'mxnet'" in row["error"]
@@ -194,6 +194,8 @@ def test_keras_trains_on_every_backend_and_its_rows_name_the_backend(
         assert f" on {backend} " in row["framework"] and "(CPU build)" in row["framework"]
         assert row["precision"] in ("bfloat16", "float32") and row["device_name"]
         assert json.loads(row["params"])["backend"] == backend
+        if backend != "torch":  # Keras 3.15's predict on torch warns under NumPy 2, inside Keras
+            assert pd.isna(row["warnings"]), row["warnings"]
 
 
 @pytest.mark.parametrize("p", [0.25, 0.5])
