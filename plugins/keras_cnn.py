@@ -1,55 +1,70 @@
-"""The reference CNN in Keras 3 (TensorFlow backend). TensorFlow is imported only when a
-keras-cnn job starts."""
+"""The reference CNN in Keras 3, on any of its backends: TensorFlow (the default), JAX or
+PyTorch. The backend is imported only when a keras-cnn job starts, in the job's own process."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from mlbench import SkipJob, hookimpl
-from mlbench_plugins.cnn import CNN, import_framework
+from mlbench_plugins.cnn import CNN
 from mlbench_plugins.hardware import cpu_has_bfloat16, keep_freed_memory
 
 EVAL_BATCH = 1000
 
+# Each backend: its module, its name in messages, and the one line that installs it with Keras.
+BACKENDS = {
+    "tensorflow": ("tensorflow", "TensorFlow", "pip install 'mlbench[tensorflow]'"),
+    "jax": ("jax", "JAX", "pip install 'mlbench[jax]'"),
+    "torch": ("torch", "PyTorch", "pip install 'mlbench[torch]' keras"),
+}
+
 
 class KerasCNN(CNN):
-    """The introductory-notebook CNN in Keras 3 (mixed precision where the hardware has it)."""
+    """The introductory-notebook CNN in Keras 3 on TensorFlow, JAX or PyTorch (param backend)."""
 
     name = "keras-cnn"
+    # What the default backend needs (`mlbench list`); the others' are checked when a job runs.
     requires = ("tensorflow", "keras")
     install = "pip install 'mlbench[tensorflow]'"
     tags = ("cnn", "deep-learning", "keras")
-    # Keras runs this many steps per call into TensorFlow: far less Python per step.
-    defaults = {**CNN.defaults, "steps_per_execution": 100}
+    defaults = {
+        **CNN.defaults,
+        "backend": "tensorflow",  # Keras' engine: tensorflow, jax or torch
+        # Steps per call into the backend (TensorFlow, JAX): far less Python per step. Keras'
+        # torch backend takes only 1, so it runs one step per call whatever this says.
+        "steps_per_execution": 100,
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if self.params["backend"] not in BACKENDS:
+            raise ValueError(f"keras-cnn: backend must be one of {', '.join(BACKENDS)}, "
+                             f"not {self.params['backend']!r}")
 
     def prepare(self, X: np.ndarray, y: np.ndarray) -> None:
         """Framework start-up, timed apart from training: import, device, build, trace."""
         keep_freed_memory()  # no page faults for each step's activations
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's banners quiet
-        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-        tf = import_framework("tensorflow", "TensorFlow", "tensorflow")
-        keras = import_framework("keras", "Keras", "tensorflow")
-        self.tf_, self.keras_ = tf, keras
-        threads = os.environ.get("TF_NUM_INTRAOP_THREADS")  # set by mlbench run --threads
-        if threads:
-            tf.config.threading.set_intra_op_parallelism_threads(int(threads))
-            tf.config.threading.set_inter_op_parallelism_threads(
-                int(os.environ.get("TF_NUM_INTEROP_THREADS", threads)))
-        if self.device == "cpu":
-            tf.config.set_visible_devices([], "GPU")
-            self.device_name_ = "cpu"
-        else:
-            gpus = tf.config.list_physical_devices("GPU")
-            if not gpus:
-                build = "CUDA" if tf.test.is_built_with_cuda() else "CPU-only"
-                raise SkipJob(f"no GPU visible to TensorFlow ({tf.__version__}, {build} build; "
-                              "GPU training needs pip install 'tensorflow[and-cuda]')")
-            self.device_name_ = tf.config.experimental.get_device_details(gpus[0]).get(
-                "device_name", gpus[0].name)
+        backend = self.backend_ = self.params["backend"]
+        self.engine_ = self._import_backend()
+        self.device_name_ = self._device_name()  # before Keras: it picks its device on import
+        try:
+            keras = importlib.import_module("keras")
+        except ImportError as error:
+            raise SkipJob(f"keras-cnn needs Keras 3, which is not installed or failed to "
+                          f"import ({error}); install it with: {BACKENDS[backend][2]}") from error
+        if keras.config.backend() != backend:  # Keras picks its backend once, when imported
+            raise RuntimeError(
+                f"keras-cnn: Keras was imported in this process with the "
+                f"{keras.config.backend()} backend before this job; backend {backend} needs a "
+                "fresh process, which mlbench run gives every job")
+        self.keras_ = keras
         keras.utils.set_random_seed(self.seed)
         self.precision_ = self._precision()
         keras.mixed_precision.set_dtype_policy(
@@ -61,10 +76,85 @@ class KerasCNN(CNN):
         self.model_.compile(
             optimizer=keras.optimizers.Adam(learning_rate=rate),
             loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-            jit_compile=bool(self.params["compile"]),
-            steps_per_execution=self.params["steps_per_execution"],
+            # JAX without jit runs op by op, far slower: it always compiles. TensorFlow's XLA
+            # and torch.compile are the `compile` param (measured slower on a 2-core CPU).
+            jit_compile=backend == "jax" or bool(self.params["compile"]),
+            steps_per_execution=1 if backend == "torch" else self.params["steps_per_execution"],
         )
         self._warm_up(X, y)
+
+    def _import_backend(self) -> Any:
+        """Point Keras at the backend and its device, then import the backend, or skip the
+        job with the line that installs it. Environment variables, because Keras and the
+        backends read them once, on import (the job's process is fresh: neither is loaded)."""
+        backend = self.backend_
+        module, label, install = BACKENDS[backend]
+        os.environ["KERAS_BACKEND"] = backend
+        threads = os.environ.get("TF_NUM_INTRAOP_THREADS")  # set by mlbench run --threads
+        if backend == "tensorflow":
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's banners quiet
+        elif backend == "jax":
+            if self.device == "cpu":
+                os.environ["JAX_PLATFORMS"] = "cpu"  # never take a GPU it was not given
+            if threads == "1" and "jax" not in sys.modules:
+                # XLA's CPU client has no thread-count setting; the flags JAX's maintainers
+                # give for one thread (jax-ml/jax#743) are the closest there is.
+                os.environ["XLA_FLAGS"] = " ".join(filter(None, [
+                    os.environ.get("XLA_FLAGS"),
+                    "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"]))
+        elif self.device == "cpu":
+            os.environ["KERAS_TORCH_DEVICE"] = "cpu"  # else Keras takes CUDA or MPS if there
+        try:
+            engine = importlib.import_module(module)
+        except ImportError as error:
+            raise SkipJob(f"keras-cnn backend {backend} needs {label}, which is not installed "
+                          f"or failed to import ({error}); install it with: {install}") from error
+        if backend == "tensorflow" and threads:
+            engine.config.threading.set_intra_op_parallelism_threads(int(threads))
+            engine.config.threading.set_inter_op_parallelism_threads(
+                int(os.environ.get("TF_NUM_INTEROP_THREADS", threads)))
+        if backend == "tensorflow" and self.device == "cpu":
+            engine.config.set_visible_devices([], "GPU")
+        return engine
+
+    def _device_name(self) -> str:
+        """The device the backend trains on ("cpu" on the CPU), or skip where no GPU is."""
+        if self.device == "cpu":
+            return "cpu"
+        engine, backend = self.engine_, self.backend_
+        if backend == "tensorflow":
+            gpus = engine.config.list_physical_devices("GPU")
+            if gpus:
+                details = engine.config.experimental.get_device_details(gpus[0])
+                return str(details.get("device_name", gpus[0].name))
+            hint = "pip install 'tensorflow[and-cuda]'"
+        elif backend == "jax":
+            gpus = [device for device in engine.devices() if device.platform == "gpu"]
+            if gpus:
+                return str(gpus[0].device_kind)
+            hint = "pip install 'jax[cuda12]'"
+        else:
+            if engine.cuda.is_available():
+                os.environ["KERAS_TORCH_DEVICE"] = "cuda"
+                return str(engine.cuda.get_device_name())
+            if engine.backends.mps.is_available():
+                os.environ["KERAS_TORCH_DEVICE"] = "mps"
+                return "mps"
+            hint = "a CUDA build of PyTorch"
+        raise SkipJob(f"no GPU visible to {BACKENDS[backend][1]} ({self._build()}); "
+                      f"GPU training needs {hint}")
+
+    def _build(self) -> str:
+        """The backend's version and build: ``jax 0.6.2 (CPU build)``."""
+        engine, backend = self.engine_, self.backend_
+        if backend == "tensorflow":
+            build = "CUDA" if engine.test.is_built_with_cuda() else "CPU"
+        elif backend == "jax":
+            plugins = ("jax_cuda12_plugin", "jax_cuda13_plugin")
+            build = "CUDA" if any(importlib.util.find_spec(p) for p in plugins) else "CPU"
+        else:
+            build = f"CUDA {engine.version.cuda}" if engine.version.cuda else "CPU"
+        return f"{backend} {engine.__version__} ({build} build)"
 
     def fit(self, X: np.ndarray, y: np.ndarray,
             eval_set: tuple[np.ndarray, np.ndarray] | None = None) -> KerasCNN:
@@ -89,17 +179,22 @@ class KerasCNN(CNN):
                           dtype=np.float32)
 
     def size_bytes(self) -> int:
-        return sum(int(w.nbytes) for w in self.model_.get_weights())
+        return sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize
+                   for w in self.model_.weights)
 
     def runtime_info(self) -> dict[str, Any]:
-        tf = self.tf_
-        build = "CUDA" if tf.test.is_built_with_cuda() else "CPU"
-        return {"framework": f"tensorflow {tf.__version__}, keras {self.keras_.__version__} "
-                             f"({build} build)",
+        engine, backend = self.engine_, self.backend_
+        if backend == "tensorflow":
+            # 0 means TensorFlow picks for itself: recorded as unknown, not as zero.
+            threads = engine.config.threading.get_intra_op_parallelism_threads() or None
+        elif backend == "torch":
+            threads = engine.get_num_threads()
+        else:  # XLA sizes its own pool and reports no size: unknown
+            threads = None
+        return {"framework": f"keras {self.keras_.__version__} on {self._build()}",
+                "backend": backend,
                 "device_name": self.device_name_,
-                # 0 means TensorFlow picks for itself: recorded as unknown, not as zero.
-                "framework_threads": tf.config.threading.get_intra_op_parallelism_threads()
-                or None,
+                "framework_threads": threads,
                 "precision": self.precision_}
 
     def _precision(self) -> str:
@@ -115,16 +210,29 @@ class KerasCNN(CNN):
         """Trace the train and predict functions on a small slice, then restore the initial
         weights and optimizer state: tracing is start-up, not training."""
         optimizer = self.model_.optimizer
-        weights = self.model_.get_weights()
-        before = {id(v): np.array(v.numpy()) for v in optimizer.variables}  # lr, iterations
-        count = min(2 * self.params["batch_size"], len(X))
-        self.model_.fit(X[:count], y[:count], batch_size=self.params["batch_size"], epochs=1,
-                        verbose=0)
+        # Not get_weights(): under NumPy 2 it warns on the JAX and torch backends (Keras 3.15).
+        weights = [self._to_numpy(w) for w in self.model_.weights]
+        before = {id(v): self._to_numpy(v) for v in optimizer.variables}  # lr, iterations
+        batch = self.params["batch_size"]
+        # A full and the last, partial batch: JAX compiles once for each shape.
+        count = min(batch + (len(X) % batch or batch), len(X))
+        self.model_.fit(X[:count], y[:count], batch_size=batch, epochs=1, verbose=0)
         self.model_.predict(X[:count], batch_size=EVAL_BATCH, verbose=0)
         self.model_.set_weights(weights)
         for variable in optimizer.variables:  # moments created by the warm-up start at zero
             variable.assign(before.get(id(variable),
                                        np.zeros(variable.shape, dtype=variable.dtype)))
+
+
+    def _to_numpy(self, variable: Any) -> np.ndarray:
+        """A copy of a Keras variable's value, through each backend's own conversion: Keras'
+        numpy() and convert_to_numpy call np.array on a Keras variable or a torch tensor,
+        which warns under NumPy 2 (Keras 3.15, torch 2.13)."""
+        if self.backend_ == "tensorflow":
+            return np.array(variable.numpy())
+        if self.backend_ == "torch":
+            return np.array(variable.value.detach().cpu().numpy())
+        return np.array(variable.value)
 
 
 def build_model(keras: Any, image_shape: tuple[int, ...]) -> Any:

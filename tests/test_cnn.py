@@ -128,6 +128,76 @@ def test_missing_framework_gives_a_skipped_row(
     assert f"{module} is absent here" in row["error"]
 
 
+# Installed by sitecustomize in the job's process: importlib finds no JAX, as on a machine
+# without it (find_spec raises what a missing package raises).
+HIDE_JAX = '''
+import sys
+
+class Hide:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("jax", "jaxlib"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, Hide())
+'''
+
+
+def test_missing_keras_backend_gives_a_skipped_row_with_its_install_line(
+    tmp_path: Path
+) -> None:
+    (tmp_path / "sitecustomize.py").write_text(HIDE_JAX)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    run = subprocess.run([sys.executable, "-m", "mlbench.cli", "run", "-m", "keras-cnn,linear",
+                          *SMALL, "-p", "keras-cnn.backend=jax", "-o", str(tmp_path / "results"),
+                          "--name", "t", "--no-report"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    frame = table(tmp_path)
+    row = frame.loc["keras-cnn-cpu-r0"]
+    assert row["status"] == "skipped"
+    assert row["error"].startswith("keras-cnn backend jax needs JAX, which is not installed")
+    assert "No module named 'jax'" in row["error"]
+    assert row["error"].endswith("install it with: pip install 'mlbench[jax]'")
+    assert frame.loc["linear-cpu-r0", "status"] == "ok"  # the rest of the run goes on
+
+
+def test_keras_backend_must_be_one_it_knows(cli: Cli, tmp_path: Path) -> None:
+    result = cli("run", "-m", "keras-cnn", *SMALL, "-p", "keras-cnn.backend=mxnet",
+                 "--name", "t", "-q")
+    assert result.exit_code == 1, result.output  # a failed job
+    row = table(tmp_path).loc["keras-cnn-cpu-r0"]
+    assert row["status"] == "failed"
+    assert "backend must be one of tensorflow, jax, torch, not 'mxnet'" in row["error"]
+
+
+@pytest.mark.long
+def test_keras_trains_on_every_backend_and_its_rows_name_the_backend(
+    cli: Cli, tmp_path: Path
+) -> None:
+    from mlbench.reporting.tables import model_labels
+
+    result = cli("run", "-m", "keras-cnn", *SMALL, "--name", "t", "-q",
+                 "--sweep", "keras-cnn.backend=tensorflow,jax,torch", "--validation", "0",
+                 "-p", "keras-cnn.epochs=1")
+    assert result.exit_code == 0, result.output
+    frame = table(tmp_path)
+    assert set(model_labels(frame.reset_index())) == {
+        "keras-cnn backend=tensorflow", "keras-cnn backend=jax", "keras-cnn backend=torch"}
+    for backend in ("tensorflow", "jax", "torch"):
+        row = frame.loc[f"keras-cnn-cpu-backend={backend}-r0"]
+        assert row["status"] == "ok", row["error"]
+        assert row["accuracy"] > 0.5 and row["train_size"] == 2000  # chance is 0.1
+        assert json.loads(row["extra"])["backend"] == backend
+        assert row["framework"].startswith("keras 3.")
+        assert f" on {backend} " in row["framework"] and "(CPU build)" in row["framework"]
+        assert row["precision"] in ("bfloat16", "float32") and row["device_name"]
+        assert json.loads(row["params"])["backend"] == backend
+        if backend != "torch":  # Keras 3.15's predict on torch warns under NumPy 2, inside Keras
+            assert pd.isna(row["warnings"]), row["warnings"]
+
+
 @pytest.mark.parametrize("p", [0.25, 0.5])
 def test_byte_dropout_keeps_the_right_share_and_scales(p: float) -> None:
     torch = pytest.importorskip("torch")

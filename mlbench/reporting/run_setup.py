@@ -10,7 +10,7 @@ from typing import Any
 from mlbench.results.run_info import MachineInfo, RunInfo
 
 KEY_LIBRARIES = ("numpy", "pandas", "scikit-learn", "torch", "tensorflow", "tensorflow-cpu",
-                 "keras")
+                 "keras", "jax")
 
 
 def _known(value: Any, unknown: str = "?") -> str:

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 LIBRARIES = ("mlbench", "numpy", "scikit-learn", "pandas", "pluggy", "threadpoolctl",
-             "tensorflow", "tensorflow-cpu", "keras", "torch", "dask", "distributed")
+             "tensorflow", "tensorflow-cpu", "keras", "torch", "jax", "jaxlib", "dask",
+             "distributed")
 
 
 def describe_machine() -> dict[str, Any]:
