@@ -52,6 +52,31 @@ def wait_for_file(path: Path, seconds: float = 60) -> str:
     raise AssertionError(f"{path} never appeared")
 
 
+# Installed by sitecustomize in a child process: importlib finds none of the HIDDEN packages, as
+# on a machine without them (find_spec raises what a missing package raises).
+HIDING_SITECUSTOMIZE = '''
+import sys
+
+HIDDEN = {hidden!r}
+
+class Hide:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in HIDDEN:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+
+sys.meta_path.insert(0, Hide())
+'''
+
+
+def without_packages(folder: Path, *packages: str) -> dict[str, str]:
+    """An environment for a child Python process in which ``packages`` cannot be imported:
+    a sitecustomize in ``folder``, first on PYTHONPATH, hides them."""
+    (folder / "sitecustomize.py").write_text(HIDING_SITECUSTOMIZE.format(hidden=packages))
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(folder), *filter(None, [os.environ.get("PYTHONPATH")])])}
+
+
 def assert_one_line_error(result: Result, message: str, results: Path) -> None:
     """Bad input: exit 2, one `mlbench: error:` line holding ``message``, and no run folder
     left in ``results``."""

@@ -16,6 +16,8 @@ import pandas as pd
 import pytest
 from click.testing import Result
 
+from tests.conftest import without_packages
+
 Cli = Callable[..., Result]
 CNNS = ["keras-cnn", "torch-cnn"]
 SMALL = ["--dataset", "mnist-5k", "--train-size", "2000", "--test-size", "500"]
@@ -128,27 +130,10 @@ def test_missing_framework_gives_a_skipped_row(
     assert f"{module} is absent here" in row["error"]
 
 
-# Installed by sitecustomize in the job's process: importlib finds no JAX, as on a machine
-# without it (find_spec raises what a missing package raises).
-HIDE_JAX = '''
-import sys
-
-class Hide:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("jax", "jaxlib"):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
-
-sys.meta_path.insert(0, Hide())
-'''
-
-
 def test_missing_keras_backend_gives_a_skipped_row_with_its_install_line(
     tmp_path: Path
 ) -> None:
-    (tmp_path / "sitecustomize.py").write_text(HIDE_JAX)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env = without_packages(tmp_path, "jax", "jaxlib")
     run = subprocess.run([sys.executable, "-m", "mlbench.cli", "run", "-m", "keras-cnn,linear",
                           *SMALL, "-p", "keras-cnn.backend=jax", "-o", str(tmp_path / "results"),
                           "--name", "t", "--no-report"],

@@ -21,7 +21,7 @@ import sklearn.metrics
 from click.testing import Result
 
 from mlbench.results.folder import RunFolder
-from tests.conftest import assert_one_line_error
+from tests.conftest import assert_one_line_error, without_packages
 
 Cli = Callable[..., Result]
 
@@ -105,25 +105,8 @@ def test_final_table_groups_repeats_by_model_best_mean_first(cli: Cli, tmp_path:
 
 # -- mlbench list -------------------------------------------------------------------------
 
-# Installed by sitecustomize in the child: importlib finds no tensorflow or keras, as on a
-# machine without them (find_spec raises what a missing parent package raises).
-HIDE_TENSORFLOW = '''
-import sys
-
-class Hide:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("tensorflow", "keras"):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
-
-sys.meta_path.insert(0, Hide())
-'''
-
-
 def test_list_says_which_frameworks_are_missing_and_how_to_install(tmp_path: Path) -> None:
-    (tmp_path / "sitecustomize.py").write_text(HIDE_TENSORFLOW)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env = without_packages(tmp_path, "tensorflow", "keras")
     hidden = subprocess.run([sys.executable, "-m", "mlbench.cli", "list"], env=env,
                             capture_output=True, text=True, timeout=120, check=True)
     keras = next(line for line in hidden.stdout.splitlines() if "keras-cnn" in line)
