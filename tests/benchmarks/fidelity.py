@@ -21,7 +21,10 @@ identical model and left out of its wall time). mlbench's set-up is shown as wel
 timed apart from training (importing the scikit-learn estimator's module; for keras-cnn
 TensorFlow's import, building the network and tracing it on two batches, which the bare
 script does inside its first epoch), and part of the overhead on both sides.
---out writes every figure of every round as CSV.
+For keras-cnn both sides also time each epoch (the plugin's history; a callback in the
+bare script), and the median epoch of each and their ratio are printed: this shared machine
+has spells at half speed lasting about an epoch, which move a whole fit's time a lot and a
+median epoch little. --out writes every figure of every round as CSV.
 """
 
 from __future__ import annotations
@@ -120,15 +123,36 @@ def bare_keras(params: dict[str, Any], job: dict[str, Any]) -> dict[str, float]:
     keras.mixed_precision.set_dtype_policy(params["precision"])  # float32 in the recipe
     model = notebook_model(keras, params["learning_rate"], jit_compile=bool(params["compile"]),
                            steps_per_execution=params["steps_per_execution"])
+    epochs = EpochTimes(keras)
     started = time.perf_counter()
     model.fit(x_train, y_train, batch_size=params["batch_size"], epochs=params["epochs"],
-              verbose=0)
+              verbose=0, callbacks=[epochs])
     fit_seconds = time.perf_counter() - started
     started = time.perf_counter()
     predicted = model.predict(x_test, batch_size=job["predict_batch"], verbose=0).argmax(axis=1)
     predict_seconds = time.perf_counter() - started
     return {"fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
-            "accuracy": float(np.mean(predicted == y_test)), "pickle_seconds": 0.0}
+            "accuracy": float(np.mean(predicted == y_test)), "pickle_seconds": 0.0,
+            "epoch_seconds": float(np.median(epochs.seconds))}
+
+
+def EpochTimes(keras: Any) -> Any:
+    """A callback that keeps each epoch's wall time, as the plugin's history does: the
+    median epoch is the speed figure a passing slow spell of this shared machine (a whole
+    epoch at half speed, seen on both sides) moves least."""
+
+    class Callback(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            self.seconds.append(time.perf_counter() - self.started)
+
+    return Callback()
 
 
 def load(job: dict[str, Any], flat: bool) -> tuple[np.ndarray, ...]:
@@ -208,15 +232,17 @@ def run_mlbench(model: str, dataset: str, output: Path, name: str) -> dict[str, 
     if row["status"] != "ok" or row["dataset"] != dataset or row["seed"] != SEED:
         raise RuntimeError(f"mlbench {model}: {row['status']} on {row['dataset']} "
                            f"(seed {row['seed']}): {row['error']}")
-    eval_seconds = 0.0
+    eval_seconds, epoch = 0.0, {}
     if (folder / "history.csv").exists():  # written for models that keep a history
-        eval_seconds = float(pd.read_csv(folder / "history.csv")["eval_seconds"].sum())
+        history = pd.read_csv(folder / "history.csv")
+        eval_seconds = float(history["eval_seconds"].sum())
+        epoch = {"epoch_seconds": float(history["epoch_seconds"].median())}
     parts = {name: float(row[name]) if pd.notna(row[name]) else 0.0  # none: nothing done
              for name in ("setup_seconds", "proba_seconds", "job_seconds")}
     return {"accuracy": float(row["accuracy"]), "wall_seconds": wall,
             "fit_seconds": float(row["fit_seconds"]) - eval_seconds,  # training alone
             "predict_seconds": float(row["predict_seconds"]), "eval_seconds": eval_seconds,
-            **parts}
+            **parts, **epoch}
 
 
 def compare(bare_run: dict[str, float], ours: dict[str, float]) -> dict[str, float]:
@@ -229,6 +255,7 @@ def compare(bare_run: dict[str, float], ours: dict[str, float]) -> dict[str, flo
     row.update({
         "accuracy difference points": 100 * (ours["accuracy"] - bare_run["accuracy"]),
         "fit ratio": ours["fit_seconds"] / bare_run["fit_seconds"],
+        "epoch ratio": ours.get("epoch_seconds", np.nan) / bare_run.get("epoch_seconds", np.nan),
         "overhead bare": overhead_bare, "overhead mlbench": overhead, "extra work": extra,
         "harness cost": overhead - overhead_bare - extra,
     })
@@ -242,6 +269,11 @@ ACCURACY_AND_FIT = {
     "fit_seconds mlbench": ("fit mlbench s", "{:.2f}"),
     "fit ratio": ("fit ratio", "{:.2f}"), "predict_seconds bare": ("predict bare s", "{:.2f}"),
     "predict_seconds mlbench": ("predict mlbench s", "{:.2f}"),
+}
+EPOCHS = {
+    "epoch_seconds bare": ("median epoch bare s", "{:.2f}"),
+    "epoch_seconds mlbench": ("median epoch mlbench s", "{:.2f}"),
+    "epoch ratio": ("epoch ratio", "{:.2f}"),
 }
 WHOLE_COMMAND = {
     "wall_seconds bare": ("wall bare s", "{:.2f}"),
@@ -310,6 +342,10 @@ def main() -> None:
                 print(f"round {round_ + 1}/{args.rounds}: {model} done", file=sys.stderr)
     print(f"{args.dataset}, medians of {args.rounds} round(s), times in seconds\n")
     print(table(rows, ACCURACY_AND_FIT))
+    cnn_rows = [row for row in rows if row["model"] == CNN]
+    if cnn_rows:
+        print("\nThe CNN's epochs: each side's median epoch, then the median over rounds\n")
+        print(table(cnn_rows, EPOCHS))
     print("\nWhole commands: overhead = wall - (fit + predict); harness cost = overhead mlbench "
           "- overhead bare - (proba + eval + pickle)\n")
     print(table(rows, WHOLE_COMMAND))
