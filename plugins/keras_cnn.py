@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from mlbench import SkipJob, hookimpl
-from mlbench_plugins.cnn import CNN
+from mlbench_plugins.cnn import CNN, WARMUP_START
 from mlbench_plugins.hardware import cpu_has_bfloat16, keep_freed_memory
 
 EVAL_BATCH = 1000
@@ -71,8 +71,16 @@ class KerasCNN(CNN):
             "float32" if self.precision_ == "float32" else f"mixed_{self.precision_}")
         self.model_ = build_model(keras, X.shape[1:])
         rate = self.params["learning_rate"]
-        if self.params["lr_schedule"] == "cosine":
-            rate = keras.optimizers.schedules.CosineDecay(rate, self.total_steps(len(X)))
+        total, warmup = self.total_steps(len(X)), self.warmup_steps(len(X))
+        if self.params["lr_schedule"] == "cosine" and warmup:
+            rate = keras.optimizers.schedules.CosineDecay(
+                rate * WARMUP_START, total - warmup, warmup_target=rate, warmup_steps=warmup)
+        elif self.params["lr_schedule"] == "cosine":
+            rate = keras.optimizers.schedules.CosineDecay(rate, total)
+        elif warmup:  # constant after the warm-up
+            rate = keras.optimizers.schedules.CosineDecay(
+                rate * WARMUP_START, total - warmup, alpha=1.0, warmup_target=rate,
+                warmup_steps=warmup)
         self.model_.compile(
             optimizer=keras.optimizers.Adam(learning_rate=rate),
             loss="sparse_categorical_crossentropy", metrics=["accuracy"],

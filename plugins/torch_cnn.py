@@ -37,9 +37,9 @@ class TorchCNN(CNN):
             eps=1e-7,  # Keras' epsilon, as in the notebook
             # One fused pass over the weights per step instead of a dozen: same update.
             fused=self.device_.type in ("cpu", "cuda"))
-        self.schedule_ = (torch.optim.lr_scheduler.CosineAnnealingLR(
-            self.optimizer_, T_max=self.total_steps(len(X)))
-            if self.params["lr_schedule"] == "cosine" else None)
+        count = len(X)
+        self.schedule_ = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer_, lambda step: self.rate_factor(step, count))
         self.dtype_ = self._autocast_dtype(torch)
         self.scaler_ = torch.amp.GradScaler(enabled=self.dtype_ == torch.float16)
         self.train_step_ = self._make_train_step()
@@ -66,8 +66,7 @@ class TorchCNN(CNN):
                 loss, hits = self.train_step_(images[index], labels[index])
                 loss_sum += loss * len(index)
                 correct += hits
-                if self.schedule_ is not None:
-                    self.schedule_.step()
+                self.schedule_.step()
             self._synchronize()
             self.end_epoch(loss_sum.item() / count, correct.item() / count)
         return self

