@@ -44,7 +44,11 @@ BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
 
 def installed(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
+    """Whether ``module`` can be found, without importing it (TensorFlow takes seconds)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # an import hook that refuses it: as good as missing
+        return False
 
 
 def keras_backends() -> tuple[list[str], list[str]]:
@@ -139,7 +143,8 @@ def speedup_table(folder: Path, peaks: dict[str, float]) -> pd.DataFrame:
             "images/s": row.train_throughput, "to 0.99 s": row.time_to_target_seconds,
             "test accuracy": row.accuracy, "GFLOP/s": flops,
             "% of peak": 100 * flops / peak if peak else None, "note": ""})
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows).sort_values(["model", "device"], kind="stable",
+                                            ignore_index=True)  # each model's cpu, then gpu
     if "epoch s" in table:
         cpu = table[table["device"] == "cpu"].set_index("model")["epoch s"]
         table["GPU speed-up"] = [cpu.get(m) / e if d == "gpu" and pd.notna(e) else None
