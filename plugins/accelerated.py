@@ -16,6 +16,7 @@ which would swap scikit-learn's own classes for every model in the process.
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from mlbench import EstimatorModel, Model, hookimpl
+from mlbench_plugins.hardware import openblas_coretype
 from mlbench_plugins.optional import import_framework
 from mlbench_plugins.scikit_learn import KNN, SVM, RandomForest
 
@@ -54,10 +56,18 @@ class OneDAL(Mirror, EstimatorModel):
 
     requires = ("sklearnex",)
     install = INSTALL
+    # The precision oneDAL computes in follows its input's: None keeps the images' float32.
+    dtype: ClassVar[type | None] = None
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.engine_steps_: dict[str, str] = {}
+        self.precision_ = ""
+
+    def as_input(self, X: np.ndarray) -> np.ndarray:
+        X = X if self.dtype is None else X.astype(self.dtype)
+        self.precision_ = self.precision_ or str(X.dtype)
+        return X
 
     @staticmethod
     def module(name: str) -> Any:
@@ -65,16 +75,16 @@ class OneDAL(Mirror, EstimatorModel):
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> OneDAL:
         with self.engine_log():
-            super().fit(X, y)
+            super().fit(self.as_input(X), y)
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         with self.engine_log():
-            return super().predict(X)
+            return super().predict(self.as_input(X))
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         with self.engine_log():
-            return super().predict_proba(X)
+            return super().predict_proba(self.as_input(X))
 
     @contextmanager
     def engine_log(self) -> Iterator[None]:
@@ -103,7 +113,7 @@ class OneDAL(Mirror, EstimatorModel):
 
     def runtime_info(self) -> dict[str, Any]:
         return {"framework": f"scikit-learn-intelex {version('scikit-learn-intelex')} (oneDAL)",
-                **self.mirror_info(),
+                "precision": self.precision_, **self.mirror_info(),
                 "engine_steps": ", ".join(f"{call.removeprefix('sklearn.')}: {engine}"
                                           for call, engine in self.engine_steps_.items())}
 
@@ -121,13 +131,15 @@ class OneDALSVM(OneDAL):
     """``svm``'s RBF-kernel SVM on oneDAL's solver."""
 
     # svm's own hyperparameters (C=5, gamma='scale', the kernel cache): only the engine
-    # differs. oneDAL's SMO solver stops at a slightly different point than libsvm's, so
-    # accuracy may differ by a few images.
+    # differs. In float64, as libsvm always computes: oneDAL follows its input's precision,
+    # and in MNIST's float32 it scored 1.4 points below libsvm on full MNIST (BENCHMARKS.md).
+    # Its solver still stops at a slightly different point than libsvm's.
     name = "svm-onedal"
     mirrors = SVM.name
     tags = ("implementation", "svm-engines")
     defaults = SVM.defaults
     fit_growth = SVM.fit_growth
+    dtype = np.float64
 
     def build(self) -> Any:
         return self.module("svm").SVC(**self.params, random_state=self.seed)
@@ -195,7 +207,13 @@ class FaissKNN(Mirror):
                              f"{self.params['n_neighbors']!r}")
 
     def prepare(self, X: np.ndarray, y: np.ndarray) -> None:
-        """Import FAISS (start-up, timed apart from fit) and set its threads."""
+        """Import FAISS (start-up, timed apart from fit) and set its threads. Its bundled
+        OpenBLAS reads OPENBLAS_CORETYPE once, when loaded: set first (unless the user set
+        it), so that an OpenBLAS older than the CPU still uses the CPU's vector kernels, as
+        scikit-learn's newer OpenBLAS does for knn."""
+        coretype = openblas_coretype()
+        if coretype is not None:
+            os.environ.setdefault("OPENBLAS_CORETYPE", coretype)
         self.faiss_ = import_framework("faiss", "FAISS", "accelerated")
         if self.params["n_jobs"] not in (None, -1):
             self.faiss_.omp_set_num_threads(int(self.params["n_jobs"]))
@@ -228,7 +246,8 @@ class FaissKNN(Mirror):
 
     def runtime_info(self) -> dict[str, Any]:
         return {"framework": f"faiss {self.faiss_.__version__} (IndexFlatL2, exact)",
-                "framework_threads": self.faiss_.omp_get_max_threads(), **self.mirror_info()}
+                "framework_threads": self.faiss_.omp_get_max_threads(), **self.mirror_info(),
+                "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE")}
 
 
 MODELS = (OneDALSVM, OneDALKNN, OneDALRandomForest, FaissKNN)

@@ -40,10 +40,10 @@ class GradientBoosting(EstimatorModel):
 class XGBoost(GradientBoosting):
     """XGBoost, histogram trees (``tree_method='hist'``), on the CPU or a CUDA GPU."""
 
-    # 150 rounds of depth-6 trees at XGBoost's own learning rate 0.3: about 0.977 on MNIST.
-    # The loss is still falling slowly there, but each further 50 rounds buys under 0.1 point
-    # on a 2-core machine's minutes. 64 bins per pixel instead of 256: pixels are mostly 0 or
-    # near 255, so coarser histograms lose nothing measurable and build faster.
+    # 150 rounds of depth-6 trees at XGBoost's own learning rate 0.3: 0.981 on full MNIST in
+    # 153 s on 2 cores (BENCHMARKS.md), a few minutes at most, as a practitioner's first try
+    # would be. 64 bins per pixel instead of 256: fewer bins to build and scan at each split,
+    # and pixels are mostly 0 or near 1, so few split points are lost.
     name = "xgboost"
     tags = ("boosting", "ensembles")
     devices = ("cpu", "gpu")
@@ -53,7 +53,7 @@ class XGBoost(GradientBoosting):
 
     def build(self) -> Any:
         xgboost = import_framework("xgboost", "XGBoost", "boosting")
-        self.xgboost_ = xgboost
+        self.framework_ = f"xgboost {xgboost.__version__} ({build(xgboost)})"
         device = "cpu"
         if self.device == "gpu":
             device = "cuda"
@@ -69,8 +69,7 @@ class XGBoost(GradientBoosting):
             return super().predict_proba(X)
 
     def runtime_info(self) -> dict[str, Any]:
-        xgboost = self.xgboost_
-        info: dict[str, Any] = {"framework": f"xgboost {xgboost.__version__} ({build(xgboost)})"}
+        info: dict[str, Any] = {"framework": self.framework_}
         if self.device == "gpu":
             config = json.loads(self.estimator_.get_booster().save_config())
             info["device_name"] = config["learner"]["generic_param"]["device"]
@@ -114,11 +113,11 @@ def quiet_device_mismatch() -> Iterator[None]:
 class LightGBM(GradientBoosting):
     """LightGBM, leaf-wise histogram trees, on the CPU."""
 
-    # 200 rounds of 31-leaf trees at LightGBM's learning rate 0.1: about 0.975 on MNIST in
-    # well under a minute on 2 cores. 63 bins (LightGBM's advice for speed) instead of 255:
-    # pixels are mostly 0 or near 255. n_jobs=0 is OpenMP's default: every core, unless
-    # `mlbench run --threads` sets fewer (LightGBM's -1 counts the cores itself and would
-    # ignore it). CPU only: its GPU build needs OpenCL, which nothing here can check cheaply.
+    # 200 rounds of 31-leaf trees at LightGBM's learning rate 0.1: 0.982 on full MNIST in 68 s
+    # on 2 cores (BENCHMARKS.md). 63 bins (LightGBM's advice for speed) instead of 255, as
+    # for xgboost. n_jobs=0 is OpenMP's default: every core, unless `mlbench run --threads`
+    # sets fewer (LightGBM's -1 counts the cores itself and would ignore it). CPU only: its
+    # GPU build needs OpenCL, which nothing here can check cheaply.
     name = "lightgbm"
     tags = ("boosting", "ensembles")
     requires = ("lightgbm",)

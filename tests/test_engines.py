@@ -115,6 +115,7 @@ def test_a_run_of_boosting_and_engines_beside_scikit_learn(cli: Cli, tmp_path: P
     run = tmp_path / "results" / "t"
     frame = pd.read_csv(run / "results.csv").set_index("model")
     assert set(frame["status"]) == {"ok"}, frame["error"].dropna().to_dict()
+    assert frame["model_size_bytes"].notna().all()  # each fitted model pickles, or says
     assert frame.loc[["xgboost", "lightgbm"], "accuracy"].min() > 0.8  # 30 rounds, 1,000 digits
     assert "xgboost" in frame.loc["xgboost", "framework"]
     # Exact k-NN on another engine: the same accuracy to the last digit.
