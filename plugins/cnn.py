@@ -1,5 +1,5 @@
-"""What the Keras and PyTorch CNN plugins share: the architecture's recipe, its params, the
-per-epoch history, and the messages for a missing framework or device.
+"""What the Keras and PyTorch CNN plugins share: the architecture's recipe, its params and
+the per-epoch history.
 
 The reference is the classic introductory notebook: Conv2D 32 3x3 relu, Conv2D 64 3x3 relu,
 MaxPool 2x2, Dropout 0.25, Flatten, Dense 128 relu, Dropout 0.5, Dense 10 softmax; Adam,
@@ -8,14 +8,13 @@ sparse categorical cross-entropy, 5 epochs, batch 32, float32, pixels in [0, 1].
 
 from __future__ import annotations
 
-import importlib
 import math
 import time
 from typing import Any
 
 import numpy as np
 
-from mlbench import Model, SkipJob
+from mlbench import Model
 
 # `--param NAME.recipe=R`: a named set of params over the defaults; a param set to something
 # other than its default keeps that value.
@@ -122,15 +121,6 @@ class CNN(Model):
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
-
-
-def import_framework(module: str, label: str, extra: str) -> Any:
-    """Import a deep-learning framework, or skip the job saying how to install it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as error:
-        raise SkipJob(f"{label} is not installed or failed to import ({error}); "
-                      f"install it with: pip install 'mlbench[{extra}]'") from error
 
 
 def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:

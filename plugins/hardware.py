@@ -30,6 +30,20 @@ def cpu_has_bfloat16() -> bool:
     return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
 
 
+def openblas_coretype() -> str | None:
+    """The OpenBLAS kernels this CPU runs (OpenBLAS's own names), from its flags: for an
+    OpenBLAS too old to recognise the CPU, which then falls back to its slowest, generic
+    kernels. faiss-cpu 1.15.1 bundles OpenBLAS 0.3.15, which took this project's Intel Xeon
+    for a "Prescott" and searched 4-7x slower than with its AVX-512 kernels (BENCHMARKS.md).
+    None where the CPU has neither AVX-512 nor AVX2: OpenBLAS's own choice stands."""
+    flags = cpu_flags()
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
+        return "SkylakeX"
+    if {"avx2", "fma"} <= flags:
+        return "Haswell"
+    return None
+
+
 @cache
 def keep_freed_memory() -> bool:
     """Have glibc keep freed memory for reuse instead of returning it to the OS.

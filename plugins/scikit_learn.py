@@ -104,7 +104,7 @@ class KNN(SklearnModel):
     # k=3 is the classic choice for MNIST (~0.970); brute force on all cores is fastest for
     # 784-dimensional data, where trees do not prune.
     name = "knn"
-    tags = ("sklearn",)
+    tags = ("sklearn", "knn-engines")
     defaults = {"n_neighbors": 3, "weights": "uniform", "algorithm": "brute", "n_jobs": -1}
     # Brute force measures each test image against every training image; small fits hide
     # it behind fixed costs (--estimate's fits on 1,000-4,000 images showed n^0.2-0.6).
@@ -122,7 +122,7 @@ class SVM(SklearnModel):
     # RBF with gamma='scale' and C=5 reaches ~0.98; a larger kernel cache cuts fit time on
     # 60,000 images. Linear SVMs are faster but stay near 0.92, which would misrepresent SVMs.
     name = "svm"
-    tags = ("sklearn",)
+    tags = ("sklearn", "svm-engines")
     defaults = {"C": 5.0, "kernel": "rbf", "gamma": "scale", "cache_size": 2000}
     # libsvm's solver evaluates kernels between ever more pairs of training images: on
     # MNIST its fit grew as n^1.4 up to 5,000 images but n^1.7-2.3 beyond (BENCHMARKS.md),
@@ -140,7 +140,7 @@ class RandomForest(SklearnModel):
 
     # scikit-learn's defaults (100 trees, sqrt features) on all cores: ~0.97 in ~15 s.
     name = "random-forest"
-    tags = ("sklearn", "ensembles")
+    tags = ("sklearn", "ensembles", "random-forest-engines")
     defaults = {"n_estimators": 100, "max_features": "sqrt", "n_jobs": -1}
 
     def build(self) -> Any:

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 
 from mlbench import SkipJob, hookimpl
-from mlbench_plugins.cnn import CNN, import_framework
+from mlbench_plugins.cnn import CNN
 from mlbench_plugins.hardware import cpu_has_bfloat16, keep_freed_memory
+from mlbench_plugins.optional import import_framework
 
 EVAL_BATCH = 1000
 

@@ -95,7 +95,8 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch: pytest.MonkeyPatch, session_cache: Path) -> None:
     # Installed third-party plugins must not leak into the project's own tests.
-    monkeypatch.setenv("MLBENCH_LOAD_PLUGINS", "scikit-learn,keras,torch")  # the built-ins
+    monkeypatch.setenv("MLBENCH_LOAD_PLUGINS",
+                       "scikit-learn,keras,torch,boosting,accelerated")  # the built-ins
     monkeypatch.setenv("MLBENCH_CACHE_DIR", str(session_cache))
     for name in ("MLBENCH_PLUGINS", "MLBENCH_DATA_DIR", "MLBENCH_TRACE_PLUGINS"):
         monkeypatch.delenv(name, raising=False)

@@ -27,7 +27,16 @@ import pandas as pd
 
 from mlbench.errors import UsageError
 from mlbench.reporting import stats, tables
-from mlbench.reporting.document import Bullets, Document, Figure, Table, Text, to_html, to_markdown
+from mlbench.reporting.document import (
+    Bullets,
+    Document,
+    Figure,
+    Table,
+    Text,
+    time_change,
+    to_html,
+    to_markdown,
+)
 from mlbench.reporting.run_setup import FACETS, runs_row
 from mlbench.results.folder import ComparisonFolder, RunFolder, Warn, write_atomic
 from mlbench.results.run_info import RunInfo
@@ -380,18 +389,6 @@ def accuracy_change(row: dict[Any, Any]) -> str:
     if math.isnan(row["accuracy_low"]):
         return text
     return f"{text} ({_points(row['accuracy_low'])} to {_points(row['accuracy_high'])})"
-
-
-def time_change(ratio: float, low: float, high: float) -> str:
-    """"2.90x slower (2.60-3.20)", "1.25x faster (one run)": a time ratio in words; a
-    ratio below 1 is turned over, its interval with it."""
-    if math.isnan(ratio):
-        return ""
-    if ratio >= 1:
-        text, bounds = f"{ratio:.2f}x slower", (low, high)
-    else:
-        text, bounds = f"{1 / ratio:.2f}x faster", (1 / high, 1 / low)
-    return f"{text} (one run)" if math.isnan(low) else f"{text} ({bounds[0]:.2f}-{bounds[1]:.2f})"
 
 
 def _accuracy_judged(row: dict[Any, Any]) -> str:

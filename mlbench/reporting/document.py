@@ -118,6 +118,18 @@ def seconds_text(low: float, high: float) -> str:
     return f"{significant(low)} to {significant(high)}"
 
 
+def time_change(ratio: float, low: float, high: float) -> str:
+    """"2.90x slower (2.60-3.20)", "1.25x faster (one run)": a time ratio in words; a
+    ratio below 1 is turned over, its interval with it."""
+    if is_missing(ratio):
+        return ""
+    if ratio >= 1:
+        text, bounds = f"{ratio:.2f}x slower", (low, high)
+    else:
+        text, bounds = f"{1 / ratio:.2f}x faster", (1 / high, 1 / low)
+    return f"{text} (one run)" if is_missing(low) else f"{text} ({bounds[0]:.2f}-{bounds[1]:.2f})"
+
+
 def number(value: float) -> str:
     """Numbers as people read them: thousands separated, fractions to four places."""
     if is_missing(value):

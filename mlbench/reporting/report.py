@@ -4,7 +4,8 @@ as RUN_DIR/report.md and as the self-contained RUN_DIR/report.html.
 Reads the run folder through ``mlbench.results`` only, never the runner, so it works on any
 finished (or interrupted) run and gives the same text every time. The report answers, in
 this order: which model is most accurate and which is fastest (Summary), the numbers
-(Results), the pictures (Charts, as ``chart_sections`` orders them), how each model scales
+(Results), the same algorithm on other engines (Engines, where the run has them), the
+pictures (Charts, as ``chart_sections`` orders them), how each model scales
 (Grid); then, folded (closed ``<details>`` in HTML, so the first screen is the Summary and
 the results table): how the run was made (Setup), which differences are real, the
 published reference ranges, what went wrong (Failures).
@@ -29,8 +30,10 @@ from mlbench.reporting.document import (
     Table,
     Text,
     accuracy_text,
+    is_missing,
     number,
     seconds,
+    time_change,
     to_html,
     to_markdown,
 )
@@ -89,6 +92,7 @@ def build_report(run_dir: Path | str, warn: Warn | None = None) -> Report:
     document.sections += [
         summary_section(frame, info, folder),
         results_section(frame),
+        *engines_sections(frame),
         *chart_sections(frame, folder),
         *grid_sections(frame),
         *folded,
@@ -192,6 +196,60 @@ def results_section(frame: pd.DataFrame) -> Section:
         Table(jobs, "Every job, one run each: test accuracy with its 95% interval over the "
                     "test images.")]))
     return Section("Results", blocks)
+
+
+def engines_sections(frame: pd.DataFrame) -> list[Section]:
+    """The same algorithm on several engines (``tables.engine_table``): per algorithm, the
+    scikit-learn model and each engine, their accuracy and times, the engine's speed-up and
+    the accuracy check. None unless the run has a model that mirrors another."""
+    data = tables.engine_table(frame)
+    if data is None:
+        return []
+    rows = []
+    for row in data.to_dict("records"):
+        compared = not row["baseline"] and not is_missing(row.get("accuracy_delta"))
+        versus = "baseline" if row["baseline"] else f"no {row['algorithm']} in this run"
+        rows.append({
+            "algorithm": row["algorithm"], "model": row["label"], "engine": row["framework"],
+            "runs": row["runs"], "test accuracy": f"{row['accuracy']:.4f}",
+            "accuracy check": _accuracy_check(row) if compared else versus,
+            "fit s": seconds(row["fit_center"]),
+            "fit vs baseline": (time_change(row["fit_ratio"], row["fit_low"], row["fit_high"])
+                                if compared else versus),
+            "predict s": seconds(row["predict_center"]),
+            "predict vs baseline": (time_change(row["predict_ratio"], row["predict_low"],
+                                                row["predict_high"]) if compared else versus),
+        })
+    caption = ("The same algorithm with the same hyperparameters on other engines, each "
+               "against the model it mirrors (its baseline, first in each group; ok jobs only).")
+    note = ("Accuracy check: exact k-NN must match to the last digit (the same neighbours, "
+            f"the same votes); other engines must stay within {ENGINE_POINTS} points, since "
+            "their arithmetic, solver or random numbers differ. Times are geometric means "
+            "over runs; each speed-up is the ratio of the geometric means, with its 95% "
+            "interval from Welch's t on the log times, or \"one run\" where either side ran "
+            "once, which says nothing of its noise.")
+    blocks: list[Block] = [Table(pd.DataFrame(rows), caption), Text(note, "note")]
+    failed = data[data["matches"].eq(False)] if "matches" in data else data.iloc[:0]
+    if not failed.empty:
+        blocks.insert(0, Text("Accuracy check failed: " + ", ".join(
+            f"{row['label']} against {row['algorithm']}" for row in failed.to_dict("records"))
+            + ". Same hyperparameters should give the same accuracy; see the table.",
+            "warning"))
+    return [Section("Engines", blocks)]
+
+
+ENGINE_POINTS = f"{tables.ENGINE_TOLERANCE * 100:g}"
+
+
+def _accuracy_check(row: dict[Any, Any]) -> str:
+    """"identical", "within 0.2 points (+0.05)", or what failed: an engine's accuracy against
+    its baseline's."""
+    delta, tolerance = row["accuracy_delta"], row["tolerance"]
+    points = f"{delta * 100:+.2f} points"
+    if tolerance == 0:
+        return "identical" if row["matches"] else f"NOT identical ({points})"
+    limit = f"within {tolerance * 100:g} points"
+    return f"{limit} ({points})" if row["matches"] else f"NOT {limit} ({points})"
 
 
 def per_model_table(ok: pd.DataFrame, which: str = "") -> list[Block]:

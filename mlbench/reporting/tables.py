@@ -16,6 +16,7 @@ import pandas as pd
 
 from mlbench.reporting import stats
 from mlbench.results.folder import RunFolder
+from mlbench.results.table import params_of
 
 GALLERY_SEED = 0  # which test digits the sample gallery shows: the same ones every report
 
@@ -240,6 +241,65 @@ def device_speedups(frame: pd.DataFrame) -> pd.DataFrame:
         / medians[("predict_throughput", "cpu")],
     }).dropna(subset=["fit_speedup"])
     return table.reset_index()
+
+
+# -- the same algorithm on other engines --------------------------------------------------
+
+# An engine is compared with the model it mirrors at the same device and grid point.
+ENGINE_POINT = ["device", "train_size", "sweep"]
+ENGINE_TOLERANCE = 0.002  # 0.2 points, where a model reports no accuracy_tolerance
+
+
+def engine_table(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """The same algorithm on several engines. Per algorithm (a model that ok jobs report as
+    their ``implementation_of``) and point (device, training-set size, swept values), that
+    model first (``baseline`` True), then each engine (by ``label``): its ``framework``,
+    ``runs``, mean ``accuracy``, fit and predict time (``fit_center``, ``predict_center``:
+    geometric means over runs); and for an engine against the baseline: ``accuracy_delta``
+    (engine minus baseline, a fraction), the ``tolerance`` it must keep within (the
+    ``accuracy_tolerance`` its ``extra`` reports, 0 where identical accuracy is due; else
+    ``ENGINE_TOLERANCE``) and ``matches``; ``fit_ratio``, ``predict_ratio``: engine time over
+    baseline time (below 1: faster; ``stats.time_ratio``), with ``_low``, ``_high`` bounds
+    (NaN for one run). Comparisons are NaN where the run has no baseline at that point.
+    None when no ok job reports an implementation."""
+    ok = ok_rows(frame)
+    if "implementation_of" not in ok or ok["implementation_of"].isna().all():
+        return None
+    ok["label"] = model_labels(ok)
+    ok["_point"] = list(zip(*(ok[name].astype(str) for name in ENGINE_POINT), strict=True))
+    engines = ok[ok["implementation_of"].notna()]
+    rows = []
+    for (algorithm, point), jobs in engines.groupby(["implementation_of", "_point"], sort=True):
+        base = ok[(ok["model"] == algorithm) & (ok["_point"] == point)]
+        if not base.empty:
+            rows.append(_engine_row(str(algorithm), base, None))
+        for _, engine in jobs.groupby("label", sort=True):
+            rows.append(_engine_row(str(algorithm), engine, base))
+    return pd.DataFrame(rows)
+
+
+def _engine_row(algorithm: str, jobs: pd.DataFrame, base: pd.DataFrame | None) -> dict[str, Any]:
+    """One row of ``engine_table``: ``jobs`` of one model at one point, against ``base``
+    (None: they are the baseline; empty: the run has none)."""
+    row: dict[str, Any] = {
+        "algorithm": algorithm, "label": jobs["label"].iloc[0], "model": jobs["model"].iloc[0],
+        "framework": next(iter(jobs["framework"].dropna()), ""), "baseline": base is None,
+        "runs": len(jobs), "accuracy": float(jobs["accuracy"].mean()),
+        **{f"{short}_center": stats.time_interval(
+            jobs[f"{short}_seconds"].to_numpy(dtype=float)).center
+           for short in ("fit", "predict")}}
+    if base is None or base.empty:
+        return row
+    tolerance = params_of(jobs["extra"].iloc[0]).get("accuracy_tolerance", ENGINE_TOLERANCE)
+    delta = row["accuracy"] - float(base["accuracy"].mean())
+    row.update(accuracy_delta=delta, tolerance=float(tolerance),
+               matches=abs(delta) <= float(tolerance) + 1e-12)
+    for short in ("fit", "predict"):
+        ratio = stats.time_ratio(base[f"{short}_seconds"].to_numpy(dtype=float),
+                                 jobs[f"{short}_seconds"].to_numpy(dtype=float))
+        row.update({f"{short}_ratio": ratio.center, f"{short}_low": ratio.low,
+                    f"{short}_high": ratio.high})
+    return row
 
 
 # -- grids: scaling with the training set, swept params -------------------------------------

@@ -250,6 +250,9 @@ class JobRecord:
         "Int64", "the framework's own intra-op threads, if reported", runtime=True)
     precision: str | None = column("string", "arithmetic precision of training, if reported",
                                    runtime=True)
+    implementation_of: str | None = column(
+        "string", "the model whose algorithm and hyperparameters this one runs on another "
+        "engine (svm for svm-onedal), if the model reports one", runtime=True)
     params: dict[str, Any] = column(  # noqa: RUF009 (a dataclasses.field)
         "string", "every hyperparameter the model ran with", "JSON", cell=_json_cell,
         required=True)
