@@ -128,7 +128,7 @@ class _Messages(logging.Handler):
 
 
 class OneDALSVM(OneDAL):
-    """``svm``'s RBF-kernel SVM on oneDAL's solver."""
+    """RBF-kernel SVM on oneDAL's solver, with svm's settings."""
 
     # svm's own hyperparameters (C=5, gamma='scale', the kernel cache): only the engine
     # differs. In float64, as libsvm always computes: oneDAL follows its input's precision,
@@ -146,7 +146,7 @@ class OneDALSVM(OneDAL):
 
 
 class OneDALKNN(OneDAL):
-    """``knn``'s brute-force k-nearest neighbours on oneDAL."""
+    """Brute-force k-nearest neighbours on oneDAL, with knn's settings."""
 
     # knn's own hyperparameters (k=3, uniform votes, brute force, all cores). Exact search:
     # the same neighbours as scikit-learn, so the same accuracy to the last digit.
@@ -162,7 +162,7 @@ class OneDALKNN(OneDAL):
 
 
 class OneDALRandomForest(OneDAL):
-    """``random-forest``'s 100 fully grown trees on oneDAL."""
+    """Random forest of 100 fully grown trees on oneDAL, with random-forest's settings."""
 
     # random-forest's own hyperparameters (100 trees, sqrt features, all cores). oneDAL
     # bins each pixel into at most 256 values before splitting, and draws other random
@@ -180,7 +180,7 @@ class OneDALRandomForest(OneDAL):
 # -- FAISS ---------------------------------------------------------------------------------
 
 class FaissKNN(Mirror):
-    """``knn`` on FAISS: exact L2 search (``IndexFlatL2``), then scikit-learn's vote."""
+    """Exact k-nearest neighbours on FAISS (IndexFlatL2), with knn's settings and vote."""
 
     # knn's own hyperparameters: k=3 uniform votes by exact (brute-force) search; n_jobs=-1
     # is every core (OpenMP's default, so `mlbench run --threads` still limits it), a

@@ -38,7 +38,7 @@ class GradientBoosting(EstimatorModel):
 
 
 class XGBoost(GradientBoosting):
-    """XGBoost, histogram trees (``tree_method='hist'``), on the CPU or a CUDA GPU."""
+    """XGBoost, histogram trees (tree_method='hist'), on the CPU or a CUDA GPU."""
 
     # 150 rounds of depth-6 trees at XGBoost's own learning rate 0.3: 0.981 on full MNIST in
     # 153 s on 2 cores (BENCHMARKS.md), a few minutes at most, as a practitioner's first try
