@@ -485,3 +485,31 @@ def test_a_script_must_guard_its_mlbench_run_call(tmp_path: Path) -> None:
                           cwd=tmp_path, timeout=300)
     assert good.returncode == 0, good.stderr
     assert 0.5 < float(good.stdout.split("accuracy")[1]) <= 1
+
+
+def test_sigterm_turned_into_another_error_still_exits_as_terminated() -> None:
+    """A SIGTERM that lands while a C extension imports (seen: scipy's highspy, under the
+    random kills above) comes out as that extension's ImportError, not as Terminated: the
+    command must still exit 143, not 1. The extension's conversion is imitated here; the
+    signal and its handler are real."""
+    from mlbench.cli.commands import EXIT_TERMINATED, friendly
+    from mlbench.errors import Terminated
+
+    @friendly
+    def command() -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises before this ends
+        except Terminated as error:
+            raise ImportError("initialization failed") from error
+
+    with pytest.raises(SystemExit) as exited:
+        command()
+    assert exited.value.code == EXIT_TERMINATED
+
+    @friendly
+    def failing() -> None:
+        raise ImportError("a real import failure")
+
+    with pytest.raises(ImportError, match="a real import failure"):  # no SIGTERM: unchanged
+        failing()

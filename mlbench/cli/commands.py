@@ -61,6 +61,7 @@ def friendly(function: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         main_thread = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+        _terminated.clear()
         try:
             return function(*args, **kwargs)
         except UsageError as error:
@@ -73,6 +74,13 @@ def friendly(function: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(EXIT_TERMINATED)
         except KeyboardInterrupt:
             sys.exit(EXIT_INTERRUPTED)
+        except Exception:
+            if _terminated.is_set():
+                # SIGTERM landed while a C extension was importing or calling back, and it
+                # turned our Terminated into its own error (pybind11: "ImportError:
+                # initialization failed"): still a termination, not a failure.
+                sys.exit(EXIT_TERMINATED)
+            raise
         finally:
             if main_thread:
                 signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
@@ -82,7 +90,11 @@ def friendly(function: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+_terminated = threading.Event()  # set by SIGTERM, whatever becomes of the exception it raises
+
+
 def _terminate(signum: int, frame: Any) -> None:
+    _terminated.set()
     raise Terminated()
 
 
