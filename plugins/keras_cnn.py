@@ -72,15 +72,11 @@ class KerasCNN(CNN):
         self.model_ = build_model(keras, X.shape[1:])
         rate = self.params["learning_rate"]
         total, warmup = self.total_steps(len(X)), self.warmup_steps(len(X))
-        if self.params["lr_schedule"] == "cosine" and warmup:
+        cosine = self.params["lr_schedule"] == "cosine"
+        if cosine or warmup:  # CosineDecay with alpha 1 stays at the peak after its warm-up
             rate = keras.optimizers.schedules.CosineDecay(
-                rate * WARMUP_START, total - warmup, warmup_target=rate, warmup_steps=warmup)
-        elif self.params["lr_schedule"] == "cosine":
-            rate = keras.optimizers.schedules.CosineDecay(rate, total)
-        elif warmup:  # constant after the warm-up
-            rate = keras.optimizers.schedules.CosineDecay(
-                rate * WARMUP_START, total - warmup, alpha=1.0, warmup_target=rate,
-                warmup_steps=warmup)
+                rate * WARMUP_START, total - warmup, alpha=0.0 if cosine else 1.0,
+                warmup_target=rate, warmup_steps=warmup)
         self.model_.compile(
             optimizer=keras.optimizers.Adam(learning_rate=rate),
             loss="sparse_categorical_crossentropy", metrics=["accuracy"],
