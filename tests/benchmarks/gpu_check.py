@@ -38,6 +38,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE.parents[1]) not in sys.path:
     sys.path.insert(0, str(HERE.parents[1]))  # run as a script: `tests.benchmarks` importable
 
+from mlbench.results.table import params_of  # noqa: E402
 from tests.benchmarks.cnn_throughput import TRAIN_FLOP_PER_IMAGE  # noqa: E402
 
 BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
@@ -156,8 +157,7 @@ def speedup_table(folder: Path, peaks: dict[str, float]) -> pd.DataFrame:
 def _backend(row: Any) -> str:
     if row.model != "keras-cnn":
         return ""
-    params = json.loads(row.params) if isinstance(row.params, str) else {}
-    return str(params.get("backend", ""))
+    return str(params_of(row.params).get("backend", ""))
 
 
 def markdown(table: pd.DataFrame) -> str:
