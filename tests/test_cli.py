@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +15,10 @@ import pytest
 from click.testing import Result
 
 import mlbench
+from mlbench.reporting.run_setup import libraries_text
+from mlbench.results.run_info import RunInfo
 from mlbench.results.table import COLUMN_NAMES, read_table
+from mlbench.running.environment import torch_build
 from tests.conftest import assert_one_line_error
 
 Cli = Callable[..., Result]
@@ -127,6 +132,38 @@ def test_list_shows_models_datasets_and_plugins(cli: Cli) -> None:
         assert name in result.stdout
     assert "entry point mlbench_plugins.scikit_learn" in result.stdout
     assert "mlbench core" in result.stdout
+
+
+def test_list_and_run_json_say_which_build_each_framework_is(cli: Cli, tmp_path: Path) -> None:
+    """A CPU build never sees a GPU, whatever the machine has: `mlbench list`, run.json and
+    the report's setup line say which build torch is, read from package metadata, and that
+    agrees with what torch itself says (this project's pin installs the CPU build)."""
+    torch = pytest.importorskip("torch")
+    expected = f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU"
+    listing = cli("list").stdout
+    row = re.search(r"│ torch\s+│ (\S+)\s+│ ([^│]+?)\s+│", listing)
+    assert row is not None, listing
+    assert (row.group(1), row.group(2)) == (torch.__version__, expected)
+    assert cli("run", "--models", "naive-bayes", "--dataset", "digits").exit_code == 0
+    info = RunInfo.from_json(json.loads((only_run(tmp_path) / "run.json").read_text()))
+    assert info.machine.framework_builds["torch"] == expected
+    assert f"torch {torch.__version__} ({expected} build)" in libraries_text(info)
+
+
+def test_torch_build_read_from_the_wheels_own_metadata() -> None:
+    """The ways a torch wheel names its build: PyTorch's index tags the version; PyPI's Linux
+    wheel instead pins the CUDA toolkit (requirements as PyPI's torch 2.13.0 wheel lists them;
+    older wheels pinned NVIDIA's runtime wheel)."""
+    linux = 'platform_system == "Linux"'
+    pypi_2_13 = ["filelock", f"cuda-toolkit[cublas,cudart,cupti]==13.0.3; {linux}",
+                 f"nvidia-cudnn-cu13==9.20.0.48; {linux}"]
+    older = [f"nvidia-cuda-runtime-cu12==12.8.90; {linux} and platform_machine == \"x86_64\""]
+    assert torch_build("2.13.0+cpu", []) == "CPU"
+    assert torch_build("2.13.0+cu126", []) == "CUDA 12.6"
+    on_linux = sys.platform == "linux"
+    assert torch_build("2.13.0", pypi_2_13) == ("CUDA 13.0" if on_linux else "CPU")
+    assert torch_build("2.7.1", older) == ("CUDA 12.8" if on_linux else "CPU")
+    assert torch_build("2.13.0", ["filelock", "sympy>=1.13.3"]) == "CPU"  # macOS, Windows
 
 
 @pytest.mark.parametrize(

@@ -247,10 +247,27 @@ def list_(plugins: tuple[str, ...], show_params: bool) -> None:
     tags.add_column("models")
     for tag, names in registry.tags().items():
         tags.add_row(Text(tag), Text(", ".join(names)))
-    for table in (*tables, tags, datasets, sources):
+    for table in (*tables, frameworks_table(), tags, datasets, sources):
         console.print(table)
     for problem in registry.problems:
         click.echo(f"mlbench: warning: {problem}", err=True)
+
+
+def frameworks_table() -> Table:
+    """The deep-learning frameworks installed and which build each is (CPU, CUDA 12.8):
+    a CPU build never sees a GPU, whatever the machine has."""
+    from rich.table import Table
+
+    from mlbench.running.environment import framework_builds, library_versions
+
+    versions = library_versions()
+    table = Table(title="Frameworks", title_justify="left")
+    for column in ("framework", "version", "build"):
+        table.add_column(column)
+    for framework, build in framework_builds().items():
+        version = versions.get(framework) or versions.get(f"{framework}-cpu", "?")
+        table.add_row(framework, version, build)
+    return table
 
 
 def framework_cell(entry: ModelEntry) -> Text:

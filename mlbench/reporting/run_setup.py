@@ -88,9 +88,15 @@ def gpus_text(info: RunInfo) -> str:
 
 
 def libraries_text(info: RunInfo) -> str:
-    """The versions of the libraries that decide the numbers, where installed."""
-    libraries = info.machine.libraries
-    return ", ".join(f"{name} {libraries[name]}" for name in KEY_LIBRARIES if name in libraries)
+    """The versions of the libraries that decide the numbers, where installed, with the
+    build of each deep-learning framework: ``torch 2.13.0+cpu (CPU build)``."""
+    libraries, builds = info.machine.libraries, info.machine.framework_builds
+    texts = []
+    for name in KEY_LIBRARIES:
+        if name in libraries:
+            build = builds.get(name.removesuffix("-cpu"))  # tensorflow-cpu is tensorflow
+            texts.append(f"{name} {libraries[name]}" + (f" ({build} build)" if build else ""))
+    return ", ".join(texts)
 
 
 def thread_pools_text(info: RunInfo) -> str:

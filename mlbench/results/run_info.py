@@ -52,6 +52,7 @@ class MachineInfo:
     python: str | None = None
     gpus: list[str] = field(default_factory=list)
     libraries: dict[str, str] = field(default_factory=dict)
+    framework_builds: dict[str, str] = field(default_factory=dict)  # torch: "CUDA 12.8"
     thread_pools: list[dict[str, Any]] = field(default_factory=list)  # threadpoolctl's info
     git_commit: str | None = None
 
@@ -61,6 +62,7 @@ class MachineInfo:
                    usable_cpus=data.get("usable_cpus"), platform=data.get("platform"),
                    python=data.get("python"), gpus=_list(data.get("gpus")),
                    libraries=_section(data, "libraries"),
+                   framework_builds=_section(data, "framework_builds"),
                    thread_pools=[pool for pool in _list(data.get("threads"))
                                  if isinstance(pool, dict)],
                    git_commit=data.get("git_commit"))
