@@ -83,7 +83,7 @@ class KerasCNN(CNN):
             # JAX without jit runs op by op, far slower: it always compiles. TensorFlow's XLA
             # and torch.compile are the `compile` param (measured slower on a 2-core CPU).
             jit_compile=backend == "jax" or bool(self.params["compile"]),
-            steps_per_execution=1 if backend == "torch" else self.params["steps_per_execution"],
+            steps_per_execution=self._steps_per_execution(len(X)),
         )
         self._warm_up(X, y)
 
@@ -165,11 +165,27 @@ class KerasCNN(CNN):
         if not hasattr(self, "model_"):
             self.prepare(X, y)
         self.begin_fit(eval_set)
-        plugin = self
+        plugin, steps = self, -(-len(X) // self.params["batch_size"])
+        eval_steps = self.eval_steps(steps)
 
         class EpochLog(self.keras_.callbacks.Callback):  # type: ignore[name-defined]
             def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+                self.epoch, self.pending = epoch, list(eval_steps)
                 plugin.start_epoch()
+
+            def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+                # Called after each call into the backend (steps_per_execution steps), with
+                # the epoch's running loss and accuracy.
+                done = batch + 1
+                if not self.pending or done < self.pending[0] or done >= steps:
+                    return
+                while self.pending and self.pending[0] <= done:
+                    self.pending.pop(0)
+                loss, hits = float(logs["loss"]), float(logs["accuracy"])  # waits for the device
+                sync = getattr(self.model, "jax_state_sync", None)
+                if sync is not None:  # JAX holds the weights apart from the model during fit
+                    sync()
+                plugin.checkpoint(loss, hits, self.epoch + done / steps)
 
             def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
                 plugin.end_epoch(logs["loss"], logs["accuracy"])
@@ -177,6 +193,17 @@ class KerasCNN(CNN):
         self.model_.fit(X, y, batch_size=self.params["batch_size"], epochs=self.params["epochs"],
                         shuffle=True, verbose=0, callbacks=[EpochLog()])
         return self
+
+    def _steps_per_execution(self, count: int) -> int:
+        """The param, but never more than the steps between two test evaluations, so each
+        mid-epoch evaluation falls at the end of a call into the backend, not up to a call
+        later (Keras' torch backend takes only 1)."""
+        if self.backend_ == "torch":
+            return 1
+        steps = -(-count // int(self.params["batch_size"]))
+        between = -(-steps // int(self.params["evals_per_epoch"])) if self.params["monitor"] \
+            else steps
+        return max(1, min(int(self.params["steps_per_execution"]), between))
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(self.model_.predict(X, batch_size=EVAL_BATCH, verbose=0),

@@ -56,18 +56,25 @@ class TorchCNN(CNN):
         batch, count = self.params["batch_size"], len(X)
         generator = torch.Generator().manual_seed(self.seed)
         self.begin_fit(eval_set)
-        for _ in range(self.params["epochs"]):
+        steps = -(-count // batch)
+        eval_steps = set(self.eval_steps(steps))
+        for epoch in range(self.params["epochs"]):
             self.start_epoch()
             self.net_.train()
             order = torch.randperm(count, generator=generator).to(self.device_)
             loss_sum = torch.zeros((), device=self.device_)
             correct = torch.zeros((), device=self.device_, dtype=torch.long)
-            for start in range(0, count, batch):
+            for step, start in enumerate(range(0, count, batch), start=1):
                 index = order[start:start + batch]
                 loss, hits = self.train_step_(images[index], labels[index])
                 loss_sum += loss * len(index)
                 correct += hits
                 self.schedule_.step()
+                if step in eval_steps:  # .item() waits for the device before the clock stops
+                    seen = start + len(index)
+                    self.checkpoint(loss_sum.item() / seen, correct.item() / seen,
+                                    epoch + step / steps)
+                    self.net_.train()
             self._synchronize()
             self.end_epoch(loss_sum.item() / count, correct.item() / count)
         return self

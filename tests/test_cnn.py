@@ -57,6 +57,37 @@ def test_cnn_learns_in_two_short_epochs_and_keeps_its_history(
 
 
 @pytest.mark.long
+@pytest.mark.parametrize("model", CNNS)
+def test_evaluations_within_epochs_give_a_finer_time_to_target(
+    cli: Cli, tmp_path: Path, model: str
+) -> None:
+    """evals_per_epoch=4: test accuracy after every quarter epoch (2,000 images, batch 128:
+    16 steps, so after steps 4, 8, 12, 16), each row timed since the previous one; the
+    epochs column and the throughput count whole epochs; time to target is the first row at
+    the target, wherever it falls."""
+    result = cli("run", "-m", model, *SMALL, "--name", "t", "-q", "--target-accuracy", "0.8",
+                 "-p", f"{model}.epochs=2", "-p", f"{model}.evals_per_epoch=4")
+    assert result.exit_code == 0, result.output
+    row = table(tmp_path).loc[f"{model}-cpu-r0"]
+    assert row["status"] == "ok", row["error"]
+    history = pd.read_csv(tmp_path / "results" / "t" / "history.csv")
+    assert list(history["epoch"]) == [0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2]
+    assert (history["epoch_seconds"] > 0).all() and (history["eval_seconds"] > 0).all()
+    assert list(history["cumulative_train_seconds"]) == pytest.approx(
+        list(history["epoch_seconds"].cumsum()))
+    assert row["epochs"] == 2 and row["final_test_accuracy"] == pytest.approx(row["accuracy"])
+    assert row["train_throughput"] == pytest.approx(
+        2000 * 2 / history["cumulative_train_seconds"].iloc[-1])
+    reached = history[history["test_accuracy"] >= 0.8]["epoch"].iloc[0]
+    assert reached == history["epoch"][history["cumulative_train_seconds"]
+                                       == row["time_to_target_seconds"]].iloc[0]
+    # Each evaluation saw the weights trained so far (not the epoch's first): accuracy moves
+    # from one quarter to the next while the rate is high, from near chance after 4 steps.
+    assert history["test_accuracy"].iloc[0] < history["test_accuracy"].iloc[3]
+    assert history["test_accuracy"].iloc[:3].nunique() == 3
+
+
+@pytest.mark.long
 @pytest.mark.parametrize(("model", "options"), [
     ("keras-cnn", []), ("torch-cnn", []), ("torch-cnn", ["-p", "torch-cnn.compile=True"])])
 def test_default_fast_recipe_trains(
@@ -163,11 +194,14 @@ def test_keras_trains_on_every_backend_and_its_rows_name_the_backend(
 ) -> None:
     from mlbench.reporting.tables import model_labels
 
+    # evals_per_epoch=2: a test evaluation half-way through the epoch, which on JAX must
+    # first bring back the weights JAX holds apart from the model during fit.
     result = cli("run", "-m", "keras-cnn", *SMALL, "--name", "t", "-q",
                  "--sweep", "keras-cnn.backend=tensorflow,jax,torch", "--validation", "0",
-                 "-p", "keras-cnn.epochs=1")
+                 "-p", "keras-cnn.epochs=1", "-p", "keras-cnn.evals_per_epoch=2")
     assert result.exit_code == 0, result.output
     frame = table(tmp_path)
+    history = pd.read_csv(tmp_path / "results" / "t" / "history.csv").set_index("job_id")
     assert set(model_labels(frame.reset_index())) == {
         "keras-cnn backend=tensorflow", "keras-cnn backend=jax", "keras-cnn backend=torch"}
     for backend in ("tensorflow", "jax", "torch"):
@@ -179,6 +213,10 @@ def test_keras_trains_on_every_backend_and_its_rows_name_the_backend(
         assert f" on {backend} " in row["framework"] and "(CPU build)" in row["framework"]
         assert row["precision"] in ("bfloat16", "float32") and row["device_name"]
         assert json.loads(row["params"])["backend"] == backend
+        curve = history.loc[f"keras-cnn-cpu-backend={backend}-r0"]
+        assert list(curve["epoch"]) == [0.5, 1]
+        # The half-way weights, not the first ones (chance: 0.1) nor the last.
+        assert 0.2 < curve["test_accuracy"].iloc[0] != curve["test_accuracy"].iloc[1]
         if backend != "torch":  # Keras 3.15's predict on torch warns under NumPy 2, inside Keras
             assert pd.isna(row["warnings"]), row["warnings"]
 

@@ -19,6 +19,7 @@ from mlbench.results.record import (
     OLD_EPOCH_NAMES,
     EpochRecord,
     JobRecord,
+    completed_epochs,
     read_history,
     time_to_target,
 )
@@ -167,6 +168,24 @@ def test_a_history_gets_its_running_total_once_under_one_name() -> None:
     record = JobRecord.from_json({**JobRecord.ok(spec()).to_json(), "history": old})
     assert record.history is not None
     assert [e.cumulative_train_seconds for e in record.history] == [2.0, 5.0]
+
+
+def test_rows_within_an_epoch_keep_their_fraction_and_are_not_counted_as_epochs() -> None:
+    """evals_per_epoch=2: a row half-way through each epoch. The epochs column, the throughput
+    and the live progress count whole epochs; time to target can fall within one."""
+    from mlbench.running.worker import epochs_ended
+
+    plugin_rows = [{"epoch": e, "test_accuracy": a, "epoch_seconds": 1.0}
+                   for e, a in ((0.5, 0.97), (1.0, 0.98), (1.5, 0.991), (2.0, 0.992))]
+    history = read_history(plugin_rows)
+    assert [e.epoch for e in history] == [0.5, 1, 1.5, 2]
+    assert [type(e.epoch) for e in history] == [float, int, float, int]  # history.csv: "1"
+    assert completed_epochs(history) == 2 == epochs_ended(plugin_rows)
+    assert epochs_ended(plugin_rows[:3]) == 1
+    assert epochs_ended([{"epoch": "one"}, {}]) == 2  # malformed: a row each, never a crash
+    record = JobRecord.ok(spec())
+    record.keep_history(history, 0.99)
+    assert record.epochs == 2 and record.time_to_target_seconds == 3.0  # at epoch 1.5
 
 
 def test_time_to_target_is_the_running_total_at_the_first_epoch_reaching_it() -> None:

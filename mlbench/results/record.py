@@ -64,16 +64,18 @@ def _first_line(error: Any) -> Any:
 
 @dataclass(frozen=True)
 class EpochRecord:
-    """One epoch of a model's training history, as history.csv holds it. Plugins write
-    ``history_`` as a list of dicts with these keys; ``read_history`` reads the list."""
+    """One row of a model's training history, as history.csv holds it: the end of an epoch,
+    or a point within one where test accuracy was also measured (epoch 2.25: a quarter into
+    the third). Plugins write ``history_`` as a list of dicts with these keys;
+    ``read_history`` reads the list."""
 
-    epoch: int
+    epoch: float  # epochs of training so far: whole at an epoch's end
     loss: float | None = None
     train_accuracy: float | None = None
     test_accuracy: float | None = None  # None when the model was given no eval_set
-    epoch_seconds: float | None = None  # this epoch's training, without its evaluation
+    epoch_seconds: float | None = None  # training since the previous row, without evaluation
     cumulative_train_seconds: float | None = None  # training so far: the sum of epoch_seconds
-    eval_seconds: float | None = None  # this epoch's test evaluation, outside both times
+    eval_seconds: float | None = None  # this row's test evaluation, outside both times
 
     @classmethod
     def from_plugin(cls, entry: Any, position: int) -> EpochRecord:
@@ -90,7 +92,7 @@ class EpochRecord:
                 continue  # given under both names: the new one wins
             if isinstance(value, bool) or not _is_number(value):
                 raise ValueError(f"history_ entry {position} has {key}={value!r}, not a number")
-            values[name] = int(value) if name == "epoch" else float(value)
+            values[name] = whole_or_float(value) if name == "epoch" else float(value)
         values.setdefault("epoch", position)
         return cls(**values)
 
@@ -101,6 +103,17 @@ class EpochRecord:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def whole_or_float(value: Any) -> float:
+    """3 for 3 and 3.0 (an epoch's end), 2.25 for 2.25 (within the third epoch)."""
+    number = float(value)
+    return int(number) if number.is_integer() else number
+
+
+def completed_epochs(history: Sequence[EpochRecord]) -> int:
+    """Whole epochs trained: the rows at an epoch's end (the others are within one)."""
+    return sum(1 for epoch in history if float(epoch.epoch).is_integer())
 
 
 def read_history(entries: Sequence[Any]) -> list[EpochRecord]:
@@ -214,16 +227,17 @@ class JobRecord:
     train_throughput: float | None = column(
         "float64", "training images per second: train_size x epochs / training time "
         "(epochs 1 if no history)", "images/s")
-    epochs: int | None = column("Int64", "epochs in the training history, if the model keeps "
-                                "one")
+    epochs: int | None = column("Int64", "whole epochs in the training history, if the model "
+                                "keeps one")
     final_test_accuracy: float | None = column("float64", "test accuracy after the last epoch",
                                                "fraction")
     target_accuracy: float | None = column(
         "float64", "the test accuracy time_to_target_seconds waits for (--target-accuracy); "
         "only for models whose history has test accuracy", "fraction")
     time_to_target_seconds: float | None = column(
-        "float64", "training time (cumulative_train_seconds) until an epoch's test accuracy "
-        "first reached target_accuracy; empty when it never did or there is no history", "s")
+        "float64", "training time (cumulative_train_seconds) until test accuracy, measured "
+        "after each epoch (and within epochs, where the model's evals_per_epoch says), first "
+        "reached target_accuracy; empty when it never did or there is no history", "s")
     predict_seconds: float | None = column(
         "float64", "wall time of predict() on the test_size test images, in this one run", "s")
     predict_throughput: float | None = column("float64", "test images / predict_seconds",
@@ -319,7 +333,7 @@ class JobRecord:
         """The model's training history, and the columns read from it: ``target`` is the
         test accuracy whose time to reach is recorded (if the history has test accuracy)."""
         self.history = list(history) or None
-        self.epochs = len(history) if history else None
+        self.epochs = completed_epochs(history) if history else None
         self.final_test_accuracy = history[-1].test_accuracy if history else None
         scored = any(epoch.test_accuracy is not None for epoch in history)
         self.target_accuracy = target if scored else None

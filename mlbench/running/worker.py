@@ -28,7 +28,7 @@ import sklearn.metrics
 import threadpoolctl
 
 from mlbench.contract.model import SkipJob
-from mlbench.results.record import JobRecord
+from mlbench.results.record import JobRecord, completed_epochs, read_history
 from mlbench.running.drive import Driver
 from mlbench.running.environment import cpu_model
 from mlbench.running.jobs import JobSpec, Outcome
@@ -40,7 +40,7 @@ LOG_LOSS_FLOOR = 1e-15  # a probability of 0 for the true class costs -log(1e-15
 
 def run_job(spec: JobSpec, on_epoch: Callable[[int], None] | None = None) -> Outcome:
     """Run one job; returns its record and the arrays of its predictions. ``on_epoch`` is
-    told the length of the model's ``history_`` as it grows during fit."""
+    told the epochs the model's ``history_`` has ended, as it grows during fit."""
     record = JobRecord.of(spec)
     record.worker_pid = os.getpid()
     record.started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -147,7 +147,7 @@ def _measure(spec: JobSpec, record: JobRecord, memory: ModelMemory,
     record.keep_history(history, spec.target_accuracy)
     last_total = history[-1].cumulative_train_seconds if history else None
     train_seconds = fitted.seconds if last_total is None else last_total
-    record.train_throughput = len(x_train) * max(len(history), 1) / max(train_seconds, 1e-9)
+    record.train_throughput = len(x_train) * (record.epochs or 1) / max(train_seconds, 1e-9)
 
     predicted, record.predict_seconds = driver.predict(x_test, np.unique(y_train))
     record.predict_throughput = len(x_test) / max(record.predict_seconds, 1e-9)
@@ -198,10 +198,18 @@ def log_loss(labels: np.ndarray, probabilities: np.ndarray, classes: np.ndarray)
     return float(-np.mean(np.log(np.clip(given, LOG_LOSS_FLOOR, 1.0))))
 
 
+def epochs_ended(history: list[Any]) -> int:
+    """Epochs a ``history_`` has ended so far (its rows within an epoch, 2.25, not counted)."""
+    try:
+        return completed_epochs(read_history(list(history)))  # a copy: fit appends to it
+    except ValueError:  # a malformed row: the record will say so; count rows meanwhile
+        return len(history)
+
+
 @contextlib.contextmanager
 def watch_epochs(model: Any, on_epoch: Callable[[int], None] | None,
                  every: float = 0.5) -> Iterator[None]:
-    """While fit runs, tell ``on_epoch`` each new length of the model's ``history_`` (a
+    """While fit runs, tell ``on_epoch`` each new count of epochs in the model's ``history_`` (a
     model keeps one only if it has it before fit, as the CNNs do), from a thread that wakes
     twice a second: the plugin need not know about it."""
     history = getattr(model, "history_", None)
@@ -213,7 +221,7 @@ def watch_epochs(model: Any, on_epoch: Callable[[int], None] | None,
     def watch() -> None:
         told = 0
         while not stop.wait(every):
-            count = len(getattr(model, "history_", None) or [])
+            count = epochs_ended(getattr(model, "history_", None) or [])
             if count != told:
                 told = count
                 on_epoch(count)
