@@ -280,8 +280,8 @@ def test_recipes_set_their_params_and_explicit_params_win(name: str) -> None:
 
     cls = load_registry().models[name].cls
     sprint = cls(recipe="sprint").params
-    assert (sprint["epochs"], sprint["batch_size"], sprint["warmup"]) == (3, 256, 0.2)
-    assert cls(recipe="sprint", epochs=4).params["epochs"] == 4
+    assert (sprint["epochs"], sprint["batch_size"], sprint["warmup"]) == (4, 256, 0.2)
+    assert cls(recipe="sprint", epochs=3).params["epochs"] == 3
     assert cls(recipe="sprint", warmup=0.1).params["warmup"] == 0.1
     # As the harness builds it, every param spelt out: the defaults do not undo the recipe.
     spelt_out = cls(**{**cls.defaults, "recipe": "reference"}).params
