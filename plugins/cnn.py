@@ -84,9 +84,13 @@ class CNN(Model):
         self._train_seconds = 0.0
         self._eval_set: tuple[np.ndarray, np.ndarray] | None = None
 
+    def steps_per_epoch(self, count: int) -> int:
+        """Optimizer steps in one epoch over ``count`` images (the last batch may be short)."""
+        return -(-count // int(self.params["batch_size"]))
+
     def total_steps(self, count: int) -> int:
         """Optimizer steps in the whole fit: what the learning-rate schedule decays over."""
-        return int(self.params["epochs"]) * -(-count // int(self.params["batch_size"]))
+        return int(self.params["epochs"]) * self.steps_per_epoch(count)
 
     def warmup_steps(self, count: int) -> int:
         return int(float(self.params["warmup"]) * self.total_steps(count))

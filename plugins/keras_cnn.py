@@ -165,7 +165,7 @@ class KerasCNN(CNN):
         if not hasattr(self, "model_"):
             self.prepare(X, y)
         self.begin_fit(eval_set)
-        plugin, steps = self, -(-len(X) // self.params["batch_size"])
+        plugin, steps = self, self.steps_per_epoch(len(X))
         eval_steps = self.eval_steps(steps)
 
         class EpochLog(self.keras_.callbacks.Callback):  # type: ignore[name-defined]
@@ -200,9 +200,8 @@ class KerasCNN(CNN):
         later (Keras' torch backend takes only 1)."""
         if self.backend_ == "torch":
             return 1
-        steps = -(-count // int(self.params["batch_size"]))
-        between = -(-steps // int(self.params["evals_per_epoch"])) if self.params["monitor"] \
-            else steps
+        evals = int(self.params["evals_per_epoch"]) if self.params["monitor"] else 1
+        between = -(-self.steps_per_epoch(count) // evals)
         return max(1, min(int(self.params["steps_per_execution"]), between))
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

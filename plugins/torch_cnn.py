@@ -56,7 +56,7 @@ class TorchCNN(CNN):
         batch, count = self.params["batch_size"], len(X)
         generator = torch.Generator().manual_seed(self.seed)
         self.begin_fit(eval_set)
-        steps = -(-count // batch)
+        steps = self.steps_per_epoch(count)
         eval_steps = set(self.eval_steps(steps))
         for epoch in range(self.params["epochs"]):
             self.start_epoch()
