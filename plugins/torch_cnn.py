@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from mlbench import SkipJob, hookimpl
 from mlbench_plugins.cnn import CNN
 from mlbench_plugins.hardware import cpu_has_bfloat16, keep_freed_memory
 from mlbench_plugins.optional import import_framework
+from mlbench_plugins.torch_layers import build_net, fused_kernel
 
 EVAL_BATCH = 1000
 
@@ -23,6 +25,12 @@ class TorchCNN(CNN):
     requires = ("torch",)
     install = "pip install 'mlbench[torch]'"
     tags = ("cnn", "deep-learning", "torch")
+    defaults = {
+        **CNN.defaults,
+        # On the CPU: max-pool, ReLU and dropout in one C++ kernel, built on first use (about
+        # 30 s, once per machine; torch_layers.py). False: PyTorch's own ops, 1.6x slower here.
+        "fused": True,
+    }
 
     def prepare(self, X: np.ndarray, y: np.ndarray) -> None:
         """Framework start-up, timed apart from training: import, device, build, compile."""
@@ -30,9 +38,10 @@ class TorchCNN(CNN):
         torch = import_framework("torch", "PyTorch", "torch")
         self.torch_ = torch
         self.device_ = self._pick_device(torch)
+        self.kernel_ = self._fused_kernel()
         torch.manual_seed(self.seed)
-        self.net_ = build_net(torch, X.shape[1:3]).to(self.device_,
-                                                      memory_format=torch.channels_last)
+        self.net_ = build_net(torch, X.shape[1:3], self.kernel_).to(
+            self.device_, memory_format=torch.channels_last)
         self.optimizer_ = torch.optim.Adam(
             self.net_.parameters(), lr=self.params["learning_rate"],
             eps=1e-7,  # Keras' epsilon, as in the notebook
@@ -101,7 +110,8 @@ class TorchCNN(CNN):
             name, build = self.device_.type, "CUDA" if torch.version.cuda else "CPU"
         return {"framework": f"torch {torch.__version__} ({build} build)", "device_name": name,
                 "framework_threads": torch.get_num_threads(),
-                "precision": str(self.dtype_).replace("torch.", "")}
+                "precision": str(self.dtype_).replace("torch.", ""),
+                "fused_kernel": self.kernel_ is not None}
 
     # -- internals --------------------------------------------------------------------
 
@@ -114,6 +124,22 @@ class TorchCNN(CNN):
             return torch.device("mps")
         build = f"CUDA {torch.version.cuda} build" if torch.version.cuda else "CPU-only build"
         raise SkipJob(f"no CUDA or MPS device visible to PyTorch ({torch.__version__}, {build})")
+
+    def _fused_kernel(self) -> Any:
+        """The fused pool-ReLU-dropout kernel where it applies (param fused, the CPU, no
+        torch.compile, which would not see into it), else None. A kernel that cannot be built
+        costs speed, not the job: a warning, and PyTorch's own ops."""
+        if not self.params["fused"] or self.device_.type != "cpu" or self.params["compile"]:
+            return None
+        try:
+            return fused_kernel(self.torch_)
+        except Exception as error:  # a compiler's failure can surface as any exception
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            warnings.warn(f"torch-cnn: the fused pool-ReLU-dropout kernel could not be built "
+                          f"({type(error).__name__}: {reason[:200]}); training with PyTorch's "
+                          f"own ops instead, about 1.6x slower. It needs a C++ compiler and "
+                          f"ninja (pip install ninja); or set fused=false", stacklevel=2)
+            return None
 
     def _autocast_dtype(self, torch: Any) -> Any:
         precision = self.params["precision"]
@@ -175,73 +201,6 @@ class TorchCNN(CNN):
             self.torch_.cuda.synchronize()
         elif self.device_.type == "mps":
             self.torch_.mps.synchronize()
-
-
-def ByteDropout(torch: Any, p: float) -> Any:
-    """Dropout with its mask drawn from random bytes, seven per 64-bit draw.
-
-    The same layer as nn.Dropout (keep with probability 1 - p, scale by 1 / (1 - p)) for p a
-    multiple of 1/256, as 0.25 and 0.5 are; but on the CPU nn.Dropout's per-element
-    bernoulli_ was the costliest op of a training step, and drawing whole words is over 10x
-    cheaper. (random_() leaves a word's top bit zero, so its last byte is not used.)
-    """
-    threshold = round(p * 256)
-    if threshold != p * 256:
-        return torch.nn.Dropout(p)
-
-    class Layer(torch.nn.Module):
-        def forward(self, x: Any) -> Any:
-            if not self.training:
-                return x
-            count = x.numel()
-            words = torch.empty((count + 6) // 7, dtype=torch.int64, device=x.device).random_()
-            uniform_bytes = words.view(torch.uint8).view(-1, 8)[:, :7].reshape(-1)[:count]
-            if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
-                # A mask in the activations' own (NHWC) layout: mixing layouts copies.
-                batch, channels, height, width = x.shape
-                mask = uniform_bytes.view(batch, height, width, channels).permute(0, 3, 1, 2)
-            else:
-                mask = uniform_bytes.view(x.shape)
-            # The mask as scale-or-zero in x's dtype, then one multiply: mixing bool and
-            # bfloat16 in one product made PyTorch convert the mask on every use.
-            return x * (mask >= threshold).to(x.dtype).mul_(1.0 / (1.0 - p))
-
-        def extra_repr(self) -> str:
-            return f"p={p}"
-
-    return Layer()
-
-
-def FlattenChannelsLast(torch: Any) -> Any:
-    """Flatten in height, width, channel order, as Keras does: with channels-last activations
-    that is a free view, where nn.Flatten's channel-first order costs a copy each way."""
-
-    class Layer(torch.nn.Module):
-        def forward(self, x: Any) -> Any:
-            return x.permute(0, 2, 3, 1).reshape(len(x), -1)
-
-    return Layer()
-
-
-def build_net(torch: Any, image_shape: tuple[int, ...]) -> Any:
-    """The reference architecture, initialised as Keras does (Glorot uniform, zero bias)."""
-    nn = torch.nn
-    height, width = ((size - 4) // 2 for size in image_shape)  # two 3x3 convs, 2x2 pool
-    net = nn.Sequential(
-        nn.Conv2d(1, 32, 3), nn.ReLU(),
-        # Conv 64 + ReLU + MaxPool, with the ReLU after the pool: max and ReLU commute (ReLU
-        # never decreases), so outputs and gradients are the same, on a quarter the values.
-        nn.Conv2d(32, 64, 3), nn.MaxPool2d(2), nn.ReLU(),
-        ByteDropout(torch, 0.25),
-        FlattenChannelsLast(torch),
-        nn.Linear(64 * height * width, 128), nn.ReLU(), ByteDropout(torch, 0.5),
-        nn.Linear(128, 10),  # softmax is folded into the loss and into predict_proba
-    )
-    for layer in net:
-        if isinstance(layer, nn.Conv2d | nn.Linear):
-            nn.init.xavier_uniform_(layer.weight)
-            nn.init.zeros_(layer.bias)
-    return net
 
 
 @hookimpl
