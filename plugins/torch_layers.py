@@ -162,7 +162,10 @@ def fused_kernel(torch: Any) -> Any:
         os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
     except ImportError:
         pass
-    identity = "\n".join([KERNEL_SOURCE.read_text(), torch.__version__, *sorted(cpu_flags())])
+    # The source's path too: ninja rebuilds when the path in its build file changes, so two
+    # checkouts sharing one build folder would rebuild each other's, 30 s each time.
+    identity = "\n".join([str(KERNEL_SOURCE), KERNEL_SOURCE.read_text(), torch.__version__,
+                           *sorted(cpu_flags())])
     digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
     return cpp_extension.load(
         name=f"mlbench_pool_relu_dropout_{digest}", sources=[str(KERNEL_SOURCE)],
