@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -127,9 +128,11 @@ class TorchCNN(CNN):
 
     def _fused_kernel(self) -> Any:
         """The fused pool-ReLU-dropout kernel where it applies (param fused, the CPU, no
-        torch.compile, which would not see into it), else None. A kernel that cannot be built
-        costs speed, not the job: a warning, and PyTorch's own ops."""
-        if not self.params["fused"] or self.device_.type != "cpu" or self.params["compile"]:
+        torch.compile, which would not see into it, Linux: its build flags are GCC's and it is
+        tested only there), else None. A kernel that cannot be built costs speed, not the
+        job: a warning, and PyTorch's own ops."""
+        if (not self.params["fused"] or self.device_.type != "cpu" or self.params["compile"]
+                or not sys.platform.startswith("linux")):
             return None
         try:
             return fused_kernel(self.torch_)

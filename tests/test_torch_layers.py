@@ -5,6 +5,7 @@ The kernel is really compiled (once per machine, about 30 s; PyTorch caches the 
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -21,6 +22,8 @@ from mlbench_plugins.torch_layers import (  # noqa: E402
 
 @pytest.fixture(scope="module")
 def kernel() -> Any:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("torch-cnn builds its fused kernel only on Linux")
     return fused_kernel(torch)
 
 
