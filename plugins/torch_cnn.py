@@ -29,7 +29,7 @@ class TorchCNN(CNN):
     defaults = {
         **CNN.defaults,
         # On the CPU: max-pool, ReLU and dropout in one C++ kernel, built on first use (about
-        # 30 s, once per machine; torch_layers.py). False: PyTorch's own ops, 1.6x slower here.
+        # 30 s, once per machine; torch_layers.py). False: PyTorch's own ops, ~1.7x slower.
         "fused": True,
     }
 
@@ -140,7 +140,7 @@ class TorchCNN(CNN):
             reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
             warnings.warn(f"torch-cnn: the fused pool-ReLU-dropout kernel could not be built "
                           f"({type(error).__name__}: {reason[:200]}); training with PyTorch's "
-                          f"own ops instead, about 1.6x slower. It needs a C++ compiler and "
+                          f"own ops instead, about 1.7x slower. It needs a C++ compiler and "
                           f"ninja (pip install ninja); or set fused=false", stacklevel=2)
             return None
 

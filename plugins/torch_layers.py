@@ -8,7 +8,7 @@ needs it (about 30 s; PyTorch caches the build in TORCH_EXTENSIONS_DIR, by defau
 third of a training step here (max-pool keeps int64 indices and zero-fills its gradient first;
 dropout takes four passes), and torch.compile, which would fuse them, made the step 2x slower
 on this CPU (BENCHMARKS.md). The kernel reads and writes each activation once: torch-cnn's
-training step measured 1.6x faster. Its tests hold it to PyTorch's own layers, output and
+training step measured 1.7x faster. Its tests hold it to PyTorch's own layers, output and
 gradient.
 """
 
