@@ -19,7 +19,9 @@
 namespace {
 
 // Values as float in the loops, stored back in the tensor's type (bfloat16: round to nearest
-// even, as PyTorch does; NaN is not expected in activations).
+// even, as PyTorch does; NaN is not expected in activations). Not c10::BFloat16's own
+// conversions: with them this kernel measured 10x slower (tests/benchmarks/fused_layer_probe.py,
+// BENCHMARKS.md), though GCC reported the same loops vectorised.
 struct BFloat16Values {
   using Stored = uint16_t;
   static float load(Stored bits) {

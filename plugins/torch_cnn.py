@@ -137,7 +137,7 @@ class TorchCNN(CNN):
         try:
             return fused_kernel(self.torch_)
         except Exception as error:  # a compiler's failure can surface as any exception
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            reason = (str(error).strip().splitlines() or [""])[0]
             warnings.warn(f"torch-cnn: the fused pool-ReLU-dropout kernel could not be built "
                           f"({type(error).__name__}: {reason[:200]}); training with PyTorch's "
                           f"own ops instead, about 1.7x slower. It needs a C++ compiler and "
