@@ -108,9 +108,10 @@ def train_subset(labels: np.ndarray, size: int | None,
 def plan(
     config: RunConfig, registry: Registry, data: DataRef
 ) -> tuple[list[JobSpec], list[JobRecord]]:
-    """Jobs to run (models x devices x swept values x training-set sizes x repeats), and
-    `skipped` records for devices a model does not support. With one training-set size,
-    ``data`` holds its subset; in a grid each size's stratified subset is drawn here."""
+    """Jobs to run (models x devices x swept values x training-set sizes x repeats, in rounds
+    of one repeat each), and `skipped` records for devices a model does not support. With one
+    training-set size, ``data`` holds its subset; in a grid each size's stratified subset is
+    drawn here."""
     specs, skipped = [], []
     has_gpu = bool(gpu_names())
     sizes = config.train_sizes()
@@ -139,6 +140,10 @@ def plan(
                             spec, f"{model} has no {device} path; it runs on "
                                   f"{', '.join(entry.devices)} only"))
     specs = list({spec.job_id: spec for spec in specs}.values())  # auto may repeat a device
+    # Repeats interleaved (repeat 0 of every job, then repeat 1, ...), as asv's
+    # --interleave-rounds: a burst of other load spreads over models instead of landing on
+    # all of one model's repeats. The sort is stable, so each round keeps the models' order.
+    specs.sort(key=lambda spec: spec.repeat)
     return specs, skipped
 
 
