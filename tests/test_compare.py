@@ -294,8 +294,8 @@ def test_fail_on_a_slower_fit_and_colours_only_real_changes(
     assert result.exit_code == 5, result.output
     (line,) = fail_on_lines(result)
     assert re.fullmatch(r"mlbench: fail-on: sleepy-majority-baseline \(cpu\) in slow against "
-                        r"quick: fit [\d.]+x slower \([\d.]+-[\d.]+\), beyond the timing "
-                        r"noise \(--fail-on fit:10%\)", line), line
+                        r"quick: fit [\d.]+x slower \([\d.]+-[\d.]+\), beyond the noise "
+                        r"within and between runs \(--fail-on fit:10%\)", line), line
     # Every line fits 100 columns (the last names the folder, as long as the path is), and
     # no name or interval is cut.
     lines = result.stdout.splitlines()

@@ -201,12 +201,15 @@ def test_repeat_summary_by_hand() -> None:
                                  f"{math.exp(logs.mean() + spread):.3g}")
     assert a["predict s 95% CI"] == "0.1 to 0.1"  # equal times: no spread
     # One ok repeat: a mean and its interval over the test images, no spread over seeds
-    # (never a false 0) and no time interval.
+    # (never a false 0).
     assert b["repeats"] == 1 and b["accuracy mean"] == 0.80
     assert math.isnan(b["accuracy std"]) and b["accuracy 95% CI (seeds)"] == ""
     low, high = proportion_confint(400, 500, alpha=0.05, method="wilson")
     assert b["accuracy 95% CI (test images)"] == f"{low:.4f} to {high:.4f}"
-    assert b["fit s 95% CI"] == ""
+    # A single repeat still has a time interval: the run's noise, pooled from a's repeats
+    # (the one group timed twice or more), on a's 2 degrees of freedom.
+    assert b["fit s 95% CI"] == (f"{5.0 * math.exp(-spread * math.sqrt(3)):.3g} to "
+                                 f"{5.0 * math.exp(spread * math.sqrt(3)):.3g}")
 
 
 @pytest.mark.parametrize(("accuracy", "images"), [(0.9694, 360), (0.9911, 10_000),
@@ -248,6 +251,66 @@ def test_time_intervals_are_positive_even_with_a_wild_spread() -> None:
 def test_time_differs(a: list[float], b: list[float], differs: bool) -> None:
     assert stats.time_differs(a, b) is differs
     assert stats.time_differs(b, a) is differs
+
+
+def test_timing_noise_is_anovas_pooled_within_group_variance() -> None:
+    """Against statsmodels: the residual mean square of log time on one dummy per job (a
+    one-way ANOVA), on the sum of (repeats - 1) degrees of freedom."""
+    import statsmodels.formula.api as smf
+
+    groups = {"a": [1.0, 1.1, 0.95], "b": [0.3, 0.33], "c": [12.0, 11.0, 12.5, 11.8],
+              "d": [2.0]}
+    noise = stats.TimingNoise.pooled(groups.values())
+    data = pd.DataFrame([(name, math.log(t)) for name, times in groups.items() for t in times],
+                        columns=["job", "log_time"])
+    fitted = smf.ols("log_time ~ C(job)", data).fit()
+    assert noise.freedom == fitted.df_resid == 2 + 1 + 3
+    assert noise.variance == pytest.approx(fitted.mse_resid, rel=1e-12)
+    # A time interval on it: the group's geometric mean +- t(0.975, 6) x s / sqrt(n).
+    interval = stats.time_interval(groups["a"], noise)
+    half = scipy_stats.t.ppf(0.975, 6) * math.sqrt(fitted.mse_resid / 3)
+    centre = np.log(groups["a"]).mean()
+    assert (interval.low, interval.high) == pytest.approx(
+        (math.exp(centre - half), math.exp(centre + half)), rel=1e-9)
+    # Times under MIN_SECONDS stay out of the pool (their noise is the timer's) unless
+    # they are all there is.
+    assert stats.TimingNoise.pooled([[0.01, 0.03], [1.0, 1.1]]).freedom == 1
+    assert stats.TimingNoise.pooled([[0.01, 0.03], [0.02, 0.05]]).freedom == 2
+
+
+def test_two_repeats_give_useful_intervals_when_pooled() -> None:
+    """The issue's case: with 2 repeats a model's own t has one degree of freedom (12.7),
+    which made intervals like "3.23e-10 to 37,112 s"; pooled over the run's models every
+    interval spans far less than a factor of 10."""
+    run = {"svm": [1.0, 1.05], "knn": [0.48, 0.5], "random-forest": [0.9, 0.97],
+           "mlp": [0.45, 0.6], "logistic": [1.55, 1.62], "naive-bayes": [0.2, 0.21]}
+    alone = stats.time_interval(run["mlp"])
+    assert alone.high / alone.low > 10  # the model's own spread: useless
+    noise = stats.TimingNoise.pooled(run.values())
+    assert noise.freedom == 6
+    for times in run.values():
+        interval = stats.time_interval(times, noise)
+        assert interval.high / interval.low < 2
+    # and the verdicts the old rule missed: svm against knn is 2.1x, beyond the noise.
+    assert stats.time_differs(run["knn"], run["svm"], noise)
+
+
+def test_more_repeats_never_turn_beyond_the_noise_into_within() -> None:
+    """Adding repeats whose geometric mean is the first run's (the same evidence of the
+    centre, plus evidence of the spread) never loses a verdict the single run gave; 2,000
+    random pairs of models, 0.05 s to 20 s, each repeat up to 1.6x off either way."""
+    rng = np.random.default_rng(0)
+    beyond = 0
+    for _ in range(2000):
+        first = np.exp(rng.normal(0, 1.5, size=2))
+        spread = rng.uniform(0, 0.5, size=2)
+        three = [np.array([t, t * math.exp(d), t * math.exp(-d)])
+                 for t, d in zip(first, spread, strict=True)]
+        single = stats.time_differs([first[0]], [first[1]])
+        assert stats.time_differs(three[0], three[1], stats.TimingNoise.pooled(three)) or (
+            not single)
+        beyond += single
+    assert beyond > 500  # the premise: many single-run verdicts to keep
 
 
 @pytest.mark.parametrize(("a", "b"), [

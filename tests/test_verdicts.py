@@ -152,7 +152,7 @@ def test_speed_claims_need_a_difference_beyond_the_noise(cli: Cli, tmp_path: Pat
     fit = frame["fit_seconds"]
     assert fit["slow"] / fit["quick"] >= TIME_RATIO  # the premise: known sleeps
     assert bullet(summary, "Fastest to fit") == (
-        f"- Fastest to fit (training alone): quick ({fit['quick']:.3g} s median, one run), "
+        f"- Fastest to fit (training alone): quick ({fit['quick']:.3g} s, one run), "
         f"{fit['slow'] / fit['quick']:.1f}x faster than the next, slow, beyond the timing "
         "noise.")
     assert bullet(summary, "Fastest to predict").endswith(

@@ -3,8 +3,10 @@
 Exit codes: 0 every job ok or skipped; 1 some job failed, timed out or crashed; 2 bad input
 (nothing ran); 3 the dataset could not be had; 4 the disk filled; 5 `mlbench compare
 --fail-on`: a later run breaks a threshold (one line per breach; the comparison is still
-written); 130 interrupted by Ctrl-C, 143 stopped by SIGTERM (for 4, 130 and 143 finished jobs
-are kept and --resume finishes the run).
+written); 6 `compare --fail-on` broke nothing but could not judge everything (one line
+saying why: jobs disturbed, nothing in common, runs not like for like); 130 interrupted
+by Ctrl-C, 143 stopped by SIGTERM (for 4, 130 and 143 finished jobs are kept and --resume
+finishes the run).
 The options of ``mlbench run`` are made from mlbench.running.settings, which the Python API's
 keyword arguments come from too.
 A run ends with its report; a report that cannot be written is a warning, never a change of
@@ -42,6 +44,7 @@ if TYPE_CHECKING:  # imported where used: `mlbench --help` stays fast
 
 EXIT_JOBS_FAILED, EXIT_USAGE, EXIT_DATASET, EXIT_DISK_FULL, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
 EXIT_FAIL_ON = 5  # compare --fail-on: a threshold broken, as pytest-benchmark's compare-fail
+EXIT_INCONCLUSIVE = 6  # compare --fail-on: nothing broken, but something could not be judged
 EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, the shell's convention for a SIGTERM death
 
 
@@ -317,32 +320,48 @@ def report(run_dir: str) -> None:
 @click.option("--fail-on", "fail_on", multiple=True, metavar="THRESHOLD",
               help="Exit 5 when a later run breaks it: accuracy:POINTS (accuracy lower beyond "
                    "chance and by more than POINTS percentage points), fit:PERCENT% or "
-                   "predict:PERCENT% (time longer beyond the timing noise and by more than "
-                   "PERCENT). Repeatable.")
+                   "predict:PERCENT% (time longer beyond the noise within and between runs "
+                   "and by more than PERCENT); exit 6 when it cannot decide (jobs disturbed, "
+                   "nothing in common, runs not like for like). Repeatable.")
+@click.option("--run-noise", "run_noise", type=click.FloatRange(0, 100), default=None,
+              metavar="PERCENT",
+              help="The noise of a time between two runs, as a standard deviation in percent "
+                   "(default: the one measured on 2-core machines, in BENCHMARKS.md; the "
+                   "comparison states the one it used).")
+@click.option("--allow-unlike", is_flag=True,
+              help="Gate times with --fail-on even when the runs are not like for like "
+                   "(another machine, other library versions).")
 @friendly
-def compare(run_dirs: tuple[str, ...], output: str | None, fail_on: tuple[str, ...]) -> None:
+def compare(run_dirs: tuple[str, ...], output: str | None, fail_on: tuple[str, ...],
+            run_noise: float | None, allow_unlike: bool) -> None:
     """Compare saved runs: each later run against the first, per model: accuracy change in
     points and time ratios with 95% intervals, coloured where beyond chance or the timing
     noise (green better, red worse), and what differs between the runs. Writes compare.html,
     compare.md and charts; the last line says where."""
     from mlbench.reporting.compare import (
-        breaches,
         compare_runs,
+        gate,
         parse_fail_on,
         print_comparison,
         write_report,
     )
 
     thresholds = parse_fail_on(fail_on)  # a bad threshold fails before anything is read
-    comparison = compare_runs(run_dirs, warn=warn)
-    broken = breaches(comparison, thresholds)
+    comparison = compare_runs(run_dirs, warn=warn, **(
+        {} if run_noise is None else {"between": run_noise / 100}))
+    found = gate(comparison, thresholds, allow_unlike)
     print_comparison(comparison)
-    folder = write_report(comparison, output, (thresholds, broken) if thresholds else None)
-    for line in broken:
+    folder = write_report(comparison, output, (thresholds, found) if thresholds else None)
+    for line in found.broken:
         click.echo(f"mlbench: fail-on: {line}", err=True)
     click.echo(f"mlbench: comparison in {folder.html} (compare.md and charts/ beside it)")
-    if broken:
+    if found.broken:
         sys.exit(EXIT_FAIL_ON)
+    if thresholds and found.undecided:
+        more = f" (and {len(found.undecided) - 1} more: see {folder.markdown.name})" if len(
+            found.undecided) > 1 else ""
+        click.echo(f"mlbench: fail-on inconclusive: {found.undecided[0]}{more}", err=True)
+        sys.exit(EXIT_INCONCLUSIVE)
 
 
 @main.command(name="new-plugin")

@@ -20,7 +20,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -53,10 +53,8 @@ RULES = [
     "and labels): McNemar's test on the two first repeats' saved predictions, flagged when "
     f"p < {stats.ALPHA}, and a paired bootstrap 95% interval of the difference (2,000 "
     "resamples of the test images). Otherwise the difference is not tested, and said so.",
-    f"Fit time and prediction time per image: {stats.TIME_RULE} (as the run's own report "
-    "judges its models). The ratio is of the geometric means over repeats, its 95% interval "
-    "from Welch's t on the log times; with a single run on either side, the ratio of the two "
-    "and no interval (\"one run\").",
+    "Fit time and prediction time per image: {runs_rule}. A run's own figures (geometric "
+    "mean and 95% interval) are the ones its report prints.",
     "Accuracy intervals: over seeds, Student's t on the repeats' accuracies (none for one "
     "repeat); over the test images, Wilson's interval for that many images, there even for "
     "one repeat.",
@@ -65,17 +63,16 @@ RULES = [
 SUMMARY_COLUMNS = ["run", "model", "device", "repeats", "accuracy", "accuracy_std",
                    "accuracy_low", "accuracy_high", "images_low", "images_high",
                    "accuracy_min", "accuracy_max",
-                   "fit_seconds", "fit_min", "fit_max", "predict_throughput", "predict_min",
-                   "predict_max", "time_to_target_seconds"]
+                   "fit_seconds", "fit_low", "fit_high", "predict_throughput", "predict_low",
+                   "predict_high", "disturbed", "time_to_target_seconds"]
 # The accuracy delta and its bounds are fractions (0.01 is a point); a ratio is the later
 # run's time over the first's (above 1: slower), for prediction the time per test image.
 DELTA_COLUMNS = ["run", "model", "device", "accuracy_delta", "accuracy_low", "accuracy_high",
                  "accuracy_test", "accuracy_p", "accuracy_flag",
-                 "fit_ratio", "fit_low", "fit_high", "fit_flag",
-                 "predict_ratio", "predict_low", "predict_high", "predict_flag"]
-# Short name: (column, the wall time it comes from).
-TIMES = {"fit": ("fit_seconds", "fit_seconds"),
-         "predict": ("predict_throughput", "predict_seconds")}
+                 "fit_ratio", "fit_low", "fit_high", "fit_flag", "fit_judged",
+                 "predict_ratio", "predict_low", "predict_high", "predict_flag",
+                 "predict_judged"]
+TIMES = ("fit", "predict")  # fit time; prediction time per test image
 
 
 @dataclass
@@ -91,6 +88,11 @@ class Run:
     def ok(self) -> pd.DataFrame:
         return tables.ok_rows(self.frame)
 
+    def noise(self, short: str) -> stats.TimingNoise:
+        """This run's timing noise in ``short``'s times, pooled over its repeated jobs."""
+        ok = self.ok
+        return tables.timing_noise(ok.assign(_time=_times(ok, short)), "_time", KEY)
+
 
 @dataclass
 class Comparison:
@@ -99,6 +101,8 @@ class Comparison:
     deltas: pd.DataFrame  # DELTA_COLUMNS: each later run against the first
     differences: list[str]
     missing: list[str] = field(default_factory=list)  # models not in every run, in words
+    unlike: list[str] = field(default_factory=list)  # why times are not like for like
+    between: float = stats.BETWEEN_RUNS  # the noise between runs allowed for
 
     @property
     def labels(self) -> list[str]:
@@ -130,10 +134,11 @@ def _labels(paths: list[Path]) -> list[str]:
     return [str(path) for path in paths]
 
 
-def compare_runs(paths: list[Path | str] | tuple[str, ...],
-                 warn: Warn | None = None) -> Comparison:
-    """Read two or more run folders and compare each later one with the first; a damaged
-    job record is left out and named through ``warn``."""
+def compare_runs(paths: list[Path | str] | tuple[str, ...], warn: Warn | None = None,
+                 between: float = stats.BETWEEN_RUNS) -> Comparison:
+    """Read two or more run folders and compare each later one with the first, allowing
+    for ``between``, the noise between runs (``stats.BETWEEN_RUNS``); a damaged job record
+    is left out and named through ``warn``."""
     given = [Path(path) for path in paths]
     if len(given) < 2:
         raise UsageError("compare needs at least two run folders, e.g. "
@@ -144,31 +149,44 @@ def compare_runs(paths: list[Path | str] | tuple[str, ...],
     runs = [load_run(path, label, warn)
             for path, label in zip(given, _labels(given), strict=True)]
     summary = pd.concat([summarise(run) for run in runs], ignore_index=True)
-    deltas = pd.DataFrame([judge(runs[0], other, key) for other in runs[1:]
+    deltas = pd.DataFrame([judge(runs[0], other, key, between) for other in runs[1:]
                            for key in shared_keys(runs[0], other)], columns=DELTA_COLUMNS)
-    return Comparison(runs, summary, deltas, differences(runs), missing_models(runs))
+    return Comparison(runs, summary, deltas, differences(runs), missing_models(runs),
+                      unlike(runs), between)
 
 
 # -- numbers -----------------------------------------------------------------------------
 
+KEY = ["model", "device"]  # what one row of a comparison is
+
+
 def summarise(run: Run) -> pd.DataFrame:
-    """Per model and device: repeats, accuracy (mean, std, 95% interval, min, max), fit time
-    and prediction throughput (median, min, max) over the ok jobs."""
+    """Per model and device: repeats, accuracy (mean, std, 95% interval, min, max), and fit
+    time and prediction throughput as the run's report gives them (``tables.time_figures``:
+    geometric mean over the undisturbed jobs and its 95% interval), how many jobs were
+    disturbed, and the median time to target."""
+    ok = run.ok
+    figures = {column: tables.time_figures(ok, column, KEY)
+               for column in ("fit_seconds", "predict_seconds")}
     rows = []
-    for (model, device), jobs in run.ok.groupby(["model", "device"], sort=True):
+    for (model, device), jobs in ok.groupby(KEY, sort=True):
         accuracy = stats.mean_interval(jobs["accuracy"].to_numpy(dtype=float))
-        row: dict[str, Any] = {
+        fit, predict = (figures[column][(model, device)]
+                        for column in ("fit_seconds", "predict_seconds"))
+        images = float(jobs["test_size"].max())
+        rows.append({
             "run": run.label, "model": model, "device": device, "repeats": accuracy.n,
             "accuracy": accuracy.mean, "accuracy_std": accuracy.std,
             "accuracy_low": accuracy.low, "accuracy_high": accuracy.high,
             **dict(zip(("images_low", "images_high"), stats.accuracy_interval(
                 accuracy.mean, jobs["test_size"].max()), strict=True)),
-            "accuracy_min": jobs["accuracy"].min(), "accuracy_max": jobs["accuracy"].max()}
-        for short, (column, _) in TIMES.items():
-            row[column] = jobs[column].median()
-            row[f"{short}_min"], row[f"{short}_max"] = jobs[column].min(), jobs[column].max()
-        row["time_to_target_seconds"] = jobs["time_to_target_seconds"].median()  # NaN: none
-        rows.append(row)
+            "accuracy_min": jobs["accuracy"].min(), "accuracy_max": jobs["accuracy"].max(),
+            "fit_seconds": fit.center, "fit_low": fit.low, "fit_high": fit.high,
+            # images per second: the test images over the prediction time's figure
+            "predict_throughput": images / predict.center, "predict_low": images / predict.high,
+            "predict_high": images / predict.low,
+            "disturbed": int(tables.disturbed(jobs).sum()),
+            "time_to_target_seconds": jobs["time_to_target_seconds"].median()})  # NaN: none
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS).astype({"repeats": "Int64"})
 
 
@@ -237,25 +255,46 @@ def judge_accuracy(base: Run, other: Run, key: Key) -> dict[str, Any]:
 
 def _times(jobs: pd.DataFrame, short: str) -> np.ndarray:
     """Per job, the seconds a ratio compares: fit time, or prediction time per test image
-    (from the throughput, so runs on different test sizes compare)."""
-    values = jobs[TIMES[short][0]].to_numpy(dtype=float)
-    values = values[~np.isnan(values) & (values > 0)]
-    return values if short == "fit" else 1 / values
+    (so runs on different test sizes compare); NaN where not measured."""
+    if short == "fit":
+        return jobs["fit_seconds"].to_numpy(dtype=float)
+    return (jobs["predict_seconds"] / jobs["test_size"]).to_numpy(dtype=float)
 
 
-def judge_time(base: pd.DataFrame, other: pd.DataFrame, short: str) -> dict[str, Any]:
-    """One timing of two runs' jobs: the ratio other / base with its interval
-    (``stats.time_ratio``) and whether it is beyond the noise (``stats.time_differs`` on the
-    wall times). See RULES."""
-    ratio = stats.time_ratio(_times(base, short), _times(other, short))
-    seconds = TIMES[short][1]
+def judge_time(base: Run, other: Run, key: Key, short: str,
+               between: float = stats.BETWEEN_RUNS) -> dict[str, Any]:
+    """One timing of a model in two runs: the ratio other / base with its 95% interval
+    (``stats.runs_ratio``: both runs' pooled noise, the model's own where larger, and
+    ``between``), whether it is beyond the noise (``stats.runs_differ``), and ``judged`` in
+    words. Disturbed jobs take no part; with none left on a side the time is not judged
+    ("disturbed"). See RULES."""
+    sides = [_jobs(run, key) for run in (base, other)]
+    calm = [jobs[~tables.disturbed(jobs)] for jobs in sides]
+    noise = stats.pool(base.noise(short), other.noise(short))._replace(between=between)
+    times = [_times(jobs, short) for jobs in calm]
+    times = [values[~np.isnan(values)] for values in times]
+    row: dict[str, Any] = {f"{short}_ratio": math.nan, f"{short}_low": math.nan,
+                           f"{short}_high": math.nan, f"{short}_flag": False}
+    if any(values.size == 0 for values in times):
+        disturbed = [run.label for run, jobs, kept in zip((base, other), sides, calm,
+                                                          strict=True)
+                     if kept.empty and not jobs.empty]
+        return {**row, f"{short}_judged": (
+            f"not judged: every job disturbed in {', '.join(disturbed)}" if disturbed
+            else "not measured")}
+    ratio = stats.runs_ratio(times[0], times[1], noise)
+    flag = stats.runs_differ(times[0], times[1], noise)
+    slower = max(stats.geometric_mean(values) for values in times)
+    seconds = slower if short == "fit" else slower * float(sides[0]["test_size"].max())
+    judged = ("beyond noise" if flag else
+              f"no claim: under {stats.MIN_SECONDS} s" if seconds < stats.MIN_SECONDS
+              else "within noise")
     return {f"{short}_ratio": ratio.center, f"{short}_low": ratio.low,
-            f"{short}_high": ratio.high,
-            f"{short}_flag": stats.time_differs(base[seconds].to_numpy(dtype=float),
-                                                other[seconds].to_numpy(dtype=float))}
+            f"{short}_high": ratio.high, f"{short}_flag": flag, f"{short}_judged": judged}
 
 
-def judge(base: Run, other: Run, key: Key) -> dict[str, Any]:
+def judge(base: Run, other: Run, key: Key, between: float = stats.BETWEEN_RUNS
+          ) -> dict[str, Any]:
     """One model and device of ``other`` against ``base``: deltas, intervals, tests, flags."""
     a, b = _jobs(base, key), _jobs(other, key)
     row: dict[str, Any] = {
@@ -263,7 +302,7 @@ def judge(base: Run, other: Run, key: Key) -> dict[str, Any]:
         "accuracy_delta": float(b["accuracy"].mean() - a["accuracy"].mean()),
         **judge_accuracy(base, other, key)}
     for short in TIMES:
-        row.update(judge_time(a, b, short))
+        row.update(judge_time(base, other, key, short, between))
     return row
 
 
@@ -304,6 +343,33 @@ def differences(runs: list[Run]) -> list[str]:
     return items or ["Nothing differs in dataset, settings, machine, versions or params."]
 
 
+# What must match for two runs' times to be like for like (the rest of FACETS, such as the
+# git commit, is what a comparison is usually made to judge).
+UNLIKE_FACETS = ("CPU", "cores", "GPUs", "platform", "Python", "BLAS threads per job",
+                 "jobs at once")
+
+
+def unlike(runs: list[Run]) -> list[str]:
+    """Why the later runs' times are not like for like with the first's, a sentence each:
+    another machine, or other versions or builds of the libraries that decide the numbers.
+    asv refuses such comparisons unless asked; here they are said first, and ``--fail-on``
+    will not pass or fail on them (``inconclusive``) unless ``--allow-unlike``."""
+    base, reasons = runs[0], []
+    facets = dict(FACETS)
+    for other in runs[1:]:
+        for what in UNLIKE_FACETS:
+            ours, theirs = facets[what](base.info), facets[what](other.info)
+            if ours != theirs:
+                reasons.append(f"{what}: {ours} in {base.label}, {theirs} in {other.label}")
+        for section in ("libraries", "framework_builds"):
+            mine, yours = (getattr(run.info.machine, section) for run in (base, other))
+            for name in sorted(set(mine) & set(yours)):
+                if mine[name] != yours[name]:
+                    reasons.append(f"{name}: {mine[name]} in {base.label}, {yours[name]} in "
+                                   f"{other.label}")
+    return reasons
+
+
 def missing_models(runs: list[Run]) -> list[str]:
     """Each model and device that did not end ok in every run, and why."""
     keys = sorted(set().union(*(_keys(run) for run in runs)))
@@ -336,9 +402,13 @@ def _interval(low: float, high: float) -> str:
     return "" if math.isnan(low) else f"{low:.4f}-{high:.4f}"
 
 
-def _range(low: float, high: float, repeats: Any) -> str:
-    """" (min-max)" after a median over 2 or more repeats: the bars compare's chart draws."""
-    return "" if repeats < 2 else f" ({_seconds(low)}-{_seconds(high)})"
+def _range(low: float, high: float, form: str | None = None) -> str:
+    """" (low-high)", the 95% interval after a geometric mean, where the run knows its noise:
+    the bars compare's chart draws."""
+    if math.isnan(low):
+        return ""
+    text = _seconds if form is None else form.format
+    return f" ({text(low)}-{text(high)})"
 
 
 def _seconds(value: float) -> str:
@@ -367,15 +437,17 @@ def display_table(comparison: Comparison) -> pd.DataFrame:
             "accuracy": _pm(row["accuracy"], row["accuracy_std"]),
             "95% CI (seeds)": _interval(row["accuracy_low"], row["accuracy_high"]),
             "95% CI (test images)": _interval(row["images_low"], row["images_high"]),
-            "fit s": _seconds(row["fit_seconds"]) + _range(row["fit_min"], row["fit_max"],
-                                                           row["repeats"]),
+            "fit s": _seconds(row["fit_seconds"]) + _range(row["fit_low"], row["fit_high"]),
             "predict images/s": "" if math.isnan(row["predict_throughput"])
-            else f"{row['predict_throughput']:,.0f}",
+            else f"{row['predict_throughput']:,.0f}" + _range(
+                row["predict_low"], row["predict_high"], "{:,.0f}"),
+            "disturbed": str(row["disturbed"]) if row["disturbed"] else "",
             "to target s": _seconds(row["time_to_target_seconds"]),
         })
     cells = pd.DataFrame(rows)
-    if rows and not any(row["to target s"] for row in rows):  # no model kept a history
-        cells = cells.drop(columns="to target s")
+    for column in ("to target s", "disturbed"):  # no model kept a history; none disturbed
+        if rows and not any(row[column] for row in rows):
+            cells = cells.drop(columns=column)
     return cells
 
 
@@ -429,8 +501,7 @@ def change_table(comparison: Comparison, label: str) -> tuple[pd.DataFrame, list
                             ((base, ours[column]), (label, theirs[column]))},
                          "change (95% CI)": time_change(ratio, row[f"{short}_low"],
                                                         row[f"{short}_high"]),
-                         "judged": "" if math.isnan(ratio) else "beyond noise"
-                         if _flagged(row[f"{short}_flag"]) else "within noise"})
+                         "judged": row[f"{short}_judged"]})
             verdicts.append(_verdict(row[f"{short}_flag"], ratio < 1))
     columns = ["model", "measure", base, label, "change (95% CI)", "judged"]
     return pd.DataFrame(rows, columns=columns), verdicts
@@ -492,27 +563,51 @@ def parse_fail_on(texts: tuple[str, ...] | list[str]) -> list[Threshold]:
     return thresholds
 
 
-def breaches(comparison: Comparison, thresholds: list[Threshold]) -> list[str]:
-    """One line per threshold a later run breaks: a model's accuracy lower than the first
-    run's beyond chance and by more than the points given, or a time longer beyond the
-    noise and by more than the percent given."""
-    base, lines = comparison.labels[0], []
+class Gate(NamedTuple):
+    """What ``--fail-on`` found: ``broken``, a line per breach (exit 5); ``undecided``, a line
+    per threshold that could not be judged either way (exit 6 where nothing broke)."""
+
+    broken: list[str]
+    undecided: list[str]
+
+
+def gate(comparison: Comparison, thresholds: list[Threshold],
+         allow_unlike: bool = False) -> Gate:
+    """Each threshold against each later run: broken by a model's accuracy lower than the
+    first run's beyond chance and by more than the points given, or a time longer beyond
+    the noise between runs (``stats.runs_rule``) and by more than the percent given.
+    Undecided: a later run with no model in common with the first; a time whose jobs were
+    all disturbed on a side; any time, where the runs are not like for like (``unlike``)
+    and ``allow_unlike`` is not given."""
+    base, broken, undecided = comparison.labels[0], [], []
+    times_gated = any(threshold.measure != "accuracy" for threshold in thresholds)
+    if comparison.unlike and times_gated and not allow_unlike:
+        undecided.append("times not gated: the runs are not like for like ("
+                         + "; ".join(comparison.unlike) + "); --allow-unlike gates them anyway")
+    for label in comparison.labels[1:]:
+        if thresholds and (comparison.deltas["run"] == label).sum() == 0:
+            undecided.append(f"nothing in common to compare: no model and device ended ok in "
+                             f"both {base} and {label}")
     for row in comparison.deltas.to_dict("records"):
         name = f"{row['model']} ({row['device']}) in {row['run']} against {base}"
         for threshold in thresholds:
             if threshold.measure == "accuracy":
                 drop = -row["accuracy_delta"] * 100
                 if _flagged(row["accuracy_flag"]) and drop > threshold.limit:
-                    lines.append(f"{name}: accuracy {accuracy_change(row)}, "
-                                 f"{_accuracy_judged(row)} (--fail-on {threshold})")
-            else:
-                short = threshold.measure
-                ratio = row[f"{short}_ratio"]
-                if _flagged(row[f"{short}_flag"]) and ratio > 1 + threshold.limit / 100:
-                    change = time_change(ratio, row[f"{short}_low"], row[f"{short}_high"])
-                    lines.append(f"{name}: {short} {change}, beyond the timing noise "
-                                 f"(--fail-on {threshold})")
-    return lines
+                    broken.append(f"{name}: accuracy {accuracy_change(row)}, "
+                                  f"{_accuracy_judged(row)} (--fail-on {threshold})")
+                continue
+            short = threshold.measure
+            if comparison.unlike and not allow_unlike:
+                continue
+            if str(row[f"{short}_judged"]).startswith("not judged"):
+                undecided.append(f"{name}: {short} {row[f'{short}_judged']}")
+            ratio = row[f"{short}_ratio"]
+            if _flagged(row[f"{short}_flag"]) and ratio > 1 + threshold.limit / 100:
+                change = time_change(ratio, row[f"{short}_low"], row[f"{short}_high"])
+                broken.append(f"{name}: {short} {change}, beyond the noise within and "
+                              f"between runs (--fail-on {threshold})")
+    return Gate(broken, list(dict.fromkeys(undecided)))
 
 
 def runs_table(runs: list[Run]) -> pd.DataFrame:
@@ -528,33 +623,53 @@ def summary_lines(comparison: Comparison) -> list[str]:
         rows = comparison.deltas[comparison.deltas["run"] == label]
         flagged = sum(_flagged(value) for column in ("accuracy_flag", "fit_flag", "predict_flag")
                       for value in rows[column])
+        if rows.empty:
+            lines.append(f"{label} against {base}: nothing in common to compare (no model "
+                         "and device ended ok in both).")
+            continue
         verdict = (f"{flagged} difference(s) beyond chance or the timing noise (below)"
                    if flagged else "no difference beyond chance or the timing noise")
         lines.append(f"{label} against {base}: {len(rows)} model(s) compared; {verdict}.")
     return lines
 
 
+def unlike_line(comparison: Comparison) -> str | None:
+    """The first line of a comparison whose runs are not like for like."""
+    if not comparison.unlike:
+        return None
+    return ("Not like for like: " + "; ".join(comparison.unlike) + ". Times compared across "
+            "machines or library versions measure those as much as the models.")
+
+
 def comparison_document(comparison: Comparison, figures: list[Figure],
-                        fail_on: tuple[list[Threshold], list[str]] | None = None) -> Document:
-    """The comparison as a document; ``fail_on``: the thresholds given and their breaches."""
+                        fail_on: tuple[list[Threshold], Gate] | None = None) -> Document:
+    """The comparison as a document; ``fail_on``: the thresholds given and what they found."""
     base = comparison.labels[0]
     document = Document(f"mlbench comparison: {' vs '.join(comparison.labels)}")
     flags = flag_sentences(comparison)
-    document.section("Summary", Bullets(summary_lines(comparison), "highlight"),
+    warning = unlike_line(comparison)
+    document.section("Summary", *([Text(warning, "warning")] if warning else []),
+                     Bullets(summary_lines(comparison), "highlight"),
                      *([Bullets(flags)] if flags else []))
     if fail_on:
-        thresholds, broken = fail_on
+        thresholds, found = fail_on
         given = ", ".join(f"--fail-on {threshold}" for threshold in thresholds)
-        document.section("Fail-on", *([Text(f"{given}: {len(broken)} breach(es).", "warning"),
-                                        Bullets(broken)] if broken
-                                       else [Text(f"{given}: no breach.", "good")]))
+        blocks: list[Text | Bullets] = (
+            [Text(f"{given}: {len(found.broken)} breach(es).", "warning"),
+             Bullets(found.broken)] if found.broken else
+            [Text(f"{given}: inconclusive.", "warning")] if found.undecided else
+            [Text(f"{given}: no breach.", "good")])
+        if found.undecided:
+            blocks.append(Bullets([f"Inconclusive: {line}" for line in found.undecided]))
+        document.section("Fail-on", *blocks)
     document.section("Runs", Table(runs_table(comparison.runs)))
     document.section("Differences", Bullets(comparison.differences))
     for label in comparison.labels[1:]:
         document.section(
             f"{label} against {base}",
-            Text("Per model: each run's test accuracy (mean over repeats), median fit time "
-                 "and prediction throughput; the change in accuracy in points, in times as "
+            Text("Per model: each run's test accuracy (mean over repeats), fit time and "
+                 "prediction throughput (geometric means over the undisturbed repeats); the "
+                 "change in accuracy in points, in times as "
                  "a ratio (prediction: time per test image), each with its 95% interval, "
                  "and how it was judged (rules below)."),
             Table(change_table(comparison, label)[0]))
@@ -562,12 +677,15 @@ def comparison_document(comparison: Comparison, figures: list[Figure],
         "Each run",
         Text("Per model and device, each run's test accuracy (mean ± standard deviation over "
              "repeats; its 95% interval over the seeds, Student's t, and over the test "
-             "images, Wilson), median fit time (with its min-max over repeats), prediction "
-             "throughput and time to target (where a model keeps a history)."),
+             "images, Wilson), fit time and prediction throughput (geometric mean over the "
+             "undisturbed repeats, with the 95% interval the run's own report gives it), how "
+             "many jobs were disturbed (the machine did not give them their cores; left out "
+             "of every time), and median time to target (where a model keeps a history)."),
         Table(display_table(comparison)))
     if comparison.missing:
         document.section("Models not in every run", Bullets(comparison.missing))
-    document.section("How differences are judged", Bullets(RULES))
+    document.section("How differences are judged", Bullets(
+        [rule.format(runs_rule=stats.runs_rule(comparison.between)) for rule in RULES]))
     if figures:
         document.section("Charts", *figures)
     return document
@@ -630,10 +748,10 @@ def make_charts(comparison: Comparison, folder: ComparisonFolder) -> list[Figure
          "test accuracy (mean, 95% CI over test images)", False,
          "Test accuracy per model and run: one colour per model, one hatch per run, error "
          "bars the 95% interval over the test images that the table prints."),
-        ("fit_time.png", "fit_seconds", "fit_min", "fit_max",
-         "fit time (s, median, min-max; log scale)", True,
-         "Fit time per model and run (median over repeats, min-max bars as the table prints "
-         "them, log scale)."),
+        ("fit_time.png", "fit_seconds", "fit_low", "fit_high",
+         "fit time (s, geometric mean, 95% CI; log scale)", True,
+         "Fit time per model and run (geometric mean over repeats, bars its 95% interval as "
+         "the table prints them, log scale)."),
     ]:
         path = folder.chart(name)
         if grouped_bars(comparison.summary, comparison.labels, value, low, high, path, label,
@@ -650,7 +768,7 @@ def default_output(comparison: Comparison) -> Path:
 
 
 def write_report(comparison: Comparison, output: Path | str | None = None,
-                 fail_on: tuple[list[Threshold], list[str]] | None = None) -> ComparisonFolder:
+                 fail_on: tuple[list[Threshold], Gate] | None = None) -> ComparisonFolder:
     """Write charts, compare.md and compare.html into ``output`` (by default
     ``default_output``); returns the folder."""
     folder = ComparisonFolder(Path(output) if output else default_output(comparison))
@@ -695,9 +813,13 @@ def print_comparison(comparison: Comparison) -> None:
                                   break_on_hyphens=False) or [""]:
             console.print(RichText(line), soft_wrap=True)
 
-    # Runs as letters in the tables' headers: a folder name is as wide as two columns.
-    letters = {label: chr(ord("A") + index) if index < 26 else str(index + 1)
-               for index, label in enumerate(comparison.labels)}
+    # Runs as "run 1", "run 2" in the tables' headers (a folder name is as wide as two
+    # columns); not letters, which read as run names when runs are called A, B, C.
+    letters = {label: f"run {index + 1}" for index, label in enumerate(comparison.labels)}
+    warning = unlike_line(comparison)
+    if warning:
+        console.print(RichText("Not like for like:", style="bold red"))
+        say(warning.removeprefix("Not like for like: "), "  ")
     for label in comparison.labels:  # how many runs stand behind each figure
         repeats = comparison.summary.loc[comparison.summary["run"] == label, "repeats"]
         count = ("no ok job" if repeats.empty else

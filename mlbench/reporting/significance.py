@@ -26,7 +26,6 @@ from mlbench.reporting.stats import (
     mcnemar,
     mean_interval,
     paired_bootstrap,
-    time_interval,
 )
 from mlbench.results.folder import RunFolder
 
@@ -49,11 +48,14 @@ def repeat_summary(frame: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
     """Per group of ``by`` (the repeats of one job), from its ok rows: how many; accuracy's
     mean, standard deviation and 95% Student's t interval over the seeds (clipped to [0, 1]),
     and the 95% interval over the test images of that mean; for fit and predict time the
-    geometric mean and its 95% interval on the log scale (never below zero). Intervals are
-    text, empty where one repeat gives no spread."""
+    geometric mean (``tables.timing_rows``) and its 95% interval on the log scale from the
+    run's noise pooled over every group (``stats.TimingNoise``; never below zero). Intervals
+    are text, empty where no group was timed twice."""
     keys = [by] if isinstance(by, str) else list(by)
+    ok = tables.ok_rows(frame)
+    figures = {column: tables.time_figures(ok, column, keys) for column in REPEATED_TIMES}
     rows = []
-    for key, jobs in tables.ok_rows(frame).groupby(keys, sort=True, dropna=False):
+    for key, jobs in ok.groupby(keys, sort=True, dropna=False):
         row: dict[str, Any] = dict(zip(keys, key, strict=True))
         row["repeats"] = len(jobs)
         accuracy = mean_interval(jobs["accuracy"].to_numpy(dtype=float))
@@ -62,7 +64,7 @@ def repeat_summary(frame: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
         row[ACCURACY_IMAGES] = accuracy_text(*accuracy_interval(
             accuracy.mean, jobs["test_size"].iloc[0]))
         for column, label in REPEATED_TIMES.items():
-            times = time_interval(jobs[column].to_numpy(dtype=float))
+            times = figures[column][key]
             row[f"{label} geo. mean"] = times.center
             row[f"{label} 95% CI"] = seconds_text(times.low, times.high)
         rows.append(row)

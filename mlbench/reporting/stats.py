@@ -10,8 +10,10 @@ Two kinds of question, two kinds of test:
   95% interval of its scores, which is what ``mlbench compare`` uses between runs.
 - One accuracy on n test images, even from a single run: the Wilson score interval of a
   binomial proportion, the test set's own sampling error.
-- Times: intervals of the geometric mean, computed on the log scale, so they never reach
-  below zero (a time is positive and its noise multiplicative).
+- Times: geometric means, with intervals computed on the log scale, so they never reach
+  below zero (a time is positive and its noise multiplicative), from the run's timing noise
+  pooled over all its repeated jobs (``TimingNoise``), since two or three repeats of one
+  model alone say almost nothing of their own spread.
 
 Everything here is a plain function of numbers (numpy and scipy only); ``significance``
 applies them to a saved run. scipy comes with scikit-learn; statsmodels has McNemar and Holm
@@ -22,7 +24,7 @@ written out here with their references.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -191,7 +193,8 @@ def accuracy_interval(accuracy: Any, images: Any) -> Interval:
 
 class TimeInterval(NamedTuple):
     """Geometric mean of ``n`` positive times and its 95% interval on the log scale
-    (Student's t on the logs, back-transformed): never below zero; NaN bounds for n < 2."""
+    (Student's t on the logs, back-transformed): never below zero; NaN bounds where nothing
+    is known of the noise."""
 
     center: float
     low: float
@@ -199,43 +202,169 @@ class TimeInterval(NamedTuple):
     n: int
 
 
-def time_interval(values: Sequence[float] | np.ndarray) -> TimeInterval:
-    """See ``TimeInterval``. Times of 0 (a timer's resolution) count as a microsecond."""
-    data = np.asarray(values, dtype=float)
-    data = data[~np.isnan(data)]
-    if data.size == 0:
-        return TimeInterval(math.nan, math.nan, math.nan, 0)
-    logs = np.log(np.maximum(data, 1e-6))
-    spread = mean_interval(logs)
-    center = float(np.exp(spread.mean))
-    if spread.n < 2:
-        return TimeInterval(center, math.nan, math.nan, spread.n)
-    return TimeInterval(center, float(np.exp(spread.low)), float(np.exp(spread.high)), spread.n)
-
-
 # When a difference in time is beyond the timing noise (the report's Summary and compare).
 TIME_RATIO = 1.5  # a single run on either side: the slower must take this many times longer
 MIN_SECONDS = 0.1  # below this on both sides, start-up and timer noise dominate: no claim
+
+
+def _logs(values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Log times, NaN dropped; a time of 0 (a timer's resolution) counts as a microsecond."""
+    data = np.asarray(values, dtype=float)
+    return np.log(np.maximum(data[~np.isnan(data)], 1e-6))
+
+
+def geometric_mean(values: Sequence[float] | np.ndarray) -> float:
+    """The centre every table, chart, headline and comparison gives a time (NaN: none)."""
+    logs = _logs(values)
+    return float(np.exp(logs.mean())) if logs.size else math.nan
+
+
+class TimingNoise(NamedTuple):
+    """What a run knows of its own timing noise: the variance of log times between repeats
+    of the same job, pooled over every job timed two or more times (one-way ANOVA's
+    within-group mean square), on ``freedom`` degrees of freedom (the sum of each job's
+    repeats less one). A model alone with 2 repeats has one degree of freedom (t = 12.7: an
+    interval spanning a factor of thousands); pooled over a run's models it has many. It
+    assumes the machine's relative noise is alike across the run's jobs, which holds for
+    times of ``MIN_SECONDS`` or more; shorter ones are left out of the pool, unless they are
+    all there is. ``between``: a comparison of two runs adds the noise between runs (the sd
+    of a log time from one run to the next), which repeats within one run do not see."""
+
+    variance: float
+    freedom: int
+    between: float = 0.0
+
+    @classmethod
+    def pooled(cls, groups: Iterable[Sequence[float] | np.ndarray]) -> TimingNoise:
+        logs = [group for group in map(_logs, groups) if group.size]
+        long = [group for group in logs if np.exp(group.mean()) >= MIN_SECONDS]
+        squares, freedom = 0.0, 0
+        for group in long or logs:
+            if group.size >= 2:
+                squares += float(((group - group.mean()) ** 2).sum())
+                freedom += group.size - 1
+        return cls(squares / freedom if freedom else math.nan, freedom)
+
+    def known(self) -> bool:
+        return self.freedom > 0 or self.between > 0
+
+    def half_width(self, *counts: int) -> float:
+        """Half the 95% interval of a mean log time over ``counts[0]`` repeats, or of a
+        difference of two such means; NaN where nothing is known of the noise."""
+        if not self.known() or min(counts) < 1:
+            return math.nan
+        within = self.variance * sum(1 / n for n in counts) if self.freedom else 0.0
+        quantile = (float(special.stdtrit(self.freedom, (1 + CONFIDENCE) / 2)) if self.freedom
+                    else float(special.ndtri((1 + CONFIDENCE) / 2)))
+        return quantile * math.sqrt(within + self.between**2)
+
+    def describe(self) -> str:
+        """The noise as people read it: "±9% (pooled over 14 repeated jobs' 28 degrees...)"."""
+        if not self.freedom:
+            return "no job was timed twice"
+        return (f"a repeat's time varies by a factor of about "
+                f"{math.exp(math.sqrt(self.variance)):.2f} (one standard deviation, pooled over "
+                f"the jobs timed twice or more: {self.freedom} degrees of freedom)")
+
+
+def time_interval(values: Sequence[float] | np.ndarray,
+                  noise: TimingNoise | None = None) -> TimeInterval:
+    """The geometric mean of ``values`` and its 95% interval on the log scale, from the run's
+    pooled ``noise`` (``TimingNoise``; by default the values' own spread alone)."""
+    logs = _logs(values)
+    if logs.size == 0:
+        return TimeInterval(math.nan, math.nan, math.nan, 0)
+    noise = TimingNoise.pooled([values]) if noise is None else noise
+    center, half = float(logs.mean()), noise.half_width(logs.size)
+    return TimeInterval(float(np.exp(center)), float(np.exp(center - half)),
+                        float(np.exp(center + half)), int(logs.size))
+
+
+def time_ratio(base: Sequence[float] | np.ndarray, other: Sequence[float] | np.ndarray,
+               noise: TimingNoise | None = None) -> TimeInterval:
+    """How many times longer ``other``'s times are than ``base``'s: the ratio of their
+    geometric means, with a 95% interval from the run's pooled ``noise`` on the log scale
+    (by default the two sets' own spread, pooled), taken back: never below zero; NaN bounds
+    where nothing is known of the noise. ``n`` is the smaller side's count."""
+    a, b = _logs(base), _logs(other)
+    n = int(min(a.size, b.size))
+    if n == 0:
+        return TimeInterval(math.nan, math.nan, math.nan, 0)
+    noise = TimingNoise.pooled([base, other]) if noise is None else noise
+    difference, half = float(b.mean() - a.mean()), noise.half_width(a.size, b.size)
+    return TimeInterval(float(np.exp(difference)), float(np.exp(difference - half)),
+                        float(np.exp(difference + half)), n)
+
+
 TIME_RULE = (f"one time is called faster than another only when the slower is {MIN_SECONDS} s "
-             "or more and, with 2 or more repeats on each side, the 95% interval of their "
-             "ratio (Welch's t on the log times) excludes 1; with a single run on either "
-             f"side, only when one is at least {TIME_RATIO}x the other")
+             f"or more and either it is {TIME_RATIO}x the other or more (the rule for a "
+             "single run, kept at every count of repeats, so more repeats never give fewer "
+             "conclusions), or the 95% interval of their ratio excludes 1; times are "
+             "compared by their geometric means over repeats, and the interval comes from the "
+             "run's timing noise pooled over every job timed twice or more (Student's t on the "
+             "log times)")
 
 
-def time_differs(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> bool:
-    """Whether two sets of times (repeats) differ beyond the timing noise: ``TIME_RULE``."""
-    x, y = (np.asarray(values, dtype=float) for values in (a, b))
-    x, y = x[~np.isnan(x)], y[~np.isnan(y)]
-    if x.size == 0 or y.size == 0 or max(np.median(x), np.median(y)) < MIN_SECONDS:
+def time_differs(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray,
+                 noise: TimingNoise | None = None) -> bool:
+    """Whether two sets of times (repeats) differ beyond the timing noise: ``TIME_RULE``
+    (``noise``: the run's pooled noise; by default the two sets' own)."""
+    ratio = time_ratio(a, b, noise)
+    if ratio.n == 0 or max(geometric_mean(a), geometric_mean(b)) < MIN_SECONDS:
         return False
-    if x.size >= 2 and y.size >= 2:
-        # The interval compare prints beside the ratio, so a verdict never contradicts it.
-        # (Min-max ranges apart was the rule before: with two repeats a side, pure noise
-        # puts them apart one time in three.)
-        ratio_interval = time_ratio(x, y)
-        return bool(ratio_interval.low > 1 or ratio_interval.high < 1)
-    ratio = float(np.median(y) / max(np.median(x), 1e-9))
-    return ratio >= TIME_RATIO or ratio <= 1 / TIME_RATIO
+    if ratio.center >= TIME_RATIO or ratio.center <= 1 / TIME_RATIO:
+        return True
+    return bool(ratio.low > 1 or ratio.high < 1)
+
+
+# Between two runs, a time also moves for reasons repeats within one run never see (the
+# machine's clock and cache state, another tenant, which core a job landed on): the standard
+# deviation of a log time from one run to the next, on top of the within-run noise. Measured
+# on this project's 2-core machines by tests/benchmarks/false_alarms.py (BENCHMARKS.md);
+# ``mlbench compare --run-noise`` sets another.
+BETWEEN_RUNS = 0.10
+
+
+def runs_ratio(base: Sequence[float] | np.ndarray, other: Sequence[float] | np.ndarray,
+               noise: TimingNoise) -> TimeInterval:
+    """``time_ratio`` of one model's times in two runs: the within-run noise is the larger
+    of ``noise`` (both runs' pooled) and these two sets' own (a model noisier than the runs'
+    others keeps its own), plus ``noise.between``."""
+    own = TimingNoise.pooled([base, other])
+    within = own if own.freedom and (not noise.freedom or own.variance > noise.variance) \
+        else noise
+    return time_ratio(base, other, within._replace(between=noise.between))
+
+
+def runs_rule(between: float = BETWEEN_RUNS) -> str:
+    """How ``runs_differ`` decides, in words, for the noise between runs allowed for."""
+    return ("between two runs, a time is called longer or shorter only when the slower is "
+            f"{MIN_SECONDS} s or more and the 95% interval of the ratio of the geometric means "
+            "excludes 1, the interval allowing for the noise within each run (pooled over the "
+            "runs' repeated jobs, or the model's own where larger) and for the noise between "
+            f"runs (a standard deviation of {between:.0%} of a time, on the log scale; "
+            "--run-noise sets it); with a single run on both sides, the slower must also be "
+            f"{TIME_RATIO}x the other; disturbed jobs are left out")
+
+
+def runs_differ(base: Sequence[float] | np.ndarray, other: Sequence[float] | np.ndarray,
+                noise: TimingNoise) -> bool:
+    """Whether one model's times in two runs differ beyond the noise: ``runs_rule``."""
+    ratio = runs_ratio(base, other, noise)
+    if ratio.n == 0 or max(geometric_mean(base), geometric_mean(other)) < MIN_SECONDS:
+        return False
+    if ratio.low <= 1 <= ratio.high or math.isnan(ratio.low):
+        return False
+    single = TimingNoise.pooled([base, other]).freedom == 0 and noise.freedom == 0
+    return not single or ratio.center >= TIME_RATIO or ratio.center <= 1 / TIME_RATIO
+
+
+def pool(*noises: TimingNoise) -> TimingNoise:
+    """Several runs' timing noise as one (their squares and degrees of freedom added)."""
+    freedom = sum(noise.freedom for noise in noises)
+    squares = sum(noise.variance * noise.freedom for noise in noises if noise.freedom)
+    return TimingNoise(squares / freedom if freedom else math.nan, freedom,
+                       max((noise.between for noise in noises), default=0.0))
 
 
 def _missing(value: Any) -> bool:
@@ -284,27 +413,6 @@ def welch_interval(values_a: Sequence[float] | np.ndarray,
         return Interval(difference, difference)
     half = float(special.stdtrit(freedom, (1 + CONFIDENCE) / 2)) * error
     return Interval(difference - half, difference + half)
-
-
-def time_ratio(base: Sequence[float] | np.ndarray,
-               other: Sequence[float] | np.ndarray) -> TimeInterval:
-    """How many times longer ``other``'s times are than ``base``'s: the ratio of their
-    geometric means, with a 95% interval from Welch's t on the log times, taken back (as
-    ``time_interval``, never below zero). With a single time on either side: the ratio of
-    the two medians and NaN bounds, since one run says nothing of its own noise. ``n`` is the
-    smaller side's count."""
-    a, b = (np.asarray(values, dtype=float) for values in (base, other))
-    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
-    n = int(min(a.size, b.size))
-    if n == 0:
-        return TimeInterval(math.nan, math.nan, math.nan, 0)
-    logs_a, logs_b = (np.log(np.maximum(x, 1e-6)) for x in (a, b))
-    if n < 2:
-        return TimeInterval(float(np.exp(np.median(logs_b) - np.median(logs_a))), math.nan,
-                            math.nan, n)
-    low, high = welch_interval(logs_b, logs_a)
-    return TimeInterval(float(np.exp(logs_b.mean() - logs_a.mean())), float(np.exp(low)),
-                        float(np.exp(high)), n)
 
 
 def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:

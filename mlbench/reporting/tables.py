@@ -33,6 +33,42 @@ def not_ok_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["status"] != "ok"]
 
 
+def disturbed(frame: pd.DataFrame) -> pd.Series:
+    """Per job, whether the machine did not give it its cores while it ran (the worker's
+    ``disturbed`` flag; a run saved before mlbench measured it: not flagged)."""
+    if "disturbed" not in frame:
+        return pd.Series(False, index=frame.index)
+    return frame["disturbed"].astype("boolean").fillna(False).astype(bool)
+
+
+def timing_rows(ok: pd.DataFrame, by: str | list[str] = "label") -> pd.DataFrame:
+    """The jobs whose times a figure is made from, per group of ``by``: the undisturbed ones,
+    or all of a group's where every one was disturbed (so it still has a figure, which its
+    marks then call disturbed). The one rule for every table, chart, headline and
+    comparison, so they quote the same time."""
+    calm = ~disturbed(ok)
+    return ok[calm | ~calm.groupby([ok[key] for key in np.atleast_1d(by)]).transform("any")]
+
+
+def timing_noise(jobs: pd.DataFrame, column: str, by: str | list[str] = "label"
+                 ) -> stats.TimingNoise:
+    """The run's timing noise in ``column``, pooled over its groups of repeats (``by``), from
+    undisturbed jobs only: a disturbed time says nothing about the noise of a quiet one."""
+    calm = jobs[~disturbed(jobs)]
+    return stats.TimingNoise.pooled(values.to_numpy(dtype=float) for _, values
+                                    in calm.groupby(by, dropna=False)[column])
+
+
+def time_figures(ok: pd.DataFrame, column: str, by: str | list[str] = "label"
+                 ) -> dict[Any, stats.TimeInterval]:
+    """Per group of ``by`` (its key as pandas gives it), the figure every table, chart,
+    headline and comparison quotes for time ``column``: the geometric mean of its
+    ``timing_rows`` and the 95% interval from the run's pooled ``timing_noise``."""
+    noise = timing_noise(ok, column, by)
+    return {key: stats.time_interval(rows[column].to_numpy(dtype=float), noise)
+            for key, rows in timing_rows(ok, by).groupby(by, dropna=False)}
+
+
 GRID_COLUMNS = {"sweep": "sweep", "train_size": "train size"}  # a grid's columns: headings
 
 
@@ -165,21 +201,26 @@ def results_per_model(ok: pd.DataFrame) -> pd.DataFrame:
 
 
 def per_model_timing(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per model (and device, if several, and grid point): mean accuracy, median fit and
-    predict time, median cost (fit + predict of the test set, per job: what a user pays to
-    get predictions) and throughput; ``series`` names the model without its training-set
-    size."""
+    """Per model (and device, if several, and grid point): mean accuracy; fit and predict
+    time, cost (fit + predict of the test set, per job: what a user pays to get predictions)
+    and throughput as geometric means over repeats (``timing_rows``: undisturbed jobs where
+    there are any), the one centre every figure of a time uses; ``series`` names the model
+    without its training-set size."""
     ok = ok_rows(frame)
     ok["label"] = model_labels(ok)
     ok["series"] = model_labels(ok, leave_out=["train_size"])
     ok["cost_seconds"] = ok["fit_seconds"] + ok["predict_seconds"]
-    return (ok.groupby(["label", "series", "model", "device", "train_size"], dropna=False)
-            .agg(accuracy=("accuracy", "mean"), fit_seconds=("fit_seconds", "median"),
-                 predict_seconds=("predict_seconds", "median"),
-                 cost_seconds=("cost_seconds", "median"),
-                 predict_throughput=("predict_throughput", "median"),
-                 repeats=("job_id", "count"), test_size=("test_size", "max"))
-            .reset_index().sort_values("label", ignore_index=True))
+    keys = ["label", "series", "model", "device", "train_size"]
+    accuracy = (ok.groupby(keys, dropna=False)
+                .agg(accuracy=("accuracy", "mean"), repeats=("job_id", "count"),
+                     test_size=("test_size", "max")))
+    times = (timing_rows(ok).groupby(keys, dropna=False)
+             [["fit_seconds", "predict_seconds", "cost_seconds", "predict_throughput"]]
+             .agg(stats.geometric_mean))
+    return (accuracy.join(times).reset_index()
+            [[*keys, "accuracy", "fit_seconds", "predict_seconds", "cost_seconds",
+              "predict_throughput", "repeats", "test_size"]]
+            .sort_values("label", ignore_index=True))
 
 
 def pareto_front(data: pd.DataFrame) -> pd.Series:
@@ -204,17 +245,16 @@ def pareto_table(frame: pd.DataFrame) -> pd.DataFrame | None:
 
 def speed_table(frame: pd.DataFrame) -> pd.DataFrame | None:
     """``per_model_timing`` with, for fit and predict time, the geometric mean over repeats
-    and its 95% interval on the log scale (``fit_center``, ``fit_low``, ``fit_high``,
-    ``predict_*``; NaN bounds for one repeat), as the report's tables print them; fastest to
-    fit first."""
+    and its 95% interval on the log scale from the run's pooled timing noise (``fit_center``,
+    ``fit_low``, ``fit_high``, ``predict_*``; NaN bounds where no job was timed twice), as
+    the report's tables print them; fastest to fit first."""
     ok = ok_rows(frame)
     if ok.empty:
         return None
     ok["label"] = model_labels(ok)
     data = per_model_timing(frame)
     for short in ("fit", "predict"):
-        intervals = {label: stats.time_interval(values.to_numpy(dtype=float))
-                     for label, values in ok.groupby("label")[f"{short}_seconds"]}
+        intervals = time_figures(ok, f"{short}_seconds")
         for part in ("center", "low", "high"):
             data[f"{short}_{part}"] = [getattr(intervals[label], part)
                                        for label in data["label"]]
@@ -259,44 +299,47 @@ def engine_table(frame: pd.DataFrame) -> pd.DataFrame | None:
     (engine minus baseline, a fraction), the ``tolerance`` it must keep within (the
     ``accuracy_tolerance`` its ``extra`` reports, 0 where identical accuracy is due; else
     ``ENGINE_TOLERANCE``) and ``matches``; ``fit_ratio``, ``predict_ratio``: engine time over
-    baseline time (below 1: faster; ``stats.time_ratio``), with ``_low``, ``_high`` bounds
-    (NaN for one run). Comparisons are NaN where the run has no baseline at that point.
+    baseline time (below 1: faster; ``stats.time_ratio`` on the run's pooled noise), with
+    ``_low``, ``_high`` bounds (NaN where no job was timed twice); times from
+    ``timing_rows``. Comparisons are NaN where the run has no baseline at that point.
     None when no ok job reports an implementation."""
     ok = ok_rows(frame)
     if "implementation_of" not in ok or ok["implementation_of"].isna().all():
         return None
     ok["label"] = model_labels(ok)
     ok["_point"] = list(zip(*(ok[name].astype(str) for name in ENGINE_POINT), strict=True))
+    noise = {short: timing_noise(ok, f"{short}_seconds") for short in ("fit", "predict")}
+    ok = timing_rows(ok).assign(_accuracy=ok["accuracy"].groupby(ok["label"]).transform("mean"))
     engines = ok[ok["implementation_of"].notna()]
     rows = []
     for (algorithm, point), jobs in engines.groupby(["implementation_of", "_point"], sort=True):
         base = ok[(ok["model"] == algorithm) & (ok["_point"] == point)]
         if not base.empty:
-            rows.append(_engine_row(str(algorithm), base, None))
+            rows.append(_engine_row(str(algorithm), base, None, noise))
         for _, engine in jobs.groupby("label", sort=True):
-            rows.append(_engine_row(str(algorithm), engine, base))
+            rows.append(_engine_row(str(algorithm), engine, base, noise))
     return pd.DataFrame(rows)
 
 
-def _engine_row(algorithm: str, jobs: pd.DataFrame, base: pd.DataFrame | None) -> dict[str, Any]:
+def _engine_row(algorithm: str, jobs: pd.DataFrame, base: pd.DataFrame | None,
+                noise: dict[str, stats.TimingNoise]) -> dict[str, Any]:
     """One row of ``engine_table``: ``jobs`` of one model at one point, against ``base``
-    (None: they are the baseline; empty: the run has none)."""
+    (None: they are the baseline; empty: the run has none); ``noise``: the run's, per time."""
     row: dict[str, Any] = {
         "algorithm": algorithm, "label": jobs["label"].iloc[0], "model": jobs["model"].iloc[0],
         "framework": next(iter(jobs["framework"].dropna()), ""), "baseline": base is None,
-        "runs": len(jobs), "accuracy": float(jobs["accuracy"].mean()),
-        **{f"{short}_center": stats.time_interval(
-            jobs[f"{short}_seconds"].to_numpy(dtype=float)).center
-           for short in ("fit", "predict")}}
+        "runs": len(jobs), "accuracy": float(jobs["_accuracy"].iloc[0]),
+        **{f"{short}_center": stats.geometric_mean(jobs[f"{short}_seconds"].to_numpy(
+            dtype=float)) for short in ("fit", "predict")}}
     if base is None or base.empty:
         return row
     tolerance = params_of(jobs["extra"].iloc[0]).get("accuracy_tolerance", ENGINE_TOLERANCE)
-    delta = row["accuracy"] - float(base["accuracy"].mean())
+    delta = row["accuracy"] - float(base["_accuracy"].iloc[0])
     row.update(accuracy_delta=delta, tolerance=float(tolerance),
                matches=abs(delta) <= float(tolerance) + 1e-12)
     for short in ("fit", "predict"):
         ratio = stats.time_ratio(base[f"{short}_seconds"].to_numpy(dtype=float),
-                                 jobs[f"{short}_seconds"].to_numpy(dtype=float))
+                                 jobs[f"{short}_seconds"].to_numpy(dtype=float), noise[short])
         row.update({f"{short}_ratio": ratio.center, f"{short}_low": ratio.low,
                     f"{short}_high": ratio.high})
     return row

@@ -3,7 +3,8 @@
 Who is most accurate: the leader, and every model whose paired difference from it could be
 chance (McNemar, Holm-adjusted across every pair: the significance section's own table) shares
 the headline. Who is fastest: a model is called faster only when its lead is beyond the
-timing noise (``stats.TIME_RULE``); otherwise the models within the noise share it. Every
+timing noise (``stats.TIME_RULE``, on the run's noise pooled over its repeated jobs; never
+from a disturbed job); otherwise the models within the noise share it. Every
 headline says how many runs stand behind it. The report's Summary and the terminal print the
 same sentences.
 """
@@ -103,38 +104,50 @@ def _pair(pairs: pd.DataFrame, a: str, b: str) -> pd.Series | None:
 # -- time -----------------------------------------------------------------------------------
 
 def speed_headline(jobs: pd.DataFrame, column: str, title: str) -> str:
-    """The label with the lowest median of ``column`` (a time, per job), named alone only
-    when it is faster than every other beyond the timing noise; else every label within
-    the noise of it shares the headline, and the sentence says why."""
+    """The label with the lowest geometric mean of ``column`` (a time, per job), named alone
+    only when it is faster than every other beyond the timing noise (``stats.time_differs``
+    on the run's pooled noise); else every label within the noise of it shares the
+    headline, and the sentence says why. Disturbed jobs (``tables.disturbed``) take no part:
+    a label with no other job is left out, and the sentence says so."""
+    calm = jobs[~tables.disturbed(jobs) & jobs[column].notna()]
+    left_out = sorted(set(jobs.loc[jobs[column].notna(), "label"].astype(str))
+                      - set(calm["label"].astype(str)))
+    aside = (f" Left out: {_names(left_out)}, every job of {'it' if len(left_out) == 1 else 'them'}"
+             " disturbed (the machine did not give it its cores), so its time is not "
+             "compared." if left_out else "")
     times = {str(label): rows[column].to_numpy(dtype=float)
-             for label, rows in jobs.groupby("label")}
-    times = {label: values[~np.isnan(values)] for label, values in times.items()}
-    times = {label: values for label, values in times.items() if values.size}
+             for label, rows in calm.groupby("label")}
     if not times:
-        return f"{title}: not measured."
-    order = sorted(times, key=lambda label: (float(np.median(times[label])), label))
+        return f"{title}: not measured.{aside}"
+    noise = tables.timing_noise(calm, column)
+    centre = {label: stats.geometric_mean(values) for label, values in times.items()}
+    order = sorted(times, key=lambda label: (centre[label], label))
     leader = order[0]
-    figure = f"{seconds(float(np.median(times[leader])))} median"
+    figure = f"{seconds(centre[leader])}{_centre_name(times[leader])}"
     if len(order) == 1:
-        return f"{title}: {leader} ({figure}, {_counts(jobs, [leader])})."
-    within = [label for label in order[1:] if not stats.time_differs(times[leader],
-                                                                    times[label])]
+        return f"{title}: {leader} ({figure}, {_counts(calm, [leader])}).{aside}"
+    within = [label for label in order[1:]
+              if not stats.time_differs(times[leader], times[label], noise)]
     if not within:
         runner = order[1]
-        ratio = float(np.median(times[runner]) / max(np.median(times[leader]), 1e-9))
-        return (f"{title}: {leader} ({figure}, {_counts(jobs, [leader])}), {ratio:.1f}x "
-                f"faster than the next, {runner}, beyond the timing noise.")
+        return (f"{title}: {leader} ({figure}, {_counts(calm, [leader])}), "
+                f"{centre[runner] / max(centre[leader], 1e-9):.1f}x faster than the next, "
+                f"{runner}, beyond the timing noise.{aside}")
     names = [leader, *within]
-    medians = [float(np.median(times[name])) for name in names]
-    values = ", ".join(seconds(value) for value in medians)
-    if max(medians) < stats.MIN_SECONDS:
+    values = ", ".join(seconds(centre[name]) for name in names)
+    if max(centre[name] for name in names) < stats.MIN_SECONDS:
         why = f"all under {stats.MIN_SECONDS} s, where start-up and timer noise dominate"
-    elif all(times[name].size >= 2 for name in names):
-        why = "their ranges over the repeats overlap"
+    elif noise.freedom:
+        why = (f"the 95% interval of each one's time over {leader}'s includes 1, and none is "
+               f"{stats.TIME_RATIO}x it; {noise.describe()}")
     else:
         why = f"from a single run, a time must be {stats.TIME_RATIO}x another's to count"
     return (f"{title}: no single model. {_names(names)} are within the timing noise of each "
-            f"other ({values}; {_counts(jobs, names)}: {why}).")
+            f"other ({values}; {_counts(calm, names)}: {why}).{aside}")
+
+
+def _centre_name(values: np.ndarray) -> str:
+    return "" if values.size < 2 else " geometric mean"
 
 
 def summary_lines(frame: pd.DataFrame, folder: RunFolder) -> list[str]:
