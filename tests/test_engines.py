@@ -233,7 +233,10 @@ def test_engine_table_pairs_each_engine_with_its_baseline() -> None:
     assert fast["fit_ratio"] == pytest.approx(0.1)  # ten times faster; two runs a side
     assert fast["fit_low"] < 0.1 < fast["fit_high"]
     assert not rows.loc["svm-off", "matches"]
-    assert np.isnan(rows.loc["svm-off", "fit_low"])  # one run against two: no interval
+    # One run against two: an interval all the same, from the noise pooled over the run's
+    # repeated jobs.
+    off = rows.loc["svm-off"]
+    assert off["fit_low"] < off["fit_ratio"] < off["fit_high"]
     assert rows.loc["knn-exact", "tolerance"] == 0 and not rows.loc["knn-exact", "matches"]
     assert rows.loc["knn-exact", "predict_ratio"] == pytest.approx(0.1)
     assert np.isnan(rows.loc["forest-alone", "accuracy_delta"])

@@ -221,4 +221,4 @@ def test_time_intervals_never_go_below_zero(cli: Cli, tmp_path: Path,
     from mlbench.reporting.compare import compare_runs
 
     summary = compare_runs([run, tmp_path / "results" / "second"]).summary
-    assert (summary[["fit_min", "fit_max", "predict_min", "predict_max"]] > 0).all().all()
+    assert (summary[["fit_low", "fit_high", "predict_low", "predict_high"]] > 0).all().all()

@@ -384,7 +384,8 @@ def duration(seconds: float) -> str:
 
 
 def speedup_table(speedups: pd.DataFrame) -> Table:
-    table = Table(title="GPU against CPU (medians; speed-up = how many times faster the GPU is)",
+    table = Table(title="GPU against CPU (geometric means; speed-up = how many times faster "
+                        "the GPU is)",
                   title_justify="left")
     for name in ("model", "CPU fit s", "GPU fit s", "fit speed-up", "training images/s ratio",
                  "prediction images/s ratio"):

@@ -225,7 +225,7 @@ def pareto_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None)
     _log_x(axes)
     _log_axis(axes, "y", _percent)
     axes.margins(x=0.2, y=0.12)  # room for the labels at the ends
-    axes.set_xlabel("seconds to fit and predict the test set (median over repeats, log)")
+    axes.set_xlabel("seconds to fit and predict the test set (geometric mean over repeats, log)")
     axes.set_ylabel("test error rate (1 - mean accuracy, log)")
     axes.grid(which="both", alpha=0.2)
     # Below the plot, where it hides no point or label.
@@ -273,8 +273,9 @@ def speed_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None) 
     return figure
 
 
-SCALING_METRICS = {"accuracy": "test accuracy (mean)", "fit_seconds": "fit time (s, median)",
-                   "predict_seconds": "predict time (s, median)"}
+SCALING_METRICS = {"accuracy": "test accuracy (mean)",
+                   "fit_seconds": "fit time (s, geometric mean)",
+                   "predict_seconds": "predict time (s, geometric mean)"}
 LINE_STYLES = ("-", "--", ":", "-.")
 
 
@@ -315,8 +316,8 @@ def scaling_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None
 
 def sweep_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None) -> plt.Figure:
     """``tables.sweep_data``, per swept model: mean test accuracy (and validation accuracy,
-    where the run held images out) and median fit time (log) at each swept value, in numeric
-    order, one line per training-set size."""
+    where the run held images out) and fit time (geometric mean, log) at each swept value,
+    in numeric order, one line per training-set size."""
     colours = _colours(data, palette)
     labels = list(dict.fromkeys(data["label"]))
     several_sizes = data["train_size"].nunique() > 1
@@ -341,7 +342,7 @@ def sweep_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None) 
         _log_axis(time_axes, "y")
         accuracy_axes.set(title=label, ylabel="accuracy (mean)" if validation
                           else "test accuracy (mean)")
-        time_axes.set(title=label, ylabel="fit time (s, median, log)")
+        time_axes.set(title=label, ylabel="fit time (s, geometric mean, log)")
         for axes in (accuracy_axes, time_axes):
             axes.set_xticks(range(len(values)), values, rotation=20 if len(values) > 4 else 0,
                             fontsize=8)

@@ -1,13 +1,15 @@
 """Saved runs side by side: ``mlbench compare RUN_A RUN_B [...]``.
 
-Per model and device, per run: accuracy (mean, std and 95% interval over repeats), median fit
-time and prediction throughput; each later run against the first as relative figures with
-95% intervals (accuracy in points, times as ratios), flagged where a difference is beyond
-chance or the timing noise (the rules are in ``RULES``, and in every output); and what
-differs between the runs (dataset, settings, machine, versions, params). Runs on different
-machines or datasets are still compared, with the difference stated. ``--fail-on``
-thresholds (``parse_fail_on``, ``breaches``) turn flagged regressions into a failing exit
-for CI.
+Per model and device, per run: accuracy (mean, std and 95% interval over repeats), fit
+time and prediction throughput (the run's own figures: ``tables.time_figures``); each later
+run against the first as relative figures with 95% intervals (accuracy in points, times as
+ratios allowing for the noise within and between runs), flagged where a difference is
+beyond chance or the noise (the rules are in ``RULES``, and in every output); what differs
+between the runs (dataset, settings, machine, versions, params), and first of all whatever
+makes their times not like for like (``unlike``). ``--fail-on`` thresholds
+(``parse_fail_on``, ``gate``) turn flagged regressions into a failing exit for CI, and what
+they cannot judge (disturbed jobs, nothing in common, runs not like for like) into an
+inconclusive one.
 
 Reads saved run folders through ``mlbench.results`` only, never the runner; writes
 ``compare.md`` and ``compare.html`` from one ``document.Document``, and two charts, beside
@@ -253,12 +255,12 @@ def judge_accuracy(base: Run, other: Run, key: Key) -> dict[str, Any]:
             "accuracy_high": high, "accuracy_flag": p < stats.ALPHA}
 
 
-def _times(jobs: pd.DataFrame, short: str) -> np.ndarray:
+def _times(jobs: pd.DataFrame, short: str, images: float = 1.0) -> np.ndarray:
     """Per job, the seconds a ratio compares: fit time, or prediction time per test image
-    (so runs on different test sizes compare); NaN where not measured."""
+    times ``images`` (so runs on different test sizes compare); NaN where not measured."""
     if short == "fit":
         return jobs["fit_seconds"].to_numpy(dtype=float)
-    return (jobs["predict_seconds"] / jobs["test_size"]).to_numpy(dtype=float)
+    return (jobs["predict_seconds"] / jobs["test_size"] * images).to_numpy(dtype=float)
 
 
 def judge_time(base: Run, other: Run, key: Key, short: str,
@@ -271,7 +273,10 @@ def judge_time(base: Run, other: Run, key: Key, short: str,
     sides = [_jobs(run, key) for run in (base, other)]
     calm = [jobs[~tables.disturbed(jobs)] for jobs in sides]
     noise = stats.pool(base.noise(short), other.noise(short))._replace(between=between)
-    times = [_times(jobs, short) for jobs in calm]
+    # Prediction: the time of the first run's test set at each side's speed, so the
+    # MIN_SECONDS floor applies to seconds a user waits.
+    images = float(sides[0]["test_size"].max())
+    times = [_times(jobs, short, images) for jobs in calm]
     times = [values[~np.isnan(values)] for values in times]
     row: dict[str, Any] = {f"{short}_ratio": math.nan, f"{short}_low": math.nan,
                            f"{short}_high": math.nan, f"{short}_flag": False}
@@ -285,9 +290,8 @@ def judge_time(base: Run, other: Run, key: Key, short: str,
     ratio = stats.runs_ratio(times[0], times[1], noise)
     flag = stats.runs_differ(times[0], times[1], noise)
     slower = max(stats.geometric_mean(values) for values in times)
-    seconds = slower if short == "fit" else slower * float(sides[0]["test_size"].max())
     judged = ("beyond noise" if flag else
-              f"no claim: under {stats.MIN_SECONDS} s" if seconds < stats.MIN_SECONDS
+              f"no claim: under {stats.MIN_SECONDS} s" if slower < stats.MIN_SECONDS
               else "within noise")
     return {f"{short}_ratio": ratio.center, f"{short}_low": ratio.low,
             f"{short}_high": ratio.high, f"{short}_flag": flag, f"{short}_judged": judged}

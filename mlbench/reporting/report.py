@@ -269,8 +269,9 @@ def per_model_table(ok: pd.DataFrame, which: str = "") -> list[Block]:
                *(seeds if repeated else []), "F1 macro (mean)",
                *[name for name in ("balanced accuracy (mean)", "log-loss (mean)")
                  if name in per_model],
-               *(times if repeated else times[::2]), "predict images/s (median)",
-               *(["to target s (median)"] if "to target s (median)" in per_model else []),
+               *(times if repeated else times[::2]), "predict images/s (geo. mean)",
+               *(["to target s (geo. mean)"] if "to target s (geo. mean)" in per_model
+                 else []),
                "peak MiB (max)", "model MiB (max)", "size MiB (median)"]
     images = int(ok["test_size"].max())
     runs = ok.groupby("label").size()
@@ -345,7 +346,7 @@ def sweep_blocks(swept: pd.DataFrame) -> list[Block]:
                    "fit_seconds", "repeats", "validation_size", "chosen"]].rename(columns={
                        "label": "model", "train_size": "training images",
                        "validation_accuracy": "validation accuracy (mean)",
-                       "accuracy": "test accuracy (mean)", "fit_seconds": "fit s (median)",
+                       "accuracy": "test accuracy (mean)", "fit_seconds": "fit s (geo. mean)",
                        "validation_size": "validation images"})
     held_out = swept["validation_accuracy"].notna().any()
     if not held_out:
@@ -358,7 +359,7 @@ def sweep_blocks(swept: pd.DataFrame) -> list[Block]:
                "(--validation 0), so no setting is chosen: picking the best test accuracy "
                "here would select on the test set, and overstate what it scores.")
     return [Bullets(tables.selection_lines(swept)),
-            fold_if_long(Table(table.round({"fit s (median)": 3}), caption),
+            fold_if_long(Table(table.round({"fit s (geo. mean)": 3}), caption),
                          f"Every swept value ({len(table)} rows)")]
 
 

@@ -174,8 +174,9 @@ def size_mib(frame: pd.DataFrame) -> pd.Series:
 def results_per_model(ok: pd.DataFrame) -> pd.DataFrame:
     """The report's per-model table of the ok jobs ``ok`` (labelled by ``model_labels`` in
     column ``label``): runs, test accuracy, F1, balanced accuracy, log-loss (where a model
-    gave probabilities), prediction throughput, time to target, memory and model size, most
-    accurate first. Its intervals come from ``significance.repeat_summary``."""
+    gave probabilities), prediction throughput and time to target (geometric means, as every
+    time: ``timing_rows``), memory and model size, most accurate first. Its intervals come
+    from ``significance.repeat_summary``."""
     table = (ok.assign(model_size_mib=size_mib(ok))
              .groupby("label")
              .agg(**{"runs": ("job_id", "count"),
@@ -183,16 +184,19 @@ def results_per_model(ok: pd.DataFrame) -> pd.DataFrame:
                      "F1 macro (mean)": ("f1_macro", "mean"),
                      "balanced accuracy (mean)": ("balanced_accuracy", "mean"),
                      "log-loss (mean)": ("log_loss", "mean"),
-                     "predict images/s (median)": ("predict_throughput", "median"),
-                     "to target s (median)": ("time_to_target_seconds", "median"),
+                     "to target s (geo. mean)": ("time_to_target_seconds",
+                                                 stats.geometric_mean),
                      "peak MiB (max)": ("peak_memory_mb", "max"),
                      "model MiB (max)": ("model_memory_mb", "max"),
                      "size MiB (median)": ("model_size_mib", "median")})
              .round({"peak MiB (max)": 0, "model MiB (max)": 0})
              .reset_index().rename(columns={"label": "model"})
              .sort_values(["test accuracy (mean)", "model"], ascending=[False, True]))
+    throughput = timing_rows(ok).groupby("label")["predict_throughput"].agg(
+        stats.geometric_mean)
+    table["predict images/s (geo. mean)"] = table["model"].map(throughput)
     if ok["target_accuracy"].isna().all():  # no model kept a history with test accuracy
-        table = table.drop(columns="to target s (median)")
+        table = table.drop(columns="to target s (geo. mean)")
     if ok["log_loss"].isna().all():  # no model gave probabilities
         table = table.drop(columns="log-loss (mean)")
     if ok["balanced_accuracy"].isna().all():  # a run saved before mlbench measured it
@@ -262,23 +266,25 @@ def speed_table(frame: pd.DataFrame) -> pd.DataFrame | None:
 
 
 def device_speedups(frame: pd.DataFrame) -> pd.DataFrame:
-    """For each model that ran ok on both CPU and GPU: median times on each and the ratios
-    (how many times faster the GPU is). Empty when no model ran on both."""
+    """For each model that ran ok on both CPU and GPU: times on each (geometric means, as
+    every time) and the ratios (how many times faster the GPU is). Empty when no model ran
+    on both."""
     ok = ok_rows(frame)
     columns = ["fit_seconds", "train_throughput", "predict_throughput"]
-    medians = ok.groupby(["model", "device"])[columns].median().unstack("device")
-    if medians.empty or "cpu" not in medians.columns.get_level_values(1) or (
-            "gpu" not in medians.columns.get_level_values(1)):
+    centres = (timing_rows(ok, ["model", "device"]).groupby(["model", "device"])[columns]
+               .agg(stats.geometric_mean).unstack("device"))
+    if centres.empty or "cpu" not in centres.columns.get_level_values(1) or (
+            "gpu" not in centres.columns.get_level_values(1)):
         return pd.DataFrame(columns=["model", "cpu_fit_seconds", "gpu_fit_seconds",
                                      "fit_speedup", "train_speedup", "predict_speedup"])
     table = pd.DataFrame({
-        "cpu_fit_seconds": medians[("fit_seconds", "cpu")],
-        "gpu_fit_seconds": medians[("fit_seconds", "gpu")],
-        "fit_speedup": medians[("fit_seconds", "cpu")] / medians[("fit_seconds", "gpu")],
-        "train_speedup": medians[("train_throughput", "gpu")]
-        / medians[("train_throughput", "cpu")],
-        "predict_speedup": medians[("predict_throughput", "gpu")]
-        / medians[("predict_throughput", "cpu")],
+        "cpu_fit_seconds": centres[("fit_seconds", "cpu")],
+        "gpu_fit_seconds": centres[("fit_seconds", "gpu")],
+        "fit_speedup": centres[("fit_seconds", "cpu")] / centres[("fit_seconds", "gpu")],
+        "train_speedup": centres[("train_throughput", "gpu")]
+        / centres[("train_throughput", "cpu")],
+        "predict_speedup": centres[("predict_throughput", "gpu")]
+        / centres[("predict_throughput", "cpu")],
     }).dropna(subset=["fit_speedup"])
     return table.reset_index()
 
@@ -357,8 +363,8 @@ def growth_exponent(sizes: Iterable[float], seconds: Iterable[float]) -> float:
 
 
 def scaling_data(frame: pd.DataFrame) -> pd.DataFrame | None:
-    """Per model (and swept value) and training-set size: mean accuracy, median fit and
-    predict time, repeats; and per model how its times grow (``fit_growth``,
+    """Per model (and swept value) and training-set size: mean accuracy, fit and predict
+    time (geometric means), repeats; and per model how its times grow (``fit_growth``,
     ``predict_growth``: k in time ~ size^k, least squares over every size; and
     ``fit_growth_top``, ``predict_growth_top``: k between the two largest sizes, where fixed
     costs weigh least). None unless ok jobs ran on two sizes or more."""
@@ -367,8 +373,9 @@ def scaling_data(frame: pd.DataFrame) -> pd.DataFrame | None:
         return None
     ok["label"] = model_labels(ok, leave_out=["train_size"])
     data = (ok.groupby(["label", "model", "train_size"])
-            .agg(accuracy=("accuracy", "mean"), fit_seconds=("fit_seconds", "median"),
-                 predict_seconds=("predict_seconds", "median"), repeats=("job_id", "count"))
+            .agg(accuracy=("accuracy", "mean"), fit_seconds=("fit_seconds", stats.geometric_mean),
+                 predict_seconds=("predict_seconds", stats.geometric_mean),
+                 repeats=("job_id", "count"))
             .reset_index().sort_values(["label", "train_size"], ignore_index=True))
     curves = dict(list(data.groupby("label")))
     for column, growth in (("fit_seconds", "fit_growth"), ("predict_seconds", "predict_growth")):
@@ -383,8 +390,8 @@ def scaling_data(frame: pd.DataFrame) -> pd.DataFrame | None:
 
 def sweep_data(frame: pd.DataFrame) -> pd.DataFrame | None:
     """Per swept model, swept value (in numeric order) and training-set size: mean test
-    accuracy, median fit time, repeats, mean validation accuracy and validation images. None
-    unless ok jobs swept a param over two values or more."""
+    accuracy, fit time (geometric mean), repeats, mean validation accuracy and validation
+    images. None unless ok jobs swept a param over two values or more."""
     ok = ok_rows(frame)
     if "sweep" not in ok:
         return None
@@ -396,7 +403,7 @@ def sweep_data(frame: pd.DataFrame) -> pd.DataFrame | None:
         if column not in ok:  # a table saved before mlbench held validation images out
             ok[column] = np.nan
     return (ok.groupby(["label", "model", "sweep", "train_size"])
-            .agg(accuracy=("accuracy", "mean"), fit_seconds=("fit_seconds", "median"),
+            .agg(accuracy=("accuracy", "mean"), fit_seconds=("fit_seconds", stats.geometric_mean),
                  repeats=("job_id", "count"),
                  validation_accuracy=("validation_accuracy", "mean"),
                  validation_size=("validation_size", "max"))
