@@ -326,3 +326,43 @@ def test_bad_fail_on_is_one_line(cli: Cli, tmp_path: Path) -> None:
         assert line == (f"mlbench: error: --fail-on {threshold!r} is not a threshold; use "
                         "accuracy:POINTS (e.g. accuracy:0.5), fit:PERCENT% or "
                         "predict:PERCENT% (e.g. fit:10%)"), line
+
+
+def test_fail_on_cannot_decide_without_a_model_in_common(cli: Cli, tmp_path: Path) -> None:
+    ours = make_run(cli, tmp_path, "ours", "-m", "naive-bayes")
+    theirs = make_run(cli, tmp_path, "theirs", "-m", "perceptron")
+    result = gate(cli, str(ours), str(theirs), "-o", str(tmp_path / "cmp"))
+    assert result.exit_code == 6, result.output  # not 0: nothing was checked
+    assert fail_on_lines(result) == [
+        "mlbench: fail-on inconclusive: nothing in common to compare: no model and device "
+        "ended ok in both ours and theirs"]
+    assert "theirs against ours: nothing in common to compare" in result.stdout
+    # Without --fail-on it is a comparison like any other: exit 0.
+    assert cli("compare", str(ours), str(theirs), "-o", str(tmp_path / "cmp")).exit_code == 0
+
+
+def test_runs_on_other_machines_are_named_and_not_gated(cli: Cli, tmp_path: Path) -> None:
+    base = make_run(cli, tmp_path, "base", "-m", "naive-bayes")
+    other = make_run(cli, tmp_path, "other", "-m", "naive-bayes")
+    info = json.loads((other / "run.json").read_text())
+    info["machine"]["cpu"] = "Another CPU"
+    info["machine"]["libraries"]["numpy"] = "0.0.1"
+    (other / "run.json").write_text(json.dumps(info))
+
+    result = gate(cli, str(base), str(other), "-o", str(tmp_path / "cmp"))
+    # The first lines say it, before any figure.
+    assert result.stdout.splitlines()[0] == "Not like for like:", result.stdout
+    assert "CPU:" in result.stdout.splitlines()[1] and "numpy: " in result.stdout
+    assert result.exit_code == 6, result.output
+    (line,) = fail_on_lines(result)
+    assert line.startswith("mlbench: fail-on inconclusive: times not gated: the runs are not "
+                           "like for like (CPU: "), line
+    assert line.endswith("--allow-unlike gates them anyway")
+    compared = (tmp_path / "cmp" / "compare.md").read_text()
+    assert "Not like for like: CPU: " in compared.split("## Summary", 1)[1].split("\n\n")[1]
+    # Asked to, it gates them: two runs of the same quick model break nothing.
+    result = gate(cli, str(base), str(other), "--allow-unlike", "-o", str(tmp_path / "cmp"))
+    assert result.exit_code == 0 and fail_on_lines(result) == [], result.output
+    # An accuracy threshold alone is judged whatever the machine.
+    result = cli("compare", str(base), str(other), "--fail-on", "accuracy:0.5")
+    assert result.exit_code == 0, result.output

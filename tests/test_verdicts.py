@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from click.testing import Result
 
 from mlbench.reporting import stats, tables
+from mlbench.reporting.compare import compare_runs, display_table
 from mlbench.reporting.stats import MIN_SECONDS, TIME_RATIO
 from mlbench.results.table import read_table
 
@@ -222,3 +224,43 @@ def test_time_intervals_never_go_below_zero(cli: Cli, tmp_path: Path,
 
     summary = compare_runs([run, tmp_path / "results" / "second"]).summary
     assert (summary[["fit_low", "fit_high", "predict_low", "predict_high"]] > 0).all().all()
+
+
+def test_summary_table_terminal_and_compare_quote_the_same_time(
+        cli: Cli, tmp_path: Path, write_plugin: Callable[[str, str], Path]) -> None:
+    """One statistic everywhere: the geometric mean over repeats and its interval from the
+    run's pooled noise, in the Summary, the report's table, the terminal and compare."""
+    plugin = write_plugin("sleepers", SLEEPERS)
+    run_args = ("run", "--plugin", str(plugin), "-m", "quick,slow", "-d", "digits",
+                "--repeats", "3", "-p", "quick.fit_sleeps=[0.15,0.2,0.3]",
+                "-p", "slow.fit_sleeps=[0.9]")
+    result = cli(*run_args, report=True)
+    assert result.exit_code == 0, result.output
+    run = only_run(tmp_path / "results")
+    frame = read_table(run / "results.csv")
+    quick = frame.loc[frame["model"] == "quick", "fit_seconds"].to_numpy(dtype=float)
+    centre = float(np.exp(np.log(quick).mean()))
+    figure = f"{centre:.3g}"
+    speed = tables.speed_table(frame)
+    assert speed is not None
+    row = speed.set_index("model").loc["quick"]
+    assert row["fit_center"] == pytest.approx(centre)
+    interval = f"{row['fit_low']:.3g} to {row['fit_high']:.3g}"
+
+    assert (f"Fastest to fit (training alone): quick ({figure} s geometric mean, 3 runs)"
+            in bullet(summary_of(run / "report.md"), "Fastest to fit"))
+    table = (run / "report.md").read_text().split("## Results", 1)[1].split("## Charts")[0]
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in table.splitlines()
+            if line.startswith("| model ") or line.startswith("| quick ")]
+    cells = dict(zip(*rows, strict=True))
+    assert float(cells["fit s"]) == pytest.approx(centre, abs=5e-5)  # to four places
+    assert cells["fit s 95% CI"] == interval
+    printed = next(line for line in result.stdout.split("Over repeats", 1)[1].splitlines()
+                   if " quick " in line)
+    assert f" {figure} " in printed and interval in printed
+
+    shutil.copytree(run, tmp_path / "again")
+    comparison = compare_runs([run, tmp_path / "again"])
+    cells = display_table(comparison).set_index(["model", "run"])
+    assert cells.loc[("quick", run.name), "fit s"] == (
+        f"{figure} ({row['fit_low']:.3g}-{row['fit_high']:.3g})")
