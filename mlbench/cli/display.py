@@ -22,8 +22,11 @@ from mlbench.errors import UsageError
 from mlbench.reporting.document import accuracy_text
 from mlbench.reporting.stats import accuracy_interval
 from mlbench.reporting.tables import (
+    DISTURBED_MARK,
     GRID_COLUMNS,
     device_speedups,
+    disturbed_jobs,
+    disturbed_note,
     grid_columns,
     grid_sort_key,
     ok_rows,
@@ -50,9 +53,6 @@ def job_label(model: str, device: str, repeat: int, job: str | None = None) -> s
     return f"{model} on {device}, repeat {repeat}"
 
 
-DISTURBED_MARK = "!"  # beside a disturbed job's status in the results table
-
-
 def outcome_text(record: dict[str, Any]) -> str:
     if record["status"] == "ok":
         held_out = record.get("validation_accuracy")
@@ -72,31 +72,6 @@ def disturbed_text(record: dict[str, Any]) -> str:
     used = "" if others is None else f": other processes used {others:.1f}" + (
         " cores" if cores is None else f" of the {cores} cores")
     return f"; {DISTURBED_MARK} disturbed{used}"
-
-
-def disturbed_rows(frame: pd.DataFrame) -> pd.Series:
-    """True for the jobs flagged disturbed (a run saved before the flag: none)."""
-    if "disturbed" not in frame:
-        return pd.Series(False, index=frame.index)
-    return frame["disturbed"].astype("boolean").fillna(False).astype(bool)
-
-
-def disturbed_line(frame: pd.DataFrame) -> str | None:
-    """The line under the results table when some jobs were disturbed: how many, and what
-    it means for their times."""
-    flagged = frame[disturbed_rows(frame)]
-    if flagged.empty:
-        return None
-    timed = int(frame["disturbed"].notna().sum())
-    others = [f"{cores:.1f}" for cores in (flagged["others_cores"].min(),
-                                           flagged["others_cores"].max()) if pd.notna(cores)]
-    spread = "" if not others else f" ({' to '.join(dict.fromkeys(others))} cores on average)"
-    jobs = "1 job was" if len(flagged) == 1 else f"{len(flagged)} jobs were"
-    return (f"{DISTURBED_MARK} {jobs} disturbed (of {timed} timed): other processes used the "
-            f"cores they were given while they ran{spread}, so their times are slower than "
-            "on a quiet machine and not like-for-like with undisturbed ones; their "
-            "accuracies stand. Rerun them on a quiet machine, or with --threads N leaving "
-            "cores free (docs/running.md, Disturbed timings).")
 
 
 class ElapsedBar(BarColumn):
@@ -232,9 +207,9 @@ class ConsoleProgress(Progress):
         self.stop_bar()
         out = Console(highlight=False, width=None if sys.stdout.isatty() else 1000)
         out.print(results_table(results, self.metrics))
-        flagged = disturbed_line(results)
+        flagged = disturbed_note(results)
         if flagged is not None:
-            out.print(Text(flagged, style="yellow"), soft_wrap=True)
+            out.print(Text(f"{DISTURBED_MARK} {flagged}", style="yellow"), soft_wrap=True)
         selection = sweep_selection(results)
         if selection is not None:  # the setting each swept model is chosen with, and why
             for line in selection_lines(selection):
@@ -310,7 +285,7 @@ def results_table(frame: pd.DataFrame, metrics: Sequence[str] = ()) -> Table:
         if name in hidden:
             continue
         table.add_column(GRID_COLUMNS.get(name, name), justify=justify)  # type: ignore[arg-type]
-    disturbed = disturbed_rows(order)
+    disturbed = disturbed_jobs(order)
     for row, flagged in zip(order.itertuples(), disturbed, strict=True):
         style = STATUS_STYLE.get(str(row.status), "")
         # Text(), not markup: names and errors come from plugins and may hold brackets.
