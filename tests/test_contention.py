@@ -10,6 +10,7 @@ tests/benchmarks/disturbed.py instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -156,10 +157,8 @@ def two_spinners() -> Iterator[list[int]]:
         yield pids
     finally:
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 @linux_only

@@ -249,9 +249,9 @@ class JobRecord:
                                        "worker", "s")
     disturbed: bool | None = column(
         "boolean", "the job did not get its cores: other processes used more of them, on "
-        "average over fit through predict, than the job left free, beyond a tolerance "
-        "(the rule: docs/running.md, Disturbed timings); its times are not like-for-like with a quiet "
-        "machine's. Empty where not known (no /proc/stat, as on macOS; a run saved before "
+        "average over fit through predict, than the job left free, beyond a tolerance (the "
+        "rule: docs/running.md, Disturbed timings); its times are not like-for-like with a "
+        "quiet machine's. Empty where not known (no /proc/stat, as on macOS; a run saved before "
         "mlbench measured it; a job that stopped before its predict ended)")
     others_cores: float | None = column(
         "float64", "cores other processes used on average while the job was timed (fit "
