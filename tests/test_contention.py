@@ -144,12 +144,14 @@ def test_old_records_and_tables_without_the_flag_read_as_not_known(tmp_path: Pat
 
 
 @pytest.fixture
-def two_spinners() -> Iterator[list[int]]:
-    """Two processes spinning on this machine's cores, as another user's work would: started
-    through a shell that exits at once, so they are no descendants of this process (which
-    mlbench counts as its own work), and killed afterwards by their ids."""
+def spinners() -> Iterator[list[int]]:
+    """Processes spinning on this machine's cores, as another user's work would: one per
+    core, at least two (two on the project's 2-core machine). Started through a shell that
+    exits at once, so they are no descendants of this process (which mlbench counts as its
+    own work), and killed afterwards by their ids."""
+    count = max(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2)
     started = subprocess.run(
-        ["sh", "-c", f"for n in 1 2; do '{sys.executable}' -c 'while True: pass' "
+        ["sh", "-c", f"for n in $(seq {count}); do '{sys.executable}' -c 'while True: pass' "
                      ">/dev/null 2>&1 </dev/null & echo $!; done"],
         capture_output=True, text=True, check=True)
     pids = [int(pid) for pid in started.stdout.split()]
@@ -162,7 +164,7 @@ def two_spinners() -> Iterator[list[int]]:
 
 
 @linux_only
-def test_the_busy_line_before_a_run(cli: Cli, two_spinners: list[int]) -> None:
+def test_the_busy_line_before_a_run(cli: Cli, spinners: list[int]) -> None:
     result = cli("run", "--models", "naive-bayes", "--dataset", "digits")
     assert result.exit_code == 0, result.output
     busy = [line for line in result.stderr.splitlines() if "the machine is busy" in line]
@@ -173,10 +175,10 @@ def test_the_busy_line_before_a_run(cli: Cli, two_spinners: list[int]) -> None:
     assert result.stderr.index("the machine is busy") < result.stderr.index("1 job to run")
 
 
-@pytest.mark.long  # three real models beside two spinning processes, and the report (~40 s)
+@pytest.mark.long  # three real models beside two spinning processes, and the report (40 to 75 s)
 @linux_only
 def test_jobs_beside_spinning_processes_are_flagged_and_said(
-        cli: Cli, tmp_path: Path, two_spinners: list[int]) -> None:
+        cli: Cli, tmp_path: Path, spinners: list[int]) -> None:
     result = cli("run", "--models", "knn,logistic,random-forest", "--dataset", "mnist-5k",
                  "--name", "busy", report=True)
     assert result.exit_code == 0, result.output
