@@ -159,7 +159,7 @@ def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
     """Train and test models, print the results table sorted by accuracy, then write the
     report (report.html, report.md, charts) into the run folder."""
     # Watched from here until the first job starts (or, for --estimate, until it ends), so
-    # the half second or more it needs overlaps with the start-up below.
+    # the 0.3 s or more it needs overlaps with the start-up below.
     busy = BusyWatch()
     if not resume and to_config(bind((), settings))[0].executor == "local":
         # Once the settings are known to be good: the workers' server preloads scikit-learn
