@@ -293,7 +293,7 @@ def per_model_table(ok: pd.DataFrame, which: str = "") -> list[Block]:
             "model without probabilities).")
     if flagged in per_model:
         note += (f" Column {flagged}: how many of those runs were timed while other processes "
-                 "took the cores they were given; their times are in the figures.")
+                 "took the cores they were given (see the warning above).")
     if repeated:
         note += (" Over repeats: the standard deviation and 95% Student's t interval of the "
                  "accuracy over seeds; times are geometric means with 95% intervals on the "

@@ -58,7 +58,7 @@ def disturbed_note(frame: pd.DataFrame) -> str | None:
     jobs = "1 job was" if len(flagged) == 1 else f"{len(flagged)} jobs were"
     return (f"{jobs} disturbed (of {timed} timed; marked {DISTURBED_MARK}): other processes "
             f"used the cores they were given while they ran{spread}, so their times are "
-            "slower than on a quiet machine and not like-for-like with undisturbed ones; "
+            "likely longer than on a quiet machine and not like-for-like with undisturbed ones; "
             "their accuracies stand. Rerun them on a quiet machine, or give --threads N "
             "leaving cores free (docs/running.md, Disturbed timings).")
 
