@@ -140,6 +140,33 @@ def test_old_records_and_tables_without_the_flag_read_as_not_known(tmp_path: Pat
     assert JobRecord.from_json(json.loads(json.dumps(old))).disturbed is None
 
 
+def test_the_terminal_marks_a_disturbed_job_given_its_record() -> None:
+    from rich.console import Console
+
+    from mlbench.cli.display import outcome_text, results_table
+
+    quiet = {"job_id": "knn-cpu-r0", "model": "knn", "plugin": "scikit-learn", "device": "cpu",
+             "repeat": 0, "seed": 0, "params": {}, "sweep": {}, "status": "ok",
+             "dataset": "digits", "train_size": 1437, "test_size": 360, "accuracy": 0.98,
+             "fit_seconds": 0.01, "predict_seconds": 0.2, "disturbed": False,
+             "others_cores": 0.01, "usable_cores": 2}
+    busy = {**quiet, "job_id": "knn-cpu-r1", "repeat": 1, "disturbed": True,
+            "others_cores": 1.34}
+    assert outcome_text(quiet).endswith("predict 0.20 s")
+    assert outcome_text(busy).endswith(
+        "predict 0.20 s; ! disturbed: other processes used 1.3 of the 2 cores")
+    console = Console(record=True, width=300)
+    console.print(results_table(to_frame([quiet, busy])))
+    rows = [line for line in console.export_text().splitlines() if "knn" in line]
+    assert [" ok ! " in row for row in rows] == [False, True]
+    assert disturbed_note(to_frame([quiet, busy])) == (
+        "1 job was disturbed (of 2 timed; marked !): other processes used the cores they were "
+        "given while they ran (1.3 cores on average), so their times are likely longer than on "
+        "a quiet machine and not like-for-like with undisturbed ones; their accuracies stand. "
+        "Rerun them on a quiet machine, or give --threads N leaving cores free "
+        "(docs/running.md, Disturbed timings).")
+
+
 # ------------------------------------------------------------------- under real load
 
 
