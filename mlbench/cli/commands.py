@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from mlbench.errors import DatasetUnavailable, DiskFull, Terminated, UsageError
+from mlbench.running.contention import BusyWatch
 from mlbench.running.local_executor import start_workers
 from mlbench.running.settings import (
     CLI_SETTINGS,
@@ -160,6 +161,9 @@ def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
         metrics: str | None, **settings: Any) -> None:
     """Train and test models, print the results table sorted by accuracy, then write the
     report (report.html, report.md, charts) into the run folder."""
+    # Watched from here until the first job starts (or, for --estimate, until it ends), so
+    # the 0.3 s or more it needs overlaps with the start-up below.
+    busy = BusyWatch()
     if not resume and to_config(bind((), settings))[0].executor == "local":
         # Once the settings are known to be good: the workers' server preloads scikit-learn
         # (about a second) while this process imports the rest and loads the data. Jobs
@@ -168,7 +172,7 @@ def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
     from mlbench.cli.display import ConsoleProgress, check_metrics
     from mlbench.running import api
 
-    progress = ConsoleProgress(quiet=quiet, metrics=check_metrics(metrics))
+    progress = ConsoleProgress(quiet=quiet, metrics=check_metrics(metrics), busy=busy)
     if resume:
         given = [setting.option for setting in RUN_SETTINGS
                  if ctx.get_parameter_source(setting.name)
@@ -182,6 +186,9 @@ def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
         from mlbench.cli.display import print_estimate
 
         print_estimate(results)
+        line = busy.busy_line(estimate=True)
+        if line is not None:
+            click.echo(line, err=True)
         return
     if not no_report:
         report_after_run(results.attrs.get("run_dir") or str(resume), quiet)

@@ -22,8 +22,11 @@ from mlbench.errors import UsageError
 from mlbench.reporting.document import accuracy_text
 from mlbench.reporting.stats import accuracy_interval
 from mlbench.reporting.tables import (
+    DISTURBED_MARK,
     GRID_COLUMNS,
     device_speedups,
+    disturbed_jobs,
+    disturbed_note,
     grid_columns,
     grid_sort_key,
     ok_rows,
@@ -34,6 +37,7 @@ from mlbench.reporting.tables import (
 from mlbench.reporting.verdicts import summary_lines
 from mlbench.results.folder import RunFolder
 from mlbench.results.naming import job_id
+from mlbench.running.contention import BusyWatch
 from mlbench.running.expected import ExpectedTimes
 from mlbench.running.jobs import JobSpec
 from mlbench.running.progress import Progress
@@ -54,8 +58,20 @@ def outcome_text(record: dict[str, Any]) -> str:
         held_out = record.get("validation_accuracy")
         validation = "" if held_out is None else f"validation accuracy {held_out:.4f}, "
         return (f"{validation}test accuracy {record['accuracy']:.4f}, fit "
-                f"{record['fit_seconds']:.2f} s, predict {record['predict_seconds']:.2f} s")
+                f"{record['fit_seconds']:.2f} s, predict {record['predict_seconds']:.2f} s"
+                f"{disturbed_text(record)}")
     return str(record.get("error") or "").strip().split("\n")[0]
+
+
+def disturbed_text(record: dict[str, Any]) -> str:
+    """"; disturbed: other processes used 1.3 of the 2 cores" for a disturbed job, else
+    ""."""
+    if record.get("disturbed") is not True:
+        return ""
+    others, cores = record.get("others_cores"), record.get("usable_cores")
+    used = "" if others is None else f": other processes used {others:.1f}" + (
+        " cores" if cores is None else f" of the {cores} cores")
+    return f"; {DISTURBED_MARK} disturbed{used}"
 
 
 class ElapsedBar(BarColumn):
@@ -98,8 +114,10 @@ def clock(seconds: float | None) -> str:
 
 
 class ConsoleProgress(Progress):
-    def __init__(self, quiet: bool = False, metrics: Sequence[str] = ()) -> None:
+    def __init__(self, quiet: bool = False, metrics: Sequence[str] = (),
+                 busy: BusyWatch | None = None) -> None:
         self.quiet = quiet
+        self.busy = busy  # said once, as the jobs are about to start (even with --quiet)
         self.metrics = list(metrics)
         self.err = Console(stderr=True, highlight=False)
         self.live = self.err.is_terminal and not quiet
@@ -118,6 +136,11 @@ class ConsoleProgress(Progress):
 
     def begin(self, run_dir: Path, total: int, already_done: int) -> None:
         self.total, self.started_jobs, self.done = total, 0, 0
+        if self.busy is not None and total:
+            line = self.busy.busy_line()
+            if line is not None:
+                self.err.print(Text(line, style="yellow"), soft_wrap=True)
+            self.busy = None
         resumed = f", {already_done} already done" if already_done else ""
         jobs = "1 job" if total == 1 else f"{total} jobs"
         self.say(f"mlbench: {jobs} to run{resumed}; results in {run_dir}")
@@ -164,7 +187,8 @@ class ConsoleProgress(Progress):
             if task is not None:
                 self.bar.remove_task(task)
             self.bar.advance(self.tasks["all"])
-            self.bar.console.print(Text(line, style=STATUS_STYLE.get(status, "")),
+            style = "yellow" if record.get("disturbed") is True else STATUS_STYLE.get(status, "")
+            self.bar.console.print(Text(line, style=style),
                                    highlight=False, soft_wrap=True)
         else:
             self.say(line)
@@ -183,6 +207,9 @@ class ConsoleProgress(Progress):
         self.stop_bar()
         out = Console(highlight=False, width=None if sys.stdout.isatty() else 1000)
         out.print(results_table(results, self.metrics))
+        flagged = disturbed_note(results)
+        if flagged is not None:
+            out.print(Text(f"{DISTURBED_MARK} {flagged}", style="yellow"), soft_wrap=True)
         selection = sweep_selection(results)
         if selection is not None:  # the setting each swept model is chosen with, and why
             for line in selection_lines(selection):
@@ -258,7 +285,8 @@ def results_table(frame: pd.DataFrame, metrics: Sequence[str] = ()) -> Table:
         if name in hidden:
             continue
         table.add_column(GRID_COLUMNS.get(name, name), justify=justify)  # type: ignore[arg-type]
-    for row in order.itertuples():
+    disturbed = disturbed_jobs(order)
+    for row, flagged in zip(order.itertuples(), disturbed, strict=True):
         style = STATUS_STYLE.get(str(row.status), "")
         # Text(), not markup: names and errors come from plugins and may hold brackets.
         cells: list[str | Text] = [Text(str(row.model)), Text(str(row.device))]
@@ -268,7 +296,8 @@ def results_table(frame: pd.DataFrame, metrics: Sequence[str] = ()) -> Table:
             cells.append(_num(row.train_size, "{:,}"))
         if show_repeat:
             cells.append(str(row.repeat))
-        cells.append(Text(str(row.status), style=style))
+        cells.append(Text(f"{row.status} {DISTURBED_MARK}" if flagged else str(row.status),
+                          style="yellow" if flagged else style))
         if show_validation:
             cells.append(_num(row.validation_accuracy, "{:.4f}"))
         cells += [_num(row.accuracy, "{:.4f}"),

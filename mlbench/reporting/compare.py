@@ -187,7 +187,7 @@ def summarise(run: Run) -> pd.DataFrame:
             # images per second: the test images over the prediction time's figure
             "predict_throughput": images / predict.center, "predict_low": images / predict.high,
             "predict_high": images / predict.low,
-            "disturbed": int(tables.disturbed(jobs).sum()),
+            "disturbed": int(tables.disturbed_jobs(jobs).sum()),
             "time_to_target_seconds": jobs["time_to_target_seconds"].median()})  # NaN: none
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS).astype({"repeats": "Int64"})
 
@@ -271,7 +271,7 @@ def judge_time(base: Run, other: Run, key: Key, short: str,
     words. Disturbed jobs take no part; with none left on a side the time is not judged
     ("disturbed"). See RULES."""
     sides = [_jobs(run, key) for run in (base, other)]
-    calm = [jobs[~tables.disturbed(jobs)] for jobs in sides]
+    calm = [jobs[~tables.disturbed_jobs(jobs)] for jobs in sides]
     noise = stats.pool(base.noise(short), other.noise(short))._replace(between=between)
     # Prediction: the time of the first run's test set at each side's speed, so the
     # MIN_SECONDS floor applies to seconds a user waits.

@@ -169,6 +169,9 @@ def results_section(frame: pd.DataFrame) -> Section:
         return Section("Results", [Text("No job finished.")])
     ok = tables.ok_rows(frame)
     blocks: list[Block] = []
+    disturbed = tables.disturbed_note(frame)
+    if disturbed is not None:  # above the tables, never folded
+        blocks.append(Text(disturbed[0].upper() + disturbed[1:], "warning"))
     if not ok.empty:
         ok["label"] = tables.model_labels(ok)
         headline = verdicts.headline_jobs(frame)
@@ -185,7 +188,9 @@ def results_section(frame: pd.DataFrame) -> Section:
     jobs = frame.assign(**{ACCURACY_IMAGES: [
         accuracy_text(*stats.accuracy_interval(accuracy, size))
         for accuracy, size in zip(frame["accuracy"], frame["test_size"], strict=True)]},
-        model_size_mib=tables.size_mib(frame))
+        model_size_mib=tables.size_mib(frame),
+        status=frame["status"].where(~tables.disturbed_jobs(frame),
+                                     frame["status"] + f" {tables.DISTURBED_MARK}"))
     # Validation accuracy only where the run held images out; time to target only where a
     # job kept a history with test accuracy.
     shown = [name for name in JOB_COLUMNS if name in jobs and (
@@ -265,7 +270,9 @@ def per_model_table(ok: pd.DataFrame, which: str = "") -> list[Block]:
     times = [f"{label} {part}" for label in significance.REPEATED_TIMES.values()
              for part in ("geo. mean", "95% CI")]
     seeds = ["accuracy std (seeds)", significance.ACCURACY_SEEDS]
-    columns = ["model", "runs", "test accuracy (mean)", ACCURACY_IMAGES,
+    flagged = f"disturbed {tables.DISTURBED_MARK}"  # only where a run was disturbed
+    columns = ["model", "runs", *([flagged] if flagged in per_model else []),
+               "test accuracy (mean)", ACCURACY_IMAGES,
                *(seeds if repeated else []), "F1 macro (mean)",
                *[name for name in ("balanced accuracy (mean)", "log-loss (mean)")
                  if name in per_model],
@@ -285,6 +292,9 @@ def per_model_table(ok: pd.DataFrame, which: str = "") -> list[Block]:
             "the mean of the per-class recalls; log-loss: cross-entropy of the predicted "
             "probabilities over all test images (natural log; lower is better; empty for a "
             "model without probabilities).")
+    if flagged in per_model:
+        note += (f" Column {flagged}: how many of those runs were timed while other processes "
+                 "took the cores they were given (see the warning above).")
     if repeated:
         note += (" Over repeats: the standard deviation and 95% Student's t interval of the "
                  "accuracy over seeds; times are geometric means with 95% intervals on the "

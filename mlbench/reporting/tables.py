@@ -33,12 +33,34 @@ def not_ok_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["status"] != "ok"]
 
 
-def disturbed(frame: pd.DataFrame) -> pd.Series:
-    """Per job, whether the machine did not give it its cores while it ran (the worker's
-    ``disturbed`` flag; a run saved before mlbench measured it: not flagged)."""
+def disturbed_jobs(frame: pd.DataFrame) -> pd.Series:
+    """True for each job flagged ``disturbed`` (other processes took the cores it was given
+    while it was timed: docs/running.md); a job whose flag is not known (a run saved before
+    mlbench measured it, no /proc/stat) counts as not flagged."""
     if "disturbed" not in frame:
-        return pd.Series(False, index=frame.index)
+        return pd.Series(False, index=frame.index, dtype=bool)
     return frame["disturbed"].astype("boolean").fillna(False).astype(bool)
+
+
+DISTURBED_MARK = "!"  # beside a disturbed job's status, in the terminal and the report
+
+
+def disturbed_note(frame: pd.DataFrame) -> str | None:
+    """One sentence on the disturbed jobs of ``frame``, for the terminal and the report:
+    how many, how busy the machine was, what it means; None when none was flagged."""
+    flagged = frame[disturbed_jobs(frame)]
+    if flagged.empty:
+        return None
+    timed = int(frame["disturbed"].notna().sum())
+    others = [f"{cores:.1f}" for cores in (flagged["others_cores"].min(),
+                                           flagged["others_cores"].max()) if pd.notna(cores)]
+    spread = f" ({' to '.join(dict.fromkeys(others))} cores on average)" if others else ""
+    jobs = "1 job was" if len(flagged) == 1 else f"{len(flagged)} jobs were"
+    return (f"{jobs} disturbed (of {timed} timed; marked {DISTURBED_MARK}): other processes "
+            f"used the cores they were given while they ran{spread}, so their times are "
+            "likely longer than on a quiet machine and not like-for-like with undisturbed ones; "
+            "their accuracies stand. Rerun them on a quiet machine, or give --threads N "
+            "leaving cores free (docs/running.md, Disturbed timings).")
 
 
 def timing_rows(ok: pd.DataFrame, by: str | list[str] = "label") -> pd.DataFrame:
@@ -46,7 +68,7 @@ def timing_rows(ok: pd.DataFrame, by: str | list[str] = "label") -> pd.DataFrame
     or all of a group's where every one was disturbed (so it still has a figure, which its
     marks then call disturbed). The one rule for every table, chart, headline and
     comparison, so they quote the same time."""
-    calm = ~disturbed(ok)
+    calm = ~disturbed_jobs(ok)
     return ok[calm | ~calm.groupby([ok[key] for key in np.atleast_1d(by)]).transform("any")]
 
 
@@ -54,7 +76,7 @@ def timing_noise(jobs: pd.DataFrame, column: str, by: str | list[str] = "label"
                  ) -> stats.TimingNoise:
     """The run's timing noise in ``column``, pooled over its groups of repeats (``by``), from
     undisturbed jobs only: a disturbed time says nothing about the noise of a quiet one."""
-    calm = jobs[~disturbed(jobs)]
+    calm = jobs[~disturbed_jobs(jobs)]
     return stats.TimingNoise.pooled(values.to_numpy(dtype=float) for _, values
                                     in calm.groupby(by, dropna=False)[column])
 
@@ -201,6 +223,11 @@ def results_per_model(ok: pd.DataFrame) -> pd.DataFrame:
         table = table.drop(columns="log-loss (mean)")
     if ok["balanced_accuracy"].isna().all():  # a run saved before mlbench measured it
         table = table.drop(columns="balanced accuracy (mean)")
+    flagged = disturbed_jobs(ok)
+    if flagged.any():  # how many of each model's runs were timed beside other work
+        counts = flagged.groupby(ok["label"]).sum()
+        table.insert(2, f"disturbed {DISTURBED_MARK}",
+                     table["model"].map(counts).fillna(0).astype(int))
     return table
 
 

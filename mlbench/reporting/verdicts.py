@@ -107,9 +107,9 @@ def speed_headline(jobs: pd.DataFrame, column: str, title: str) -> str:
     """The label with the lowest geometric mean of ``column`` (a time, per job), named alone
     only when it is faster than every other beyond the timing noise (``stats.time_differs``
     on the run's pooled noise); else every label within the noise of it shares the
-    headline, and the sentence says why. Disturbed jobs (``tables.disturbed``) take no part:
+    headline, and the sentence says why. Disturbed jobs (``tables.disturbed_jobs``) take no part:
     a label with no other job is left out, and the sentence says so."""
-    calm = jobs[~tables.disturbed(jobs) & jobs[column].notna()]
+    calm = jobs[~tables.disturbed_jobs(jobs) & jobs[column].notna()]
     left_out = sorted(set(jobs.loc[jobs[column].notna(), "label"].astype(str))
                       - set(calm["label"].astype(str)))
     aside = (f" Left out: {_names(left_out)}, every job of {'it' if len(left_out) == 1 else 'them'}"

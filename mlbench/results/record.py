@@ -247,6 +247,25 @@ class JobRecord:
         "a model such as k-NN repeats its prediction's work)", "s")
     job_seconds: float | None = column("float64", "wall time of the whole job inside the "
                                        "worker", "s")
+    disturbed: bool | None = column(
+        "boolean", "the job did not get its cores: other processes used more of them, on "
+        "average over fit through predict, than the job left free, beyond a tolerance (the "
+        "rule: docs/running.md, Disturbed timings); its times are not like-for-like with a "
+        "quiet machine's. Empty where not known (no /proc/stat, as on macOS; a run saved before "
+        "mlbench measured it; a job that stopped before its predict ended)")
+    others_cores: float | None = column(
+        "float64", "cores other processes used on average while the job was timed (fit "
+        "through predict): their CPU seconds on the cores the job could run on, steal "
+        "included, over the wall seconds", "cores")
+    steal_seconds: float | None = column(
+        "float64", "CPU time the hypervisor gave to other virtual machines on those cores "
+        "while the job was timed (0 on bare metal)", "s")
+    own_cores: float | None = column(
+        "float64", "cores the job itself used on average while it was timed: its CPU "
+        "seconds (every thread and child process) over the wall seconds", "cores")
+    usable_cores: int | None = column(
+        "Int64", "cores the job could run on (its CPU affinity), the machine those figures "
+        "are of")
     peak_memory_mb: float | None = column(
         "float64", "worker's peak resident memory: mlbench, its imports and the data included",
         "MiB")

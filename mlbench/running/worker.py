@@ -29,6 +29,7 @@ import threadpoolctl
 
 from mlbench.contract.model import SkipJob
 from mlbench.results.record import JobRecord, completed_epochs, read_history
+from mlbench.running import contention
 from mlbench.running.drive import Driver
 from mlbench.running.environment import cpu_model
 from mlbench.running.jobs import JobSpec, Outcome
@@ -140,6 +141,8 @@ def _measure(spec: JobSpec, record: JobRecord, memory: ModelMemory,
         record.params = resolved  # as resolved by the model (a recipe's, say)
     # Framework start-up (imports, device, graph tracing) is measured apart from training.
     record.setup_seconds = driver.prepare(x_train, y_train, spec.seed)
+    # What the machine gave the job from fit through its last reported time (predict_proba).
+    window = contention.sample()
     with watch_epochs(driver.model, on_epoch):
         fitted = driver.fit(x_train, y_train, eval_set=(x_test, y_test))
     record.fit_seconds, record.fit_cpu_seconds = fitted.seconds, fitted.cpu_seconds
@@ -163,6 +166,7 @@ def _measure(spec: JobSpec, record: JobRecord, memory: ModelMemory,
         index = np.union1d(sample.astype(np.int64), wrong)
         arrays["probabilities"] = probabilities[index]
         arrays["probability_index"] = index.astype(np.int32)
+    keep_contention(record, contention.between(window, contention.sample()), spec.threads)
     record.accuracy = float(np.mean(predicted == y_test))
     record.f1_macro = float(
         sklearn.metrics.f1_score(y_test, predicted, average="macro", zero_division=0)
@@ -185,6 +189,17 @@ def _measure(spec: JobSpec, record: JobRecord, memory: ModelMemory,
         info.pop("device_name", None)  # a framework's "cpu" says less than cpu_model()
     record.keep_runtime_info(info)
     return arrays
+
+
+def keep_contention(record: JobRecord, reading: contention.Reading | None,
+                    threads: int | None) -> None:
+    """What other work took from the job while it was timed, and whether that disturbed it
+    (``contention.is_disturbed``); nothing where the platform cannot say."""
+    if reading is None:
+        return
+    record.others_cores, record.steal_seconds = reading.others_cores, reading.steal_seconds
+    record.own_cores, record.usable_cores = reading.own_cores, reading.usable_cores
+    record.disturbed = reading.disturbed(threads)
 
 
 def log_loss(labels: np.ndarray, probabilities: np.ndarray, classes: np.ndarray) -> float:
