@@ -120,7 +120,7 @@ class KNN(SklearnModel):
         """Labels and probabilities from one neighbour search, not one each. With uniform
         votes scikit-learn's predict is this argmax of predict_proba (brute force: its own
         code; otherwise the most frequent neighbour label, the smallest on a tie, as
-        argmax's first maximum), so the labels are predict's (tests/test_knn_shared.py)."""
+        argmax's first maximum), so the labels are predict's (tests/test_shared_proba.py)."""
         probabilities = np.asarray(self.estimator_.predict_proba(X))
         return self.estimator_.classes_[probabilities.argmax(axis=1)], probabilities
 

@@ -109,7 +109,7 @@ def batch_size(first_seconds: float) -> int:
     """The largest of 1, 2, 5, 10, ... calls that the first call's time says stays under
     ``SHORT_SECONDS``: a smaller batch would only be too short, since later calls are rarely
     slower than the first (which warms the caches); not a larger one, in case they are."""
-    size = 1
+    size, first_seconds = 1, max(first_seconds, 1e-6)  # a clock's 0 is not a free call
     while next_size(size) * first_seconds < SHORT_SECONDS:
         size = next_size(size)
     return size
