@@ -115,6 +115,15 @@ def batch_size(first_seconds: float) -> int:
     return size
 
 
+def repeat_seconds(call_seconds: float) -> float:
+    """What ``timed_calls`` spends beyond the first call on a call of ``call_seconds`` (every
+    call that long): the calibration batch, then ``BATCHES`` batches; 0 for a long call."""
+    if call_seconds >= SHORT_SECONDS:
+        return 0.0
+    calibration = batch_size(call_seconds)
+    return call_seconds * (calibration + BATCHES * next_size(calibration))
+
+
 class Driver:
     """One built model and the steps the harness takes with it. ``where`` names the model in
     errors ("plugin 'p': model 'm' "); ``check_model`` names it itself and leaves it empty."""

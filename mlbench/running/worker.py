@@ -156,11 +156,11 @@ def _measure(spec: JobSpec, record: JobRecord, memory: ModelMemory,
     if driver.offers.predict_and_proba:
         # Labels and probabilities from one pass (k-NN: one neighbour search, not two): its
         # time is predict_seconds, and proba_seconds 0 says nothing more was spent on them.
-        predicted, probabilities, timing = driver.predict_and_proba(x_test, classes,
-                                                                    repeat=True)
+        predicted, probabilities, timing = driver.predict_and_proba(
+            x_test, classes, repeat=spec.time_short_calls)
         record.proba_seconds = 0.0
     else:
-        predicted, timing = driver.predict(x_test, classes, repeat=True)
+        predicted, timing = driver.predict(x_test, classes, repeat=spec.time_short_calls)
     record.predict_seconds, record.predict_calls = timing.seconds, timing.calls
     record.predict_spread = timing.spread
     record.predict_throughput = len(x_test) / max(timing.seconds, 1e-9)
@@ -168,7 +168,7 @@ def _measure(spec: JobSpec, record: JobRecord, memory: ModelMemory,
     if probabilities is None and driver.offers.predict_proba:
         # Every test image's probabilities, for log_loss: harness work beyond predict,
         # timed apart as proba_seconds.
-        probabilities, proba = driver.predict_proba(x_test, repeat=True)
+        probabilities, proba = driver.predict_proba(x_test, repeat=spec.time_short_calls)
         record.proba_seconds, record.proba_calls = proba.seconds, proba.calls
         record.proba_spread = proba.spread
     if probabilities is not None:

@@ -16,12 +16,13 @@ overhead, wall - (fit + predict); then the harness's cost per job, mlbench's ove
 the bare script's (both pay interpreter start, imports and loading data) minus the extra
 work mlbench chooses to do, which is timed and shown apart: probabilities for the report's
 galleries (proba s; 0 for k-NN, which gives them with its labels), a short predict's or
-predict_proba's repeated timing calls (repeat s), the CNN's test accuracy after each epoch (eval s, taken out of its fit),
-and pickling the fitted model to record its size (pickle s, timed on the bare script's
-identical model and left out of its wall time). mlbench's set-up is shown as well: start-up
-timed apart from training (importing the scikit-learn estimator's module; for keras-cnn
-TensorFlow's import, building the network and tracing it on two batches, which the bare
-script does inside its first epoch), and part of the overhead on both sides.
+predict_proba's repeated timing calls (repeat s), the CNN's test accuracy after each epoch
+(eval s, taken out of its fit), and pickling the fitted model to record its size (pickle s,
+timed on the bare script's identical model and left out of its wall time). mlbench's set-up
+is shown as well: start-up timed apart from training (importing the scikit-learn estimator's
+module; for keras-cnn TensorFlow's import, building the network and tracing it on two
+batches, which the bare script does inside its first epoch), and part of the overhead on
+both sides.
 For keras-cnn both sides also time each epoch (the plugin's history; a callback in the
 bare script), and the median epoch of each and their ratio are printed: this shared machine
 has spells at half speed lasting about an epoch, which move a whole fit's time a lot and a
