@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import mlbench
 from mlbench.results.table import COLUMNS
@@ -46,6 +47,18 @@ def test_a_long_call_is_timed_once_and_a_short_one_over_batches() -> None:
 
     slow = timed_calls(lambda: time.sleep(SHORT_SECONDS + 0.05) or "slow")
     assert slow[0] == "slow" and slow[1].calls == 1 and slow[1].spread is None
+
+
+def test_a_call_that_fails_when_repeated_keeps_its_first_answer_timed_once() -> None:
+    answers = iter(["first"])
+
+    def once() -> str:
+        return next(answers)  # StopIteration on any call after the first
+
+    with pytest.warns(UserWarning, match=r"predict\(\) raised StopIteration when called "
+                                         r"again to time it .*: timed once"):
+        result, timing = timed_calls(once, what="predict()")
+    assert result == "first" and timing.calls == 1 and timing.spread is None
 
 
 def test_the_columns_document_the_threshold_and_batches() -> None:

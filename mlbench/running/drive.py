@@ -61,13 +61,15 @@ class Timing:
     spread: float | None = None  # (max - min) / median of the batches' per-call times
 
 
-def timed_calls(call: Callable[[], Any], repeat: bool = True) -> tuple[Any, Timing]:
+def timed_calls(call: Callable[[], Any], repeat: bool = True,
+                what: str = "the call") -> tuple[Any, Timing]:
     """``call()``'s result, from its first call, and its time. Where ``repeat`` and that
     call took under ``SHORT_SECONDS``, it is called again in batches (results dropped) of
     the first size in 1, 2, 5, 10, 20, ... whose batch takes at least ``SHORT_SECONDS``,
     until ``BATCHES`` such batches are timed; the time per call is the median over them.
     Calibration starts at the size the first call suggests, so it costs at most a batch or
-    two more; the garbage collector waits while batches run, as in timeit."""
+    two more; the garbage collector waits while batches run, as in timeit. Where a repeated
+    call raises, a warning names ``what`` and the first call is timed alone."""
     started = time.perf_counter()
     result = call()
     first = time.perf_counter() - started
@@ -89,6 +91,10 @@ def timed_calls(call: Callable[[], Any], repeat: bool = True) -> tuple[Any, Timi
                 per_call.append(seconds / size)
             else:
                 size = next_size(size)
+    except Exception as error:  # the first call's result stands; only its timing is lost
+        warnings.warn(f"{what} raised {type(error).__name__} when called again to time it "
+                      f"({error}): timed once", stacklevel=2)
+        return result, Timing(first)
     finally:
         if enabled:
             gc.enable()
@@ -179,7 +185,8 @@ class Driver:
                 repeat: bool = False) -> tuple[np.ndarray, Timing]:
         """Integer labels, one per image, each a training class; and predict's wall time,
         over repeated calls if ``repeat`` and one was short (``timed_calls``)."""
-        predicted, timing = timed_calls(lambda: np.asarray(self.model.predict(x_test)), repeat)
+        predicted, timing = timed_calls(lambda: np.asarray(self.model.predict(x_test)), repeat,
+                                        f"{self.where}predict()")
         return self._labels(predicted, len(x_test), classes), timing
 
     def predict_proba(self, x_test: np.ndarray, index: np.ndarray | None = None, *,
@@ -187,7 +194,8 @@ class Driver:
         """float32 probabilities, one finite row per image of ``x_test`` (those at ``index``
         only, if given); and predict_proba's wall time, as ``predict``'s."""
         images = x_test if index is None else x_test[index]
-        probabilities, timing = timed_calls(lambda: self.model.predict_proba(images), repeat)
+        probabilities, timing = timed_calls(lambda: self.model.predict_proba(images), repeat,
+                                            f"{self.where}predict_proba()")
         return self._probabilities(probabilities, len(images)), timing
 
     def predict_and_proba(self, x_test: np.ndarray, classes: np.ndarray, *,
@@ -195,7 +203,8 @@ class Driver:
         """Labels and probabilities from one call of a model that offers
         ``predict_and_proba`` (k-NN: one neighbour search for both), checked as ``predict``'s
         and ``predict_proba``'s are; and that call's wall time, as ``predict``'s."""
-        returned, timing = timed_calls(lambda: self.model.predict_and_proba(x_test), repeat)
+        returned, timing = timed_calls(lambda: self.model.predict_and_proba(x_test), repeat,
+                                       f"{self.where}predict_and_proba()")
         if not isinstance(returned, tuple | list) or len(returned) != 2:
             raise ContractError(f"{self.where}predict_and_proba() returned "
                                 f"{type(returned).__name__}; it must return a pair "
