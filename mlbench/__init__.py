@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mlbench.contract.hookspecs import hookimpl
-from mlbench.contract.model import EstimatorModel, Model, SkipJob
+from mlbench.contract.model import Capabilities, EstimatorModel, Model, SkipJob
 from mlbench.datasets import Dataset, LoadRequest
 
 __version__ = "0.1.0"
 __all__ = [
+    "Capabilities",
     "Dataset",
     "EstimatorModel",
     "LoadRequest",

@@ -8,11 +8,12 @@ when a model is built, so listing models stays fast.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from mlbench import EstimatorModel, hookimpl
+from mlbench import Capabilities, EstimatorModel, hookimpl
 
 
 class SklearnModel(EstimatorModel):
@@ -114,6 +115,21 @@ class KNN(SklearnModel):
         from sklearn.neighbors import KNeighborsClassifier
 
         return KNeighborsClassifier(**self.params)
+
+    def predict_and_proba(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and probabilities from one neighbour search, not one each. With uniform
+        votes scikit-learn's predict is this argmax of predict_proba (brute force: its own
+        code; otherwise the most frequent neighbour label, the smallest on a tie, as
+        argmax's first maximum), so the labels are predict's (tests/test_shared_proba.py)."""
+        probabilities = np.asarray(self.estimator_.predict_proba(X))
+        return self.estimator_.classes_[probabilities.argmax(axis=1)], probabilities
+
+    def capabilities(self) -> Capabilities:
+        # Distance-weighted votes: predict sums the weights in another order than
+        # predict_proba does, so a near tie could go the other way; two searches then.
+        offers = super().capabilities()
+        return replace(offers, predict_and_proba=offers.predict_and_proba
+                       and self.params["weights"] == "uniform")
 
 
 class SVM(SklearnModel):

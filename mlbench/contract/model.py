@@ -26,6 +26,9 @@ class Capabilities:
     worker, ``check_model``) asks ``capabilities(model)`` and nothing else."""
 
     predict_proba: bool = False  # class probabilities, one row per image
+    # predict_and_proba(X): (labels, probabilities) from one pass, the labels exactly what
+    # predict(X) returns (k-NN: one neighbour search for both, not two)
+    predict_and_proba: bool = False
     prepare: bool = False  # prepare(X, y): framework start-up, timed apart from fit
     eval_set: bool = False  # fit(X, y, eval_set=(X_test, y_test)): per-epoch test accuracy
     runtime_info: bool = False  # runtime_info(): framework, device, precision for the record
@@ -51,6 +54,7 @@ def _infer_capabilities(cls: type) -> Capabilities:
         takes_eval_set = False
     return Capabilities(
         predict_proba=callable(getattr(cls, "predict_proba", None)),
+        predict_and_proba=callable(getattr(cls, "predict_and_proba", None)),
         prepare=callable(getattr(cls, "prepare", None)),
         eval_set=takes_eval_set,
         runtime_info=callable(getattr(cls, "runtime_info", None)),
@@ -200,7 +204,10 @@ class EstimatorModel(Model):
         fitted = self.__dict__.get("estimator_")
         if fitted is None:
             return super().capabilities()
-        return replace(super().capabilities(), predict_proba=hasattr(fitted, "predict_proba"))
+        offers = super().capabilities()
+        proba = hasattr(fitted, "predict_proba")
+        return replace(offers, predict_proba=proba,
+                       predict_and_proba=offers.predict_and_proba and proba)
 
     def runtime_info(self) -> dict[str, Any]:
         import sklearn

@@ -239,12 +239,29 @@ class JobRecord:
         "after each epoch (and within epochs, where the model's evals_per_epoch says), first "
         "reached target_accuracy; empty when it never did or there is no history", "s")
     predict_seconds: float | None = column(
-        "float64", "wall time of predict() on the test_size test images, in this one run", "s")
+        "float64", "wall time of one predict() call on the test_size test images, in this one "
+        "run: a call under 0.2 s is timed over batches of calls (predict_calls) and this is "
+        "the median per-call time of the batches; where proba_seconds is 0, of the one "
+        "predict_and_proba() call that gave the labels and the probabilities", "s")
+    predict_calls: int | None = column(
+        "Int64", "calls behind predict_seconds: 1 where one call took 0.2 s or more (timed "
+        "once), else the calls of its 3 timed batches, each batch at least 0.2 s (the first "
+        "call, whose labels are scored, not among them)", "calls")
+    predict_spread: float | None = column(
+        "float64", "(max - min) / median of the per-call times of predict_seconds's batches; "
+        "empty where predict was timed once", "fraction")
     predict_throughput: float | None = column("float64", "test images / predict_seconds",
                                               "images/s")
     proba_seconds: float | None = column(
-        "float64", "wall time of predict_proba() on the test_size test images (for log_loss; "
-        "a model such as k-NN repeats its prediction's work)", "s")
+        "float64", "wall time of one predict_proba() call on the test_size test images (for "
+        "log_loss), timed as predict_seconds is; 0 where the model gave its probabilities "
+        "with its labels in one predict_and_proba() call (k-NN: one neighbour search), whose "
+        "time predict_seconds is; empty where the model gives no probabilities", "s")
+    proba_calls: int | None = column(
+        "Int64", "calls behind proba_seconds, as predict_calls", "calls")
+    proba_spread: float | None = column(
+        "float64", "(max - min) / median of the per-call times of proba_seconds's batches; "
+        "empty where predict_proba was timed once or shared predict's call", "fraction")
     job_seconds: float | None = column("float64", "wall time of the whole job inside the "
                                        "worker", "s")
     disturbed: bool | None = column(

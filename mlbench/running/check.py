@@ -137,6 +137,30 @@ def check_predict_proba(case: _Case) -> None:
            f"{agreement:.0%} of images (columns are the sorted training labels)")
 
 
+def check_predict_and_proba(case: _Case) -> None:
+    """Labels and probabilities from one call must be predict()'s labels, every one, and
+    each the most likely class of its row: the worker scores them instead of predict()'s."""
+    if not case.driver.offers.predict_and_proba:
+        return
+    classes = np.unique(case.y_train)
+    labels, proba, _ = case.driver.predict_and_proba(case.x_test, classes)
+    shape = (len(case.x_test), len(classes))
+    expect(proba.shape == shape, f"predict_and_proba()'s probabilities have shape "
+                                 f"{proba.shape}; they must have one column per training "
+                                 f"class, shape {shape}")
+    differ = np.flatnonzero(labels != case.predicted)
+    expect(len(differ) == 0,
+           f"predict_and_proba()'s labels differ from predict()'s on {len(differ)} of "
+           f"{len(labels)} images (first: image {differ[:1].tolist()}); they must be "
+           "exactly predict()'s, which the harness then no longer calls")
+    argmax = classes[proba.astype(np.float64).argmax(axis=1)]
+    differ = np.flatnonzero(argmax != labels)
+    expect(len(differ) == 0,
+           f"predict_and_proba()'s labels are not the most likely class of its "
+           f"probabilities on {len(differ)} of {len(labels)} images (first: image "
+           f"{differ[:1].tolist()}; columns are the sorted training labels)")
+
+
 def check_reproducible(case: _Case) -> None:
     again, _ = case.fit()
     repeated, _ = again.predict(case.x_test, np.unique(case.y_train))
@@ -155,6 +179,7 @@ CHECKS: list[Callable[[_Case], None]] = [
     check_predict_labels,
     check_better_than_chance,
     check_predict_proba,
+    check_predict_and_proba,
     check_reproducible,
 ]
 

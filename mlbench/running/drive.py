@@ -3,9 +3,15 @@
 The steps, in order: build the model from ``seed``, ``device`` and its params; seed the
 global generators; ``prepare`` (framework start-up) if it offers it; ``fit``, given the test
 set as ``eval_set`` if it takes one (for learning curves, never for fitting); ``predict``;
-``predict_proba`` if it offers probabilities. The worker times each step and records it;
-``check_model`` adds the contract's checks on top. What a model offers is asked of
-``capabilities`` alone, before fitting and again after.
+``predict_proba`` if it offers probabilities, or both from one call where it offers
+``predict_and_proba``. The worker times each step and records it; ``check_model`` adds the
+contract's checks on top. What a model offers is asked of ``capabilities`` alone, before
+fitting and again after.
+
+Fit runs once. A prediction the worker reports is timed over as many calls as it takes to
+be longer than the timer's and the scheduler's noise (``timed_calls``); only the first call's
+output is ever used, so a model whose later calls differ (state kept between calls, random
+predictions) is scored on what it gave first.
 """
 
 from __future__ import annotations
@@ -13,9 +19,10 @@ from __future__ import annotations
 import gc
 import pickle
 import random
+import statistics
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +32,11 @@ from mlbench.contract.model import Capabilities, capabilities
 from mlbench.results.record import EpochRecord, read_history
 
 DataSet = tuple[np.ndarray, np.ndarray]
+
+# A call shorter than this is timed again, over batches of calls each at least this long
+# (timeit's autorange: 1, 2, 5, 10, 20, ... calls); a longer one is timed once.
+SHORT_SECONDS = 0.2
+BATCHES = 3  # batches of calls behind a short call's time: its median, and their spread
 
 
 class ContractError(Exception):
@@ -38,6 +50,84 @@ class Fitted:
     returned: Any
     seconds: float  # wall time
     cpu_seconds: float  # every thread of this process
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long one call of a step took: ``seconds`` per call, over ``calls`` calls."""
+
+    seconds: float  # one call's wall time, or the median over batches of batch time / calls
+    calls: int = 1  # calls behind ``seconds``: 1 when one call was long enough to time alone
+    spread: float | None = None  # (max - min) / median of the batches' per-call times
+
+
+def timed_calls(call: Callable[[], Any], repeat: bool = True,
+                what: str = "the call") -> tuple[Any, Timing]:
+    """``call()``'s result, from its first call, and its time. Where ``repeat`` and that
+    call took under ``SHORT_SECONDS``, it is called again in batches (results dropped) of
+    the first size in 1, 2, 5, 10, 20, ... whose batch takes at least ``SHORT_SECONDS``,
+    until ``BATCHES`` such batches are timed; the time per call is the median over them.
+    Calibration starts at the size the first call suggests, so it costs at most a batch or
+    two more; the garbage collector waits while batches run, as in timeit. Where a repeated
+    call raises, a warning names ``what`` and the first call is timed alone."""
+    started = time.perf_counter()
+    result = call()
+    first = time.perf_counter() - started
+    if not repeat or first >= SHORT_SECONDS:
+        return result, Timing(first)
+    size = batch_size(first)
+    per_call: list[float] = []
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        while len(per_call) < BATCHES:
+            started = time.perf_counter()
+            for _ in range(size):
+                call()
+            seconds = time.perf_counter() - started
+            # Calibrated once a batch is long enough; after that every batch counts (one
+            # that came out shorter is the calls speeding up, not a batch too small).
+            if seconds >= SHORT_SECONDS or per_call:
+                per_call.append(seconds / size)
+            else:
+                size = next_size(size)
+    except Exception as error:  # the first call's result stands; only its timing is lost
+        warnings.warn(f"{what} raised {type(error).__name__} when called again to time it "
+                      f"({error}): timed once", stacklevel=2)
+        return result, Timing(first)
+    finally:
+        if enabled:
+            gc.enable()
+    median = statistics.median(per_call)
+    spread = (max(per_call) - min(per_call)) / median if median > 0 else 0.0
+    return result, Timing(median, size * len(per_call), spread)
+
+
+def next_size(size: int) -> int:
+    """The batch size after ``size`` in 1, 2, 5, 10, 20, 50, ..."""
+    scale = 1
+    while size >= 10 * scale:
+        scale *= 10
+    return {1: 2, 2: 5}.get(size // scale, 10) * scale
+
+
+def batch_size(first_seconds: float) -> int:
+    """The largest of 1, 2, 5, 10, ... calls that the first call's time says stays under
+    ``SHORT_SECONDS``: a smaller batch would only be too short, since later calls are rarely
+    slower than the first (which warms the caches); not a larger one, in case they are."""
+    size, first_seconds = 1, max(first_seconds, 1e-6)  # a clock's 0 is not a free call
+    while next_size(size) * first_seconds < SHORT_SECONDS:
+        size = next_size(size)
+    return size
+
+
+def repeat_seconds(call_seconds: float) -> float:
+    """What ``timed_calls`` spends beyond the first call on a call of ``call_seconds`` (every
+    call that long): the calibration batch, then ``BATCHES`` batches; 0 for a long call."""
+    if call_seconds >= SHORT_SECONDS:
+        return 0.0
+    calibration = batch_size(call_seconds)
+    return call_seconds * (calibration + BATCHES * next_size(calibration))
 
 
 class Driver:
@@ -91,22 +181,36 @@ class Driver:
                           f"{', '.join(unknown)}", stacklevel=1)
         return history
 
-    def predict(self, x_test: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, float]:
-        """Integer labels, one per image, each a training class; and predict's wall time."""
-        started = time.perf_counter()
-        predicted = np.asarray(self.model.predict(x_test))
-        seconds = time.perf_counter() - started
-        return self._labels(predicted, len(x_test), classes), seconds
+    def predict(self, x_test: np.ndarray, classes: np.ndarray, *,
+                repeat: bool = False) -> tuple[np.ndarray, Timing]:
+        """Integer labels, one per image, each a training class; and predict's wall time,
+        over repeated calls if ``repeat`` and one was short (``timed_calls``)."""
+        predicted, timing = timed_calls(lambda: np.asarray(self.model.predict(x_test)), repeat,
+                                        f"{self.where}predict()")
+        return self._labels(predicted, len(x_test), classes), timing
 
-    def predict_proba(self, x_test: np.ndarray,
-                      index: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    def predict_proba(self, x_test: np.ndarray, index: np.ndarray | None = None, *,
+                      repeat: bool = False) -> tuple[np.ndarray, Timing]:
         """float32 probabilities, one finite row per image of ``x_test`` (those at ``index``
-        only, if given); and predict_proba's wall time."""
-        started = time.perf_counter()
-        probabilities = self.model.predict_proba(x_test if index is None else x_test[index])
-        seconds = time.perf_counter() - started
-        n = len(x_test) if index is None else len(index)
-        return self._probabilities(probabilities, n), seconds
+        only, if given); and predict_proba's wall time, as ``predict``'s."""
+        images = x_test if index is None else x_test[index]
+        probabilities, timing = timed_calls(lambda: self.model.predict_proba(images), repeat,
+                                            f"{self.where}predict_proba()")
+        return self._probabilities(probabilities, len(images)), timing
+
+    def predict_and_proba(self, x_test: np.ndarray, classes: np.ndarray, *,
+                          repeat: bool = False) -> tuple[np.ndarray, np.ndarray, Timing]:
+        """Labels and probabilities from one call of a model that offers
+        ``predict_and_proba`` (k-NN: one neighbour search for both), checked as ``predict``'s
+        and ``predict_proba``'s are; and that call's wall time, as ``predict``'s."""
+        returned, timing = timed_calls(lambda: self.model.predict_and_proba(x_test), repeat,
+                                       f"{self.where}predict_and_proba()")
+        if not isinstance(returned, tuple | list) or len(returned) != 2:
+            raise ContractError(f"{self.where}predict_and_proba() returned "
+                                f"{type(returned).__name__}; it must return a pair "
+                                "(labels, probabilities)")
+        labels = self._labels(np.asarray(returned[0]), len(x_test), classes)
+        return labels, self._probabilities(returned[1], len(x_test)), timing
 
     def size_bytes(self) -> int | None:
         """The fitted model's size: its own figure, else its pickle's (a proxy for what

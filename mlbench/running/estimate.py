@@ -10,7 +10,10 @@ log n), then extrapolates to the requested sizes:
 - predict time per test image against the training-set size (k-NN and SVMs predict more
   slowly the more they were trained on), times the requested test-set size;
 - the rest of the job (probabilities, sizing the model) against the training-set size;
-- framework start-up (``setup_seconds``) as a constant.
+- framework start-up (``setup_seconds``) as a constant;
+- where the job's predict (or predict_proba) would take under 0.2 s, what timing it over
+  repeated calls costs (``drive.repeat_seconds``): the small fits time one call each, so
+  that the repeats neither slow the estimate nor blur the curves.
 
 The exponent is kept in [0, 3] (times never shrink with more data; steeper than cubic is
 noise in small timings). Where the small fits grow more slowly than the model's
@@ -43,6 +46,7 @@ from mlbench.contract.registry import ModelEntry, Registry
 from mlbench.datasets import Dataset, stratified_indices
 from mlbench.results.naming import sweep_text
 from mlbench.results.record import JobRecord
+from mlbench.running.drive import repeat_seconds
 from mlbench.running.executors import Executor, make_executor
 from mlbench.running.jobs import JobSpec, RunConfig
 from mlbench.running.planning import job_data, plan, warn_and_load
@@ -70,7 +74,7 @@ SHAKY_SHARE = 0.2  # ...if that part is at least this share of the job...
 SHAKY_SECONDS = 1.0  # ...and this long (a sub-second part is timing noise, and cheap)
 
 COLUMNS = ["model", "device", "params", "sweep", "train_size", "test_size", "jobs", "setup_seconds",
-           "fit_seconds", "predict_seconds", "job_seconds", "job_low_seconds",
+           "fit_seconds", "predict_seconds", "repeat_seconds", "job_seconds", "job_low_seconds",
            "job_high_seconds", "total_seconds", "fit_growth", "predict_growth", "extrapolation",
            "shaky", "note"]
 
@@ -262,6 +266,7 @@ def _probes(alike: list[JobSpec], dataset: Dataset) -> list[JobSpec]:
     tests = min(PROBE_TEST, max(_size(spec.data.test_indices, dataset.y_test) for spec in alike))
     test_indices = stratified_indices(np.asarray(dataset.y_test), tests)
     return [replace(alike[0], job_id=f"{alike[0].job_id}-probe{size}-try{attempt}",
+                    time_short_calls=False,  # one call each: _row adds what repeats cost
                     # Without the validation split: the small fits time predict on the
                     # test subset, and _row scales it to the validation images as well.
                     data=replace(alike[0].data, test_indices=test_indices,
@@ -315,14 +320,22 @@ def _row(members: list[JobSpec], probes: list[dict[str, Any]], dataset: Dataset,
                                 - p["fit_seconds"] - p["predict_seconds"] for p in probes],
                         train),
     }
-    job = setup + sum(part.seconds for part in parts.values())
+    # A short predict (and predict_proba, timed alike) is called again to be timed: a cost
+    # the small fits left out (they time one call), at the full job's one-call times.
+    predict = parts["prediction"].seconds * test / (test + validation)
+    largest = max(probes, key=lambda p: p["train_size"])
+    proba = predict * (largest.get("proba_seconds") or 0.0) / max(largest["predict_seconds"],
+                                                                  FLOOR_SECONDS)
+    repeats = repeat_seconds(predict) + (repeat_seconds(proba) if proba > 0 else 0.0)
+    job = setup + repeats + sum(part.seconds for part in parts.values())
     extrapolation = train / max(sizes)
     ranges = [time_range(part.seconds, extrapolation, part.unstable) for part in parts.values()]
-    low = setup + sum(low for low, _ in ranges)  # start-up does not grow with the data
-    high = setup + sum(high for _, high in ranges)
+    # Start-up does not grow with the data; the repeats fill a time, whatever the calls take.
+    low = setup + repeats + sum(low for low, _ in ranges)
+    high = setup + repeats + sum(high for _, high in ranges)
     del parts["rest"]  # probabilities and sizing: never the bulk of a job worth estimating
     row.update(setup_seconds=setup, fit_seconds=parts["fit"].seconds,
-               predict_seconds=parts["prediction"].seconds * test / (test + validation),
+               predict_seconds=predict, repeat_seconds=repeats,
                job_seconds=job, job_low_seconds=low, job_high_seconds=high,
                total_seconds=job * len(members), fit_growth=parts["fit"].growth,
                predict_growth=parts["prediction"].growth, extrapolation=extrapolation,
