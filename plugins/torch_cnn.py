@@ -1,4 +1,6 @@
-"""The reference CNN in PyTorch. PyTorch is imported only when a torch-cnn job starts."""
+"""The reference CNN in PyTorch, as PyTorch ships it (``torch-cnn``), and the same network with
+mlbench's own fused C++ kernel (``torch-cnn-fused``), a variant asked for by name. PyTorch is
+imported only when a job starts."""
 
 from __future__ import annotations
 
@@ -20,18 +22,15 @@ EVAL_BATCH = 1000
 
 
 class TorchCNN(CNN):
-    """The introductory-notebook CNN in PyTorch (channels-last; autocast where hardware has it)."""
+    """The introductory-notebook CNN in PyTorch's own ops: nothing of mlbench's to compile.
+
+    Channels-last, with autocast where the hardware has it."""
 
     name = "torch-cnn"
     requires = ("torch",)
     install = "pip install 'mlbench[torch]'"
-    tags = ("cnn", "deep-learning", "torch")
-    defaults = {
-        **CNN.defaults,
-        # On the CPU: max-pool, ReLU and dropout in one C++ kernel, built on first use (about
-        # 30 s, once per machine; torch_layers.py). False: PyTorch's own ops, ~1.7x slower.
-        "fused": True,
-    }
+    tags = ("cnn", "deep-learning", "torch", "torch-cnn-engines")
+    defaults = CNN.defaults
 
     def prepare(self, X: np.ndarray, y: np.ndarray) -> None:
         """Framework start-up, timed apart from training: import, device, build, compile."""
@@ -112,7 +111,11 @@ class TorchCNN(CNN):
         return {"framework": f"torch {torch.__version__} ({build} build)", "device_name": name,
                 "framework_threads": torch.get_num_threads(),
                 "precision": str(self.dtype_).replace("torch.", ""),
-                "fused_kernel": self.kernel_ is not None}
+                **self.kernel_info()}
+
+    def kernel_info(self) -> dict[str, Any]:
+        """What runtime_info() adds about a kernel of mlbench's own: nothing, in stock PyTorch."""
+        return {}
 
     # -- internals --------------------------------------------------------------------
 
@@ -127,22 +130,7 @@ class TorchCNN(CNN):
         raise SkipJob(f"no CUDA or MPS device visible to PyTorch ({torch.__version__}, {build})")
 
     def _fused_kernel(self) -> Any:
-        """The fused pool-ReLU-dropout kernel where it applies (param fused, the CPU, no
-        torch.compile, which would not see into it, Linux: its build flags are GCC's and it is
-        tested only there), else None. A kernel that cannot be built costs speed, not the
-        job: a warning, and PyTorch's own ops."""
-        if (not self.params["fused"] or self.device_.type != "cpu" or self.params["compile"]
-                or not sys.platform.startswith("linux")):
-            return None
-        try:
-            return fused_kernel(self.torch_)
-        except Exception as error:  # a compiler's failure can surface as any exception
-            reason = (str(error).strip().splitlines() or [""])[0]
-            warnings.warn(f"torch-cnn: the fused pool-ReLU-dropout kernel could not be built "
-                          f"({type(error).__name__}: {reason[:200]}); training with PyTorch's "
-                          f"own ops instead, about 1.7x slower. It needs a C++ compiler and "
-                          f"ninja (pip install ninja); or set fused=false", stacklevel=2)
-            return None
+        return None  # PyTorch's own max-pool, ReLU and dropout
 
     def _autocast_dtype(self, torch: Any) -> Any:
         precision = self.params["precision"]
@@ -206,6 +194,51 @@ class TorchCNN(CNN):
             self.torch_.mps.synchronize()
 
 
+class FusedTorchCNN(TorchCNN):
+    """torch-cnn with mlbench's own C++ kernel, not stock PyTorch; needs a C++ compiler.
+
+    Max-pool, ReLU and dropout run as one kernel, built on first use (about 30 s, once per
+    machine)."""
+
+    # The same network, params, seed and random draws as torch-cnn; its pool-ReLU-dropout
+    # layer runs one pass of pool_relu_dropout.cpp each way (torch_layers.py). Its gain depends
+    # on the CPU: a training step 1.7x faster on a Xeon with AMX (BENCHMARKS.md), a whole fit
+    # 1.13x on an AMD EPYC without it (issue 22).
+    name = "torch-cnn-fused"
+    tags = ("implementation", "torch-cnn-engines")
+    devices = ("cpu",)  # the kernel is a CPU kernel; on a GPU this would be torch-cnn
+    install = "pip install 'mlbench[torch]', and a C++ compiler with Python's headers"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if self.params["compile"]:
+            raise ValueError(f"{self.name}: compile must be False: torch.compile cannot see "
+                             f"into the fused kernel; use torch-cnn with compile=True")
+
+    def kernel_info(self) -> dict[str, Any]:
+        # implementation_of: the report's Engines section sets it beside torch-cnn.
+        return {"implementation_of": TorchCNN.name, "fused_kernel": self.kernel_ is not None}
+
+    def _fused_kernel(self) -> Any:
+        """The fused pool-ReLU-dropout kernel (Linux only: its build flags are GCC's and it is
+        tested only there), else None. A kernel that cannot be built costs speed, not the
+        job: a warning, and PyTorch's own ops, as in torch-cnn."""
+        if not sys.platform.startswith("linux"):
+            warnings.warn(f"{self.name}: the fused kernel is built only on Linux; training "
+                          f"with PyTorch's own ops, as torch-cnn does", stacklevel=2)
+            return None
+        try:
+            return fused_kernel(self.torch_)
+        except Exception as error:  # a compiler's failure can surface as any exception
+            reason = (str(error).strip().splitlines() or [""])[0]
+            warnings.warn(f"{self.name}: the fused pool-ReLU-dropout kernel could not be built "
+                          f"({type(error).__name__}: {reason[:200]}); training with PyTorch's "
+                          f"own ops instead, as torch-cnn does. It needs a C++ compiler, "
+                          f"Python's headers and ninja (pip install ninja)", stacklevel=2)
+            return None
+
+
 @hookimpl
 def mlbench_register_models(register: Callable[[type], None]) -> None:
     register(TorchCNN)
+    register(FusedTorchCNN)

@@ -89,7 +89,8 @@ def test_evaluations_within_epochs_give_a_finer_time_to_target(
 
 @pytest.mark.long
 @pytest.mark.parametrize(("model", "options"), [
-    ("keras-cnn", []), ("torch-cnn", []), ("torch-cnn", ["-p", "torch-cnn.compile=True"])])
+    ("keras-cnn", []), ("torch-cnn", []), ("torch-cnn", ["-p", "torch-cnn.compile=True"]),
+    ("torch-cnn-fused", [])])
 def test_default_fast_recipe_trains(
     cli: Cli, tmp_path: Path, model: str, options: list[str]
 ) -> None:
@@ -101,28 +102,54 @@ def test_default_fast_recipe_trains(
     params = json.loads(row["params"])
     assert params["batch_size"] == 128 and params["compile"] is bool(options)
     assert row["precision"] in ("bfloat16", "float32")  # auto: bfloat16 where the CPU has it
-    if model == "torch-cnn":  # the fused kernel, except under torch.compile
-        assert json.loads(row["extra"])["fused_kernel"] is not bool(options)
+    extra = json.loads(row["extra"]) if isinstance(row["extra"], str) else {}
+    # Only the variant asked for by name runs mlbench's own kernel, and says so.
+    assert extra.get("fused_kernel") is (True if model == "torch-cnn-fused" else None)
+    expected = "torch-cnn" if model == "torch-cnn-fused" else None
+    assert (None if pd.isna(row["implementation_of"]) else row["implementation_of"]) == expected
 
 
 @pytest.mark.long
-def test_torch_cnn_without_a_compiler_warns_and_trains_on_pytorchs_own_ops(
+def test_without_a_compiler_torch_cnn_is_untouched_and_the_fused_variant_warns(
     tmp_path: Path,
 ) -> None:
-    """The fused kernel cannot be built: the job still trains, slower, and says why. (Its own
-    process: job processes come from a forkserver that keeps the environment it started with.)"""
+    """No C++ compiler: torch-cnn (stock PyTorch) never needed one; torch-cnn-fused cannot build
+    its kernel, still trains, on PyTorch's own ops, and says why. (Their own process: job
+    processes come from a forkserver that keeps the environment it started with.)"""
     env = {**os.environ, "CXX": str(tmp_path / "no-such-compiler"),
            "TORCH_EXTENSIONS_DIR": str(tmp_path / "extensions")}  # no cached build either
-    run = subprocess.run([sys.executable, "-m", "mlbench.cli", "run", "-m", "torch-cnn", *SMALL,
-                          "-p", "torch-cnn.epochs=1", "-o", str(tmp_path / "results"),
+    run = subprocess.run([sys.executable, "-m", "mlbench.cli", "run", "-m",
+                          "torch-cnn,torch-cnn-fused", *SMALL, "-p", "torch-cnn.epochs=1",
+                          "-p", "torch-cnn-fused.epochs=1", "-o", str(tmp_path / "results"),
                           "--name", "t", "--no-report"],
                          env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    row = table(tmp_path).loc["torch-cnn-cpu-r0"]
-    assert row["status"] == "ok" and row["accuracy"] > 0.7
-    assert json.loads(row["extra"])["fused_kernel"] is False
-    assert "fused pool-ReLU-dropout kernel could not be built" in row["warnings"]
-    assert "needs a C++ compiler" in row["warnings"]
+    frame = table(tmp_path)
+    stock, fused = frame.loc["torch-cnn-cpu-r0"], frame.loc["torch-cnn-fused-cpu-r0"]
+    assert stock["status"] == "ok" and stock["accuracy"] > 0.7
+    assert pd.isna(stock["warnings"]) and pd.isna(stock["extra"])
+    assert fused["status"] == "ok" and fused["implementation_of"] == "torch-cnn"
+    # The same network, seed and random draws on the same ops: the same predictions.
+    assert fused["accuracy"] == stock["accuracy"]
+    assert json.loads(fused["extra"])["fused_kernel"] is False
+    assert "fused pool-ReLU-dropout kernel could not be built" in fused["warnings"]
+    assert "needs a C++ compiler" in fused["warnings"]
+
+
+def test_torch_cnn_is_stock_and_the_fused_kernel_is_a_named_variant() -> None:
+    from mlbench.contract.registry import load_registry
+
+    registry = load_registry()
+    tags = registry.tags()
+    assert tags["cnn"] == ["keras-cnn", "torch-cnn"]  # like for like: no kernel of our own
+    assert tags["torch-cnn-engines"] == ["torch-cnn", "torch-cnn-fused"]
+    assert "torch-cnn-fused" in tags["implementation"]
+    stock, fused = registry.models["torch-cnn"], registry.models["torch-cnn-fused"]
+    assert "fused" not in stock.defaults and fused.defaults == stock.defaults
+    assert "not stock PyTorch" in fused.description and "C++ compiler" in fused.description
+    assert fused.devices == ("cpu",)
+    with pytest.raises(ValueError, match="torch-cnn-fused: compile must be False"):
+        fused.cls(compile=True)
 
 
 @pytest.mark.long
