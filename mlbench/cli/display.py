@@ -26,6 +26,7 @@ from mlbench.reporting.tables import (
     device_speedups,
     grid_columns,
     grid_sort_key,
+    model_names,
     ok_rows,
     selection_lines,
     size_mib,
@@ -234,7 +235,8 @@ def results_table(frame: pd.DataFrame, metrics: Sequence[str] = ()) -> Table:
         [frame["model"], frame["device"]]).transform("mean")
     by, ascending = (["_ok", "model", *grid, "repeat"], True) if grid else (
         ["_ok", "_model_mean", "model", "device", "repeat"], [True, False, True, True, True])
-    order = frame.assign(_ok=~ok, _model_mean=model_mean, size_mib=size_mib(frame)).sort_values(
+    order = frame.assign(_ok=~ok, _model_mean=model_mean, size_mib=size_mib(frame),
+                         model_name=model_names(frame)).sort_values(
         by, ascending=ascending, na_position="last", key=grid_sort_key)
     table = Table(title=f"mlbench results: {_dataset_line(frame)}", title_justify="left")
     columns = [("model", "left"), ("device", "left"), ("sweep", "left"),
@@ -261,7 +263,8 @@ def results_table(frame: pd.DataFrame, metrics: Sequence[str] = ()) -> Table:
     for row in order.itertuples():
         style = STATUS_STYLE.get(str(row.status), "")
         # Text(), not markup: names and errors come from plugins and may hold brackets.
-        cells: list[str | Text] = [Text(str(row.model)), Text(str(row.device))]
+        # The model with how the job differs from its defaults: "svm C=10".
+        cells: list[str | Text] = [Text(str(row.model_name)), Text(str(row.device))]
         if "sweep" in grid:
             cells.append(Text(row.sweep if isinstance(row.sweep, str) else ""))
         if "train_size" in grid:
@@ -290,6 +293,7 @@ def repeats_table(frame: pd.DataFrame) -> Table | None:
     95% intervals over seeds and over the test images; fit and predict time as geometric
     means with 95% intervals on the log scale. None when no job was repeated."""
     ok = ok_rows(frame)
+    ok["model"] = model_names(ok)  # labelled, as in the results table, with its variant
     keys = ["model", "device", *grid_columns(ok)]  # a grid's jobs differ in those as well
     if ok.empty or ok.groupby(keys).size().max() < 2:
         return None

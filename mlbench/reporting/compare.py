@@ -155,7 +155,8 @@ def summarise(run: Run) -> pd.DataFrame:
     """Per model and device: repeats, accuracy (mean, std, 95% interval, min, max), fit time
     and prediction throughput (median, min, max) over the ok jobs."""
     rows = []
-    for (model, device), jobs in run.ok.groupby(["model", "device"], sort=True):
+    ok = run.ok
+    for (model, device), jobs in ok.groupby([tables.model_names(ok), "device"], sort=True):
         accuracy = stats.mean_interval(jobs["accuracy"].to_numpy(dtype=float))
         row: dict[str, Any] = {
             "run": run.label, "model": model, "device": device, "repeats": accuracy.n,
@@ -172,12 +173,14 @@ def summarise(run: Run) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS).astype({"repeats": "Int64"})
 
 
+# (model, device), the model named with how its jobs differ from its defaults
+# (tables.model_names: "svm C=10"), so runs with other settings are not compared as one.
 Key = tuple[str, str]
 
 
 def _keys(run: Run) -> list[Key]:
-    return sorted({(str(m), str(d)) for m, d in zip(run.ok["model"], run.ok["device"],
-                                                     strict=True)})
+    return sorted({(str(m), str(d)) for m, d in zip(tables.model_names(run.ok),
+                                                     run.ok["device"], strict=True)})
 
 
 def shared_keys(base: Run, other: Run) -> list[Key]:
@@ -186,7 +189,7 @@ def shared_keys(base: Run, other: Run) -> list[Key]:
 
 def _jobs(run: Run, key: Key) -> pd.DataFrame:
     ok = run.ok
-    return ok[(ok["model"] == key[0]) & (ok["device"] == key[1])].sort_values(
+    return ok[(tables.model_names(ok) == key[0]) & (ok["device"] == key[1])].sort_values(
         ["repeat", "job_id"])
 
 
@@ -315,7 +318,8 @@ def missing_models(runs: list[Run]) -> list[str]:
         present = [run.label for run in runs if run not in absent]
         reasons = []
         for run in absent:
-            jobs = run.frame[(run.frame["model"] == model) & (run.frame["device"] == device)]
+            jobs = run.frame[(tables.model_names(run.frame) == model)
+                             & (run.frame["device"] == device)]
             statuses = ", ".join(sorted(set(jobs["status"].astype(str))))
             reasons.append(f"no ok job in {run.label} ({statuses})" if statuses
                            else f"not in {run.label}")
