@@ -39,8 +39,9 @@ def test_a_value_reads_as_typed_after_param(value: object) -> None:
 
 
 def test_variant_names_each_param_off_its_default_then_threads() -> None:
-    defaults = {"n_neighbors": 3, "weights": "uniform", "C": 1.0}
-    given = {"C": 10.0, "weights": "uniform", "n_neighbors": 5}  # weights: its default
+    defaults = {"n_neighbors": 3, "weights": "uniform", "C": 1.0, "layers": [100]}
+    # weights and layers: their defaults (--param gives a list default's value as a tuple).
+    given = {"C": 10.0, "weights": "uniform", "n_neighbors": 5, "layers": (100,)}
     assert variant_text(given, defaults) == "n_neighbors=5, C=10"  # the model's order
     assert variant_text(given, defaults, threads=2) == "n_neighbors=5, C=10, threads=2"
     assert variant_text({}, defaults) == ""

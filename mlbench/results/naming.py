@@ -63,5 +63,10 @@ def variant_text(params: Mapping[str, Any], defaults: Mapping[str, Any],
     then ``threads=N`` where ``--threads`` was set: ``backend=jax, learning_rate=0.01``; ""
     for a job with the model's defaults."""
     changed = [f"{name}={typed_text(params[name])}" for name in defaults
-               if name in params and params[name] != defaults[name]]
+               if name in params and _comparable(params[name]) != _comparable(defaults[name])]
     return ", ".join([*changed, *([f"threads={threads}"] if threads is not None else [])])
+
+
+def _comparable(value: Any) -> Any:
+    """A list as a tuple: --param gives a list default's value as a tuple (params.coerce)."""
+    return tuple(value) if isinstance(value, list) else value
