@@ -14,7 +14,7 @@ import numpy as np
 
 from mlbench import SkipJob, hookimpl
 from mlbench_plugins.cnn import CNN
-from mlbench_plugins.hardware import cpu_has_bfloat16, keep_freed_memory
+from mlbench_plugins.hardware import keep_freed_memory
 from mlbench_plugins.optional import import_framework
 from mlbench_plugins.torch_layers import build_net, fused_kernel
 
@@ -29,7 +29,7 @@ class TorchCNN(CNN):
     name = "torch-cnn"
     requires = ("torch",)
     install = "pip install 'mlbench[torch]'"
-    tags = ("cnn", "deep-learning", "torch", "torch-cnn-engines")
+    tags: tuple[str, ...] = ("cnn", "deep-learning", "torch", "torch-cnn-engines")
     defaults = CNN.defaults
 
     def prepare(self, X: np.ndarray, y: np.ndarray) -> None:
@@ -51,10 +51,10 @@ class TorchCNN(CNN):
         self.schedule_ = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer_, lambda step: self.rate_factor(step, count))
         self.dtype_ = self._autocast_dtype(torch)
-        self.scaler_ = torch.amp.GradScaler(enabled=self.dtype_ == torch.float16)
+        self.scaler_ = torch.amp.GradScaler(self.device_.type,
+                                            enabled=self.dtype_ == torch.float16)
         self.train_step_ = self._make_train_step()
-        if self.params["compile"]:
-            self._warm_up(X, y)
+        self._warm_up(X, y)
 
     def fit(self, X: np.ndarray, y: np.ndarray,
             eval_set: tuple[np.ndarray, np.ndarray] | None = None) -> TorchCNN:
@@ -133,16 +133,10 @@ class TorchCNN(CNN):
         return None  # PyTorch's own max-pool, ReLU and dropout
 
     def _autocast_dtype(self, torch: Any) -> Any:
-        precision = self.params["precision"]
-        if precision == "auto":
-            if self.device_.type == "cuda":
-                precision = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-            elif self.device_.type == "cpu" and cpu_has_bfloat16():
-                precision = "bfloat16"
-            else:
-                precision = "float32"
+        precision = self.training_precision()
         if precision == "float16" and self.device_.type == "cpu":
-            raise ValueError("torch-cnn: float16 training needs a GPU; use bfloat16 or float32")
+            raise ValueError(f"{self.name}: float16 training needs a GPU; use bfloat16 or "
+                             f"float32")
         return getattr(torch, precision)
 
     def _autocast(self) -> Any:
@@ -168,18 +162,29 @@ class TorchCNN(CNN):
         return step
 
     def _warm_up(self, X: np.ndarray, y: np.ndarray) -> None:
-        """Compile for the full and the last, partial batch now, then restore the initial
-        weights and optimizer state, so compilation is counted as start-up, not training."""
+        """Run the full and the last, partial batch and a prediction now (compiling them,
+        under torch.compile), then restore the initial weights, optimizer, loss scale and
+        random state: one-time start-up is counted as such, not as training, as keras-cnn's
+        warm-up does, and training draws exactly what it would have without it."""
         torch = self.torch_
-        saved = copy.deepcopy((self.net_.state_dict(), self.optimizer_.state_dict()))
+        saved = copy.deepcopy((self.net_.state_dict(), self.optimizer_.state_dict(),
+                               self.scaler_.state_dict()))
+        # The device's own generator too: dropout draws its bytes on the device.
+        generators = [torch.random, *{"cuda": [torch.cuda], "mps": [torch.mps]}.get(
+            self.device_.type, [])]
+        random_states = [generator.get_rng_state() for generator in generators]
         batch = self.params["batch_size"]
         sizes = {min(batch, len(X)), len(X) % batch} - {0}
         for size in sizes:
             self.train_step_(self._to_device(X[:size]),
                              torch.as_tensor(y[:size], device=self.device_))
+        self.predict_proba(X[:min(EVAL_BATCH, len(X))])
         self._synchronize()
         self.net_.load_state_dict(saved[0])
         self.optimizer_.load_state_dict(saved[1])
+        self.scaler_.load_state_dict(saved[2])
+        for generator, state in zip(generators, random_states, strict=True):
+            generator.set_rng_state(state)
 
     def _to_device(self, X: np.ndarray) -> Any:
         torch = self.torch_
