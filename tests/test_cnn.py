@@ -404,3 +404,34 @@ def test_keep_freed_memory_stops_page_faults_on_reused_blocks() -> None:
     # By default glibc trims the freed heap and faults much of it in again every step.
     assert default > 20_000
     assert kept < default / 5
+
+
+@pytest.mark.parametrize("name", CNNS)
+def test_both_cnns_resolve_precision_auto_by_one_rule(name: str) -> None:
+    from mlbench.contract.registry import load_registry
+    from mlbench_plugins.hardware import cpu_has_bfloat16
+
+    cls = load_registry().models[name].cls
+    assert cls(device="gpu").training_precision() == "float16"
+    assert cls().training_precision() == ("bfloat16" if cpu_has_bfloat16() else "float32")
+    assert cls(device="gpu", precision="bfloat16").training_precision() == "bfloat16"
+
+
+def test_torch_cnn_warms_up_and_leaves_weights_and_random_state_as_built() -> None:
+    """The warm-up (start-up, as keras-cnn's) trains two batches and predicts, then puts
+    everything back: training draws exactly what it would have without it."""
+    torch = pytest.importorskip("torch")
+    from mlbench.contract.registry import load_registry
+    from mlbench_plugins.torch_layers import build_net
+
+    X = torch.rand(300, 28, 28, 1).numpy()
+    y = (torch.arange(300) % 10).numpy()
+    model = load_registry().models["torch-cnn"].cls(epochs=1, monitor=False, seed=3)
+    model.prepare(X, y)
+    after = torch.random.get_rng_state()
+    torch.manual_seed(3)
+    built = build_net(torch, (28, 28))
+    assert torch.equal(torch.random.get_rng_state(), after)
+    assert all(torch.equal(a, b) for a, b in zip(built.state_dict().values(),
+                                                 model.net_.state_dict().values(), strict=True))
+    assert not model.optimizer_.state  # no Adam moments from the warm-up
