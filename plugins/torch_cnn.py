@@ -110,12 +110,7 @@ class TorchCNN(CNN):
             name, build = self.device_.type, "CUDA" if torch.version.cuda else "CPU"
         return {"framework": f"torch {torch.__version__} ({build} build)", "device_name": name,
                 "framework_threads": torch.get_num_threads(),
-                "precision": str(self.dtype_).replace("torch.", ""),
-                **self.kernel_info()}
-
-    def kernel_info(self) -> dict[str, Any]:
-        """What runtime_info() adds about a kernel of mlbench's own: nothing, in stock PyTorch."""
-        return {}
+                "precision": str(self.dtype_).replace("torch.", "")}
 
     # -- internals --------------------------------------------------------------------
 
@@ -220,9 +215,14 @@ class FusedTorchCNN(TorchCNN):
             raise ValueError(f"{self.name}: compile must be False: torch.compile cannot see "
                              f"into the fused kernel; use torch-cnn with compile=True")
 
-    def kernel_info(self) -> dict[str, Any]:
-        # implementation_of: the report's Engines section sets it beside torch-cnn.
-        return {"implementation_of": TorchCNN.name, "fused_kernel": self.kernel_ is not None}
+    def runtime_info(self) -> dict[str, Any]:
+        # implementation_of: the report's Engines section sets it beside torch-cnn; the
+        # framework names the kernel where it ran, in every table that shows the engine.
+        info = super().runtime_info()
+        if self.kernel_ is not None:
+            info["framework"] += ", with mlbench's fused C++ kernel"
+        return {**info, "implementation_of": TorchCNN.name,
+                "fused_kernel": self.kernel_ is not None}
 
     def _fused_kernel(self) -> Any:
         """The fused pool-ReLU-dropout kernel (Linux only: its build flags are GCC's and it is

@@ -107,6 +107,7 @@ def test_default_fast_recipe_trains(
     assert extra.get("fused_kernel") is (True if model == "torch-cnn-fused" else None)
     expected = "torch-cnn" if model == "torch-cnn-fused" else None
     assert (None if pd.isna(row["implementation_of"]) else row["implementation_of"]) == expected
+    assert ("fused C++ kernel" in row["framework"]) is (model == "torch-cnn-fused")
 
 
 @pytest.mark.long
@@ -132,6 +133,7 @@ def test_without_a_compiler_torch_cnn_is_untouched_and_the_fused_variant_warns(
     # The same network, seed and random draws on the same ops: the same predictions.
     assert fused["accuracy"] == stock["accuracy"]
     assert json.loads(fused["extra"])["fused_kernel"] is False
+    assert fused["framework"] == stock["framework"]  # no kernel of mlbench's own ran
     assert "fused pool-ReLU-dropout kernel could not be built" in fused["warnings"]
     assert "needs a C++ compiler" in fused["warnings"]
 
