@@ -57,7 +57,9 @@ def test_a_job_off_its_defaults_is_labelled_in_the_table_the_report_and_compare(
     assert variants(tmp_path, "a") == {"knn-cpu-r0": "weights=distance", "naive-bayes-cpu-r0": ""}
     assert variants(tmp_path, "b") == {"knn-cpu-r0": "", "naive-bayes-cpu-r0": ""}
 
-    # The terminal's results table and Summary, and the report's tables.
+    # The terminal's progress, results table and Summary, and the report's tables.
+    assert "] knn weights=distance on cpu, repeat 0: ok (" in shown.stderr
+    assert "] naive-bayes on cpu, repeat 0: ok (" in shown.stderr
     table = shown.stdout.split("Summary:")[0]
     assert "│ knn weights=distance │" in table and "│ naive-bayes          │" in table
     assert "knn weights=distance" in shown.stdout.split("Summary:")[1]

@@ -43,11 +43,16 @@ STATUS_STYLE = {"ok": "green", "failed": "red", "timeout": "yellow", "crashed": 
                 "skipped": "dim"}
 
 
-def job_label(model: str, device: str, repeat: int, job: str | None = None) -> str:
-    """``knn on cpu, repeat 0``; a grid's job by its id, which names its params and size."""
+def job_label(model: str, device: str, repeat: int, job: str | None = None,
+              variant: Any = None) -> str:
+    """``knn on cpu, repeat 0``; a grid's job by its id, which names its swept params and
+    size; either with how the job differs from the model's defaults: ``knn n_neighbors=5 on
+    cpu, repeat 0``."""
+    differs = variant if isinstance(variant, str) and variant else ""
     if job is not None and job != job_id(model, device, repeat):
-        return job
-    return f"{model} on {device}, repeat {repeat}"
+        return f"{job} ({differs})" if differs else job
+    name = f"{model} {differs}" if differs else model
+    return f"{name} on {device}, repeat {repeat}"
 
 
 def outcome_text(record: dict[str, Any]) -> str:
@@ -134,7 +139,7 @@ class ConsoleProgress(Progress):
             self.tasks["all"] = self.bar.add_task("run", total=total)
 
     def started(self, spec: JobSpec) -> None:
-        label = job_label(spec.model, spec.device, spec.repeat, spec.job_id)
+        label = job_label(spec.model, spec.device, spec.repeat, spec.job_id, spec.variant)
         expected = self.expected.expect(spec) if self.expected is not None else None
         if self.bar is not None:
             planned = spec.params.get("epochs")  # a CNN's; other models' histories vary
@@ -158,7 +163,7 @@ class ConsoleProgress(Progress):
             self.expected.add(record)  # the next repeat of this job expects as long
         status = record["status"]
         label = job_label(record["model"], record["device"], record["repeat"],
-                          record["job_id"])
+                          record["job_id"], record.get("variant"))
         line = f"[{self.done}/{self.total}] {label}: {status} ({outcome_text(record)})"
         if self.bar is not None:
             task = self.tasks.pop(record["job_id"], None)
@@ -191,7 +196,7 @@ class ConsoleProgress(Progress):
         # Errors below the table, whole: a column would fold them past reading.
         for row in results[results["error"].notna()].itertuples():
             label = job_label(str(row.model), str(row.device), row.repeat,  # type: ignore[arg-type]
-                              str(row.job_id))
+                              str(row.job_id), row.variant)
             out.print(Text(f"{row.status}: {label}: {row.error}",
                            style=STATUS_STYLE.get(str(row.status), "")), soft_wrap=True)
         repeated = repeats_table(results)
