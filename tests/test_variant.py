@@ -95,3 +95,9 @@ def test_a_run_saved_before_the_column_reads_as_default(tmp_path: Path) -> None:
                   "status": ["ok"]}).to_csv(path, index=False)
     frame = read_table(path)
     assert frame["variant"].isna().all() and list(model_labels(frame)) == ["knn"]
+
+
+def test_an_estimate_names_the_job_with_its_variant(cli: Cli) -> None:
+    result = cli("run", "-m", "knn", "-d", "digits", "-p", "knn.weights=distance", "--estimate")
+    assert result.exit_code == 0, result.output
+    assert "│ knn weights=distance │" in result.stdout

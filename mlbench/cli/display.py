@@ -343,7 +343,8 @@ def print_estimate(estimate: pd.DataFrame) -> None:
         table.add_column(name, justify="left" if name in (
             "model", "device", "sweep", "note") else "right")
     for row in estimate.to_dict("records"):
-        cells: list[str | Text] = [Text(str(row["model"])), Text(str(row["device"]))]
+        name = f"{row['model']} {row['variant']}" if row["variant"] else str(row["model"])
+        cells: list[str | Text] = [Text(name), Text(str(row["device"]))]
         if show_sweep:
             cells.append(Text(str(row["sweep"])))
         note = "; ".join(text for text in (row["note"], row["shaky"] and
