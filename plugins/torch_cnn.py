@@ -33,7 +33,7 @@ class TorchCNN(CNN):
     defaults = CNN.defaults
 
     def prepare(self, X: np.ndarray, y: np.ndarray) -> None:
-        """Framework start-up, timed apart from training: import, device, build, compile."""
+        """Framework start-up, timed apart from training: import, device, build, warm-up."""
         keep_freed_memory()  # no page faults for each step's activations
         torch = import_framework("torch", "PyTorch", "torch")
         self.torch_ = torch
