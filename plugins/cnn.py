@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from mlbench import Model
+from mlbench_plugins.hardware import cpu_has_bfloat16
 
 # `--param NAME.recipe=R`: a named set of params over the defaults; a param set to something
 # other than its default keeps that value.
@@ -83,6 +84,18 @@ class CNN(Model):
         self._epochs_started = 0
         self._train_seconds = 0.0
         self._eval_set: tuple[np.ndarray, np.ndarray] | None = None
+
+    def training_precision(self) -> str:
+        """What the job trains in: the param, or for ``auto`` the same rule for both CNNs
+        (a harness choice, not a framework's): mixed bfloat16 on a CPU that multiplies
+        bfloat16 natively, else float32 (emulated bfloat16 is slower); mixed float16 with
+        loss scaling on a GPU."""
+        precision = str(self.params["precision"])
+        if precision != "auto":
+            return precision
+        if self.device == "gpu":
+            return "float16"
+        return "bfloat16" if cpu_has_bfloat16() else "float32"
 
     def steps_per_epoch(self, count: int) -> int:
         """Optimizer steps in one epoch over ``count`` images (the last batch may be short)."""

@@ -14,7 +14,7 @@ import numpy as np
 
 from mlbench import SkipJob, hookimpl
 from mlbench_plugins.cnn import CNN, WARMUP_START
-from mlbench_plugins.hardware import cpu_has_bfloat16, keep_freed_memory
+from mlbench_plugins.hardware import keep_freed_memory
 
 EVAL_BATCH = 1000
 
@@ -66,7 +66,7 @@ class KerasCNN(CNN):
                 "fresh process, which mlbench run gives every job")
         self.keras_ = keras
         keras.utils.set_random_seed(self.seed)
-        self.precision_ = self._precision()
+        self.precision_ = self.training_precision()
         keras.mixed_precision.set_dtype_policy(
             "float32" if self.precision_ == "float32" else f"mixed_{self.precision_}")
         self.model_ = build_model(keras, X.shape[1:])
@@ -226,15 +226,6 @@ class KerasCNN(CNN):
                 "device_name": self.device_name_,
                 "framework_threads": threads,
                 "precision": self.precision_}
-
-    def _precision(self) -> str:
-        # float16 on a CPU, or bfloat16 on an old one, is emulated: slower than float32.
-        precision = str(self.params["precision"])
-        if precision == "auto":
-            if self.device == "gpu":
-                return "float16"  # mixed float16 is what Keras' loss scaling supports best
-            return "bfloat16" if cpu_has_bfloat16() else "float32"
-        return precision
 
     def _warm_up(self, X: np.ndarray, y: np.ndarray) -> None:
         """Trace the train and predict functions on a small slice, then restore the initial

@@ -1,4 +1,6 @@
-"""The reference CNN in PyTorch. PyTorch is imported only when a torch-cnn job starts."""
+"""The reference CNN in PyTorch, as PyTorch ships it (``torch-cnn``), and the same network with
+mlbench's own fused C++ kernel (``torch-cnn-fused``), a variant asked for by name. PyTorch is
+imported only when a job starts."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import numpy as np
 
 from mlbench import SkipJob, hookimpl
 from mlbench_plugins.cnn import CNN
-from mlbench_plugins.hardware import cpu_has_bfloat16, keep_freed_memory
+from mlbench_plugins.hardware import keep_freed_memory
 from mlbench_plugins.optional import import_framework
 from mlbench_plugins.torch_layers import build_net, fused_kernel
 
@@ -20,21 +22,18 @@ EVAL_BATCH = 1000
 
 
 class TorchCNN(CNN):
-    """The introductory-notebook CNN in PyTorch (channels-last; autocast where hardware has it)."""
+    """The introductory-notebook CNN in PyTorch's own ops: nothing of mlbench's to compile.
+
+    Channels-last, with autocast where the hardware has it."""
 
     name = "torch-cnn"
     requires = ("torch",)
     install = "pip install 'mlbench[torch]'"
-    tags = ("cnn", "deep-learning", "torch")
-    defaults = {
-        **CNN.defaults,
-        # On the CPU: max-pool, ReLU and dropout in one C++ kernel, built on first use (about
-        # 30 s, once per machine; torch_layers.py). False: PyTorch's own ops, ~1.7x slower.
-        "fused": True,
-    }
+    tags: tuple[str, ...] = ("cnn", "deep-learning", "torch", "torch-cnn-engines")
+    defaults = CNN.defaults
 
     def prepare(self, X: np.ndarray, y: np.ndarray) -> None:
-        """Framework start-up, timed apart from training: import, device, build, compile."""
+        """Framework start-up, timed apart from training: import, device, build, warm-up."""
         keep_freed_memory()  # no page faults for each step's activations
         torch = import_framework("torch", "PyTorch", "torch")
         self.torch_ = torch
@@ -52,10 +51,10 @@ class TorchCNN(CNN):
         self.schedule_ = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer_, lambda step: self.rate_factor(step, count))
         self.dtype_ = self._autocast_dtype(torch)
-        self.scaler_ = torch.amp.GradScaler(enabled=self.dtype_ == torch.float16)
+        self.scaler_ = torch.amp.GradScaler(self.device_.type,
+                                            enabled=self.dtype_ == torch.float16)
         self.train_step_ = self._make_train_step()
-        if self.params["compile"]:
-            self._warm_up(X, y)
+        self._warm_up(X, y)
 
     def fit(self, X: np.ndarray, y: np.ndarray,
             eval_set: tuple[np.ndarray, np.ndarray] | None = None) -> TorchCNN:
@@ -111,8 +110,7 @@ class TorchCNN(CNN):
             name, build = self.device_.type, "CUDA" if torch.version.cuda else "CPU"
         return {"framework": f"torch {torch.__version__} ({build} build)", "device_name": name,
                 "framework_threads": torch.get_num_threads(),
-                "precision": str(self.dtype_).replace("torch.", ""),
-                "fused_kernel": self.kernel_ is not None}
+                "precision": str(self.dtype_).replace("torch.", "")}
 
     # -- internals --------------------------------------------------------------------
 
@@ -127,34 +125,13 @@ class TorchCNN(CNN):
         raise SkipJob(f"no CUDA or MPS device visible to PyTorch ({torch.__version__}, {build})")
 
     def _fused_kernel(self) -> Any:
-        """The fused pool-ReLU-dropout kernel where it applies (param fused, the CPU, no
-        torch.compile, which would not see into it, Linux: its build flags are GCC's and it is
-        tested only there), else None. A kernel that cannot be built costs speed, not the
-        job: a warning, and PyTorch's own ops."""
-        if (not self.params["fused"] or self.device_.type != "cpu" or self.params["compile"]
-                or not sys.platform.startswith("linux")):
-            return None
-        try:
-            return fused_kernel(self.torch_)
-        except Exception as error:  # a compiler's failure can surface as any exception
-            reason = (str(error).strip().splitlines() or [""])[0]
-            warnings.warn(f"torch-cnn: the fused pool-ReLU-dropout kernel could not be built "
-                          f"({type(error).__name__}: {reason[:200]}); training with PyTorch's "
-                          f"own ops instead, about 1.7x slower. It needs a C++ compiler and "
-                          f"ninja (pip install ninja); or set fused=false", stacklevel=2)
-            return None
+        return None  # PyTorch's own max-pool, ReLU and dropout
 
     def _autocast_dtype(self, torch: Any) -> Any:
-        precision = self.params["precision"]
-        if precision == "auto":
-            if self.device_.type == "cuda":
-                precision = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-            elif self.device_.type == "cpu" and cpu_has_bfloat16():
-                precision = "bfloat16"
-            else:
-                precision = "float32"
+        precision = self.training_precision()
         if precision == "float16" and self.device_.type == "cpu":
-            raise ValueError("torch-cnn: float16 training needs a GPU; use bfloat16 or float32")
+            raise ValueError(f"{self.name}: float16 training needs a GPU; use bfloat16 or "
+                             f"float32")
         return getattr(torch, precision)
 
     def _autocast(self) -> Any:
@@ -180,18 +157,29 @@ class TorchCNN(CNN):
         return step
 
     def _warm_up(self, X: np.ndarray, y: np.ndarray) -> None:
-        """Compile for the full and the last, partial batch now, then restore the initial
-        weights and optimizer state, so compilation is counted as start-up, not training."""
+        """Run the full and the last, partial batch and a prediction now (compiling them,
+        under torch.compile), then restore the initial weights, optimizer, loss scale and
+        random state: one-time start-up is counted as such, not as training, as keras-cnn's
+        warm-up does, and training draws exactly what it would have without it."""
         torch = self.torch_
-        saved = copy.deepcopy((self.net_.state_dict(), self.optimizer_.state_dict()))
+        saved = copy.deepcopy((self.net_.state_dict(), self.optimizer_.state_dict(),
+                               self.scaler_.state_dict()))
+        # The device's own generator too: dropout draws its bytes on the device.
+        generators = [torch.random, *{"cuda": [torch.cuda], "mps": [torch.mps]}.get(
+            self.device_.type, [])]
+        random_states = [generator.get_rng_state() for generator in generators]
         batch = self.params["batch_size"]
         sizes = {min(batch, len(X)), len(X) % batch} - {0}
         for size in sizes:
             self.train_step_(self._to_device(X[:size]),
                              torch.as_tensor(y[:size], device=self.device_))
+        self.predict_proba(X[:min(EVAL_BATCH, len(X))])
         self._synchronize()
         self.net_.load_state_dict(saved[0])
         self.optimizer_.load_state_dict(saved[1])
+        self.scaler_.load_state_dict(saved[2])
+        for generator, state in zip(generators, random_states, strict=True):
+            generator.set_rng_state(state)
 
     def _to_device(self, X: np.ndarray) -> Any:
         torch = self.torch_
@@ -206,6 +194,56 @@ class TorchCNN(CNN):
             self.torch_.mps.synchronize()
 
 
+class FusedTorchCNN(TorchCNN):
+    """torch-cnn with mlbench's own C++ kernel, not stock PyTorch; needs a C++ compiler.
+
+    Max-pool, ReLU and dropout run as one kernel, built on first use (about 30 s, once per
+    machine)."""
+
+    # The same network, params, seed and random draws as torch-cnn; its pool-ReLU-dropout
+    # layer runs one pass of pool_relu_dropout.cpp each way (torch_layers.py). Its gain depends
+    # on the CPU: a training step 1.7x faster on a Xeon with AMX (BENCHMARKS.md), a whole fit
+    # 1.13x on an AMD EPYC without it (issue 22).
+    name = "torch-cnn-fused"
+    tags = ("implementation", "torch-cnn-engines")
+    devices = ("cpu",)  # the kernel is a CPU kernel; on a GPU this would be torch-cnn
+    install = "pip install 'mlbench[torch]', and a C++ compiler with Python's headers"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if self.params["compile"]:
+            raise ValueError(f"{self.name}: compile must be False: torch.compile cannot see "
+                             f"into the fused kernel; use torch-cnn with compile=True")
+
+    def runtime_info(self) -> dict[str, Any]:
+        # implementation_of: the report's Engines section sets it beside torch-cnn; the
+        # framework names the kernel where it ran, in every table that shows the engine.
+        info = super().runtime_info()
+        if self.kernel_ is not None:
+            info["framework"] += ", with mlbench's fused C++ kernel"
+        return {**info, "implementation_of": TorchCNN.name,
+                "fused_kernel": self.kernel_ is not None}
+
+    def _fused_kernel(self) -> Any:
+        """The fused pool-ReLU-dropout kernel (Linux only: its build flags are GCC's and it is
+        tested only there), else None. A kernel that cannot be built costs speed, not the
+        job: a warning, and PyTorch's own ops, as in torch-cnn."""
+        if not sys.platform.startswith("linux"):
+            warnings.warn(f"{self.name}: the fused kernel is built only on Linux; training "
+                          f"with PyTorch's own ops, as torch-cnn does", stacklevel=2)
+            return None
+        try:
+            return fused_kernel(self.torch_)
+        except Exception as error:  # a compiler's failure can surface as any exception
+            reason = (str(error).strip().splitlines() or [""])[0]
+            warnings.warn(f"{self.name}: the fused pool-ReLU-dropout kernel could not be built "
+                          f"({type(error).__name__}: {reason[:200]}); training with PyTorch's "
+                          f"own ops instead, as torch-cnn does. It needs a C++ compiler, "
+                          f"Python's headers and ninja (pip install ninja)", stacklevel=2)
+            return None
+
+
 @hookimpl
 def mlbench_register_models(register: Callable[[type], None]) -> None:
     register(TorchCNN)
+    register(FusedTorchCNN)

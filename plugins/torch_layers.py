@@ -1,14 +1,15 @@
 """torch-cnn's network: the notebook's layers, three of them done faster than torch.nn does them
 on a CPU. PyTorch is passed in, never imported here: it is imported only when a job starts.
 
-The fused layer: max-pool, ReLU and dropout after the second convolution, as one C++ kernel
-each way (pool_relu_dropout.cpp), built with torch.utils.cpp_extension the first time a job
-needs it (about 30 s; PyTorch caches the build in TORCH_EXTENSIONS_DIR, by default
-~/.cache/torch_extensions). Why hand-written: in PyTorch's own ops those three layers were a
-third of a training step here (max-pool keeps int64 indices and zero-fills its gradient first;
-dropout takes four passes), and torch.compile, which would fuse them, made the step 2x slower
-on this CPU (BENCHMARKS.md). The kernel reads and writes each activation once: torch-cnn's
-training step measured 1.7x faster. Its tests hold it to PyTorch's own layers, output and
+The fused layer, torch-cnn-fused's only (torch-cnn stays in PyTorch's own ops): max-pool, ReLU
+and dropout after the second convolution, as one C++ kernel each way (pool_relu_dropout.cpp),
+built with torch.utils.cpp_extension the first time a torch-cnn-fused job needs it (about 30 s;
+PyTorch caches the build in TORCH_EXTENSIONS_DIR, by default ~/.cache/torch_extensions). Why
+hand-written: in PyTorch's own ops those three layers were a third of a training step here
+(max-pool keeps int64 indices and zero-fills its gradient first; dropout takes four passes),
+and torch.compile, which would fuse them, made the step 2x slower on this CPU (BENCHMARKS.md).
+The kernel reads and writes each activation once: the training step measured 1.7x faster
+than torch-cnn's on this project's Xeon. Its tests hold it to PyTorch's own layers, output and
 gradient.
 """
 

@@ -56,7 +56,7 @@ def test_every_scikit_learn_model_passes_check_model(name: str) -> None:
 
 
 @pytest.mark.long
-@pytest.mark.parametrize("name", ["keras-cnn", "torch-cnn"])
+@pytest.mark.parametrize("name", ["keras-cnn", "torch-cnn", "torch-cnn-fused"])
 def test_the_cnns_pass_check_model(name: str) -> None:
     # 500 mnist-5k images, one epoch: about 10 s each on 2 cores, framework start-up included.
     try:

@@ -89,7 +89,8 @@ def test_evaluations_within_epochs_give_a_finer_time_to_target(
 
 @pytest.mark.long
 @pytest.mark.parametrize(("model", "options"), [
-    ("keras-cnn", []), ("torch-cnn", []), ("torch-cnn", ["-p", "torch-cnn.compile=True"])])
+    ("keras-cnn", []), ("torch-cnn", []), ("torch-cnn", ["-p", "torch-cnn.compile=True"]),
+    ("torch-cnn-fused", [])])
 def test_default_fast_recipe_trains(
     cli: Cli, tmp_path: Path, model: str, options: list[str]
 ) -> None:
@@ -101,28 +102,56 @@ def test_default_fast_recipe_trains(
     params = json.loads(row["params"])
     assert params["batch_size"] == 128 and params["compile"] is bool(options)
     assert row["precision"] in ("bfloat16", "float32")  # auto: bfloat16 where the CPU has it
-    if model == "torch-cnn":  # the fused kernel, except under torch.compile
-        assert json.loads(row["extra"])["fused_kernel"] is not bool(options)
+    extra = json.loads(row["extra"]) if isinstance(row["extra"], str) else {}
+    # Only the variant asked for by name runs mlbench's own kernel, and says so.
+    assert extra.get("fused_kernel") is (True if model == "torch-cnn-fused" else None)
+    expected = "torch-cnn" if model == "torch-cnn-fused" else None
+    assert (None if pd.isna(row["implementation_of"]) else row["implementation_of"]) == expected
+    assert ("fused C++ kernel" in row["framework"]) is (model == "torch-cnn-fused")
 
 
 @pytest.mark.long
-def test_torch_cnn_without_a_compiler_warns_and_trains_on_pytorchs_own_ops(
+def test_without_a_compiler_torch_cnn_is_untouched_and_the_fused_variant_warns(
     tmp_path: Path,
 ) -> None:
-    """The fused kernel cannot be built: the job still trains, slower, and says why. (Its own
-    process: job processes come from a forkserver that keeps the environment it started with.)"""
+    """No C++ compiler: torch-cnn (stock PyTorch) never needed one; torch-cnn-fused cannot build
+    its kernel, still trains, on PyTorch's own ops, and says why. (Their own process: job
+    processes come from a forkserver that keeps the environment it started with.)"""
     env = {**os.environ, "CXX": str(tmp_path / "no-such-compiler"),
            "TORCH_EXTENSIONS_DIR": str(tmp_path / "extensions")}  # no cached build either
-    run = subprocess.run([sys.executable, "-m", "mlbench.cli", "run", "-m", "torch-cnn", *SMALL,
-                          "-p", "torch-cnn.epochs=1", "-o", str(tmp_path / "results"),
+    run = subprocess.run([sys.executable, "-m", "mlbench.cli", "run", "-m",
+                          "torch-cnn,torch-cnn-fused", *SMALL, "-p", "torch-cnn.epochs=1",
+                          "-p", "torch-cnn-fused.epochs=1", "-o", str(tmp_path / "results"),
                           "--name", "t", "--no-report"],
                          env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    row = table(tmp_path).loc["torch-cnn-cpu-r0"]
-    assert row["status"] == "ok" and row["accuracy"] > 0.7
-    assert json.loads(row["extra"])["fused_kernel"] is False
-    assert "fused pool-ReLU-dropout kernel could not be built" in row["warnings"]
-    assert "needs a C++ compiler" in row["warnings"]
+    frame = table(tmp_path)
+    stock, fused = frame.loc["torch-cnn-cpu-r0"], frame.loc["torch-cnn-fused-cpu-r0"]
+    assert stock["status"] == "ok" and stock["accuracy"] > 0.7
+    assert pd.isna(stock["warnings"]) and pd.isna(stock["extra"])
+    assert fused["status"] == "ok" and fused["implementation_of"] == "torch-cnn"
+    # The same network, seed and random draws on the same ops: the same predictions.
+    assert fused["accuracy"] == stock["accuracy"]
+    assert json.loads(fused["extra"])["fused_kernel"] is False
+    assert fused["framework"] == stock["framework"]  # no kernel of mlbench's own ran
+    assert "fused pool-ReLU-dropout kernel could not be built" in fused["warnings"]
+    assert "needs a C++ compiler" in fused["warnings"]
+
+
+def test_torch_cnn_is_stock_and_the_fused_kernel_is_a_named_variant() -> None:
+    from mlbench.contract.registry import load_registry
+
+    registry = load_registry()
+    tags = registry.tags()
+    assert tags["cnn"] == ["keras-cnn", "torch-cnn"]  # like for like: no kernel of our own
+    assert tags["torch-cnn-engines"] == ["torch-cnn", "torch-cnn-fused"]
+    assert "torch-cnn-fused" in tags["implementation"]
+    stock, fused = registry.models["torch-cnn"], registry.models["torch-cnn-fused"]
+    assert "fused" not in stock.defaults and fused.defaults == stock.defaults
+    assert "not stock PyTorch" in fused.description and "C++ compiler" in fused.description
+    assert fused.devices == ("cpu",)
+    with pytest.raises(ValueError, match="torch-cnn-fused: compile must be False"):
+        fused.cls(compile=True)
 
 
 @pytest.mark.long
@@ -377,3 +406,34 @@ def test_keep_freed_memory_stops_page_faults_on_reused_blocks() -> None:
     # By default glibc trims the freed heap and faults much of it in again every step.
     assert default > 20_000
     assert kept < default / 5
+
+
+@pytest.mark.parametrize("name", CNNS)
+def test_both_cnns_resolve_precision_auto_by_one_rule(name: str) -> None:
+    from mlbench.contract.registry import load_registry
+    from mlbench_plugins.hardware import cpu_has_bfloat16
+
+    cls = load_registry().models[name].cls
+    assert cls(device="gpu").training_precision() == "float16"
+    assert cls().training_precision() == ("bfloat16" if cpu_has_bfloat16() else "float32")
+    assert cls(device="gpu", precision="bfloat16").training_precision() == "bfloat16"
+
+
+def test_torch_cnn_warms_up_and_leaves_weights_and_random_state_as_built() -> None:
+    """The warm-up (start-up, as keras-cnn's) trains two batches and predicts, then puts
+    everything back: training draws exactly what it would have without it."""
+    torch = pytest.importorskip("torch")
+    from mlbench.contract.registry import load_registry
+    from mlbench_plugins.torch_layers import build_net
+
+    X = torch.rand(300, 28, 28, 1).numpy()
+    y = (torch.arange(300) % 10).numpy()
+    model = load_registry().models["torch-cnn"].cls(epochs=1, monitor=False, seed=3)
+    model.prepare(X, y)
+    after = torch.random.get_rng_state()
+    torch.manual_seed(3)
+    built = build_net(torch, (28, 28))
+    assert torch.equal(torch.random.get_rng_state(), after)
+    assert all(torch.equal(a, b) for a, b in zip(built.state_dict().values(),
+                                                 model.net_.state_dict().values(), strict=True))
+    assert not model.optimizer_.state  # no Adam moments from the warm-up

@@ -48,19 +48,32 @@ def anchors(path: Path) -> set[str]:
 
 
 def commands(path: Path) -> list[list[str]]:
-    """Every `mlbench ...` line of the bash blocks of ``path``, as arguments (an environment
-    assignment in front and a trailing comment left out)."""
+    """Every `mlbench ...` command of the bash blocks of ``path``, a line's own or one of the
+    commands it chains with `&&`, as arguments (an environment assignment in front and a
+    trailing comment left out)."""
     found = []
     for language, body in FENCE.findall(path.read_text()):
         if language != "bash":
             continue
         for line in body.splitlines():
-            words = shlex.split(line, comments=True)
-            while words and re.match(r"^[A-Z_]+=", words[0]):
-                words.pop(0)
-            if words and words[0] == "mlbench":
-                found.append(words[1:])
+            chain = shlex.split(line, comments=True)
+            while chain:
+                end = chain.index("&&") if "&&" in chain else len(chain)
+                words, chain = chain[:end], chain[end + 1:]
+                while words and re.match(r"^[A-Z_]+=", words[0]):
+                    words.pop(0)
+                if words and words[0] == "mlbench":
+                    found.append(words[1:])
     return found
+
+
+def test_the_readme_sets_up_and_runs_the_main_job_and_the_tests_in_one_line_each() -> None:
+    lines = [line for language, body in FENCE.findall(README.read_text()) if language == "bash"
+             for line in body.splitlines()]
+    setup = "python3 -m venv .venv && . .venv/bin/activate && pip install -e "
+    assert f'{setup}".[cnn]" && mlbench run --models cnn,svm,knn' in lines
+    assert f'{setup}".[all,dev]" && pytest' in lines
+    assert ["run", "--models", "cnn,svm,knn"] in commands(README)
 
 
 # ---------------------------------------------------------------- the reference pages

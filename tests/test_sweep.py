@@ -349,11 +349,14 @@ def test_no_test_image_reaches_the_selection(
     selection = tables.sweep_selection(frame)
     assert selection is not None
     assert list(selection.loc[selection["chosen"], "sweep"]) == ["mode=honest"]
-    line = (f"oracle: mode=honest chosen on validation accuracy "
-            f"{honest['validation_accuracy'].mean():.4f} (400 validation images, mean of 2 "
-            f"repeats); its test accuracy {honest['accuracy'].mean():.4f}.")
-    assert line in result.stdout
-    assert line.replace("_", "\\_") in (run / "report.md").read_text()
+    # Named with the params it was given (answers, log): its variant.
+    label = tables.model_labels(frame, leave_out=["sweep", "train_size"]).iloc[0]
+    assert label.startswith("oracle answers=")
+    chosen = (f"mode=honest chosen on validation accuracy "
+              f"{honest['validation_accuracy'].mean():.4f} (400 validation images, mean of 2 "
+              f"repeats); its test accuracy {honest['accuracy'].mean():.4f}.")
+    assert f"{label}: {chosen}" in result.stdout
+    assert chosen in (run / "report.md").read_text()
 
     # What each job's model was given: fit, then predict on test, then on validation.
     entries = [json.loads(path.read_text()) for path in log.iterdir()]

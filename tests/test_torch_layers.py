@@ -1,5 +1,6 @@
-"""torch-cnn's own layers (plugins/torch_layers.py): the fused pool-ReLU-dropout kernel against
-PyTorch's own max-pool, ReLU and dropout, output and gradient, bit for bit.
+"""torch-cnn's own layers (plugins/torch_layers.py): the fused pool-ReLU-dropout kernel of the
+torch-cnn-fused variant against PyTorch's own max-pool, ReLU and dropout, output and gradient,
+bit for bit; stock torch-cnn never builds it.
 
 The kernel is really compiled (once per machine, about 30 s; PyTorch caches the build)."""
 
@@ -23,7 +24,7 @@ from mlbench_plugins.torch_layers import (  # noqa: E402
 @pytest.fixture(scope="module")
 def kernel() -> Any:
     if not sys.platform.startswith("linux"):
-        pytest.skip("torch-cnn builds its fused kernel only on Linux")
+        pytest.skip("torch-cnn-fused builds its kernel only on Linux")
     return fused_kernel(torch)
 
 
@@ -111,3 +112,21 @@ def test_byte_dropout_keeps_the_right_share_and_scales(p: float) -> None:
     layer.eval()
     assert torch.equal(layer(x), x)
     assert isinstance(ByteDropout(torch, 0.3), torch.nn.Dropout)  # not a multiple of 1/256
+
+
+def test_only_the_fused_variant_trains_through_the_kernel(kernel: Any) -> None:
+    """torch-cnn is PyTorch's own ops, with nothing built; torch-cnn-fused puts the kernel
+    (built above) in the same network."""
+    from mlbench.contract.registry import load_registry
+
+    X = torch.rand(64, 28, 28, 1).numpy()
+    y = (torch.arange(64) % 10).numpy()
+    models = load_registry().models
+    layers = {}
+    for name in ("torch-cnn", "torch-cnn-fused"):
+        model = models[name].cls(epochs=1, monitor=False)
+        model.prepare(X, y)
+        layers[name] = model.net_[3]  # max-pool, ReLU, dropout
+        assert model.runtime_info().get("fused_kernel") is (
+            True if name == "torch-cnn-fused" else None)
+    assert not layers["torch-cnn"].fused and layers["torch-cnn-fused"].fused

@@ -153,9 +153,11 @@ def test_speed_claims_need_a_difference_beyond_the_noise(cli: Cli, tmp_path: Pat
     summary = summary_of(run / "report.md")
     fit = frame["fit_seconds"]
     assert fit["slow"] / fit["quick"] >= TIME_RATIO  # the premise: known sleeps
+    # Each named with the param that sets it apart from its defaults (Markdown's "\_").
+    quick, slow = "quick fit\\_sleeps=(0.15,)", "slow fit\\_sleeps=(0.6,)"
     assert bullet(summary, "Fastest to fit") == (
-        f"- Fastest to fit (training alone): quick ({fit['quick']:.3g} s, one run), "
-        f"{fit['slow'] / fit['quick']:.1f}x faster than the next, slow, beyond the timing "
+        f"- Fastest to fit (training alone): {quick} ({fit['quick']:.3g} s, one run), "
+        f"{fit['slow'] / fit['quick']:.1f}x faster than the next, {slow}, beyond the timing "
         "noise.")
     assert bullet(summary, "Fastest to predict").endswith(
         f"all under {MIN_SECONDS} s, where start-up and timer noise dominate).")
@@ -167,8 +169,9 @@ def test_speed_claims_need_a_difference_beyond_the_noise(cli: Cli, tmp_path: Pat
                  "--name", "tie", report=True)
     assert result.exit_code == 0, result.output
     tied = bullet(summary_of(tmp_path / "results" / "tie" / "report.md"), "Fastest to fit")
-    assert tied.startswith("- Fastest to fit (training alone): no single model. slow and "
-                           "alike are within the timing noise of each other (")
+    assert tied.startswith(f"- Fastest to fit (training alone): no single model. {slow} and "
+                           "alike fit\\_sleeps=(0.7,) are within the timing noise of each "
+                           "other (")
     assert tied.endswith(f"one run each: from a single run, a time must be {TIME_RATIO}x "
                          "another's to count).")
 

@@ -29,6 +29,7 @@ from mlbench.reporting.tables import (
     disturbed_note,
     grid_columns,
     grid_sort_key,
+    model_names,
     ok_rows,
     selection_lines,
     size_mib,
@@ -46,11 +47,16 @@ STATUS_STYLE = {"ok": "green", "failed": "red", "timeout": "yellow", "crashed": 
                 "skipped": "dim"}
 
 
-def job_label(model: str, device: str, repeat: int, job: str | None = None) -> str:
-    """``knn on cpu, repeat 0``; a grid's job by its id, which names its params and size."""
+def job_label(model: str, device: str, repeat: int, job: str | None = None,
+              variant: Any = None) -> str:
+    """``knn on cpu, repeat 0``; a grid's job by its id, which names its swept params and
+    size; either with how the job differs from the model's defaults: ``knn n_neighbors=5 on
+    cpu, repeat 0``."""
+    differs = variant if isinstance(variant, str) and variant else ""
     if job is not None and job != job_id(model, device, repeat):
-        return job
-    return f"{model} on {device}, repeat {repeat}"
+        return f"{job} ({differs})" if differs else job
+    name = f"{model} {differs}" if differs else model
+    return f"{name} on {device}, repeat {repeat}"
 
 
 def outcome_text(record: dict[str, Any]) -> str:
@@ -156,7 +162,7 @@ class ConsoleProgress(Progress):
             self.tasks["all"] = self.bar.add_task("run", total=total)
 
     def started(self, spec: JobSpec) -> None:
-        label = job_label(spec.model, spec.device, spec.repeat, spec.job_id)
+        label = job_label(spec.model, spec.device, spec.repeat, spec.job_id, spec.variant)
         expected = self.expected.expect(spec) if self.expected is not None else None
         if self.bar is not None:
             planned = spec.params.get("epochs")  # a CNN's; other models' histories vary
@@ -180,7 +186,7 @@ class ConsoleProgress(Progress):
             self.expected.add(record)  # the next repeat of this job expects as long
         status = record["status"]
         label = job_label(record["model"], record["device"], record["repeat"],
-                          record["job_id"])
+                          record["job_id"], record.get("variant"))
         line = f"[{self.done}/{self.total}] {label}: {status} ({outcome_text(record)})"
         if self.bar is not None:
             task = self.tasks.pop(record["job_id"], None)
@@ -217,7 +223,7 @@ class ConsoleProgress(Progress):
         # Errors below the table, whole: a column would fold them past reading.
         for row in results[results["error"].notna()].itertuples():
             label = job_label(str(row.model), str(row.device), row.repeat,  # type: ignore[arg-type]
-                              str(row.job_id))
+                              str(row.job_id), row.variant)
             out.print(Text(f"{row.status}: {label}: {row.error}",
                            style=STATUS_STYLE.get(str(row.status), "")), soft_wrap=True)
         repeated = repeats_table(results)
@@ -261,7 +267,8 @@ def results_table(frame: pd.DataFrame, metrics: Sequence[str] = ()) -> Table:
         [frame["model"], frame["device"]]).transform("mean")
     by, ascending = (["_ok", "model", *grid, "repeat"], True) if grid else (
         ["_ok", "_model_mean", "model", "device", "repeat"], [True, False, True, True, True])
-    order = frame.assign(_ok=~ok, _model_mean=model_mean, size_mib=size_mib(frame)).sort_values(
+    order = frame.assign(_ok=~ok, _model_mean=model_mean, size_mib=size_mib(frame),
+                         model_name=model_names(frame)).sort_values(
         by, ascending=ascending, na_position="last", key=grid_sort_key)
     table = Table(title=f"mlbench results: {_dataset_line(frame)}", title_justify="left")
     columns = [("model", "left"), ("device", "left"), ("sweep", "left"),
@@ -289,7 +296,8 @@ def results_table(frame: pd.DataFrame, metrics: Sequence[str] = ()) -> Table:
     for row, flagged in zip(order.itertuples(), disturbed, strict=True):
         style = STATUS_STYLE.get(str(row.status), "")
         # Text(), not markup: names and errors come from plugins and may hold brackets.
-        cells: list[str | Text] = [Text(str(row.model)), Text(str(row.device))]
+        # The model with how the job differs from its defaults: "svm C=10".
+        cells: list[str | Text] = [Text(str(row.model_name)), Text(str(row.device))]
         if "sweep" in grid:
             cells.append(Text(row.sweep if isinstance(row.sweep, str) else ""))
         if "train_size" in grid:
@@ -319,6 +327,7 @@ def repeats_table(frame: pd.DataFrame) -> Table | None:
     95% intervals over seeds and over the test images; fit and predict time as geometric
     means with 95% intervals on the log scale. None when no job was repeated."""
     ok = ok_rows(frame)
+    ok["model"] = model_names(ok)  # labelled, as in the results table, with its variant
     keys = ["model", "device", *grid_columns(ok)]  # a grid's jobs differ in those as well
     if ok.empty or ok.groupby(keys).size().max() < 2:
         return None
@@ -363,7 +372,8 @@ def print_estimate(estimate: pd.DataFrame) -> None:
         table.add_column(name, justify="left" if name in (
             "model", "device", "sweep", "note") else "right")
     for row in estimate.to_dict("records"):
-        cells: list[str | Text] = [Text(str(row["model"])), Text(str(row["device"]))]
+        name = f"{row['model']} {row['variant']}" if row["variant"] else str(row["model"])
+        cells: list[str | Text] = [Text(name), Text(str(row["device"]))]
         if show_sweep:
             cells.append(Text(str(row["sweep"])))
         note = "; ".join(text for text in (row["note"], row["shaky"] and

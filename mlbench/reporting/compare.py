@@ -88,7 +88,10 @@ class Run:
 
     @property
     def ok(self) -> pd.DataFrame:
-        return tables.ok_rows(self.frame)
+        """The ok jobs, with ``name``: the model and how it differs from its defaults
+        (``tables.model_names``), what a comparison keys its rows by."""
+        ok = tables.ok_rows(self.frame)
+        return ok.assign(name=tables.model_names(ok))
 
     def noise(self, short: str) -> stats.TimingNoise:
         """This run's timing noise in ``short``'s times, pooled over its repeated jobs."""
@@ -159,7 +162,7 @@ def compare_runs(paths: list[Path | str] | tuple[str, ...], warn: Warn | None = 
 
 # -- numbers -----------------------------------------------------------------------------
 
-KEY = ["model", "device"]  # what one row of a comparison is
+KEY = ["name", "device"]  # what one row of a comparison is: Run.ok's model with its variant
 
 
 def summarise(run: Run) -> pd.DataFrame:
@@ -192,12 +195,14 @@ def summarise(run: Run) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS).astype({"repeats": "Int64"})
 
 
+# (model, device), the model named with how its jobs differ from its defaults
+# (tables.model_names: "svm C=10"), so runs with other settings are not compared as one.
 Key = tuple[str, str]
 
 
 def _keys(run: Run) -> list[Key]:
-    return sorted({(str(m), str(d)) for m, d in zip(run.ok["model"], run.ok["device"],
-                                                     strict=True)})
+    ok = run.ok
+    return sorted({(str(m), str(d)) for m, d in zip(ok["name"], ok["device"], strict=True)})
 
 
 def shared_keys(base: Run, other: Run) -> list[Key]:
@@ -206,7 +211,7 @@ def shared_keys(base: Run, other: Run) -> list[Key]:
 
 def _jobs(run: Run, key: Key) -> pd.DataFrame:
     ok = run.ok
-    return ok[(ok["model"] == key[0]) & (ok["device"] == key[1])].sort_values(
+    return ok[(ok["name"] == key[0]) & (ok["device"] == key[1])].sort_values(
         ["repeat", "job_id"])
 
 
@@ -385,7 +390,8 @@ def missing_models(runs: list[Run]) -> list[str]:
         present = [run.label for run in runs if run not in absent]
         reasons = []
         for run in absent:
-            jobs = run.frame[(run.frame["model"] == model) & (run.frame["device"] == device)]
+            jobs = run.frame[(tables.model_names(run.frame) == model)
+                             & (run.frame["device"] == device)]
             statuses = ", ".join(sorted(set(jobs["status"].astype(str))))
             reasons.append(f"no ok job in {run.label} ({statuses})" if statuses
                            else f"not in {run.label}")

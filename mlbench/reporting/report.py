@@ -188,7 +188,7 @@ def results_section(frame: pd.DataFrame) -> Section:
     jobs = frame.assign(**{ACCURACY_IMAGES: [
         accuracy_text(*stats.accuracy_interval(accuracy, size))
         for accuracy, size in zip(frame["accuracy"], frame["test_size"], strict=True)]},
-        model_size_mib=tables.size_mib(frame),
+        model_size_mib=tables.size_mib(frame), model=tables.model_names(frame),
         status=frame["status"].where(~tables.disturbed_jobs(frame),
                                      frame["status"] + f" {tables.DISTURBED_MARK}"))
     # Validation accuracy only where the run held images out; time to target only where a
@@ -398,6 +398,7 @@ def failures_section(frame: pd.DataFrame) -> Section:
     if failed.empty:
         return Section("Failures", [Text("None: every job ended ok.", "good")])
     # Folded like the other reference sections, but open: a failure is news.
+    failed = failed.assign(model=tables.model_names(failed))
     return Section("Failures", [Table(failed[["job_id", "model", "status", "error"]])],
                    open=True)
 

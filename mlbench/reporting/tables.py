@@ -122,17 +122,34 @@ def _sweep_order(text: Any) -> tuple[tuple[str, float, str], ...]:
     return tuple(order)
 
 
+def _with_settings(names: pd.Series, frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """``names`` followed by the job's text in ``columns`` (variant, sweep), ', '-joined,
+    where it has any: ``svm C=10``."""
+    present = [frame[column] for column in columns if column in frame]
+    settings = [", ".join(text for text in texts if isinstance(text, str) and text)
+                for texts in zip(*present, strict=True)] if present else [""] * len(frame)
+    return pd.Series([f"{name} {text}" if text else name
+                      for name, text in zip(names.astype(str), settings, strict=True)],
+                     index=frame.index, dtype=object)
+
+
+def model_names(frame: pd.DataFrame) -> pd.Series:
+    """Each job's model followed by how the job differs from the model's defaults (its
+    ``variant``): ``torch-cnn learning_rate=0.01``; the model alone for a job with the
+    defaults, or from a run saved before the column."""
+    return _with_settings(frame["model"], frame, ["variant"])
+
+
 def model_labels(frame: pd.DataFrame, leave_out: Iterable[str] = ()) -> pd.Series:
-    """The series name: the model, with its device when the run used more than one, and in
-    a grid its swept values and training-set size (except the grid columns in
-    ``leave_out``, which a chart shows on an axis)."""
+    """The series name: the model, with its device when the run used more than one, how its
+    jobs differ from the model's defaults (``variant``), and in a grid its swept values and
+    training-set size (except the grid columns in ``leave_out``, which a chart shows on an
+    axis)."""
     labels = frame["model"].astype(str)
     if frame["device"].nunique() > 1:
         labels = labels + " (" + frame["device"].astype(str) + ")"
     grid = [column for column in grid_columns(frame) if column not in leave_out]
-    if "sweep" in grid:
-        labels = labels + frame["sweep"].map(lambda text: f" {text}" if isinstance(text, str)
-                                             else "").astype(str)
+    labels = _with_settings(labels, frame, ["variant", *(["sweep"] if "sweep" in grid else [])])
     if "train_size" in grid:
         labels = labels + frame["train_size"].map(lambda size: f" n={size}").astype(str)
     return labels

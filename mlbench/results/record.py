@@ -175,6 +175,8 @@ class JobIdentity(Protocol):
     def sweep(self) -> dict[str, Any]: ...
     @property
     def train_size(self) -> int | None: ...
+    @property
+    def variant(self) -> str | None: ...
 
 
 @dataclass(kw_only=True)
@@ -309,6 +311,12 @@ class JobRecord:
     sweep: dict[str, Any] = column(  # noqa: RUF009 (a dataclasses.field)
         "string", "the job's values of the params --sweep varies, NAME=VALUE, ', '-separated",
         cell=lambda sweep: sweep_text(sweep or {}) or None, required=True)
+    variant: str | None = column(
+        "string", "how the job differs from its model's defaults: each param --param set to "
+        "another value than its default, NAME=VALUE as typed after --param MODEL. (in the "
+        "model's order), then threads=N where --threads was set, ', '-separated; swept params "
+        "are in sweep instead; empty for a job with the defaults, and in runs saved before "
+        "this column", cell=lambda variant: variant or None)
     warnings: list[str] | None = column(  # noqa: RUF009 (a dataclasses.field)
         "string", "warnings the job raised, '; '-separated",
         cell=lambda warnings: "; ".join(warnings or []) or None)
@@ -337,7 +345,7 @@ class JobRecord:
             return replace(job)
         return cls(job_id=job.job_id, model=job.model, plugin=job.plugin, device=job.device,
                    repeat=job.repeat, seed=job.seed, params=job.params, sweep=job.sweep,
-                   train_size=job.train_size)
+                   train_size=job.train_size, variant=job.variant or None)
 
     @classmethod
     def ok(cls, job: JobIdentity) -> JobRecord:

@@ -73,8 +73,9 @@ SHAKY_INSTABILITY = 0.25  # small fits straying further from their curve: shaky.
 SHAKY_SHARE = 0.2  # ...if that part is at least this share of the job...
 SHAKY_SECONDS = 1.0  # ...and this long (a sub-second part is timing noise, and cheap)
 
-COLUMNS = ["model", "device", "params", "sweep", "train_size", "test_size", "jobs", "setup_seconds",
-           "fit_seconds", "predict_seconds", "repeat_seconds", "job_seconds", "job_low_seconds",
+COLUMNS = ["model", "variant", "device", "params", "sweep", "train_size", "test_size", "jobs",
+           "setup_seconds", "fit_seconds", "predict_seconds", "repeat_seconds", "job_seconds",
+           "job_low_seconds",
            "job_high_seconds", "total_seconds", "fit_growth", "predict_growth", "extrapolation",
            "shaky", "note"]
 
@@ -295,7 +296,7 @@ def _row(members: list[JobSpec], probes: list[dict[str, Any]], dataset: Dataset,
     spec = members[0]
     train = _size(spec.data.train_indices, dataset.y_train)
     test = _size(spec.data.test_indices, dataset.y_test)
-    row: dict[str, Any] = {"model": spec.model, "device": spec.device,
+    row: dict[str, Any] = {"model": spec.model, "variant": spec.variant, "device": spec.device,
                            "params": json.dumps(spec.params, sort_keys=True, default=str),
                            "sweep": sweep_text(spec.sweep),
                            "train_size": train, "test_size": test, "jobs": len(members),

@@ -75,6 +75,9 @@ class JobSpec:
     # A short predict timed over repeated calls (drive.timed_calls); --estimate's small
     # fits time one call and add what the repeats will cost.
     time_short_calls: bool = True
+    # How the job differs from its model's defaults, the swept params left out (the sweep
+    # column names those): naming.variant_text, "" for a job with the defaults.
+    variant: str = ""
 
 
 # What a job leaves (its record and its predictions) and the callbacks an executor calls.

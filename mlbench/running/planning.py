@@ -14,7 +14,7 @@ import numpy as np
 from mlbench.contract.registry import Registry
 from mlbench.datasets import DataRef, Dataset, LoadRequest, cache_dir, stratified_indices
 from mlbench.errors import DatasetUnavailable, UsageError
-from mlbench.results.naming import job_id
+from mlbench.results.naming import job_id, variant_text
 from mlbench.results.record import JobRecord
 from mlbench.running.environment import gpu_names
 from mlbench.running.jobs import JobSpec, RunConfig
@@ -120,6 +120,7 @@ def plan(
     for model in config.models:
         entry = registry.models[model]
         swept = config.sweep.get(model, {})
+        variant = variant_text(config.params.get(model, {}), entry.defaults, config.threads)
         for requested in config.devices:
             device = requested
             if requested == "auto":
@@ -132,7 +133,7 @@ def plan(
                     spec = JobSpec(job_id(model, device, repeat, sweep, grid_size), model,
                                    entry.plugin, device, repeat, config.seed + repeat, params,
                                    subsets[size], tuple(config.plugin_paths), config.threads,
-                                   sweep, grid_size, config.target_accuracy)
+                                   sweep, grid_size, config.target_accuracy, variant)
                     if device in entry.devices:
                         specs.append(spec)
                     else:

@@ -4,8 +4,9 @@
     python tests/benchmarks/torch_step_probe.py [STEPS] [VARIANTS]
 
 STEPS (default 40) timed steps per round after 5 untimed; VARIANTS, comma-separated, of:
-base (the plugin as it is), eager (fused=false: max-pool, ReLU and dropout in PyTorch's own
-ops instead of the fused kernel), bf16data (training images held in bfloat16), compile
+base (torch-cnn-fused: mlbench's fused kernel), eager (torch-cnn, stock: max-pool, ReLU and
+dropout in PyTorch's own ops; until issue 22 the param fused=false), bf16data (base, with the
+training images held in bfloat16), compile
 (torch.compile, compiled before timing). (Until commit 9d00538 it also had amaxpool, max-pool
 as a reshape and amax.) Random images: the
 step's speed does not depend on them. Environment variables (OMP_WAIT_POLICY) apply to all.
@@ -16,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from mlbench_plugins.torch_cnn import TorchCNN
+from mlbench_plugins.torch_cnn import FusedTorchCNN, TorchCNN
 
 rng = np.random.default_rng(0)
 X = rng.random((60000, 28, 28, 1), dtype=np.float32)
@@ -25,8 +26,9 @@ STEPS, BATCH = int(sys.argv[1]) if len(sys.argv) > 1 else 40, 256
 
 
 def make(variant):
-    m = TorchCNN(seed=0, device="cpu", batch_size=BATCH, monitor=False,
-                 compile=variant == "compile", fused=variant != "eager")
+    model = TorchCNN if variant in ("eager", "compile") else FusedTorchCNN
+    m = model(seed=0, device="cpu", batch_size=BATCH, monitor=False,
+              compile=variant == "compile")
     m.prepare(X, y)
     images = m._to_device(X)
     if variant == "bf16data":
