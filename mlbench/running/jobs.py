@@ -72,12 +72,12 @@ class JobSpec:
     sweep: dict[str, Any] = field(default_factory=dict)  # this job's values of swept params
     train_size: int | None = None  # the size asked for in a grid; None: the run's one size
     target_accuracy: float | None = None  # for time_to_target_seconds (RunConfig's)
-    # A short predict timed over repeated calls (drive.timed_calls); --estimate's small
-    # fits time one call and add what the repeats will cost.
-    time_short_calls: bool = True
     # How the job differs from its model's defaults, the swept params left out (the sweep
     # column names those): naming.variant_text, "" for a job with the defaults.
     variant: str = ""
+    # A short predict timed over repeated calls (drive.timed_calls); --estimate's small
+    # fits time one call and add what the repeats will cost.
+    time_short_calls: bool = True
 
 
 # What a job leaves (its record and its predictions) and the callbacks an executor calls.
