@@ -77,6 +77,13 @@ def without_packages(folder: Path, *packages: str) -> dict[str, str]:
         [str(folder), *filter(None, [os.environ.get("PYTHONPATH")])])}
 
 
+def stderr_lines(result: Result) -> list[str]:
+    """What a command said on stderr, less the line a busy machine adds before a run (it
+    depends on what else runs beside the tests, not on the command)."""
+    return [line for line in result.stderr.strip().splitlines()
+            if not line.startswith("mlbench: the machine is busy")]
+
+
 def assert_one_line_error(result: Result, message: str, results: Path) -> None:
     """Bad input: exit 2, one `mlbench: error:` line holding ``message``, and no run folder
     left in ``results``."""

@@ -77,6 +77,16 @@ def test_the_rule(others: float, seconds: float, cores: int, threads: int | None
     assert is_disturbed(others, seconds, cores, threads) is disturbed
 
 
+@pytest.mark.parametrize(("others", "own", "disturbed"), [
+    (1.0, 1.0, True),  # a spinner and a job that wanted both cores: saturated
+    (1.0, 0.9, True),  # within the slack of saturated
+    (1.0, 0.05, False),  # a job that sleeps (or waits on its disk): a core stood idle
+    (1.0, 0.6, False),  # a job that used under one core while a core stood a third idle
+])
+def test_only_a_saturated_machine_disturbs(others: float, own: float, disturbed: bool) -> None:
+    assert is_disturbed(others, 10.0, 2, None, own) is disturbed
+
+
 def test_the_tick_floor_is_two_ticks_per_cpu() -> None:
     # Others' 0.2 cores allowed plus 2 ticks per CPU: 2 x 2 x 10 ms = 0.04 s over 1 s.
     floor = 2 * 2 * TICK

@@ -13,6 +13,7 @@ import pytest
 from click.testing import Result
 
 from mlbench.cli.commands import EXIT_DISK_FULL
+from tests.conftest import stderr_lines
 
 Cli = Callable[..., Result]
 
@@ -45,7 +46,7 @@ def test_a_full_disk_stops_the_run_in_one_line_and_resume_completes(
 
     assert result.exit_code == EXIT_DISK_FULL, result.output
     assert "Traceback" not in result.stderr
-    [line] = result.stderr.strip().splitlines()
+    [line] = stderr_lines(result)
     assert line.startswith("mlbench: error: the disk is full (No space left on device): "
                            f"could not write to {run}; the finished jobs are kept")
     assert line.endswith(f"finish the run with: mlbench run --resume {run}")

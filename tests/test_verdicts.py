@@ -247,10 +247,13 @@ def test_summary_table_terminal_and_compare_quote_the_same_time(
     speed = tables.speed_table(frame)
     assert speed is not None
     row = speed.set_index("model").loc["quick"]
+    assert row["label"] == "quick fit_sleeps=(0.15,0.2,0.3)"
     assert row["fit_center"] == pytest.approx(centre)
     interval = f"{row['fit_low']:.3g} to {row['fit_high']:.3g}"
 
-    assert (f"Fastest to fit (training alone): quick ({figure} s geometric mean, 3 runs)"
+    quick_name = "quick fit_sleeps=(0.15,0.2,0.3)"  # named with its params (its variant)
+    assert (f"Fastest to fit (training alone): {quick_name.replace('_', chr(92) + '_')} "
+            f"({figure} s geometric mean, 3 runs)"
             in bullet(summary_of(run / "report.md"), "Fastest to fit"))
     table = (run / "report.md").read_text().split("## Results", 1)[1].split("## Charts")[0]
     rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in table.splitlines()
@@ -265,5 +268,5 @@ def test_summary_table_terminal_and_compare_quote_the_same_time(
     shutil.copytree(run, tmp_path / "again")
     comparison = compare_runs([run, tmp_path / "again"])
     cells = display_table(comparison).set_index(["model", "run"])
-    assert cells.loc[("quick", run.name), "fit s"] == (
+    assert cells.loc[(quick_name, run.name), "fit s"] == (
         f"{figure} ({row['fit_low']:.3g}-{row['fit_high']:.3g})")

@@ -96,7 +96,9 @@ class Run:
     def noise(self, short: str) -> stats.TimingNoise:
         """This run's timing noise in ``short``'s times, pooled over its repeated jobs."""
         ok = self.ok
-        return tables.timing_noise(ok.assign(_time=_times(ok, short)), "_time", KEY)
+        # Column f"{short}_seconds", as the run's report pools it (the per-image prediction
+        # time only rescales it: the same noise on the log scale).
+        return tables.timing_noise(ok, f"{short}_seconds", KEY)
 
 
 @dataclass
@@ -276,7 +278,7 @@ def judge_time(base: Run, other: Run, key: Key, short: str,
     words. Disturbed jobs take no part; with none left on a side the time is not judged
     ("disturbed"). See RULES."""
     sides = [_jobs(run, key) for run in (base, other)]
-    calm = [jobs[~tables.disturbed_jobs(jobs)] for jobs in sides]
+    calm = [jobs[~tables.disturbed_jobs(jobs, f"{short}_seconds")] for jobs in sides]
     noise = stats.pool(base.noise(short), other.noise(short))._replace(between=between)
     # Prediction: the time of the first run's test set at each side's speed, so the
     # MIN_SECONDS floor applies to seconds a user waits.
@@ -289,8 +291,10 @@ def judge_time(base: Run, other: Run, key: Key, short: str,
         disturbed = [run.label for run, jobs, kept in zip((base, other), sides, calm,
                                                           strict=True)
                      if kept.empty and not jobs.empty]
+        slower = max(stats.geometric_mean(_times(jobs, short, images)) for jobs in sides)
         return {**row, f"{short}_judged": (
-            f"not judged: every job disturbed in {', '.join(disturbed)}" if disturbed
+            f"no claim: under {stats.MIN_SECONDS} s" if slower < stats.MIN_SECONDS
+            else f"not judged: every job disturbed in {', '.join(disturbed)}" if disturbed
             else "not measured")}
     ratio = stats.runs_ratio(times[0], times[1], noise)
     flag = stats.runs_differ(times[0], times[1], noise)

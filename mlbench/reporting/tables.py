@@ -33,13 +33,22 @@ def not_ok_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["status"] != "ok"]
 
 
-def disturbed_jobs(frame: pd.DataFrame) -> pd.Series:
+# Which flag says a time was disturbed: fit's and predict's each have their own window;
+# anything else (the cost, fit + predict) any of them.
+DISTURBED_FLAGS = {"fit_seconds": "fit_disturbed", "predict_seconds": "predict_disturbed",
+                   "predict_throughput": "predict_disturbed"}
+
+
+def disturbed_jobs(frame: pd.DataFrame, time: str | None = None) -> pd.Series:
     """True for each job flagged ``disturbed`` (other processes took the cores it was given
-    while it was timed: docs/running.md); a job whose flag is not known (a run saved before
-    mlbench measured it, no /proc/stat) counts as not flagged."""
-    if "disturbed" not in frame:
+    while it was timed: docs/running.md), or, for ``time`` (a column of times), flagged over
+    that time's own window; a job whose flag is not known (a run saved before mlbench
+    measured it, no /proc/stat) counts as not flagged."""
+    flag = DISTURBED_FLAGS.get(time or "", "disturbed")
+    flag = flag if flag in frame else "disturbed"
+    if flag not in frame:
         return pd.Series(False, index=frame.index, dtype=bool)
-    return frame["disturbed"].astype("boolean").fillna(False).astype(bool)
+    return frame[flag].astype("boolean").fillna(False).astype(bool)
 
 
 DISTURBED_MARK = "!"  # beside a disturbed job's status, in the terminal and the report
@@ -63,20 +72,23 @@ def disturbed_note(frame: pd.DataFrame) -> str | None:
             "leaving cores free (docs/running.md, Disturbed timings).")
 
 
-def timing_rows(ok: pd.DataFrame, by: str | list[str] = "label") -> pd.DataFrame:
-    """The jobs whose times a figure is made from, per group of ``by``: the undisturbed ones,
-    or all of a group's where every one was disturbed (so it still has a figure, which its
-    marks then call disturbed). The one rule for every table, chart, headline and
+def timing_rows(ok: pd.DataFrame, by: str | list[str] = "label",
+                time: str | None = None) -> pd.DataFrame:
+    """The jobs whose ``time`` a figure is made from, per group of ``by``: the undisturbed
+    ones, or all of a group's where every one was disturbed (so it still has a figure, which
+    its marks then call disturbed). The one rule for every table, chart, headline and
     comparison, so they quote the same time."""
-    calm = ~disturbed_jobs(ok)
-    return ok[calm | ~calm.groupby([ok[key] for key in np.atleast_1d(by)]).transform("any")]
+    calm = ~disturbed_jobs(ok, time)
+    some_calm = calm.groupby([ok[key] for key in np.atleast_1d(by)], dropna=False).transform(
+        "any").astype(bool)
+    return ok[calm | ~some_calm]
 
 
 def timing_noise(jobs: pd.DataFrame, column: str, by: str | list[str] = "label"
                  ) -> stats.TimingNoise:
     """The run's timing noise in ``column``, pooled over its groups of repeats (``by``), from
     undisturbed jobs only: a disturbed time says nothing about the noise of a quiet one."""
-    calm = jobs[~disturbed_jobs(jobs)]
+    calm = jobs[~disturbed_jobs(jobs, column)]
     return stats.TimingNoise.pooled(values.to_numpy(dtype=float) for _, values
                                     in calm.groupby(by, dropna=False)[column])
 
@@ -88,7 +100,7 @@ def time_figures(ok: pd.DataFrame, column: str, by: str | list[str] = "label"
     ``timing_rows`` and the 95% interval from the run's pooled ``timing_noise``."""
     noise = timing_noise(ok, column, by)
     return {key: stats.time_interval(rows[column].to_numpy(dtype=float), noise)
-            for key, rows in timing_rows(ok, by).groupby(by, dropna=False)}
+            for key, rows in timing_rows(ok, by, column).groupby(by, dropna=False)}
 
 
 GRID_COLUMNS = {"sweep": "sweep", "train_size": "train size"}  # a grid's columns: headings
@@ -231,8 +243,8 @@ def results_per_model(ok: pd.DataFrame) -> pd.DataFrame:
              .round({"peak MiB (max)": 0, "model MiB (max)": 0})
              .reset_index().rename(columns={"label": "model"})
              .sort_values(["test accuracy (mean)", "model"], ascending=[False, True]))
-    throughput = timing_rows(ok).groupby("label")["predict_throughput"].agg(
-        stats.geometric_mean)
+    throughput = timing_rows(ok, "label", "predict_throughput").groupby("label")[
+        "predict_throughput"].agg(stats.geometric_mean)
     table["predict images/s (geo. mean)"] = table["model"].map(throughput)
     if ok["target_accuracy"].isna().all():  # no model kept a history with test accuracy
         table = table.drop(columns="to target s (geo. mean)")
@@ -262,9 +274,10 @@ def per_model_timing(frame: pd.DataFrame) -> pd.DataFrame:
     accuracy = (ok.groupby(keys, dropna=False)
                 .agg(accuracy=("accuracy", "mean"), repeats=("job_id", "count"),
                      test_size=("test_size", "max")))
-    times = (timing_rows(ok).groupby(keys, dropna=False)
-             [["fit_seconds", "predict_seconds", "cost_seconds", "predict_throughput"]]
-             .agg(stats.geometric_mean))
+    times = pd.concat([timing_rows(ok, "label", column).groupby(keys, dropna=False)[column]
+                       .agg(stats.geometric_mean)
+                       for column in ("fit_seconds", "predict_seconds", "cost_seconds",
+                                      "predict_throughput")], axis=1)
     return (accuracy.join(times).reset_index()
             [[*keys, "accuracy", "fit_seconds", "predict_seconds", "cost_seconds",
               "predict_throughput", "repeats", "test_size"]]

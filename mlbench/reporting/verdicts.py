@@ -109,7 +109,7 @@ def speed_headline(jobs: pd.DataFrame, column: str, title: str) -> str:
     on the run's pooled noise); else every label within the noise of it shares the
     headline, and the sentence says why. Disturbed jobs (``tables.disturbed_jobs``) take no part:
     a label with no other job is left out, and the sentence says so."""
-    calm = jobs[~tables.disturbed_jobs(jobs) & jobs[column].notna()]
+    calm = jobs[~tables.disturbed_jobs(jobs, column) & jobs[column].notna()]
     left_out = sorted(set(jobs.loc[jobs[column].notna(), "label"].astype(str))
                       - set(calm["label"].astype(str)))
     aside = (f" Left out: {_names(left_out)}, every job of {'it' if len(left_out) == 1 else 'them'}"

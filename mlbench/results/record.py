@@ -268,10 +268,15 @@ class JobRecord:
                                        "worker", "s")
     disturbed: bool | None = column(
         "boolean", "the job did not get its cores: other processes used more of them, on "
-        "average over fit through predict, than the job left free, beyond a tolerance (the "
-        "rule: docs/running.md, Disturbed timings); its times are not like-for-like with a "
+        "average over fit's window or predict's, than the job left free, beyond a tolerance "
+        "(the rule: docs/running.md, Disturbed timings); its times are not like-for-like with a "
         "quiet machine's. Empty where not known (no /proc/stat, as on macOS; a run saved before "
         "mlbench measured it; a job that stopped before its predict ended)")
+    fit_disturbed: bool | None = column(
+        "boolean", "the same rule over fit's own window: whether fit_seconds was disturbed")
+    predict_disturbed: bool | None = column(
+        "boolean", "the same rule over the window from fit's end through predict (and "
+        "predict_proba): whether predict_seconds was disturbed")
     others_cores: float | None = column(
         "float64", "cores other processes used on average while the job was timed (fit "
         "through predict): their CPU seconds on the cores the job could run on, steal "

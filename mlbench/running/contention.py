@@ -19,6 +19,7 @@ and nothing is ever flagged.
 
 from __future__ import annotations
 
+import math
 import os
 import resource
 import time
@@ -44,6 +45,9 @@ STEAL_FIELD = 7
 TOLERANCE_CORES = 0.2
 TOLERANCE_SHARE = 0.1
 FLOOR_TICKS_PER_CPU = 2
+# ...and only when the cores were all busy, ours and others' together, within this much of
+# a core: otherwise a core stood idle that the job could have run on.
+SATURATED_SLACK = 0.25
 # Before a run: busy when others use more than a quarter of a core over the time watched,
 # from the command's start to its first job. A quarter, not the jobs' 0.2: over so short a
 # window the ticks' floor weighs more, and this line is about work that is there all along
@@ -80,7 +84,8 @@ class Reading:
     usable_cores: int
 
     def disturbed(self, threads: int | None) -> bool:
-        return is_disturbed(self.others_cores, self.seconds, self.usable_cores, threads)
+        return is_disturbed(self.others_cores, self.seconds, self.usable_cores, threads,
+                            self.own_cores)
 
 
 def usable_cpus() -> set[int] | None:
@@ -127,13 +132,18 @@ def between(start: Sample | None, end: Sample | None) -> Reading | None:
 
 
 def is_disturbed(others_cores: float, seconds: float, usable_cores: int,
-                 threads: int | None) -> bool:
+                 threads: int | None, own_cores: float = math.inf) -> bool:
     """The rule: others used more than the cores the job left free, plus the tolerance, plus
-    the ticks' floor (see the constants above)."""
+    the ticks' floor (see the constants above); and the cores were all in use, ours and
+    others' together (within SATURATED_SLACK and the floor): where a core stayed idle, the
+    job could have had it, so others took nothing it wanted (a job that sleeps or waits on
+    its disk beside a busy core). ``own_cores`` unknown: taken as saturated."""
     uses = usable_cores if threads is None else max(1, min(threads, usable_cores))
     allowed = usable_cores - uses + max(TOLERANCE_CORES, TOLERANCE_SHARE * uses)
     floor = FLOOR_TICKS_PER_CPU * usable_cores / TICKS_PER_SECOND
-    return others_cores * seconds > allowed * seconds + floor
+    saturated = ((others_cores + own_cores) * seconds
+                 >= (usable_cores - SATURATED_SLACK) * seconds - floor)
+    return saturated and others_cores * seconds > allowed * seconds + floor
 
 
 def is_busy(reading: Reading) -> bool:

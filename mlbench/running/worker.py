@@ -141,11 +141,13 @@ def _measure(spec: JobSpec, record: JobRecord, memory: ModelMemory,
         record.params = resolved  # as resolved by the model (a recipe's, say)
     # Framework start-up (imports, device, graph tracing) is measured apart from training.
     record.setup_seconds = driver.prepare(x_train, y_train, spec.seed)
-    # What the machine gave the job from fit through its last reported time (predict_proba).
+    # What the machine gave the job while fit ran, and from there through its last reported
+    # time (predict_proba): each time is judged by its own window.
     window = contention.sample()
     with watch_epochs(driver.model, on_epoch):
         fitted = driver.fit(x_train, y_train, eval_set=(x_test, y_test))
     record.fit_seconds, record.fit_cpu_seconds = fitted.seconds, fitted.cpu_seconds
+    fitted_at = contention.sample()
     history = driver.history()
     record.keep_history(history, spec.target_accuracy)
     last_total = history[-1].cumulative_train_seconds if history else None
@@ -183,7 +185,9 @@ def _measure(spec: JobSpec, record: JobRecord, memory: ModelMemory,
         index = np.union1d(sample.astype(np.int64), wrong)
         arrays["probabilities"] = probabilities[index]
         arrays["probability_index"] = index.astype(np.int32)
-    keep_contention(record, contention.between(window, contention.sample()), spec.threads)
+    ended = contention.sample()
+    keep_contention(record, contention.between(window, ended), spec.threads,
+                    contention.between(window, fitted_at), contention.between(fitted_at, ended))
     record.accuracy = float(np.mean(predicted == y_test))
     record.f1_macro = float(
         sklearn.metrics.f1_score(y_test, predicted, average="macro", zero_division=0)
@@ -210,14 +214,18 @@ def _measure(spec: JobSpec, record: JobRecord, memory: ModelMemory,
 
 
 def keep_contention(record: JobRecord, reading: contention.Reading | None,
-                    threads: int | None) -> None:
-    """What other work took from the job while it was timed, and whether that disturbed it
+                    threads: int | None, fit: contention.Reading | None = None,
+                    predict: contention.Reading | None = None) -> None:
+    """What other work took from the job while it was timed (``reading``: fit through
+    predict), and whether that disturbed its fit, its prediction, either
     (``contention.is_disturbed``); nothing where the platform cannot say."""
     if reading is None:
         return
     record.others_cores, record.steal_seconds = reading.others_cores, reading.steal_seconds
     record.own_cores, record.usable_cores = reading.own_cores, reading.usable_cores
-    record.disturbed = reading.disturbed(threads)
+    record.fit_disturbed = None if fit is None else fit.disturbed(threads)
+    record.predict_disturbed = None if predict is None else predict.disturbed(threads)
+    record.disturbed = bool(record.fit_disturbed or record.predict_disturbed)
 
 
 def log_loss(labels: np.ndarray, probabilities: np.ndarray, classes: np.ndarray) -> float:
