@@ -13,7 +13,14 @@ import pytest
 
 import mlbench
 from mlbench.results.table import COLUMNS
-from mlbench.running.drive import BATCHES, SHORT_SECONDS, batch_size, next_size, timed_calls
+from mlbench.running.drive import (
+    BATCH_SECONDS,
+    BATCHES,
+    SHORT_SECONDS,
+    batch_size,
+    next_size,
+    timed_calls,
+)
 
 
 def test_batch_sizes_follow_1_2_5_from_what_the_first_call_suggests() -> None:
@@ -22,7 +29,9 @@ def test_batch_sizes_follow_1_2_5_from_what_the_first_call_suggests() -> None:
         sizes.append(next_size(sizes[-1]))
     assert sizes == [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
     assert batch_size(1.0) == 1 and batch_size(0.15) == 1
-    assert batch_size(0.003) == 50  # 50 calls of 3 ms: 0.15 s, the last size under 0.2 s
+    # 20 calls of 3 ms: 0.06 s, the last size under a batch's share of 0.2 s (0.067 s)
+    assert batch_size(0.003) == 20
+    assert pytest.approx(SHORT_SECONDS) == BATCH_SECONDS * BATCHES
     assert batch_size(0.0) == batch_size(1e-6) <= 200_000  # no call is free: 1 us at least
 
 
@@ -43,7 +52,7 @@ def test_a_long_call_is_timed_once_and_a_short_one_over_batches() -> None:
     # Calibration calls are not among those timed; every call was made.
     assert len(calls) >= 1 + timing.calls
     assert timing.spread is not None and timing.spread >= 0
-    assert timing.seconds * timing.calls >= SHORT_SECONDS  # at least one full batch
+    assert timing.seconds * timing.calls >= BATCH_SECONDS  # at least one full batch
 
     slow = timed_calls(lambda: time.sleep(SHORT_SECONDS + 0.05) or "slow")
     assert slow[0] == "slow" and slow[1].calls == 1 and slow[1].spread is None

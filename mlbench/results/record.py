@@ -247,7 +247,7 @@ class JobRecord:
         "predict_and_proba() call that gave the labels and the probabilities", "s")
     predict_calls: int | None = column(
         "Int64", "calls behind predict_seconds: 1 where one call took 0.2 s or more (timed "
-        "once), else the calls of its 3 timed batches, each batch at least 0.2 s (the first "
+        "once), else the calls of its 3 timed batches, together at least 0.2 s (the first "
         "call, whose labels are scored, not among them)", "calls")
     predict_spread: float | None = column(
         "float64", "(max - min) / median of the per-call times of predict_seconds's batches; "

@@ -33,10 +33,12 @@ from mlbench.results.record import EpochRecord, read_history
 
 DataSet = tuple[np.ndarray, np.ndarray]
 
-# A call shorter than this is timed again, over batches of calls each at least this long
-# (timeit's autorange: 1, 2, 5, 10, 20, ... calls); a longer one is timed once.
+# A call shorter than this is timed again, over as many calls as fill it (timeit's
+# autorange: batches of 1, 2, 5, 10, 20, ... calls), in BATCHES batches of at least
+# BATCH_SECONDS each; a longer call is timed once.
 SHORT_SECONDS = 0.2
 BATCHES = 3  # batches of calls behind a short call's time: its median, and their spread
+BATCH_SECONDS = SHORT_SECONDS / BATCHES
 
 
 class ContractError(Exception):
@@ -65,8 +67,9 @@ def timed_calls(call: Callable[[], Any], repeat: bool = True,
                 what: str = "the call") -> tuple[Any, Timing]:
     """``call()``'s result, from its first call, and its time. Where ``repeat`` and that
     call took under ``SHORT_SECONDS``, it is called again in batches (results dropped) of
-    the first size in 1, 2, 5, 10, 20, ... whose batch takes at least ``SHORT_SECONDS``,
-    until ``BATCHES`` such batches are timed; the time per call is the median over them.
+    the first size in 1, 2, 5, 10, 20, ... whose batch takes at least ``BATCH_SECONDS``,
+    until ``BATCHES`` such batches, together at least ``SHORT_SECONDS``, are timed; the time
+    per call is the median over them.
     Calibration starts at the size the first call suggests, so it costs at most a batch or
     two more; the garbage collector waits while batches run, as in timeit. Where a repeated
     call raises, a warning names ``what`` and the first call is timed alone."""
@@ -87,7 +90,7 @@ def timed_calls(call: Callable[[], Any], repeat: bool = True,
             seconds = time.perf_counter() - started
             # Calibrated once a batch is long enough; after that every batch counts (one
             # that came out shorter is the calls speeding up, not a batch too small).
-            if seconds >= SHORT_SECONDS or per_call:
+            if seconds >= BATCH_SECONDS or per_call:
                 per_call.append(seconds / size)
             else:
                 size = next_size(size)
@@ -113,10 +116,10 @@ def next_size(size: int) -> int:
 
 def batch_size(first_seconds: float) -> int:
     """The largest of 1, 2, 5, 10, ... calls that the first call's time says stays under
-    ``SHORT_SECONDS``: a smaller batch would only be too short, since later calls are rarely
+    ``BATCH_SECONDS``: a smaller batch would only be too short, since later calls are rarely
     slower than the first (which warms the caches); not a larger one, in case they are."""
     size, first_seconds = 1, max(first_seconds, 1e-6)  # a clock's 0 is not a free call
-    while next_size(size) * first_seconds < SHORT_SECONDS:
+    while next_size(size) * first_seconds < BATCH_SECONDS:
         size = next_size(size)
     return size
 
