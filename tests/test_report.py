@@ -197,7 +197,11 @@ def check_repeat_statistics(printed: str, report: str, frame: pd.DataFrame) -> N
             data = data.assign(log_time=np.log(data[column]))
             calm = data[data["model"] == model]
             logs = np.log((calm if len(calm) else jobs)[column].to_numpy(dtype=float))
-            long = data.groupby("model")["log_time"].transform("mean") >= np.log(0.1)
+            # models whose times were measured over 0.1 s or more (a short predict: over
+            # all the calls timed)
+            calls = data["predict_calls"] if column == "predict_seconds" else 1
+            measured = np.log(data[column] * calls)
+            long = measured.groupby(data["model"]).transform("mean") >= np.log(0.1)
             if data.empty or data.groupby("model").size().max() < 2:
                 continue  # no undisturbed model timed twice: no interval to check
             fitted = smf.ols("log_time ~ C(model)", data[long] if long.any() else data).fit()

@@ -18,7 +18,7 @@ from click.testing import Result
 
 from mlbench.reporting import stats, tables
 from mlbench.reporting.compare import compare_runs, display_table
-from mlbench.reporting.stats import MIN_SECONDS, TIME_RATIO
+from mlbench.reporting.stats import TIME_RATIO
 from mlbench.results.table import read_table
 
 Cli = Callable[..., Result]
@@ -159,8 +159,10 @@ def test_speed_claims_need_a_difference_beyond_the_noise(cli: Cli, tmp_path: Pat
         f"- Fastest to fit (training alone): {quick} ({fit['quick']:.3g} s, one run), "
         f"{fit['slow'] / fit['quick']:.1f}x faster than the next, {slow}, beyond the timing "
         "noise.")
+    # Instant predictions, each timed over as many calls as fill 0.2 s: measured, so the
+    # single-run rule decides (not the 0.1 s floor for a time read off the timer once).
     assert bullet(summary, "Fastest to predict").endswith(
-        f"all under {MIN_SECONDS} s, where start-up and timer noise dominate).")
+        f"one run each: from a single run, a time must be {TIME_RATIO}x another's to count).")
     assert "no single model" in bullet(summary, "Fastest to predict")
 
     # Without quick, slow and alike (0.6 s against 0.7 s, one run each) are a tie.

@@ -270,6 +270,11 @@ def _times(jobs: pd.DataFrame, short: str, images: float = 1.0) -> np.ndarray:
     return (jobs["predict_seconds"] / jobs["test_size"] * images).to_numpy(dtype=float)
 
 
+def _measured(jobs: pd.DataFrame, short: str) -> float:
+    """The seconds the jobs' ``short`` time was measured over (geometric mean)."""
+    return stats.geometric_mean(tables.measured_seconds(jobs, f"{short}_seconds").to_numpy())
+
+
 def judge_time(base: Run, other: Run, key: Key, short: str,
                between: float = stats.BETWEEN_RUNS) -> dict[str, Any]:
     """One timing of a model in two runs: the ratio other / base with its 95% interval
@@ -280,8 +285,8 @@ def judge_time(base: Run, other: Run, key: Key, short: str,
     sides = [_jobs(run, key) for run in (base, other)]
     calm = [jobs[~tables.disturbed_jobs(jobs, f"{short}_seconds")] for jobs in sides]
     noise = stats.pool(base.noise(short), other.noise(short))._replace(between=between)
-    # Prediction: the time of the first run's test set at each side's speed, so the
-    # MIN_SECONDS floor applies to seconds a user waits.
+    # Prediction: the time of the first run's test set at each side's speed (the ratio of
+    # runs of other test sizes).
     images = float(sides[0]["test_size"].max())
     times = [_times(jobs, short, images) for jobs in calm]
     times = [values[~np.isnan(values)] for values in times]
@@ -291,14 +296,15 @@ def judge_time(base: Run, other: Run, key: Key, short: str,
         disturbed = [run.label for run, jobs, kept in zip((base, other), sides, calm,
                                                           strict=True)
                      if kept.empty and not jobs.empty]
-        slower = max(stats.geometric_mean(_times(jobs, short, images)) for jobs in sides)
+        slower = max(_measured(jobs, short) for jobs in sides)
         return {**row, f"{short}_judged": (
             f"no claim: under {stats.MIN_SECONDS} s" if slower < stats.MIN_SECONDS
             else f"not judged: every job disturbed in {', '.join(disturbed)}" if disturbed
             else "not measured")}
     ratio = stats.runs_ratio(times[0], times[1], noise)
-    flag = stats.runs_differ(times[0], times[1], noise)
-    slower = max(stats.geometric_mean(values) for values in times)
+    # The seconds each side's slower time was measured over (a short predict: many calls).
+    slower = max(_measured(jobs, short) for jobs in calm)
+    flag = stats.runs_differ(times[0], times[1], noise, slower)
     judged = ("beyond noise" if flag else
               f"no claim: under {stats.MIN_SECONDS} s" if slower < stats.MIN_SECONDS
               else "within noise")

@@ -226,18 +226,27 @@ class TimingNoise(NamedTuple):
     repeats less one). A model alone with 2 repeats has one degree of freedom (t = 12.7: an
     interval spanning a factor of thousands); pooled over a run's models it has many. It
     assumes the machine's relative noise is alike across the run's jobs, which holds for
-    times of ``MIN_SECONDS`` or more; shorter ones are left out of the pool, unless they are
-    all there is. ``between``: a comparison of two runs adds the noise between runs (the sd
-    of a log time from one run to the next), which repeats within one run do not see."""
+    times measured over ``MIN_SECONDS`` or more (a short predict timed over many calls is);
+    shorter ones are left out of the pool, unless they are all there is. ``between``: a
+    comparison of two runs adds the noise between runs (the sd of a log time from one run to
+    the next), which repeats within one run do not see."""
 
     variance: float
     freedom: int
     between: float = 0.0
 
     @classmethod
-    def pooled(cls, groups: Iterable[Sequence[float] | np.ndarray]) -> TimingNoise:
-        logs = [group for group in map(_logs, groups) if group.size]
-        long = [group for group in logs if np.exp(group.mean()) >= MIN_SECONDS]
+    def pooled(cls, groups: Iterable[Sequence[float] | np.ndarray],
+               measured: Iterable[float] | None = None) -> TimingNoise:
+        """``measured``: per group, the seconds its times were measured over (a short call
+        timed over many calls: their total), where that is more than the time itself."""
+        groups = list(groups)
+        spans = [geometric_mean(group) for group in groups] if measured is None \
+            else list(measured)
+        measured_logs = [(_logs(group), span) for group, span in zip(groups, spans,
+                                                                      strict=True)]
+        logs = [group for group, _ in measured_logs if group.size]
+        long = [group for group, span in measured_logs if group.size and span >= MIN_SECONDS]
         squares, freedom = 0.0, 0
         for group in long or logs:
             if group.size >= 2:
@@ -296,21 +305,24 @@ def time_ratio(base: Sequence[float] | np.ndarray, other: Sequence[float] | np.n
                         float(np.exp(difference + half)), n)
 
 
-TIME_RULE = (f"one time is called faster than another only when the slower is {MIN_SECONDS} s "
-             f"or more and either it is {TIME_RATIO}x the other or more (the rule for a "
-             "single run, kept at every count of repeats, so more repeats never give fewer "
-             "conclusions), or the 95% interval of their ratio excludes 1; times are "
-             "compared by their geometric means over repeats, and the interval comes from the "
-             "run's timing noise pooled over every job timed twice or more (Student's t on the "
-             "log times)")
+TIME_RULE = ("one time is called faster than another only when the slower was measured over "
+             f"{MIN_SECONDS} s or more (a short predict is timed over many calls) and either "
+             f"it is {TIME_RATIO}x the other or more (the rule for a single run, kept at every "
+             "count of repeats, so more repeats never give fewer conclusions), or the 95% "
+             "interval of their ratio excludes 1; times are compared by their geometric means "
+             "over repeats, and the interval comes from the run's timing noise pooled over "
+             "every job timed twice or more (Student's t on the log times)")
 
 
 def time_differs(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray,
-                 noise: TimingNoise | None = None) -> bool:
+                 noise: TimingNoise | None = None, measured: float | None = None) -> bool:
     """Whether two sets of times (repeats) differ beyond the timing noise: ``TIME_RULE``
-    (``noise``: the run's pooled noise; by default the two sets' own)."""
+    (``noise``: the run's pooled noise, by default the two sets' own; ``measured``: the
+    seconds the slower was measured over, where more than the time itself, as a short call
+    timed over many calls)."""
     ratio = time_ratio(a, b, noise)
-    if ratio.n == 0 or max(geometric_mean(a), geometric_mean(b)) < MIN_SECONDS:
+    slower = max(geometric_mean(a), geometric_mean(b)) if measured is None else measured
+    if ratio.n == 0 or slower < MIN_SECONDS:
         return False
     if ratio.center >= TIME_RATIO or ratio.center <= 1 / TIME_RATIO:
         return True
@@ -338,20 +350,23 @@ def runs_ratio(base: Sequence[float] | np.ndarray, other: Sequence[float] | np.n
 
 def runs_rule(between: float = BETWEEN_RUNS) -> str:
     """How ``runs_differ`` decides, in words, for the noise between runs allowed for."""
-    return ("between two runs, a time is called longer or shorter only when the slower is "
-            f"{MIN_SECONDS} s or more and the 95% interval of the ratio of the geometric means "
-            "excludes 1, the interval allowing for the noise within each run (pooled over the "
-            "runs' repeated jobs, or the model's own where larger) and for the noise between "
-            f"runs (a standard deviation of {between:.0%} of a time, on the log scale; "
-            "--run-noise sets it); with a single run on both sides, the slower must also be "
-            f"{TIME_RATIO}x the other; disturbed jobs are left out")
+    return ("between two runs, a time is called longer or shorter only when the slower was "
+            f"measured over {MIN_SECONDS} s or more and the 95% interval of the ratio of the "
+            "geometric means excludes 1, the interval allowing for the noise within each run "
+            "(pooled over the runs' repeated jobs, or the model's own where larger) and for "
+            f"the noise between runs (a standard deviation of {between:.0%} of a time, on the "
+            "log scale; --run-noise sets it); with a single run on both sides, the slower "
+            f"must also be {TIME_RATIO}x the other; disturbed jobs are left out")
 
 
 def runs_differ(base: Sequence[float] | np.ndarray, other: Sequence[float] | np.ndarray,
-                noise: TimingNoise) -> bool:
-    """Whether one model's times in two runs differ beyond the noise: ``runs_rule``."""
+                noise: TimingNoise, measured: float | None = None) -> bool:
+    """Whether one model's times in two runs differ beyond the noise: ``runs_rule``
+    (``measured`` as for ``time_differs``)."""
     ratio = runs_ratio(base, other, noise)
-    if ratio.n == 0 or max(geometric_mean(base), geometric_mean(other)) < MIN_SECONDS:
+    slower = max(geometric_mean(base), geometric_mean(other)) if measured is None \
+        else measured
+    if ratio.n == 0 or slower < MIN_SECONDS:
         return False
     if ratio.low <= 1 <= ratio.high or math.isnan(ratio.low):
         return False

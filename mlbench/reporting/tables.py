@@ -84,13 +84,25 @@ def timing_rows(ok: pd.DataFrame, by: str | list[str] = "label",
     return ok[calm | ~some_calm]
 
 
+def measured_seconds(jobs: pd.DataFrame, column: str) -> pd.Series:
+    """Per job, the seconds its ``column`` time was measured over: the time, or for a short
+    predict timed over many calls (``predict_calls``) their total, which is what decides
+    whether timer noise dominates it (``stats.MIN_SECONDS``)."""
+    seconds = jobs["predict_seconds"] if column == "predict_throughput" else jobs[column]
+    if column in ("predict_seconds", "predict_throughput") and "predict_calls" in jobs:
+        return seconds * jobs["predict_calls"].astype("float64").fillna(1.0).clip(lower=1.0)
+    return seconds.astype("float64")
+
+
 def timing_noise(jobs: pd.DataFrame, column: str, by: str | list[str] = "label"
                  ) -> stats.TimingNoise:
     """The run's timing noise in ``column``, pooled over its groups of repeats (``by``), from
     undisturbed jobs only: a disturbed time says nothing about the noise of a quiet one."""
     calm = jobs[~disturbed_jobs(jobs, column)]
-    return stats.TimingNoise.pooled(values.to_numpy(dtype=float) for _, values
-                                    in calm.groupby(by, dropna=False)[column])
+    groups = calm.assign(_measured=measured_seconds(calm, column)).groupby(by, dropna=False)
+    return stats.TimingNoise.pooled(
+        (rows[column].to_numpy(dtype=float) for _, rows in groups),
+        [stats.geometric_mean(rows["_measured"].to_numpy(dtype=float)) for _, rows in groups])
 
 
 def time_figures(ok: pd.DataFrame, column: str, by: str | list[str] = "label"

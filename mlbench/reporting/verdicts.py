@@ -126,8 +126,11 @@ def speed_headline(jobs: pd.DataFrame, column: str, title: str) -> str:
     figure = f"{seconds(centre[leader])}{_centre_name(times[leader])}"
     if len(order) == 1:
         return f"{title}: {leader} ({figure}, {_counts(calm, [leader])}).{aside}"
+    measured = {str(label): stats.geometric_mean(rows.to_numpy(dtype=float)) for label, rows
+                in tables.measured_seconds(calm, column).groupby(calm["label"])}
     within = [label for label in order[1:]
-              if not stats.time_differs(times[leader], times[label], noise)]
+              if not stats.time_differs(times[leader], times[label], noise,
+                                        max(measured[leader], measured[label]))]
     if not within:
         runner = order[1]
         return (f"{title}: {leader} ({figure}, {_counts(calm, [leader])}), "
@@ -135,7 +138,7 @@ def speed_headline(jobs: pd.DataFrame, column: str, title: str) -> str:
                 f"{runner}, beyond the timing noise.{aside}")
     names = [leader, *within]
     values = ", ".join(seconds(centre[name]) for name in names)
-    if max(centre[name] for name in names) < stats.MIN_SECONDS:
+    if max(measured[name] for name in names) < stats.MIN_SECONDS:
         why = f"all under {stats.MIN_SECONDS} s, where start-up and timer noise dominate"
     elif noise.freedom:
         why = (f"the 95% interval of each one's time over {leader}'s includes 1, and none is "
