@@ -8,6 +8,7 @@ import importlib.util
 import json
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,14 +41,20 @@ def mnist_5k() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return real_digits("mnist-5k")
 
 
+def one_search(model: Any, data: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The model prepared and fitted on ``data``'s training part, and its labels and
+    probabilities of the test images from its one ``predict_and_proba`` call."""
+    x_train, y_train, x_test, _ = data
+    model.prepare(x_train, y_train)
+    model.fit(x_train, y_train)
+    return model.predict_and_proba(x_test)  # type: ignore[no-any-return]
+
+
 @pytest.mark.parametrize("k", [2, 3, 4])
 def test_knn_labels_from_one_search_are_predicts_ties_included(
         mnist_5k: tuple[np.ndarray, ...], k: int) -> None:
     x_train, y_train, x_test, _ = mnist_5k
-    model = KNN(n_neighbors=k)
-    model.prepare(x_train, y_train)
-    model.fit(x_train, y_train)
-    labels, probabilities = model.predict_and_proba(x_test)
+    labels, probabilities = one_search(KNN(n_neighbors=k), mnist_5k)
     reference = KNeighborsClassifier(n_neighbors=k, algorithm="brute").fit(x_train, y_train)
     np.testing.assert_array_equal(labels, reference.predict(x_test))
     np.testing.assert_array_equal(probabilities, reference.predict_proba(x_test))
@@ -70,11 +77,9 @@ def test_knn_without_brute_force_breaks_ties_as_its_predict() -> None:
 @pytest.mark.parametrize("k", [2, 4])
 def test_knn_faiss_labels_from_one_search_are_predicts(
         mnist_5k: tuple[np.ndarray, ...], k: int) -> None:
-    x_train, y_train, x_test, _ = mnist_5k
+    x_test = mnist_5k[2]
     model = FaissKNN(n_neighbors=k)
-    model.prepare(x_train, y_train)
-    model.fit(x_train, y_train)
-    labels, probabilities = model.predict_and_proba(x_test)
+    labels, probabilities = one_search(model, mnist_5k)
     assert tied_rows(probabilities) > 20
     np.testing.assert_array_equal(labels, model.predict(x_test))
     np.testing.assert_array_equal(probabilities, model.predict_proba(x_test))
