@@ -15,6 +15,7 @@ import pytest
 from click.testing import Result
 
 from mlbench.reporting.compare import compare_runs, display_table
+from mlbench.results.table import read_table
 
 Cli = Callable[..., Result]
 # Deterministic models (the same accuracy for every seed) and a seed-dependent one.
@@ -236,14 +237,27 @@ def gate(cli: Cli, *args: str) -> Result:
     return cli("compare", *args, *GATES)
 
 
+def judged(result: Result, runs: list[Path], expected: int) -> bool:
+    """Whether the gate decided, with exit ``expected``. Where the machine disturbed a job of
+    ``runs`` (a busy CI machine), undecided (exit 6, one inconclusive line) is right too:
+    then False, and the caller checks no more."""
+    disturbed = any(read_table(run / "results.csv")["disturbed"].astype("boolean")
+                    .fillna(False).any() for run in runs)
+    if disturbed and result.exit_code == 6:
+        assert fail_on_lines(result)[0].startswith("mlbench: fail-on inconclusive: ")
+        return False
+    assert result.exit_code == expected, result.output
+    return True
+
+
 def fail_on_lines(result: Result) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("mlbench: fail-on")]
 
 
 def test_fail_on_passes_equal_runs_and_fails_a_planted_regression(
         cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Deterministic, and quick: their times stay under the noise rule's 0.1 s floor, so even
-    # a busy machine cannot make two equal runs differ beyond the noise.
+    # Deterministic and quick; on a busy machine their jobs may be disturbed, and then the
+    # gate rightly cannot decide (``judged``).
     models = ("-m", "naive-bayes,perceptron")
     base = make_run(cli, tmp_path, "base", *models)
     again = make_run(cli, tmp_path, "again", *models)
@@ -254,7 +268,8 @@ def test_fail_on_passes_equal_runs_and_fails_a_planted_regression(
 
     # The same command twice: nothing breaks a threshold, exit 0.
     result = gate(cli, str(base), str(again))
-    assert result.exit_code == 0, result.output
+    if not judged(result, [base, again], 0):
+        return
     assert fail_on_lines(result) == []
     # Written beside the runs (the later run's folder), never into ./results; said last.
     written = again / "compare-base"
@@ -293,7 +308,8 @@ def test_fail_on_a_slower_fit_and_colours_only_real_changes(
 
     # Fit 0.02 s -> 0.4 s: a slow-down beyond the noise and 10%, with its interval.
     result = gate(cli, str(quick), str(slow), "--output-dir", output)
-    assert result.exit_code == 5, result.output
+    if not judged(result, [quick, slow], 5):
+        return
     (line,) = fail_on_lines(result)
     assert re.fullmatch(r"mlbench: fail-on: sleepy-majority-baseline \(cpu\) in slow against "
                         r"quick: fit [\d.]+x slower \([\d.]+-[\d.]+\), beyond the noise "
@@ -364,7 +380,8 @@ def test_runs_on_other_machines_are_named_and_not_gated(cli: Cli, tmp_path: Path
     assert "Not like for like: CPU: " in compared.split("## Summary", 1)[1].split("\n\n")[1]
     # Asked to, it gates them: two runs of the same quick model break nothing.
     result = gate(cli, str(base), str(other), "--allow-unlike", "-o", str(tmp_path / "cmp"))
-    assert result.exit_code == 0 and fail_on_lines(result) == [], result.output
+    if judged(result, [base, other], 0):
+        assert fail_on_lines(result) == [], result.output
     # An accuracy threshold alone is judged whatever the machine.
     result = cli("compare", str(base), str(other), "--fail-on", "accuracy:0.5")
     assert result.exit_code == 0, result.output

@@ -350,8 +350,8 @@ def runs_ratio(base: Sequence[float] | np.ndarray, other: Sequence[float] | np.n
 
 def runs_rule(between: float = BETWEEN_RUNS) -> str:
     """How ``runs_differ`` decides, in words, for the noise between runs allowed for."""
-    return ("between two runs, a time is called longer or shorter only when the slower was "
-            f"measured over {MIN_SECONDS} s or more and the 95% interval of the ratio of the "
+    return ("between two runs, a time is called longer or shorter only when the slower is "
+            f"{MIN_SECONDS} s or more and the 95% interval of the ratio of the "
             "geometric means excludes 1, the interval allowing for the noise within each run "
             "(pooled over the runs' repeated jobs, or the model's own where larger) and for "
             f"the noise between runs (a standard deviation of {between:.0%} of a time, on the "
