@@ -253,8 +253,10 @@ def test_keras_trains_on_every_backend_and_its_rows_name_the_backend(
     assert result.exit_code == 0, result.output
     frame = table(tmp_path)
     history = pd.read_csv(tmp_path / "results" / "t" / "history.csv").set_index("job_id")
+    # Named with the params off their defaults (its variant), then the swept backend.
     assert set(model_labels(frame.reset_index())) == {
-        "keras-cnn backend=tensorflow", "keras-cnn backend=jax", "keras-cnn backend=torch"}
+        f"keras-cnn epochs=1, evals_per_epoch=2, backend={backend}"
+        for backend in ("tensorflow", "jax", "torch")}
     for backend in ("tensorflow", "jax", "torch"):
         row = frame.loc[f"keras-cnn-cpu-backend={backend}-r0"]
         assert row["status"] == "ok", row["error"]
