@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -86,10 +87,11 @@ class Run:
     info: RunInfo
     frame: pd.DataFrame  # every job, any status
 
-    @property
+    @cached_property
     def ok(self) -> pd.DataFrame:
-        """The ok jobs, with ``name``: the model and how it differs from its defaults
-        (``tables.model_names``), what a comparison keys its rows by."""
+        """The ok jobs, worked out once (every key and judgement reads them), with
+        ``name``: the model and how it differs from its defaults (``tables.model_names``),
+        what a comparison keys its rows by."""
         ok = tables.ok_rows(self.frame)
         return ok.assign(name=tables.model_names(ok))
 
