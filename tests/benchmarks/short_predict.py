@@ -60,14 +60,19 @@ def main(argv: list[str]) -> None:
     if (frame["test_size"] != 10_000).any() or (frame["status"] != "ok").any():
         raise SystemExit(f"not every job ran ok on 10,000 test images:\n"
                          f"{frame[['job_id', 'status', 'dataset', 'test_size', 'error']]}")
-    columns = ["job_id", "predict_seconds", "predict_calls", "predict_spread"]
+    # Whether other processes took CPU while each job predicted: a disturbed job's spread
+    # measures the machine, not the timing.
+    columns = ["job_id", "predict_seconds", "predict_calls", "predict_spread",
+               "predict_disturbed", "others_cores"]
     print(frame[columns].to_string(index=False, float_format=lambda x: f"{x:.6g}"))
     for model, jobs in frame.groupby("model"):
         across = spread(jobs["predict_seconds"])
         print(f"{model}: per-call predict {jobs['predict_seconds'].median() * 1e3:.3f} ms "
               f"(median of {len(jobs)} repeats); across repeats (max - min) / median = "
               f"{across:.1%} ({'under' if across < GOAL else 'NOT under'} {GOAL:.0%}); "
-              f"within jobs {', '.join(f'{value:.1%}' for value in jobs['predict_spread'])}")
+              f"within jobs {', '.join(f'{value:.1%}' for value in jobs['predict_spread'])}; "
+              f"{int(jobs['predict_disturbed'].fillna(False).astype(bool).sum())} of "
+              f"{len(jobs)} disturbed")
 
 
 if __name__ == "__main__":
