@@ -13,6 +13,7 @@ import functools
 import gzip
 import hashlib
 import http.server
+import json
 import os
 import shutil
 import socket
@@ -20,9 +21,11 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from click.testing import Result
 
 from mlbench.datasets import (
     ARRAYS,
@@ -39,7 +42,7 @@ from mlbench.datasets import (
 from mlbench.datasets.builtin import load_digits, load_mnist_5k
 from mlbench.datasets.mnist import FILES, SHAPES, load_mnist, mirrors, read_idx
 from mlbench.errors import DatasetUnavailable, UsageError
-from tests.conftest import FULL_MNIST, needs_full_mnist
+from tests.conftest import FULL_MNIST, assert_one_line_error, needs_full_mnist
 
 FILENAMES = [filename for filename, _ in FILES.values()]
 # A few hundred images: every step of the real path, at a thousandth of MNIST's cost.
@@ -885,3 +888,85 @@ def test_dataref_scales_by_pixel_max(tmp_path: Path) -> None:
     assert x_train.max() == 1.0 and x_train.min() == 0.0
     np.testing.assert_allclose(x_train * 16, np.asarray(digits.x_train).reshape(1437, 64))
     np.testing.assert_array_equal(y_train, digits.y_train)
+
+
+# --------------------------------------------------------------------------- the folder named
+
+
+def _run_json(results: Path, name: str) -> dict[str, Any]:
+    return json.loads((results / name / "run.json").read_text())
+
+
+def test_a_named_data_folder_is_the_data_that_runs(
+    tmp_path: Path, synthetic_mnist: SyntheticMnist, cli: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once MNIST is cached, the folder a user names (--data-dir or MLBENCH_DATA_DIR) is
+    still the data that runs: an empty folder, or one of other valid IDX files, is one line
+    and exit 2, never a run on the cache; the original files run, and run.json says where
+    the arrays came from."""
+    monkeypatch.setenv("MLBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    results = tmp_path / "results"
+    run = ("run", "--models", "naive-bayes", "--dataset", "mnist")
+    first = cli(*run, "--data-dir", str(synthetic_mnist.folder), "--name", "first")
+    assert first.exit_code == 0, first.output
+    assert str(synthetic_mnist.folder) in _run_json(results, "first")["dataset"]["source"]
+
+    (tmp_path / "empty").mkdir()
+    other = tmp_path / "other"  # valid IDX files of the same shapes, other pixels
+    other.mkdir()
+    for array, values in synthetic_mnist.arrays.items():
+        write_idx(other / mnist.FILES[array][0], 255 - values if array.startswith("x_")
+                  else values)
+    for folder, message in ((tmp_path / "empty", "has no train-images-idx3-ubyte.gz"),
+                            (other, "does not match MNIST's SHA-256 checksum")):
+        for how in ("option", "environment"):
+            if how == "option":
+                result = cli(*run, "--data-dir", str(folder), "--name", "refused")
+            else:
+                monkeypatch.setenv("MLBENCH_DATA_DIR", str(folder))
+                result = cli(*run, "--name", "refused")
+                monkeypatch.delenv("MLBENCH_DATA_DIR")
+            assert_one_line_error(result, message, results / "refused")
+            assert str(folder) in result.stderr
+
+    again = cli(*run, "--data-dir", str(synthetic_mnist.folder), "--name", "again")
+    assert again.exit_code == 0, again.output
+    source = _run_json(results, "again")["dataset"]["source"]
+    assert str(synthetic_mnist.folder) in source and "SHA-256 checked" in source
+    plain = cli(*run, "--name", "plain")  # nothing named: the cache, saying what it holds
+    assert plain.exit_code == 0, plain.output
+    source = _run_json(results, "plain")["dataset"]["source"]
+    assert str(synthetic_mnist.folder) in source and "cached in" in source
+
+
+def test_a_cache_from_other_files_is_rebuilt_from_the_folder_named(
+    tmp_path: Path, synthetic_mnist: SyntheticMnist
+) -> None:
+    """A cache decoded from other files than the folder named (or kept before mlbench noted
+    its origin) is rebuilt from the folder's files, never used in their place."""
+    cache = tmp_path / "cache"
+    request = LoadRequest(cache_dir=cache, data_dir=synthetic_mnist.folder, progress=False)
+    first = load_mnist(request)
+    manifest_path = cache / "mnist" / "arrays" / MANIFEST
+    assert mnist.cached_origin(cache / "mnist" / "arrays") == {
+        filename: sha256 for filename, sha256 in mnist.FILES.values()}
+    folder_inode = first.folder.stat().st_ino  # type: ignore[union-attr]
+    del first
+    for origin in ({"train-images-idx3-ubyte.gz": "0" * 64}, None):  # other files; unknown
+        manifest = json.loads(manifest_path.read_text())
+        manifest.pop("origin")
+        if origin is not None:
+            manifest["origin"] = origin
+        manifest_path.write_text(json.dumps(manifest))
+        rebuilt = load_mnist(request)
+        assert_decoded(rebuilt, synthetic_mnist.arrays)
+        assert rebuilt.folder is not None and rebuilt.folder.stat().st_ino != folder_inode
+        folder_inode = rebuilt.folder.stat().st_ino
+        del rebuilt
+    # With nothing named, a cache of unknown origin (an older mlbench's) is still used.
+    manifest = json.loads(manifest_path.read_text())
+    manifest.pop("origin")
+    manifest_path.write_text(json.dumps(manifest))
+    kept = load_mnist(LoadRequest(cache_dir=cache, progress=False))
+    assert kept.folder is not None and kept.folder.stat().st_ino == folder_inode

@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -76,13 +77,15 @@ def cache_dir() -> Path:
     return Path(os.environ.get("MLBENCH_CACHE_DIR") or platformdirs.user_cache_dir("mlbench"))
 
 
-def save_arrays(dataset: Dataset, folder: Path) -> Dataset:
+def save_arrays(dataset: Dataset, folder: Path,
+                origin: dict[str, str] | None = None) -> Dataset:
     """Write the four arrays and their manifest to ``folder`` atomically (all or nothing)
-    and memory-map them."""
+    and memory-map them. ``origin``: the SHA-256 of each file they were decoded from, kept in
+    the manifest so a later run can tell whether the files it is given are the ones cached."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        manifest = {}
+        manifest: dict[str, Any] = {"source": dataset.source, "origin": origin or {}}
         for array in ARRAYS:
             values = np.ascontiguousarray(getattr(dataset, array))
             np.save(staging / f"{array}.npy", values, allow_pickle=False)
@@ -116,12 +119,23 @@ def load_arrays(folder: Path, like: Dataset) -> Dataset:
             if sha256_file(folder / current) != expected["sha256"]:
                 raise ValueError("does not match its SHA-256 in the manifest")
             arrays[name] = values
-    except (OSError, ValueError, EOFError, KeyError, TypeError) as error:
+        source = manifest.get("source") or like.source
+    except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError) as error:
         # EOFError: an empty .npy file; KeyError, TypeError: a damaged manifest.
         reason = " ".join(f"{type(error).__name__}: {error}".split())
         raise ValueError(f"cached {like.name} arrays in {folder} are missing or unreadable "
                          f"({current}: {reason})") from error
-    return replace(like, folder=folder, **arrays)
+    return replace(like, folder=folder, source=source, **arrays)
+
+
+def cached_origin(folder: Path) -> dict[str, str]:
+    """The SHA-256 of each file the cached arrays were decoded from ({} for a cache written
+    before mlbench kept them)."""
+    try:
+        origin = json.loads((folder / MANIFEST).read_text()).get("origin")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return origin if isinstance(origin, dict) else {}
 
 
 def cached_arrays(

@@ -96,21 +96,17 @@ class Run:
 
     def stale_tables(self) -> list[Path]:
         """The derived tables (results.parquet, results.csv) that are missing, unreadable
-        or hold other jobs than the records do."""
+        or hold other jobs (or statuses) than the records do."""
+        ours = _statuses(self.frame)
         stale = []
-        expected = sorted(self.frame["job_id"].astype(str)) if not self.frame.empty else []
         for path in (self.folder.results_parquet, self.folder.results_csv):
             try:
-                saved = read_table(path)
-                jobs = sorted(saved["job_id"].astype(str))
-                statuses = dict(zip(saved["job_id"].astype(str), saved["status"].astype(str)))
-            except Exception:  # noqa: BLE001 - any unreadable file is simply stale
+                saved = _statuses(read_table(path))
+            except Exception:  # any file that cannot be read as a results table is stale
+                saved = None
+            if saved != ours and (self.records or path.exists()):
                 stale.append(path)
-                continue
-            ours = dict(zip(self.frame["job_id"].astype(str), self.frame["status"].astype(str)))
-            if jobs != expected or statuses != ours:
-                stale.append(path)
-        return [path for path in stale if self.records or path.exists()]
+        return stale
 
     def rebuild_tables(self) -> list[Path]:
         """Rewrite stale derived tables from the job records; the ones rewritten. Raises
@@ -142,3 +138,10 @@ class Run:
     def test_images(self) -> tuple[np.ndarray, float] | None:
         """The saved test images and the pixel value of full white (None: none saved)."""
         return self.folder.test_images()
+
+
+def _statuses(frame: pd.DataFrame) -> dict[str, str]:
+    """Each job's status, by job id: what a derived table must agree on with the records."""
+    if frame.empty:
+        return {}
+    return dict(zip(frame["job_id"].astype(str), frame["status"].astype(str), strict=True))
