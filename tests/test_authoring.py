@@ -145,7 +145,7 @@ def test_a_correct_model_passes_check_model() -> None:
 
 
 @pytest.mark.parametrize(("model", "check", "detail"), [
-    (BadName, "check_contract", "must be a lower-case string"),
+    (BadName, "check_contract", "must be lower-case letters, digits"),
     (WrongLength, "check_predict_labels", "returned shape (299,) for 300 test images"),
     (UnseenLabels, "check_predict_labels", "labels never seen in training"),
     (ProbaNotNormalised, "check_predict_proba", "rows must sum to 1"),

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from mlbench.errors import UsageError
-from mlbench.running.params import parse_params
+from mlbench.running.params import parse_params, parse_sweep
 
 DEFAULTS = {
     "svm": {"C": 5.0, "kernel": "rbf", "gamma": "scale", "shrinking": True},
@@ -44,9 +44,21 @@ def test_a_single_int_fills_a_tuple_param() -> None:
         ("svm.c=10", "Did you mean 'C'?"),
         ("svm.C=big", "svm.C expects float (default 5.0), got 'big'"),
         ("knn.n_neighbors=2.5", "knn.n_neighbors expects int"),
-        ("svm.shrinking=1", "svm.shrinking expects bool"),
+        ("svm.shrinking=maybe", "svm.shrinking expects true or false (also yes/no"),
+        ("svm.shrinking=2", "got 2"),
+        ("svm.shrinking=1.0", "got 1.0"),
     ],
 )
 def test_bad_params_name_the_problem(assignment: str, message: str) -> None:
     with pytest.raises(UsageError, match=re.escape(message)):
         parse_params([assignment], DEFAULTS)
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("true", True), ("True", True), ("TRUE", True), ("yes", True), ("On", True), ("1", True),
+    ("false", False), ("False", False), ("no", False), ("OFF", False), ("0", False),
+])
+def test_a_bool_param_takes_the_words_people_type(text: str, value: bool) -> None:
+    assert parse_params([f"svm.shrinking={text}"], DEFAULTS) == {"svm": {"shrinking": value}}
+    sweep = parse_sweep([f"svm.shrinking={text},{'no' if value else 'yes'}"], DEFAULTS)
+    assert sweep == {"svm": {"shrinking": [value, not value]}}

@@ -134,12 +134,35 @@ def main() -> None:
     """Compare classifiers on MNIST fairly and fast."""
 
 
+def complete_models(ctx: click.Context, param: click.Parameter,
+                    incomplete: str) -> list[str]:
+    """Shell completion of --models: model and tag names, after any already given."""
+    from mlbench.contract.registry import load_registry
+
+    given, comma, last = incomplete.rpartition(",")
+    registry = load_registry()
+    return [given + comma + name for name in sorted({*registry.models, *registry.tags()})
+            if name.startswith(last)]
+
+
+def complete_datasets(ctx: click.Context, param: click.Parameter,
+                      incomplete: str) -> list[str]:
+    """Shell completion of --dataset: the datasets the plugins register."""
+    from mlbench.contract.registry import load_registry
+
+    return [name for name in sorted(load_registry().datasets) if name.startswith(incomplete)]
+
+
+COMPLETIONS = {"models": complete_models, "dataset": complete_datasets}
+
+
 def option(setting: Setting) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The click option of one setting."""
     return click.option(
         setting.option, *([setting.short] if setting.short else []), setting.name,
         default=setting.default, help=setting.help, metavar=setting.metavar,
         show_default=setting.show_default, multiple=setting.multiple,
+        shell_complete=COMPLETIONS.get(setting.name),
         is_flag=setting.is_flag, **({} if setting.is_flag else {"type": setting.cli_type}))
 
 
@@ -210,13 +233,18 @@ def report_after_run(run_dir: str, quiet: bool) -> None:
         click.echo(f"mlbench: report in {written.html}", err=True)
 
 
+EVERY_MODEL = "*"  # `list --params` given without a value
+
+
 @main.command(name="list")
 @plugin_option
-@click.option("--params", "show_params", is_flag=True,
+@click.option("--params", "show_params", is_flag=False, flag_value=EVERY_MODEL, default=None,
+              metavar="[MODELS]", shell_complete=complete_models,
               help="Also list each model's parameters and their defaults (set them with "
-                   "--param MODEL.NAME=VALUE).")
+                   "--param MODEL.NAME=VALUE); --params svm,knn (models or tags) lists only "
+                   "theirs.")
 @friendly
-def list_(plugins: tuple[str, ...], show_params: bool) -> None:
+def list_(plugins: tuple[str, ...], show_params: str | None) -> None:
     """Show models (and whether their framework is installed), datasets and plugins, and
     where each came from."""
     from rich.console import Console
@@ -227,6 +255,9 @@ def list_(plugins: tuple[str, ...], show_params: bool) -> None:
 
     registry = load_registry(plugins)
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 1000)
+    if show_params not in (None, EVERY_MODEL):  # the params of the models named, alone
+        console.print(params_table(registry, registry.select_models(show_params)))
+        return
 
     models = Table(title="Models", title_justify="left")
     for column in ("name", "tags", "input", "devices", "plugin", "framework", "description"):
@@ -250,7 +281,9 @@ def list_(plugins: tuple[str, ...], show_params: bool) -> None:
         sources.add_column(column)
     for info in registry.plugins.values():
         registers = ", ".join(info.models + info.datasets)
-        status = Text(info.error, style="red") if info.error else Text("ok", style="green")
+        # A plugin that loaded but had what it registered refused is not "ok".
+        trouble = info.error or "; ".join(problem.split(": ", 1)[-1] for problem in info.problems)
+        status = Text(trouble, style="red") if trouble else Text("ok", style="green")
         sources.add_row(Text(info.name), Text(info.source), Text(registers), status)
     tags = Table(title="Tags", title_justify="left")
     tags.add_column("tag")
@@ -293,8 +326,9 @@ def framework_cell(entry: ModelEntry) -> Text:
     return Text(f"{', '.join(missing)}: not installed{hint}", style="red")
 
 
-def params_table(registry: Registry) -> Table:
-    """Every model's parameters with their defaults, as --param takes them."""
+def params_table(registry: Registry, names: list[str] | None = None) -> Table:
+    """The parameters of each model (of ``names``, else all) with their defaults, as --param
+    takes them."""
     from rich.table import Table
     from rich.text import Text
 
@@ -302,7 +336,7 @@ def params_table(registry: Registry) -> Table:
                   title_justify="left")
     for column in ("model", "param", "default"):
         table.add_column(column)
-    for name in sorted(registry.models):
+    for name in names or sorted(registry.models):
         for param, default in registry.models[name].defaults.items():
             table.add_row(Text(name), Text(param), Text(repr(default)))
     return table
@@ -375,14 +409,24 @@ def compare(run_dirs: tuple[str, ...], output: str | None, fail_on: tuple[str, .
 @click.argument("name")
 @click.option("--dir", "directory", default=".", show_default=True, metavar="DIR",
               help="Where to create the plugin's folder.")
+@click.option("--from", "estimator", metavar="CLASS",
+              help="Wrap this scikit-learn style classifier (a dotted path, e.g. "
+                   "sklearn.ensemble.ExtraTreesClassifier), its params read from it.")
+@plugin_option
 @friendly
-def new_plugin(name: str, directory: str) -> None:
+def new_plugin(name: str, directory: str, estimator: str | None,
+               plugins: tuple[str, ...]) -> None:
     """Create a working plugin package NAME to start from: model, entry point, test."""
     from mlbench.contract import scaffold
+    from mlbench.contract.registry import load_registry
 
-    target = scaffold.new_plugin(name, directory)
-    click.echo(f"Created {target}/. Try it:\n"
-               f"  mlbench run --plugin {target / scaffold.module_name(name)}.py --models {name} "
-               "--dataset digits\n"
-               f"  cd {target} && pip install -e . && pytest")
+    registry = load_registry(plugins)
+    if name in registry.models or name in registry.tags():
+        owner = (f"a model of plugin '{registry.models[name].plugin}'"
+                 if name in registry.models else "a tag")
+        raise UsageError(f"{name!r} is already {owner}; a plugin model needs a name of its "
+                         "own (e.g. my-" + name + ")")
+    target = scaffold.new_plugin(name, directory, estimator)
+    click.echo(f"Created {target}/. Try it:\n" + "\n".join(
+        f"  {command}" for command in scaffold.next_steps(name, target)))
 

@@ -13,6 +13,8 @@ import numpy as np
 INPUTS = ("flat", "image")  # flat: (n, height*width); image: (n, height, width, 1)
 DEVICES = ("cpu", "gpu")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+NAME_RULE = ("lower-case letters, digits, '-', '_' or '.', starting with a letter or digit "
+             "(e.g. my-model)")  # NAME_PATTERN in words, for every message that refuses a name
 
 
 class SkipJob(Exception):
@@ -141,7 +143,7 @@ def contract_problems(cls: Any) -> list[str]:
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         problems.append(
-            f"name {name!r} must be a lower-case string of letters, digits, '-', '_' or '.'"
+            f"its name {name!r} must be {NAME_RULE}"
         )
     for method in ("fit", "predict"):
         if not callable(getattr(cls, method, None)):

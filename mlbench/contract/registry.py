@@ -103,6 +103,7 @@ class PluginInfo:
     models: list[str] = field(default_factory=list)
     datasets: list[str] = field(default_factory=list)
     error: str | None = None
+    problems: list[str] = field(default_factory=list)  # what it registered and was refused
 
 
 @dataclass
@@ -114,6 +115,8 @@ class Registry:
     plugins: dict[str, PluginInfo] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     plugin_paths: tuple[str, ...] = ()
+    # Model names a plugin tried to register and was refused, with why (one line each).
+    refused: dict[str, str] = field(default_factory=dict)
 
     def tags(self) -> dict[str, list[str]]:
         """Each tag (``all`` included) and the models that carry it."""
@@ -129,6 +132,10 @@ class Registry:
         words = [word.strip() for word in words if word.strip()]
         if not words:
             raise UsageError("no models given; name some with --models, e.g. --models svm,knn")
+        twice = sorted({word for word in words if words.count(word) > 1})
+        if twice:
+            raise UsageError(f"--models names {', '.join(repr(w) for w in twice)} more than "
+                             "once; give each model or tag once")
         tags = self.tags()
         selected: list[str] = []
         for word in words:
@@ -136,6 +143,8 @@ class Registry:
                 found = [word]
             elif word in tags:
                 found = tags[word]
+            elif word in self.refused:
+                raise UsageError(self.refused[word])
             else:
                 message = unknown_message("model or tag", word, [*self.models, *tags])
                 if self.problems:  # the model may be in a plugin that failed to load
@@ -325,15 +334,18 @@ def _registrars(registry: Registry, plugin: PluginInfo) -> dict[str, Callable[..
         problems = contract_problems(cls)
         label = getattr(cls, "__name__", repr(cls))
         if problems:
-            registry.problems.append(
-                f"plugin '{plugin.name}': model class {label} left out: {'; '.join(problems)}"
-            )
+            problem = (f"plugin '{plugin.name}': model class {label} left out: "
+                       f"{'; '.join(problems)}")
+            registry.problems.append(problem)
+            plugin.problems.append(problem)
+            if isinstance(getattr(cls, "name", None), str):
+                registry.refused.setdefault(cls.name, problem)
         elif cls.name in registry.models:
             owner = registry.models[cls.name].plugin
-            registry.problems.append(
-                f"plugin '{plugin.name}': model name '{cls.name}' is already registered by "
-                f"plugin '{owner}'; rename {label}.name"
-            )
+            problem = (f"plugin '{plugin.name}': model name '{cls.name}' is already "
+                       f"registered by plugin '{owner}'; rename {label}.name")
+            registry.problems.append(problem)
+            plugin.problems.append(problem)
         else:
             registry.models[cls.name] = ModelEntry(cls=cls, plugin=plugin.name)
             plugin.models.append(cls.name)

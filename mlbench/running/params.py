@@ -11,6 +11,10 @@ from mlbench.contract.registry import unknown_message
 from mlbench.errors import UsageError
 from mlbench.results.naming import value_text
 
+# What a bool param takes, in any case: the words people type for yes and no.
+BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True,
+              "false": False, "no": False, "off": False, "0": False}
+
 
 def parse_value(text: str) -> Any:
     """A Python literal (10, 0.5, None, True, (100, 50), 'rbf'), else the text itself."""
@@ -130,6 +134,11 @@ def coerce(value: Any, default: Any, label: str) -> Any:
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value
+        word = str(value).strip().lower()
+        if word in BOOL_WORDS and not isinstance(value, float):
+            return BOOL_WORDS[word]
+        raise UsageError(f"{label} expects true or false (also yes/no, on/off, 1/0; default "
+                         f"{default!r}), got {value!r}")
     elif isinstance(default, float) and isinstance(value, int | float) and not isinstance(
         value, bool
     ):
