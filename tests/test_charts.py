@@ -133,14 +133,14 @@ def test_charts_of_a_run_answer_their_questions(cli: Cli, tmp_path: Path) -> Non
     figure = charts.per_class_chart(per_class, out / "p.png")
     assert len(figure.axes) == 2  # with its colour bar
 
-    # Pareto: no two labels overprint.
+    # Pareto: every point named, and no two labels overprint.
     pareto = tables.pareto_table(table)
     assert pareto is not None
     figure = charts.pareto_chart(pareto, out / "pareto.png")
     renderer = FigureCanvasAgg(figure).get_renderer()  # closed: a canvas to measure on
     boxes = [text.get_window_extent(renderer) for text in figure.axes[0].texts
              if text.get_text()]  # adjustText's leader lines are empty annotations
-    assert len(boxes) == 3
+    assert len(boxes) == 6  # each model's dot and its ring ("fit alone")
     assert not any(a.overlaps(b) for n, a in enumerate(boxes) for b in boxes[n + 1:])
     assert figure.axes[0].get_yscale() == "log"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -22,7 +23,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.colors import LogNorm
-from matplotlib.ticker import FuncFormatter, NullLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
 from mlbench.reporting.tables import Gallery
 from mlbench.results.folder import write_atomic
@@ -73,14 +74,16 @@ def _log_x(axes: plt.Axes) -> None:
 def _log_axis(axes: plt.Axes, which: str, tick: Callable[[float], str] = _tick) -> None:
     """A log axis (``which``: x or y) labelled in plain numbers (0.05, 0.1, 1,000; or
     ``tick``'s text, such as percentages); where it spans two and a half decades or less, the
-    2s and 5s between the powers of ten are labelled too."""
+    2s and 5s between the powers of ten are labelled too, and within one decade (which may
+    hold no power of ten, nor a 2 or a 5) every tick."""
     axis = axes.xaxis if which == "x" else axes.yaxis
     (axes.set_xscale if which == "x" else axes.set_yscale)("log")
 
     def minor(value: float, _: object) -> str:
         low, high = axes.get_xlim() if which == "x" else axes.get_ylim()
+        span = np.log10(abs(high / low))
         mantissa = round(value / 10 ** np.floor(np.log10(value)))
-        return tick(value) if mantissa in (2, 5) and np.log10(high / low) <= 2.5 else ""
+        return tick(value) if span <= 1 or (mantissa in (2, 5) and span <= 2.5) else ""
 
     axis.set_major_formatter(FuncFormatter(lambda value, _: tick(value)))
     axis.set_minor_formatter(FuncFormatter(minor))
@@ -205,23 +208,28 @@ def pareto_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None)
     front = data[data["pareto"]].assign(error=error).sort_values("cost_seconds")
     axes.plot(front["cost_seconds"], front["error"], "--", color="grey", zorder=2,
               label="Pareto frontier (fit + predict)")
-    texts = []
-    if data["series"].nunique() < len(data):  # several sizes: one line and name per model
-        for series, rows in data.assign(error=error).sort_values("train_size").groupby(
-                "series"):
+    # Each ring joined to its model's dot, at the same error rate: the pair is one model.
+    for cost, fit, value, shade in zip(data["cost_seconds"], data["fit_seconds"], error,
+                                       colour, strict=True):
+        axes.plot([fit, cost], [value, value], ":", color=shade, linewidth=0.8, zorder=1)
+    several = data["series"].nunique() < len(data)
+    if several:  # several sizes: one line per model through them
+        for _, rows in data.assign(error=error).sort_values("train_size").groupby("series"):
             axes.plot(rows["cost_seconds"], rows["error"], "-",
                       color=colours[str(rows["model"].iloc[0])], alpha=0.5, linewidth=1,
                       zorder=1)
-            last = rows.iloc[-1]  # named at its largest training set
-            texts.append(axes.text(last["cost_seconds"], last["error"], str(series),
-                                   fontsize=8))
         sizes = data["train_size"]
         axes.plot([], [], "-", color="grey", alpha=0.5,
                   label=f"one model, n={_tick(sizes.min())} to {_tick(sizes.max())} training "
-                        "images (named at the largest)")
-    else:
-        texts = [axes.text(cost, value, str(label), fontsize=8) for cost, value, label
-                 in zip(data["cost_seconds"], error, data["label"], strict=True)]
+                        "images")
+    # Every point named: the dot by its model (and size), the ring joined to it by a dotted
+    # line and named in grey.
+    names = [f"{series}, n={_tick(size)}" if several else str(label) for series, size, label
+             in zip(data["series"], data["train_size"], data["label"], strict=True)]
+    texts = [axes.text(cost, value, name, fontsize=8) for cost, value, name
+             in zip(data["cost_seconds"], error, names, strict=True)]
+    texts += [axes.text(fit, value, f"{name} (fit)", fontsize=7, color="#57606a")
+              for fit, value, name in zip(data["fit_seconds"], error, names, strict=True)]
     _log_x(axes)
     _log_axis(axes, "y", _percent)
     axes.margins(x=0.2, y=0.12)  # room for the labels at the ends
@@ -246,7 +254,7 @@ def speed_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None) 
     colours = _colours(data, palette)
     facets = _sizes(data)
     heights = [len(rows) for _, rows in facets]
-    figure, grid = plt.subplots(len(facets), 2, squeeze=False, sharex="col",
+    figure, grid = plt.subplots(len(facets), 2, squeeze=False, sharex="col", sharey="row",
                                 figsize=(10, 0.4 * sum(heights) + 1.2 + 0.5 * len(facets)),
                                 gridspec_kw={"height_ratios": heights})
     for panels, (title, rows) in zip(grid, facets, strict=True):
@@ -315,9 +323,11 @@ def scaling_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None
 
 
 def sweep_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None) -> plt.Figure:
-    """``tables.sweep_data``, per swept model: mean test accuracy (and validation accuracy,
-    where the run held images out) and fit time (geometric mean, log) at each swept value,
-    in numeric order, one line per training-set size."""
+    """``tables.sweep_selection``, per swept model: validation accuracy at every swept value
+    and test accuracy at the one chosen on it (each with its 95% interval over the images it
+    was measured on), and fit time (geometric mean, log), in numeric order, one line per
+    training-set size. Test accuracy at every value is shown only where the run held no
+    validation images out (nothing is chosen then, and the title says so)."""
     colours = _colours(data, palette)
     labels = list(dict.fromkeys(data["label"]))
     several_sizes = data["train_size"].nunique() > 1
@@ -328,28 +338,46 @@ def sweep_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None) 
         values = list(dict.fromkeys(rows["sweep"]))
         position = {value: number for number, value in enumerate(values)}
         for number, (size, curve) in enumerate(rows.groupby("train_size")):
-            images = f"{size:,} training images" if several_sizes else ""
-            style = {"marker": "o", "color": colours[str(curve["model"].iloc[0])],
+            images = f", {size:,} training images" if several_sizes else ""
+            style = {"color": colours[str(curve["model"].iloc[0])],
                      "linestyle": LINE_STYLES[number % len(LINE_STYLES)]}
-            x = curve["sweep"].map(position)
-            accuracy_axes.plot(x, curve["accuracy"], **style, label=", ".join(
-                part for part in ("test" if validation else "", images) if part) or None)
+            x = curve["sweep"].map(position).to_numpy(dtype=float)
             if validation:
-                accuracy_axes.plot(x, curve["validation_accuracy"], **{
-                    **style, "marker": "s", "alpha": 0.5},
-                    label=", ".join(part for part in ("validation", images) if part))
-            time_axes.plot(x, curve["fit_seconds"], **style, label=images or None)
+                _accuracy_points(accuracy_axes, x, curve, "validation", style, "s",
+                                 f"validation{images}")
+                # Test: the chosen setting alone, beside its validation point, not on it.
+                chosen = curve[curve["chosen"]]
+                _accuracy_points(accuracy_axes, chosen["sweep"].map(position).to_numpy(
+                    dtype=float) + 0.06, chosen, "test", {**style, "linestyle": "none"}, "o",
+                    f"test, the setting chosen on validation{images}")
+            else:
+                _accuracy_points(accuracy_axes, x, curve, "test", style, "o", f"test{images}")
+            time_axes.plot(x, curve["fit_seconds"], marker="o", **style,
+                           label=images.removeprefix(", ") or None)
         _log_axis(time_axes, "y")
-        accuracy_axes.set(title=label, ylabel="accuracy (mean)" if validation
-                          else "test accuracy (mean)")
+        accuracy_axes.set(title=label if validation else f"{label} (no validation images: "
+                          "no setting chosen)", ylabel="accuracy (mean, 95% interval)")
         time_axes.set(title=label, ylabel="fit time (s, geometric mean, log)")
         for axes in (accuracy_axes, time_axes):
             axes.set_xticks(range(len(values)), values, rotation=20 if len(values) > 4 else 0,
                             fontsize=8)
-        if several_sizes or validation:
-            accuracy_axes.legend(fontsize=8)
+            axes.set_xlim(-0.4, len(values) - 0.6)
+        accuracy_axes.legend(fontsize=8)
+        if several_sizes:
+            time_axes.legend(fontsize=8)
     save_figure(figure, path)
     return figure
+
+
+def _accuracy_points(axes: plt.Axes, x: np.ndarray, rows: pd.DataFrame, kind: str,
+                     style: dict[str, Any], marker: str, label: str) -> None:
+    """One line of accuracies (``kind``: test or validation) with their 95% intervals."""
+    column = "accuracy" if kind == "test" else "validation_accuracy"
+    value = rows[column].to_numpy(dtype=float)
+    bounds = rows[[f"{kind}_low", f"{kind}_high"]].to_numpy(dtype=float)
+    errors = np.nan_to_num(np.vstack([value - bounds[:, 0], bounds[:, 1] - value])).clip(0)
+    axes.errorbar(x, value, yerr=errors, marker=marker, capsize=4, label=label,
+                  alpha=0.6 if kind == "validation" else 1.0, **style)
 
 
 def _label_colour_bar(axes: plt.Axes, tick: Callable[[float], str]) -> None:
@@ -423,6 +451,8 @@ def learning_curves_chart(data: pd.DataFrame, path: Path,
                        color=colour)
     panels[0].set(xlabel="epoch", ylabel="test accuracy")
     panels[1].set(xlabel="epoch", ylabel="training loss")
+    for axes in panels[:2]:  # whole epochs (points within one still sit at 2.25, ...)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     panels[2].set(xlabel="cumulative training time (s)", ylabel="test accuracy")
     panels[0].legend(fontsize=8)
     save_figure(figure, path)

@@ -351,20 +351,23 @@ def grid_sections(frame: pd.DataFrame) -> list[Section]:
 def sweep_blocks(swept: pd.DataFrame) -> list[Block]:
     """Each swept value's validation and test accuracy, and the setting chosen on
     validation, in words."""
-    table = swept.assign(chosen=swept["chosen"].map({True: "chosen", False: ""}))
+    # Test accuracy only for the setting chosen: shown for every setting, it invites the
+    # very selection on the test set that choosing on validation avoids.
+    held_out = swept["validation_accuracy"].notna().any()
+    table = swept.assign(chosen=swept["chosen"].map({True: "chosen", False: ""}),
+                         accuracy=swept["accuracy"].where(swept["chosen"] | (not held_out)))
     table = table[["label", "sweep", "train_size", "validation_accuracy", "accuracy",
                    "fit_seconds", "repeats", "validation_size", "chosen"]].rename(columns={
                        "label": "model", "train_size": "training images",
                        "validation_accuracy": "validation accuracy (mean)",
                        "accuracy": "test accuracy (mean)", "fit_seconds": "fit s (geo. mean)",
                        "validation_size": "validation images"})
-    held_out = swept["validation_accuracy"].notna().any()
     if not held_out:
         table = table.drop(columns=["validation accuracy (mean)", "validation images",
                                     "chosen"])
     caption = ("Each swept value (ok jobs). The setting is chosen on validation accuracy: "
-               "images held out of the training set, never trained on; the test set only "
-               "reports the chosen setting's accuracy." if held_out else
+               "images held out of the training set, never trained on; test accuracy is shown "
+               "for the chosen setting only." if held_out else
                "Each swept value (ok jobs). The run held no validation images out "
                "(--validation 0), so no setting is chosen: picking the best test accuracy "
                "here would select on the test set, and overstate what it scores.")
@@ -448,10 +451,11 @@ def chart_sections(frame: pd.DataFrame, folder: RunFolder) -> list[Section]:
                             "against the number of training images (log-log for the times: "
                             "a straight line of slope k means the time grows as n^k).",
              tables.scaling_data(frame), coloured(charts.scaling_chart)),
-            ("sweep.png", "Sweep: test accuracy (and, where the run held training images "
-                          "out, the validation accuracy settings are chosen on) and fit time "
-                          "at each swept value, per model.",
-             tables.sweep_data(frame), coloured(charts.sweep_chart)),
+            ("sweep.png", "Sweep: validation accuracy at each swept value (images held "
+                          "out of the training set, what the setting is chosen on), test "
+                          "accuracy at the setting chosen only, each with its 95% interval; "
+                          "and fit time at each swept value, per model.",
+             tables.sweep_selection(frame), coloured(charts.sweep_chart)),
             ("learning_curves.png", "Learning curves: test accuracy and loss per epoch, and "
                                     "test accuracy against training time.",
              tables.learning_curves(frame, folder), coloured(charts.learning_curves_chart)),
