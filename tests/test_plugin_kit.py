@@ -183,3 +183,45 @@ def test_the_shell_completes_models_tags_and_datasets(words: str, expected: set[
                           capture_output=True, text=True, check=True)
     offered = {line.split(",", 1)[1] for line in done.stdout.splitlines()}
     assert offered == expected, done.stdout
+
+
+UNCONVERGED = textwrap.dedent("""\
+    from typing import Any
+
+    import mlbench
+
+
+    class Hasty(mlbench.EstimatorModel):
+        name = "hasty"
+        defaults = {"max_iter": 3}
+
+        def build(self) -> Any:
+            from sklearn.linear_model import LogisticRegression
+
+            return LogisticRegression(**self.params)
+
+
+    @mlbench.hookimpl
+    def mlbench_register_models(register):
+        register(Hasty)
+    """)
+
+
+def test_a_models_warning_reaches_the_terminal_and_the_report(cli: Cli, tmp_path: Path) -> None:
+    """scikit-learn's real ConvergenceWarning (three iterations of lbfgs): one line in the
+    terminal, and a line in the report's Failures section, naming the model and its jobs."""
+    plugin = tmp_path / "hasty.py"
+    plugin.write_text(UNCONVERGED)
+    result = cli("run", "--plugin", str(plugin), "--models", "hasty,naive-bayes", "--dataset",
+                 "digits", "--repeats", "2", "--name", "w", report=True)
+    assert result.exit_code == 0, result.output
+    notes = [line for line in stderr_lines(result) if line.startswith("mlbench: note: ")]
+    assert len(notes) == 1, result.stderr
+    assert notes[0].startswith("mlbench: note: hasty raised ConvergenceWarning: lbfgs failed "
+                               "to converge")
+    assert notes[0].endswith("(in 2 of 2 jobs)") and len(notes[0]) < 250
+    report = (tmp_path / "results" / "w" / "report.md").read_text()
+    failures = report[report.index("## Failures"):]
+    assert "Warnings the models raised:" in failures
+    assert notes[0].removeprefix("mlbench: note: ") in failures
+    assert "naive-bayes raised" not in failures

@@ -213,6 +213,11 @@ def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
         if line is not None:
             click.echo(line, err=True)
         return
+    if not quiet:  # a model that did not converge ends ok: its warning must not stay unseen
+        from mlbench.reporting.tables import warning_lines
+
+        for line in warning_lines(results):
+            click.echo(f"mlbench: note: {line}", err=True)
     if not no_report:
         report_after_run(results.attrs.get("run_dir") or str(resume), quiet)
     if not results["status"].isin(["ok", "skipped"]).all():

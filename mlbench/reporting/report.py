@@ -395,14 +395,19 @@ def _exponent(k: float) -> str:
 
 
 def failures_section(frame: pd.DataFrame) -> Section:
+    """The jobs that did not end ok, and the warnings any job raised (a model that did not
+    converge still ends ok, and its accuracy is worth less for it)."""
     failed = tables.not_ok_rows(frame)
     if frame.empty:
         return Section("Failures", [Text("No job finished.")])
+    raised = tables.warning_lines(frame)
+    notes: list[Block] = [Text("Warnings the models raised:"), Bullets(raised)] if raised else []
     if failed.empty:
-        return Section("Failures", [Text("None: every job ended ok.", "good")])
+        return Section("Failures", [Text("None: every job ended ok.", "good"), *notes],
+                       open=bool(raised))
     # Folded like the other reference sections, but open: a failure is news.
     failed = failed.assign(model=tables.model_names(failed))
-    return Section("Failures", [Table(failed[["job_id", "model", "status", "error"]])],
+    return Section("Failures", [Table(failed[["job_id", "model", "status", "error"]]), *notes],
                    open=True)
 
 

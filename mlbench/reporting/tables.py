@@ -33,6 +33,29 @@ def not_ok_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["status"] != "ok"]
 
 
+def warning_lines(frame: pd.DataFrame) -> list[str]:
+    """One line per model (with its variant) and warning its jobs raised, the first line of
+    the warning's text, and in how many of the model's jobs: what the terminal and the
+    report's Failures section print, so that a ConvergenceWarning is not left in a column."""
+    if "warnings" not in frame or frame["warnings"].isna().all():
+        return []
+    jobs = frame.assign(name=model_names(frame))
+    lines = []
+    for name, rows in jobs.groupby("name", sort=False):
+        raised: dict[str, int] = {}
+        for cell in rows["warnings"].dropna():
+            # The column joins a job's warnings with "; ", each "Category: message".
+            for warning in dict.fromkeys(str(cell).split("; ")):
+                first = " ".join(warning.strip().splitlines()[0].split()) if warning else ""
+                if first:
+                    raised[first] = raised.get(first, 0) + 1
+        for text, count in raised.items():
+            short = text if len(text) <= 150 else text[:147] + "..."
+            lines.append(f"{name} raised {short} (in {count} of {len(rows)} "
+                         f"job{'s' if len(rows) > 1 else ''})")
+    return lines
+
+
 # Which flag says a time was disturbed: fit's and predict's each have their own window;
 # anything else (the cost, fit + predict) any of them.
 DISTURBED_FLAGS = {"fit_seconds": "fit_disturbed", "predict_seconds": "predict_disturbed",
