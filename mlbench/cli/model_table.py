@@ -1,0 +1,171 @@
+"""The results table a person reads at the end of a run: one row per model (its repeats
+folded into one figure each), in at most 100 columns, every number whole.
+
+A cell is never cut: numbers are short by construction (an accuracy and its 95% interval in
+one cell, three significant digits for times), and where the terminal is narrow the model's
+name gives way, shortened from the middle so its start and its variant stay readable. The
+per-job table with every measurement is ``--wide``; ``--columns`` adds results columns.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pandas as pd
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from mlbench.reporting.document import significant
+from mlbench.reporting.tables import (
+    DISTURBED_MARK,
+    accuracy_per_model,
+    disturbed_jobs,
+    model_labels,
+    not_ok_rows,
+    ok_rows,
+    speed_table,
+)
+
+MAX_WIDTH = 100  # the table's width at most, whatever the terminal's
+MIN_NAME = 12  # the model column never narrower (a name shortened further reads as nothing)
+ELLIPSIS = "…"
+
+
+def seconds_cell(value: float) -> str:
+    """A time in three significant digits, never in exponent notation: 0.00047, 1.23, 150."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:,.0f}" if value >= 1000 else significant(value)
+
+
+def accuracy_cell(mean: float, low: float, high: float) -> str:
+    """"0.9861 (0.968-0.994)": the mean over repeats and its 95% interval over the test
+    images, in one cell."""
+    if any(value is None or math.isnan(value) for value in (mean, low, high)):
+        return "-" if mean is None or math.isnan(mean) else f"{mean:.4f}"
+    return f"{mean:.4f} ({low:.3f}-{high:.3f})"
+
+
+def shorten(name: str, width: int) -> str:
+    """``name`` in ``width`` characters at most, cut from the middle: the model's name and the
+    end of its variant stay."""
+    if len(name) <= width:
+        return name
+    keep = width - len(ELLIPSIS)
+    head = (keep + 1) // 2
+    return name[:head] + ELLIPSIS + name[len(name) - (keep - head):]
+
+
+Column = tuple[str, Callable[[pd.Series], str]]  # header, cell of one model's row
+
+
+def model_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per model (with its variant, device and grid point: ``tables.model_labels``),
+    most accurate first: mean test accuracy and its interval, fit and predict time (the
+    figure every table quotes), peak memory (median), how many jobs, and how many of them were
+    disturbed; then one row per model and status for the jobs that did not end ok."""
+    accuracy, speed = accuracy_per_model(frame), speed_table(frame)
+    rows = pd.DataFrame(columns=["label", "status", "jobs"])
+    if accuracy is not None and speed is not None:
+        ok = ok_rows(frame)
+        ok["label"] = model_labels(ok)
+        per = ok.assign(disturbed=disturbed_jobs(ok)).groupby("label")
+        rows = (accuracy[["label", "mean", "test_low", "test_high", "repeats"]]
+                .merge(speed[["label", "fit_center", "predict_center"]], on="label")
+                .merge(per["peak_memory_mb"].median().rename("peak_mib"), on="label")
+                .merge(per["disturbed"].sum().rename("disturbed"), on="label")
+                .merge(per["validation_accuracy"].mean().rename("validation"), on="label")
+                .rename(columns={"repeats": "jobs"}).assign(status="ok"))
+    failed = not_ok_rows(frame)
+    if not failed.empty:
+        failed = failed.assign(label=model_labels(failed))
+        rest = (failed.groupby(["label", "status"], sort=False).size().rename("jobs")
+                .reset_index())
+        rows = pd.concat([rows, rest], ignore_index=True)
+    return rows
+
+
+def compact_table(frame: pd.DataFrame, title: str, width: int = MAX_WIDTH,
+                  extra: Sequence[tuple[str, str, Callable[[Any], str]]] = ()) -> Table:
+    """The per-model table in ``width`` columns at most (the terminal's, capped at
+    MAX_WIDTH). ``extra``: (results column, header, format) of columns to add (``--columns``),
+    each a model's mean over its ok jobs."""
+    rows = model_rows(frame)
+    ok = ok_rows(frame).assign(label=lambda jobs: model_labels(jobs))
+    means = {column: ok.groupby("label")[column].mean() for column, _, _ in extra
+             if column in ok}
+    several = bool((rows["jobs"] > 1).any()) if len(rows) else False
+    validation = "validation" in rows and bool(rows["validation"].notna().any())
+    trouble = bool((rows["status"] != "ok").any()) if len(rows) else False
+
+    def timed(column: str) -> Callable[[pd.Series], str]:
+        def cell(row: pd.Series) -> str:
+            if row["status"] != "ok":
+                return "-"
+            mark = f" {DISTURBED_MARK}" if row.get("disturbed", 0) else ""
+            return seconds_cell(row[column]) + mark
+        return cell
+
+    columns: list[Column] = []
+    if several:
+        columns.append(("runs", lambda row: str(int(row["jobs"]))))
+    if trouble:
+        columns.append(("status", lambda row: str(row["status"])))
+    if validation:
+        columns.append(("val. acc.", lambda row: "-" if pd.isna(row.get("validation"))
+                        else f"{row['validation']:.4f}"))
+    columns += [
+        ("test accuracy (95% CI)", lambda row: "-" if row["status"] != "ok" else
+         accuracy_cell(row["mean"], row["test_low"], row["test_high"])),
+        ("fit s", timed("fit_center")),
+        ("predict s", timed("predict_center")),
+        ("peak MiB", lambda row: "-" if pd.isna(row.get("peak_mib")) else
+         f"{row['peak_mib']:,.0f}"),
+    ]
+    for column, header, fmt in extra:
+        values = means.get(column)
+        columns.append((header, lambda row, values=values, fmt=fmt: "-" if values is None
+                        or row["label"] not in values or pd.isna(values[row["label"]])
+                        else fmt(values[row["label"]])))
+    cells = [[cell(row) for _, cell in columns] for _, row in rows.iterrows()]
+    limit = min(width, MAX_WIDTH)
+    longest = max([len("model")] + [len(str(label)) for label in rows["label"]])
+    # The widest table that fits: the model's names give way first (down to MIN_NAME), then
+    # the columns at the end (memory, --columns' extras); a number is never cut.
+    shown = len(columns)
+    while True:
+        for name_width in range(longest, min(MIN_NAME, longest) - 1, -1):
+            table = _table(title, rows, columns[:shown], [line[:shown] for line in cells],
+                           name_width)
+            if _width(table) <= limit:
+                return table
+        if shown <= 3:  # accuracy, fit, predict (and the model): the least a row says
+            return table
+        shown -= 1
+
+
+def _width(table: Table) -> int:
+    """How many columns ``table`` takes when nothing limits it."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    console = Console(width=10_000)
+    return Measurement.get(console, console.options, table).maximum
+
+
+def _table(title: str, rows: pd.DataFrame, columns: list[Column], cells: list[list[str]],
+           name_width: int) -> Table:
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("model", no_wrap=True)
+    for header, _ in columns:
+        table.add_column(header, justify="left" if header == "status" else "right",
+                         no_wrap=True)
+    for (_, row), line in zip(rows.iterrows(), cells, strict=True):
+        style = "" if row["status"] == "ok" else "red" if row["status"] != "skipped" else "dim"
+        table.add_row(Text(shorten(str(row["label"]), name_width)),
+                      *(Text(value, style=style if header == "status" else "")
+                        for (header, _), value in zip(columns, line, strict=True)))
+    return table

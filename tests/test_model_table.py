@@ -1,0 +1,65 @@
+"""The terminal's results table: one row per model, at most 100 columns, no number cut, at
+80, 100 and 120 columns alike."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+from click.testing import Result
+from rich.console import Console
+
+from mlbench.cli.model_table import MAX_WIDTH, compact_table, model_rows, seconds_cell, shorten
+from mlbench.results.table import read_table
+
+Cli = Callable[..., Result]
+REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference-mnist" / "results.csv"
+
+
+def rendered(frame: pd.DataFrame, width: int) -> list[str]:
+    """The table as a terminal ``width`` columns wide shows it."""
+    out = io.StringIO()
+    Console(file=out, width=width, color_system=None).print(
+        compact_table(frame, "mlbench results", width))
+    return out.getvalue().splitlines()
+
+
+def test_every_number_whole_at_every_width(cli: Cli, tmp_path: Path) -> None:
+    result = cli("run", "--models", "sklearn", "--dataset", "digits", "--repeats", "2",
+                 "--name", "r", "-q")
+    assert result.exit_code == 0, result.output
+    frame = read_table(tmp_path / "results" / "r" / "results.csv")
+    for width in (80, 100, 120):
+        check_width(frame, width)
+
+
+def check_width(frame: pd.DataFrame, width: int) -> None:
+    lines = rendered(frame, width)
+    assert max(len(line.rstrip()) for line in lines) <= min(width, MAX_WIDTH)
+    rows = model_rows(frame)
+    body = [line for line in lines if re.match(r"^ ?\S", line) and "│" not in line]
+    for _, row in rows.iterrows():
+        line = next(line for line in lines if line.strip().startswith(
+            shorten(str(row["label"]), 12)[:5]) and str(int(row["jobs"])) in line)
+        # The cells as the table computes them, each whole on the model's line.
+        for value in (f"{row['mean']:.4f} ({row['test_low']:.3f}-{row['test_high']:.3f})",
+                      seconds_cell(row["fit_center"]), seconds_cell(row["predict_center"])):
+            assert value in line, (value, line)
+    assert body and not any("…" in line.split()[-1] for line in body)
+    assert len(rows) == 8  # one row per model, the repeats folded
+
+
+def test_names_give_way_from_the_middle() -> None:
+    assert shorten("random-forest-onedal n_estimators=300", 20) == "random-for…ators=300"
+    assert shorten("knn", 20) == "knn"
+
+
+def test_the_reference_table_fits_80_columns() -> None:
+    frame = read_table(REFERENCE)
+    lines = rendered(frame, 80)
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    assert any(line.strip().startswith("torch-cnn ") for line in lines)
+    assert "0.9913 (0.989-0.993)" in "\n".join(lines)
