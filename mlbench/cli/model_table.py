@@ -126,10 +126,7 @@ def compact_table(frame: pd.DataFrame, title: str, width: int = MAX_WIDTH,
          f"{row['peak_mib']:,.0f}"),
     ]
     for column, header, fmt in extra:
-        values = means.get(column)
-        columns.append((header, lambda row, values=values, fmt=fmt: "-" if values is None
-                        or row["label"] not in values or pd.isna(values[row["label"]])
-                        else fmt(values[row["label"]])))
+        columns.append((header, _mean_cell(means.get(column), fmt)))
     cells = [[cell(row) for _, cell in columns] for _, row in rows.iterrows()]
     limit = min(width, MAX_WIDTH)
     longest = max([len("model")] + [len(str(label)) for label in rows["label"]])
@@ -145,6 +142,16 @@ def compact_table(frame: pd.DataFrame, title: str, width: int = MAX_WIDTH,
         if shown <= 3:  # accuracy, fit, predict (and the model): the least a row says
             return table
         shown -= 1
+
+
+def _mean_cell(values: pd.Series | None,
+               fmt: Callable[[Any], str]) -> Callable[[pd.Series], str]:
+    """The cell of an extra column: the model's mean over its ok jobs, formatted."""
+    def cell(row: pd.Series) -> str:
+        if values is None or row["label"] not in values or pd.isna(values[row["label"]]):
+            return "-"
+        return fmt(values[row["label"]])
+    return cell
 
 
 def _width(table: Table) -> int:
