@@ -1,7 +1,8 @@
 """`mlbench leaderboard` over real saved runs: two runs on one machine, the first copied as a
 run from a second machine (its run.json's machine rewritten), one run on another dataset,
-and an unfinished and a damaged run. Each (dataset, machine) is a table of its own, ranked by
-accuracy, never mixing another's runs; the runs left out are named in one line each."""
+an unfinished run and two damaged ones. Each (dataset, machine) is a table of its own,
+ranked by accuracy, never mixing another's runs; the runs left out are named in one line
+each."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from mlbench.results.table import read_table
 from tests.conftest import isolate
 
 MODELS = ("-m", "knn,random-forest,naive-bayes", "-p", "random-forest.n_estimators=5")
-OTHER_MACHINE = {"cpu": "Example EPYC 9999", "cpu_count": 64, "usable_cpus": 64,
+OTHER_MACHINE = {"cpu": "Example CPU 9999", "cpu_count": 64, "usable_cpus": 64,
                  "gpus": ["NVIDIA H100 80GB HBM3"]}
 
 
@@ -44,8 +45,9 @@ def reject(constant: str) -> None:
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory, session_cache: Path) -> Iterator[Path]:
     """The runs, made once for every test here: alpha and beta (another seed, so another
-    forest) on digits; gamma, alpha as if run on another machine; delta on mnist-5k; and
-    two runs a leaderboard leaves out, killed (unfinished) and cut (a cut-off record)."""
+    forest) on digits, beta the later; gamma, alpha as if run on another machine; delta on
+    mnist-5k; and three a leaderboard leaves out: killed (unfinished), cut (a cut-off job
+    record) and garbled (a cut-off run.json)."""
     folder = tmp_path_factory.mktemp("leaderboard") / "results"
 
     def cli(*args: str) -> Result:
@@ -54,8 +56,9 @@ def results(tmp_path_factory: pytest.TempPathFactory, session_cache: Path) -> It
 
     with pytest.MonkeyPatch.context() as patch:
         isolate(patch, session_cache)
-        make_run(cli, "alpha", "-d", "digits", *MODELS)
-        make_run(cli, "beta", "-d", "digits", *MODELS, "--seed", "1")
+        # Seeds chosen so that the first run has the better forest: best and latest differ.
+        make_run(cli, "alpha", "-d", "digits", *MODELS, "--seed", "1")
+        make_run(cli, "beta", "-d", "digits", *MODELS)
         make_run(cli, "delta", "-d", "mnist-5k", "--train-size", "300", "--test-size", "200",
                  "-m", "knn,naive-bayes")
     shutil.copytree(folder / "alpha", folder / "gamma")
@@ -67,6 +70,8 @@ def results(tmp_path_factory: pytest.TempPathFactory, session_cache: Path) -> It
     shutil.copytree(folder / "beta", folder / "cut")
     record = next((folder / "cut" / "jobs").glob("knn-*.json"))
     record.write_text(record.read_text()[:40])
+    shutil.copytree(folder / "beta", folder / "garbled")  # run.json itself cut short
+    (folder / "garbled" / "run.json").write_text('{"config": {"models": ["kn')
     yield folder
 
 
@@ -93,7 +98,7 @@ def machine_title(results: Path, dataset: str) -> str:
 
 
 def run_names(text: str) -> set[str]:
-    return set(re.findall(r"\b(alpha|beta|gamma|delta|killed|cut)\b", text))
+    return set(re.findall(r"\b(alpha|beta|gamma|delta|killed|cut|garbled)\b", text))
 
 
 def test_ranks_each_dataset_and_machine_apart(results: Path) -> None:
@@ -103,23 +108,29 @@ def test_ranks_each_dataset_and_machine_apart(results: Path) -> None:
 
     # The damaged and the unfinished run: one line each, named, with what to do; no trace.
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 2, result.stderr
+    assert len(lines) == 3, result.stderr
     assert f"mlbench: warning: skipped {results / 'cut'}: damaged job record (jobs/knn-" \
         in lines[0]
-    assert lines[1] == (f"mlbench: warning: skipped {results / 'killed'}: unfinished; finish "
-                        f"it with: mlbench run --resume {results / 'killed'}")
+    assert lines[1].startswith(f"mlbench: warning: skipped {results / 'garbled'}: damaged: ")
+    assert "its run.json is unreadable" in lines[1]
+    assert lines[2] == (f"mlbench: warning: skipped {results / 'killed'}: unfinished "
+                        "(interrupted, or still running); finish an interrupted run with: "
+                        f"mlbench run --resume {results / 'killed'}")
 
     # A table per dataset and machine, headed by what it is, the largest first.
     titles = [machine_title(results, "digits, 360 test images"),
-              "digits, 360 test images, on Example EPYC 9999, 64 cores, GPUs: NVIDIA H100 "
+              "digits, 360 test images, on Example CPU 9999, 64 cores, GPUs: NVIDIA H100 "
               "80GB HBM3", machine_title(results, "mnist-5k, 200 test images")]
-    assert [line for line in out.splitlines() if re.match(r"^(digits|mnist-5k), ", line)] \
-        == titles, out
+    shown = [line.rstrip() for line in out.splitlines()
+             if re.match(r"^(digits|mnist-5k), ", line)]
+    assert shown == titles, out
     starts = [out.index(title) for title in titles]
     here, elsewhere, mnist = (out[start:end] for start, end
                               in zip(starts, [*starts[1:], len(out)], strict=True))
-    # Never mixed: each table holds its own runs' results only.
-    assert run_names(here) == {"alpha", "beta"}
+    # Never mixed: each table holds its own runs' results only: here each model's best run
+    # and the latest, beta.
+    runs = accuracies(results, ["alpha", "beta"]).sort_values(["accuracy", "run"])
+    assert run_names(here) == {*runs.groupby("name")["run"].last(), "beta"}
     assert run_names(elsewhere) == {"gamma"}
     assert run_names(mnist) == {"delta"} and "random-forest" not in mnist
 
@@ -134,7 +145,7 @@ def test_csv_holds_best_and_latest_per_group(results: Path) -> None:
     result = leaderboard(results, "--format", "csv")
     assert result.exit_code == 0, result.output
     table = pd.read_csv(io.StringIO(result.stdout))
-    here = table[(table["dataset"] == "digits") & ~table["machine"].str.contains("EPYC")]
+    here = table[(table["dataset"] == "digits") & ~table["machine"].str.startswith("Example")]
     assert set(here["run"]) == {"alpha", "beta"}
     for name, rows in accuracies(results, ["alpha", "beta"]).groupby("name"):
         mine = here[here["model"] == name]
@@ -149,6 +160,7 @@ def test_csv_holds_best_and_latest_per_group(results: Path) -> None:
         latest = mine[mine["entry"].str.endswith("latest")]
         assert len(latest) == 1 and latest["run"].iloc[0] == "beta"
         assert len(mine) == (1 if best["run"] == "beta" else 2)
+    assert (here["entry"] == "latest").any()  # the seeds give one model two rows
     assert (here["fit_seconds"] > 0).all() and (here["predict_seconds"] > 0).all()
     for run, commit in zip(table["run"], table["git_commit"], strict=True):
         saved = json.loads((results / run / "run.json").read_text())["machine"]["git_commit"]
@@ -164,7 +176,7 @@ def test_json_and_markdown(results: Path) -> None:
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout, parse_constant=reject)  # strict: no NaN, Infinity
     assert document["kind"] == "leaderboard" and document["runs_read"] == 4
-    groups = {(group["dataset"], "EPYC" in group["machine"]): group
+    groups = {(group["dataset"], group["machine"].startswith("Example")): group
               for group in document["groups"]}
     assert set(groups) == {("digits", False), ("digits", True), ("mnist-5k", False)}
     assert {row["run"] for row in groups["digits", False]["rows"]} == {"alpha", "beta"}
@@ -175,7 +187,7 @@ def test_json_and_markdown(results: Path) -> None:
         assert best == sorted(best, reverse=True)
         assert set(group["rows"][0]) == set(document["columns"])
     assert [skipped["run_dir"] for skipped in document["skipped"]] == [
-        str(results / "cut"), str(results / "killed")]
+        str(results / "cut"), str(results / "garbled"), str(results / "killed")]
 
     markdown = leaderboard(results, "--format", "markdown").stdout
     assert markdown.startswith(f"# mlbench leaderboard: {results}")

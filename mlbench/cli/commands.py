@@ -138,12 +138,13 @@ def main() -> None:
 
 def option(setting: Setting) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The click option of one setting."""
+    kind: dict[str, Any] = {} if setting.is_flag else {
+        "type": click.Choice(setting.choices) if setting.choices else setting.cli_type}
     return click.option(
         setting.option, *([setting.short] if setting.short else []), setting.name,
         default=setting.default, help=setting.help, metavar=setting.metavar,
         show_default=setting.show_default, multiple=setting.multiple,
-        is_flag=setting.is_flag, **({} if setting.is_flag else {
-            "type": click.Choice(setting.choices) if setting.choices else setting.cli_type}))
+        is_flag=setting.is_flag, **kind)
 
 
 def setting_options(command: Callable[..., Any]) -> Callable[..., Any]:

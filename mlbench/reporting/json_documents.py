@@ -120,5 +120,5 @@ def leaderboard_document(board: Leaderboard) -> dict[str, Any]:
 def estimate_document(estimate: pd.DataFrame) -> dict[str, Any]:
     """``--estimate``'s table: each job's estimated times, and the totals."""
     return {"kind": "estimate", "format_version": FORMAT_VERSION,
-            **{key: value for key, value in estimate.attrs.items()},
+            **{str(key): value for key, value in estimate.attrs.items()},
             "columns": list(estimate.columns), "jobs": records(estimate)}

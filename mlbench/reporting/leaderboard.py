@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 import pandas as pd
 
@@ -77,10 +77,11 @@ class Leaderboard:
     def groups(self) -> list[Group]:
         """The groups, each with its ranked rows: by dataset and test set, and within one
         the machine with the latest result first."""
-        found = [Group(GroupKey(str(dataset), None if pd.isna(test) else int(test),
-                                str(machine), str(gpus)), rows.reset_index(drop=True))
-                 for (dataset, test, machine, gpus), rows
-                 in self.results.groupby(GROUP_KEY, sort=False, dropna=False)]
+        found = []
+        for key, rows in self.results.groupby(GROUP_KEY, sort=False, dropna=False):
+            dataset, test, machine, gpus = cast(tuple[Any, ...], key)
+            found.append(Group(GroupKey(str(dataset), None if pd.isna(test) else int(test),
+                                        str(machine), str(gpus)), rows.reset_index(drop=True)))
         found.sort(key=lambda group: str(group.rows["finished_at"].dropna().max()),
                    reverse=True)
         return sorted(found, key=lambda group: (group.key.dataset, group.key.test_size or 0))
@@ -109,8 +110,9 @@ def read_runs(root: Path) -> tuple[list[Run], list[Skipped]]:
         try:
             run = Run.open(path)
             reason = _unusable(run)
-        except (UsageError, OSError, ValueError, KeyError, TypeError) as error:
-            reason = f"damaged ({error})"
+        except (UsageError, OSError, ValueError, KeyError, TypeError,
+                AttributeError) as error:  # whatever a damaged file makes of its reading
+            reason = f"damaged: {error}"
         if reason is None:
             runs.append(run)
         else:
@@ -122,7 +124,8 @@ def _unusable(run: Run) -> str | None:
     """Why a run cannot stand on a leaderboard, or None. Reads run.json and the records."""
     info = run.info
     if info.complete is False or info.finished_at is None:
-        return f"unfinished; finish it with: mlbench run --resume {run.path}"
+        return (f"unfinished (interrupted, or still running); finish an interrupted run "
+                f"with: mlbench run --resume {run.path}")
     if run.damaged:
         names = ", ".join(run.folder.relative(path) for path in run.damaged)
         return f"damaged job record ({names}); rerun it with: mlbench run --resume {run.path}"
@@ -142,6 +145,7 @@ def run_results(run: Run) -> pd.DataFrame:
                for short in ("fit", "predict")}
     rows = []
     for key, jobs in ok.groupby(ROW_KEY, sort=True, dropna=False):
+        model, device, size = cast(tuple[Any, ...], key)
         accuracy = float(jobs["accuracy"].mean())
         test_size = jobs["test_size"].max()
         fit, predict = figures["fit"][key], figures["predict"][key]
@@ -149,7 +153,7 @@ def run_results(run: Run) -> pd.DataFrame:
             "dataset": info.dataset.name or str(jobs["dataset"].iloc[0]),
             "test_size": None if pd.isna(test_size) else int(test_size),
             "machine": machine_text(info), "gpus": gpus_text(info),
-            "model": key[0], "device": key[1], "train_size": int(key[2]) or None,
+            "model": model, "device": device, "train_size": int(size) or None,
             "accuracy": accuracy,
             **dict(zip(("accuracy_low", "accuracy_high"),
                        stats.accuracy_interval(accuracy, test_size), strict=True)),
@@ -190,7 +194,7 @@ def rank(results: pd.DataFrame) -> pd.DataFrame:
     when = pd.to_datetime(results["finished_at"], utc=True, errors="coerce")
     results = results.assign(_when=when, _row=results.groupby(
         [*GROUP_KEY, *ROW_KEY], sort=False, dropna=False).ngroup())
-    picks: list[tuple[int, str]] = []
+    picks: list[tuple[Any, str]] = []  # (index in results, entry)
     for _, of_row in results.groupby("_row", sort=False):
         ordered = of_row.sort_values(["_when", "run"], na_position="first")
         latest = ordered.index[-1]
