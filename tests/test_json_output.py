@@ -115,6 +115,47 @@ def test_report_and_compare_print_one_document(cli: Cli, tmp_path: Path) -> None
     assert (tmp_path / "compare" / "compare.html").exists()
 
 
+NOISY_PLUGIN = '''
+import mlbench
+
+print("a plugin that prints on import")
+
+
+class Failing(mlbench.Model):
+    """Fails to fit, after printing."""
+    name = "failing"
+
+    def fit(self, X, y):
+        print("fitting, noisily")
+        raise RuntimeError("no fit today")
+
+    def predict(self, X):
+        return X[:, 0]
+
+
+@mlbench.hookimpl
+def mlbench_register_models(register):
+    print("registering, noisily")
+    register(Failing)
+'''
+
+
+def test_a_noisy_plugin_and_a_failed_job_keep_stdout_one_document(
+        cli: Cli, write_plugin: Callable[[str, str], Path]) -> None:
+    plugin = write_plugin("noisy", NOISY_PLUGIN)
+    result = cli("run", "--plugin", str(plugin), "-m", "failing,naive-bayes", "-d", "digits",
+                 "--format", "json")
+    assert result.exit_code == 1, result.output  # a job failed: exit 1, the document still
+    document = strict(result.stdout)
+    statuses = {row["model"]: (row["status"], row["error"]) for row in document["results"]}
+    assert statuses["naive-bayes"] == ("ok", None)
+    assert statuses["failing"][0] == "failed" and "no fit today" in statuses["failing"][1]
+    assert document["summary"][0].startswith("Only one model to rank: naive-bayes")
+    # What the plugin printed in this process went to stderr, not into the document.
+    assert "a plugin that prints on import" in result.stderr
+    assert "registering, noisily" in result.stderr
+
+
 def test_estimate_prints_one_document(cli: Cli) -> None:
     result = cli("run", "-m", "knn", "-d", "digits", "--estimate", "--format", "json")
     assert result.exit_code == 0, result.output

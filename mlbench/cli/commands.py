@@ -20,8 +20,8 @@ import gc
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext, redirect_stdout
+from collections.abc import Callable
+from contextlib import nullcontext, redirect_stdout
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -40,6 +40,7 @@ from mlbench.running.settings import (
 )
 
 if TYPE_CHECKING:  # imported where used: `mlbench --help` stays fast
+    import pandas as pd
     from rich.table import Table
     from rich.text import Text
 
@@ -165,42 +166,12 @@ def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
         metrics: str | None, output_format: str, **settings: Any) -> None:
     """Train and test models, print the results table sorted by accuracy, then write the
     report (report.html, report.md, charts) into the run folder."""
-    # Watched from here until the first job starts (or, for --estimate, until it ends), so
-    # the 0.3 s or more it needs overlaps with the start-up below.
-    busy = BusyWatch()
-    if not resume and to_config(bind((), settings))[0].executor == "local":
-        # Once the settings are known to be good: the workers' server preloads scikit-learn
-        # (about a second) while this process imports the rest and loads the data. Jobs
-        # re-run the `mlbench` script, which imports the CLI: preloaded too.
-        start_workers(preload=["mlbench.cli.commands"])
-    from mlbench.cli.display import ConsoleProgress, check_metrics
-    from mlbench.running import api
-
     as_json = output_format == "json"
-    progress = ConsoleProgress(quiet=quiet, metrics=check_metrics(metrics), busy=busy,
-                               table=not as_json)
-    report = None
-    with stdout_kept_for(as_json):
-        if resume:
-            given = [setting.option for setting in RUN_SETTINGS
-                     if ctx.get_parameter_source(setting.name)
-                     == click.core.ParameterSource.COMMANDLINE]
-            if given:
-                fail(f"--resume takes its settings from {resume}/run.json; drop "
-                     f"{', '.join(given)}")
-            results = api.resume(resume, progress=progress)
-        else:
-            results = api.run(progress=progress, **settings)
-        if settings["estimate"]:
-            if not as_json:
-                from mlbench.cli.display import print_estimate
-
-                print_estimate(results)
-            line = busy.busy_line(estimate=True)
-            if line is not None:
-                click.echo(line, err=True)
-        elif not no_report:
-            report = report_after_run(results.attrs.get("run_dir") or str(resume), quiet)
+    # With --format json, stdout holds the one JSON document alone: whatever else would
+    # print there meanwhile (a plugin as it loads, a library) goes to stderr.
+    with redirect_stdout(sys.stderr) if as_json else nullcontext():
+        results, report = run_and_report(ctx, resume, quiet, no_report, metrics, as_json,
+                                         settings)
     if as_json:
         from mlbench.reporting import json_documents
         from mlbench.results.run import Run
@@ -212,12 +183,45 @@ def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
         sys.exit(EXIT_JOBS_FAILED)
 
 
-@contextmanager
-def stdout_kept_for(as_json: bool) -> Iterator[None]:
-    """With ``--format json``, stdout holds the one JSON document alone: whatever else would
-    print there meanwhile (a plugin, a library) goes to stderr."""
-    with redirect_stdout(sys.stderr) if as_json else nullcontext():
-        yield
+def run_and_report(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
+                   metrics: str | None, as_json: bool, settings: dict[str, Any]
+                   ) -> tuple[pd.DataFrame, dict[str, Path] | None]:
+    """``mlbench run``'s work: the results (or the estimate), and the report's files where
+    one was written; the tables on stdout unless ``as_json``."""
+    # Watched from here until the first job starts (or, for --estimate, until it ends), so
+    # the 0.3 s or more it needs overlaps with the start-up below.
+    busy = BusyWatch()
+    if not resume and to_config(bind((), settings))[0].executor == "local":
+        # Once the settings are known to be good: the workers' server preloads scikit-learn
+        # (about a second) while this process imports the rest and loads the data. Jobs
+        # re-run the `mlbench` script, which imports the CLI: preloaded too.
+        start_workers(preload=["mlbench.cli.commands"])
+    from mlbench.cli.display import ConsoleProgress, check_metrics
+    from mlbench.running import api
+
+    progress = ConsoleProgress(quiet=quiet, metrics=check_metrics(metrics), busy=busy,
+                               table=not as_json)
+    if resume:
+        given = [setting.option for setting in RUN_SETTINGS
+                 if ctx.get_parameter_source(setting.name)
+                 == click.core.ParameterSource.COMMANDLINE]
+        if given:
+            fail(f"--resume takes its settings from {resume}/run.json; drop {', '.join(given)}")
+        results = api.resume(resume, progress=progress)
+    else:
+        results = api.run(progress=progress, **settings)
+    if settings["estimate"]:
+        if not as_json:
+            from mlbench.cli.display import print_estimate
+
+            print_estimate(results)
+        line = busy.busy_line(estimate=True)
+        if line is not None:
+            click.echo(line, err=True)
+        return results, None
+    if no_report:
+        return results, None
+    return results, report_after_run(results.attrs.get("run_dir") or str(resume), quiet)
 
 
 def echo_json(document: dict[str, Any]) -> None:
