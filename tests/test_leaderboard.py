@@ -45,7 +45,7 @@ def reject(constant: str) -> None:
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory, session_cache: Path) -> Iterator[Path]:
     """The runs, made once for every test here: alpha and beta (another seed, so another
-    forest) on digits, beta the later; gamma, alpha as if run on another machine; delta on
+    forest) on digits, beta the later; gamma, alpha as if run on another (busy) machine; delta on
     mnist-5k; and three a leaderboard leaves out: killed (unfinished), cut (a cut-off job
     record) and garbled (a cut-off run.json)."""
     folder = tmp_path_factory.mktemp("leaderboard") / "results"
@@ -63,13 +63,17 @@ def results(tmp_path_factory: pytest.TempPathFactory, session_cache: Path) -> It
                  "-m", "knn,naive-bayes")
     shutil.copytree(folder / "alpha", folder / "gamma")
     rewrite_run_json(folder / "gamma", lambda info: info["machine"].update(OTHER_MACHINE))
+    for record in (folder / "gamma" / "jobs").glob("*.json"):  # and timed on a busy one
+        job = json.loads(record.read_text())
+        job.update(disturbed=True, fit_disturbed=True, predict_disturbed=True)
+        record.write_text(json.dumps(job))
     # Killed by SIGKILL: run.json never got finished_at. Cut: a job record cut short.
     shutil.copytree(folder / "beta", folder / "killed")
     rewrite_run_json(folder / "killed", lambda info: (info.pop("finished_at"),
                                                       info.pop("complete")))
     shutil.copytree(folder / "beta", folder / "cut")
-    record = next((folder / "cut" / "jobs").glob("knn-*.json"))
-    record.write_text(record.read_text()[:40])
+    cut = next((folder / "cut" / "jobs").glob("knn-*.json"))
+    cut.write_text(cut.read_text()[:40])
     shutil.copytree(folder / "beta", folder / "garbled")  # run.json itself cut short
     (folder / "garbled" / "run.json").write_text('{"config": {"models": ["kn')
     yield folder
@@ -132,6 +136,9 @@ def test_ranks_each_dataset_and_machine_apart(results: Path) -> None:
     runs = accuracies(results, ["alpha", "beta"]).sort_values(["accuracy", "run"])
     assert run_names(here) == {*runs.groupby("name")["run"].last(), "beta"}
     assert run_names(elsewhere) == {"gamma"}
+    # Its times come from disturbed jobs only, and say so.
+    times = re.findall(r"([\d.]+ s(?: !)?) +│ +([\d.]+ s(?: !)?) +│ gamma", elsewhere)
+    assert len(times) == 3 and all(cell.endswith(" !") for pair in times for cell in pair)
     assert run_names(mnist) == {"delta"} and "random-forest" not in mnist
 
     # Ranked by each model's best mean accuracy over the two runs on this machine.
@@ -169,6 +176,8 @@ def test_csv_holds_best_and_latest_per_group(results: Path) -> None:
         ranks = rows.loc[rows["entry"] != "latest", "rank"].tolist()
         assert ranks == sorted(ranks) and ranks[0] == 1
     assert set(table.loc[table["dataset"] == "mnist-5k", "run"]) == {"delta"}
+    gamma = table[table["run"] == "gamma"]
+    assert len(gamma) == 3 and (gamma["disturbed"] == gamma["repeats"]).all()
 
 
 def test_json_and_markdown(results: Path) -> None:

@@ -232,8 +232,12 @@ def display_table(rows: pd.DataFrame) -> pd.DataFrame:
                                      zip(rows["accuracy_low"], rows["accuracy_high"],
                                          strict=True)]
     cells["repeats"] = rows["repeats"].astype(str)
-    cells["fit (geo. mean)"] = [seconds(value) for value in rows["fit_seconds"]]
-    cells["predict (geo. mean)"] = [seconds(value) for value in rows["predict_seconds"]]
+    # Marked where every job of the result was disturbed: its times come from those.
+    marks = [f" {tables.DISTURBED_MARK}" if disturbed and disturbed >= repeats else ""
+             for disturbed, repeats in zip(rows["disturbed"], rows["repeats"], strict=True)]
+    for short in ("fit", "predict"):
+        cells[f"{short} (geo. mean)"] = [seconds(value) + mark for value, mark
+                                         in zip(rows[f"{short}_seconds"], marks, strict=True)]
     cells["run"] = rows["run"].astype(str)
     cells["commit"] = [short_commit(commit) for commit in rows["git_commit"]]
     return cells
@@ -254,7 +258,9 @@ def skipped_line(skipped: Skipped) -> str:
 def how_to_read(board: Leaderboard) -> str:
     return ("Each model's best result (highest mean test accuracy over a run's ok jobs) and "
             "latest one; accuracy with its 95% Wilson interval over the test images, times as "
-            "the run's geometric mean over its undisturbed jobs. Results are ranked only "
+            f"the run's geometric mean over its undisturbed jobs ({tables.DISTURBED_MARK}: "
+            "every job of it was disturbed, timed while other processes took its cores, so "
+            "its times are likely longer than on a quiet machine). Results are ranked only "
             f"within a dataset, test set and machine. {board.runs_read} run(s) read under "
             f"{board.folder}.")
 
