@@ -99,14 +99,20 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("mlbench-cache")
 
 
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, session_cache: Path) -> None:
+def isolate(monkeypatch: pytest.MonkeyPatch, cache: Path) -> None:
+    """The built-in plugins only, and a private cache (also for a fixture shared by a
+    module's tests, which the autouse ``isolated`` below does not reach)."""
     # Installed third-party plugins must not leak into the project's own tests.
     monkeypatch.setenv("MLBENCH_LOAD_PLUGINS",
                        "scikit-learn,keras,torch,boosting,accelerated")  # the built-ins
-    monkeypatch.setenv("MLBENCH_CACHE_DIR", str(session_cache))
+    monkeypatch.setenv("MLBENCH_CACHE_DIR", str(cache))
     for name in ("MLBENCH_PLUGINS", "MLBENCH_DATA_DIR", "MLBENCH_TRACE_PLUGINS"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch: pytest.MonkeyPatch, session_cache: Path) -> None:
+    isolate(monkeypatch, session_cache)
 
 
 @pytest.fixture

@@ -21,6 +21,8 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from contextlib import nullcontext, redirect_stdout
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -38,6 +40,7 @@ from mlbench.running.settings import (
 )
 
 if TYPE_CHECKING:  # imported where used: `mlbench --help` stays fast
+    import pandas as pd
     from rich.table import Table
     from rich.text import Text
 
@@ -158,12 +161,13 @@ COMPLETIONS = {"models": complete_models, "dataset": complete_datasets}
 
 def option(setting: Setting) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The click option of one setting."""
+    kind: dict[str, Any] = {} if setting.is_flag else {
+        "type": click.Choice(setting.choices) if setting.choices else setting.cli_type}
     return click.option(
         setting.option, *([setting.short] if setting.short else []), setting.name,
         default=setting.default, help=setting.help, metavar=setting.metavar,
         show_default=setting.show_default, multiple=setting.multiple,
-        shell_complete=COMPLETIONS.get(setting.name),
-        is_flag=setting.is_flag, **({} if setting.is_flag else {"type": setting.cli_type}))
+        shell_complete=COMPLETIONS.get(setting.name), is_flag=setting.is_flag, **kind)
 
 
 def setting_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -181,9 +185,31 @@ plugin_option = option(next(setting for setting in SETTINGS if setting.name == "
 @click.pass_context
 @friendly
 def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
-        metrics: str | None, **settings: Any) -> None:
+        metrics: str | None, output_format: str, **settings: Any) -> None:
     """Train and test models, print the results table sorted by accuracy, then write the
     report (report.html, report.md, charts) into the run folder."""
+    as_json = output_format == "json"
+    # With --format json, stdout holds the one JSON document alone: whatever else would
+    # print there meanwhile (a plugin as it loads, a library) goes to stderr.
+    with redirect_stdout(sys.stderr) if as_json else nullcontext():
+        results, report = run_and_report(ctx, resume, quiet, no_report, metrics, as_json,
+                                         settings)
+    if as_json:
+        from mlbench.reporting import json_documents
+        from mlbench.results.run import Run
+
+        echo_json(json_documents.estimate_document(results) if settings["estimate"] else
+                  json_documents.run_document(Run.open(results.attrs.get("run_dir")
+                                                       or str(resume)), report))
+    if not settings["estimate"] and not results["status"].isin(["ok", "skipped"]).all():
+        sys.exit(EXIT_JOBS_FAILED)
+
+
+def run_and_report(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
+                   metrics: str | None, as_json: bool, settings: dict[str, Any]
+                   ) -> tuple[pd.DataFrame, dict[str, Path] | None]:
+    """``mlbench run``'s work: the results (or the estimate), and the report's files where
+    one was written; the tables on stdout unless ``as_json``."""
     # Watched from here until the first job starts (or, for --estimate, until it ends), so
     # the 0.3 s or more it needs overlaps with the start-up below.
     busy = BusyWatch()
@@ -195,7 +221,8 @@ def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
     from mlbench.cli.display import ConsoleProgress, check_metrics
     from mlbench.running import api
 
-    progress = ConsoleProgress(quiet=quiet, metrics=check_metrics(metrics), busy=busy)
+    progress = ConsoleProgress(quiet=quiet, metrics=check_metrics(metrics), busy=busy,
+                               table=not as_json)
     if resume:
         given = [setting.option for setting in RUN_SETTINGS
                  if ctx.get_parameter_source(setting.name)
@@ -206,26 +233,34 @@ def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
     else:
         results = api.run(progress=progress, **settings)
     if settings["estimate"]:
-        from mlbench.cli.display import print_estimate
+        if not as_json:
+            from mlbench.cli.display import print_estimate
 
-        print_estimate(results)
+            print_estimate(results)
         line = busy.busy_line(estimate=True)
         if line is not None:
             click.echo(line, err=True)
-        return
+        return results, None
     if not quiet:  # a model that did not converge ends ok: its warning must not stay unseen
         from mlbench.reporting.tables import warning_lines
 
         for line in warning_lines(results):
             click.echo(f"mlbench: note: {line}", err=True)
-    if not no_report:
-        report_after_run(results.attrs.get("run_dir") or str(resume), quiet)
-    if not results["status"].isin(["ok", "skipped"]).all():
-        sys.exit(EXIT_JOBS_FAILED)
+    if no_report:
+        return results, None
+    return results, report_after_run(results.attrs.get("run_dir") or str(resume), quiet)
 
 
-def report_after_run(run_dir: str, quiet: bool) -> None:
-    """The report at the end of a run: its failure is one warning, the results stay."""
+def echo_json(document: dict[str, Any]) -> None:
+    """One JSON document on stdout: strict JSON, NaN and infinity as null."""
+    from mlbench.reporting.json_documents import dumps
+
+    click.echo(dumps(document))
+
+
+def report_after_run(run_dir: str, quiet: bool) -> dict[str, Path] | None:
+    """The report at the end of a run: its failure is one warning, the results stay.
+    Returns the report's files, or None where it was not written."""
     try:
         from mlbench.reporting.report import build_report
 
@@ -233,9 +268,10 @@ def report_after_run(run_dir: str, quiet: bool) -> None:
     except Exception as error:  # any report bug must not cost the run
         click.echo(f"mlbench: warning: report not written ({type(error).__name__}: {error}); "
                    f"the results are saved; retry with: mlbench report {run_dir}", err=True)
-        return
+        return None
     if not quiet:
         click.echo(f"mlbench: report in {written.html}", err=True)
+    return written._asdict()
 
 
 EVERY_MODEL = "*"  # `list --params` given without a value
@@ -349,12 +385,23 @@ def params_table(registry: Registry, names: list[str] | None = None) -> Table:
 
 @main.command()
 @click.argument("run_dir", metavar="RUN_DIR")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]),
+              default="text", show_default=True,
+              help="text: the report's paths; json: one JSON document with every results "
+                   "column, the Summary and the report's paths.")
 @friendly
-def report(run_dir: str) -> None:
+def report(run_dir: str, output_format: str) -> None:
     """Write charts, report.html and report.md for a saved run folder; prints their paths."""
     from mlbench.reporting.report import build_report
 
-    for path in build_report(run_dir, warn=warn):
+    written = build_report(run_dir, warn=warn)
+    if output_format == "json":
+        from mlbench.reporting.json_documents import run_document
+        from mlbench.results.run import Run
+
+        echo_json(run_document(Run.open(run_dir), written._asdict()))
+        return
+    for path in written:
         click.echo(str(path))
 
 
@@ -377,9 +424,13 @@ def report(run_dir: str) -> None:
 @click.option("--allow-unlike", is_flag=True,
               help="Gate times with --fail-on even when the runs are not like for like "
                    "(another machine, other library versions).")
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]),
+              default="table", show_default=True,
+              help="json: one JSON document on stdout instead of the tables (each run's "
+                   "results, the figures, the changes and the verdicts).")
 @friendly
 def compare(run_dirs: tuple[str, ...], output: str | None, fail_on: tuple[str, ...],
-            run_noise: float | None, allow_unlike: bool) -> None:
+            run_noise: float | None, allow_unlike: bool, output_format: str) -> None:
     """Compare saved runs: each later run against the first, per model: accuracy change in
     points and time ratios with 95% intervals, coloured where beyond chance or the timing
     noise (green better, red worse), and what differs between the runs. Writes compare.html,
@@ -396,11 +447,19 @@ def compare(run_dirs: tuple[str, ...], output: str | None, fail_on: tuple[str, .
     comparison = compare_runs(run_dirs, warn=warn, **(
         {} if run_noise is None else {"between": run_noise / 100}))
     found = gate(comparison, thresholds, allow_unlike)
-    print_comparison(comparison)
+    as_json = output_format == "json"
+    if not as_json:
+        print_comparison(comparison)
     folder = write_report(comparison, output, (thresholds, found) if thresholds else None)
+    if as_json:
+        from mlbench.reporting.json_documents import comparison_document
+
+        echo_json(comparison_document(comparison, found if thresholds else None,
+                                      {"html": folder.html, "markdown": folder.markdown}))
     for line in found.broken:
         click.echo(f"mlbench: fail-on: {line}", err=True)
-    click.echo(f"mlbench: comparison in {folder.html} (compare.md and charts/ beside it)")
+    click.echo(f"mlbench: comparison in {folder.html} (compare.md and charts/ beside it)",
+               err=as_json)
     if found.broken:
         sys.exit(EXIT_FAIL_ON)
     if thresholds and found.undecided:
@@ -408,6 +467,30 @@ def compare(run_dirs: tuple[str, ...], output: str | None, fail_on: tuple[str, .
             found.undecided) > 1 else ""
         click.echo(f"mlbench: fail-on inconclusive: {found.undecided[0]}{more}", err=True)
         sys.exit(EXIT_INCONCLUSIVE)
+
+
+@main.command()
+@click.argument("folder", required=False, metavar="[FOLDER]",
+                default=next(setting.default for setting in SETTINGS
+                             if setting.name == "output_dir"))
+@click.option("--format", "output_format",
+              type=click.Choice(["table", "csv", "markdown", "json"]), default="table",
+              show_default=True, help="How to print it: rich tables, one CSV table (a row per "
+              "result, its dataset and machine in columns), Markdown, or one JSON document.")
+@friendly
+def leaderboard(folder: str, output_format: str) -> None:
+    """Every run under FOLDER (default: results): per dataset and machine, each model's
+    best and latest result, ranked by test accuracy, with the run and commit each came
+    from. Unfinished or damaged runs are named on stderr and left out."""
+    from mlbench.cli.leaderboard import print_leaderboard
+    from mlbench.reporting.leaderboard import build_leaderboard, skipped_line
+
+    board = build_leaderboard(folder)
+    for skipped in board.skipped:
+        warn(skipped_line(skipped))
+    if board.results.empty:
+        warn(f"no finished run with an ok job under {folder}")
+    print_leaderboard(board, output_format)
 
 
 @main.command(name="new-plugin")

@@ -121,8 +121,9 @@ def clock(seconds: float | None) -> str:
 
 class ConsoleProgress(Progress):
     def __init__(self, quiet: bool = False, metrics: Sequence[str] = (),
-                 busy: BusyWatch | None = None) -> None:
+                 busy: BusyWatch | None = None, table: bool = True) -> None:
         self.quiet = quiet
+        self.table = table  # False: stdout is kept for another format (--format json)
         self.busy = busy  # said once, as the jobs are about to start (even with --quiet)
         self.metrics = list(metrics)
         self.err = Console(stderr=True, highlight=False)
@@ -211,6 +212,8 @@ class ConsoleProgress(Progress):
 
     def end(self, results: pd.DataFrame) -> None:
         self.stop_bar()
+        if not self.table:
+            return
         out = Console(highlight=False, width=None if sys.stdout.isatty() else 1000)
         out.print(results_table(results, self.metrics))
         flagged = disturbed_note(results)

@@ -187,6 +187,12 @@ def model_names(frame: pd.DataFrame) -> pd.Series:
     return _with_settings(frame["model"], frame, ["variant"])
 
 
+def setting_names(frame: pd.DataFrame) -> pd.Series:
+    """``model_names`` with the job's swept values too (``svm C=10``): one setting of a
+    model, whatever run it came from (a leaderboard's rows)."""
+    return _with_settings(frame["model"], frame, ["variant", "sweep"])
+
+
 def model_labels(frame: pd.DataFrame, leave_out: Iterable[str] = ()) -> pd.Series:
     """The series name: the model, with its device when the run used more than one, how its
     jobs differ from the model's defaults (``variant``), and in a grid its swept values and

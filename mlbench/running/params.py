@@ -4,6 +4,7 @@ checked against each model's defaults and typed."""
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -128,7 +129,10 @@ def _entries(
 
 def coerce(value: Any, default: Any, label: str) -> Any:
     """Check ``value`` against the default's type; ints widen to floats. None defaults and
-    string defaults (which often also accept numbers, like gamma) take any literal."""
+    string defaults (which often also accept numbers, like gamma) take any literal. A value
+    that is not a finite number (1e309, inf, nan) is refused whatever the type: run.json and
+    JSON output could not hold it, and no model means it."""
+    _check_finite(value, label)
     if default is None or isinstance(default, str) or value is None:
         return value
     if isinstance(default, bool):
@@ -152,3 +156,16 @@ def coerce(value: Any, default: Any, label: str) -> Any:
     raise UsageError(
         f"{label} expects {type(default).__name__} (default {default!r}), got {value!r}"
     )
+
+
+def _check_finite(value: Any, label: str) -> None:
+    for item in value if isinstance(value, tuple | list) else (value,):
+        try:
+            number = float(item) if isinstance(item, float | str) else None
+        except ValueError:  # a word such as rbf
+            continue
+        if number is not None and not math.isfinite(number):
+            beyond = "; a number beyond 1.8e308 reads as inf" if (
+                isinstance(item, float) and math.isinf(item)) else ""
+            raise UsageError(f"{label} must be a finite number, got {item!r}{beyond}; give "
+                             "a finite value, e.g. 10 or 0.5")

@@ -35,6 +35,7 @@ class Setting:
     short: str = ""
     cli_type: type = str  # what the command line's text is parsed into
     metavar: str | None = None
+    choices: tuple[str, ...] = ()  # the only values the command line takes
     multiple: bool = False  # a repeatable option; a list (or, for params and sweep, a dict)
     is_flag: bool = False
     minimum: int | None = None  # checked on both surfaces, and again on --resume
@@ -110,6 +111,11 @@ SETTINGS: tuple[Setting, ...] = (
             "balanced_accuracy, log_loss (results.csv and the report always have them).",
             metavar="NAMES", api=False,
             instead="mlbench.run returns every column of results.csv in its DataFrame"),
+    Setting("output_format", "table", "What stdout gets: table (rich), or json: one JSON "
+            "document with every results column and the Summary (progress and warnings on "
+            "stderr).",
+            flag="--format", choices=("table", "json"), api=False,
+            instead="mlbench.run returns the results table as a DataFrame"),
     Setting("estimate", False, "Only estimate each job's time from a few small fits; run and "
             "write nothing.", "bool", is_flag=True),
     Setting("progress", None, "", "Progress | None", cli=False,
