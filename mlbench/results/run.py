@@ -86,8 +86,11 @@ class Run:
 
     @cached_property
     def frame(self) -> pd.DataFrame:
-        """The results table: every job, any status, built from the job records."""
-        return self.folder.table(self.records)
+        """The results table: every job, any status, built from the job records; its folder
+        in ``attrs["run_dir"]``, as the table ``mlbench.run`` returned always had it."""
+        frame = self.folder.table(self.records)
+        frame.attrs["run_dir"] = str(self.path)
+        return frame
 
     @cached_property
     def history(self) -> pd.DataFrame:
@@ -103,11 +106,13 @@ class Run:
             try:
                 saved = read_table(path)
                 jobs = sorted(saved["job_id"].astype(str))
-                statuses = dict(zip(saved["job_id"].astype(str), saved["status"].astype(str)))
-            except Exception:  # noqa: BLE001 - any unreadable file is simply stale
+                statuses = dict(zip(saved["job_id"].astype(str), saved["status"].astype(str),
+                                    strict=True))
+            except Exception:  # any unreadable file is simply stale
                 stale.append(path)
                 continue
-            ours = dict(zip(self.frame["job_id"].astype(str), self.frame["status"].astype(str)))
+            ours = dict(zip(self.frame["job_id"].astype(str), self.frame["status"].astype(str),
+                            strict=True))
             if jobs != expected or statuses != ours:
                 stale.append(path)
         return [path for path in stale if self.records or path.exists()]
