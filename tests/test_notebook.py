@@ -1,5 +1,6 @@
 """The example notebook, examples/saved_run.ipynb, executed as a reader would: nbclient in a
-real Jupyter kernel (ipykernel's ``python3``, this interpreter), two real runs on digits."""
+real Jupyter kernel (ipykernel's ``python3``, this interpreter), two real runs on digits. In
+the long lane (``pytest -m long``, a step of .ci/run)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "saved_run.ipynb"
@@ -17,6 +19,7 @@ def html_outputs(cell: Any) -> list[str]:
             if "text/html" in output.get("data", {})]
 
 
+@pytest.mark.long  # a kernel and two runs: about 20 s on 2 cores
 def test_the_example_notebook_shows_runs_and_compares_them(tmp_path: Path) -> None:
     notebook = nbformat.read(EXAMPLE, as_version=4)
     # The kernel starts in tmp_path, so the notebook's results/ lands there; a cell that

@@ -18,7 +18,7 @@ from mlbench.errors import UsageError
 from mlbench.reporting.saved import SavedComparison, SavedRun
 from mlbench.results.folder import RunFolder
 
-MODELS = ["knn", "logistic"]
+MODELS = ["knn", "naive-bayes"]
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_the_notebook_display_is_the_reports_first_screen(
     for title in ("Summary", "Results"):
         assert section(shown, title).strip() == section(page, title).strip()
     summary = section(shown, "Summary")
-    assert "jobs ended ok" in summary and "knn" in summary and "logistic" in summary
+    assert "jobs ended ok" in summary and all(model in summary for model in MODELS)
     assert "<th>test accuracy (mean)</th>" in section(shown, "Results")
     # A fragment for a cell: no page of its own, no style or script to leak into the notebook.
     assert not re.search(r"<(html|head|body|style|script|nav)\b", shown)
@@ -84,6 +84,8 @@ def test_compare_judges_two_runs_as_mlbench_compare_does(
     assert not re.search(r"<(html|style|script)\b", html)
     written = comparison.write(tmp_path / "cmp")
     assert (written / "compare.html").exists() and (written / "compare.md").exists()
+    relabelled = first.compare(mlbench.load(second.path, label="smaller"))
+    assert relabelled.lines[0].startswith("smaller against first")
 
 
 def test_a_folder_that_is_no_run_is_one_line_saying_so(
@@ -112,6 +114,18 @@ def test_a_damaged_job_record_is_named_once_and_left_out(
     warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
     assert len(warnings) == 1 and damaged.name in warnings[0]
     assert "Summary" in saved._repr_html_()
+
+
+def test_a_run_with_no_job_yet_shows_so_and_cannot_be_compared(
+        two_runs: tuple[SavedRun, SavedRun], tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(two_runs[0].path, tmp_path / "empty"))
+    shutil.rmtree(RunFolder(copy).jobs_dir)
+    saved = mlbench.load(copy)
+    assert saved.frame.empty and saved  # still a run, though its table is empty
+    assert "No job finished" in section(saved._repr_html_(), "Summary")
+    with pytest.raises(UsageError, match="has no finished job to compare") as error:
+        saved.compare(two_runs[0])
+    assert "\n" not in str(error.value)
 
 
 def test_the_table_as_run_returned_it_still_answers_with_a_warning(

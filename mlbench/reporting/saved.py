@@ -21,6 +21,7 @@ import pandas as pd
 from mlbench.errors import UsageError
 from mlbench.reporting import compare, report
 from mlbench.reporting.document import Document, Section, html_fragment
+from mlbench.reporting.report import Report
 from mlbench.results.run import Run
 
 
@@ -29,7 +30,7 @@ class SavedRun(Run):
     ``info`` its run.json; ``report()`` writes its report, ``compare(other)`` sets it beside
     other runs, and a notebook shows it as its report's Summary and Results."""
 
-    def report(self) -> report.Report:
+    def report(self) -> Report:
         """Write report.html, report.md and the charts into the run folder; their paths."""
         return _report(self)
 
@@ -40,7 +41,8 @@ class SavedRun(Run):
             raise UsageError("compare needs another run, e.g. run.compare(mlbench.load("
                              "'results/<other-run>'))")
         return SavedComparison(_comparison([self, *(
-            other if isinstance(other, Run) else SavedRun.open(other) for other in others)]))
+            other if isinstance(other, Run) else SavedRun.open(other, self._warn)
+            for other in others)]))
 
     def _repr_html_(self) -> str:
         document = Document(f"mlbench run: {self.name} ({self.path})", _first_screen(self))
@@ -117,7 +119,7 @@ def _anchor(name: str) -> str:
 
 # -- the reporting functions a saved run calls (adapt here when their signatures change) ---
 
-def _report(run: Run) -> report.Report:
+def _report(run: Run) -> Report:
     return report.build_report(run.path, run._warn)
 
 
@@ -126,4 +128,6 @@ def _first_screen(run: Run) -> list[Section]:
 
 
 def _comparison(runs: list[Run]) -> compare.Comparison:
-    return compare.compare_runs([run.path for run in runs], runs[0]._warn)
+    labels = [run.label for run in runs]  # where two folders share a name, compare's own
+    return compare.compare_runs([run.path for run in runs], runs[0]._warn,
+                                labels=labels if len(set(labels)) == len(labels) else None)
