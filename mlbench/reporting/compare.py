@@ -144,12 +144,10 @@ def _labels(paths: list[Path]) -> list[str]:
 
 
 def compare_runs(paths: list[Path | str] | tuple[str, ...], warn: Warn | None = None,
-                 between: float = stats.BETWEEN_RUNS, labels: list[str] | None = None
-                 ) -> Comparison:
+                 between: float = stats.BETWEEN_RUNS) -> Comparison:
     """Read two or more run folders and compare each later one with the first, allowing
     for ``between``, the noise between runs (``stats.BETWEEN_RUNS``); a damaged job record
-    is left out and named through ``warn``. ``labels`` name the runs (default: their
-    folders' names)."""
+    is left out and named through ``warn``."""
     given = [Path(path) for path in paths]
     if len(given) < 2:
         raise UsageError("compare needs at least two run folders, e.g. "
@@ -157,8 +155,12 @@ def compare_runs(paths: list[Path | str] | tuple[str, ...], warn: Warn | None = 
     resolved = [path.resolve() for path in given]
     if len(set(resolved)) < len(resolved):
         raise UsageError("the same run folder is given twice; compare different runs")
-    runs = [load_run(path, label, warn)
-            for path, label in zip(given, labels or _labels(given), strict=True)]
+    return compare_loaded([load_run(path, label, warn)
+                           for path, label in zip(given, _labels(given), strict=True)], between)
+
+
+def compare_loaded(runs: list[Run], between: float = stats.BETWEEN_RUNS) -> Comparison:
+    """Each later run against the first, the runs already read (``load_run``)."""
     summary = pd.concat([summarise(run) for run in runs], ignore_index=True)
     deltas = pd.DataFrame([judge(runs[0], other, key, between) for other in runs[1:]
                            for key in shared_keys(runs[0], other)], columns=DELTA_COLUMNS)

@@ -128,6 +128,9 @@ def _first_screen(run: Run) -> list[Section]:
 
 
 def _comparison(runs: list[Run]) -> compare.Comparison:
-    labels = [run.label for run in runs]  # where two folders share a name, compare's own
-    return compare.compare_runs([run.path for run in runs], runs[0]._warn,
-                                labels=labels if len(set(labels)) == len(labels) else None)
+    # Each run under its label; where two share one (folders of the same name), its path.
+    labels = [run.label for run in runs]
+    if len(set(labels)) < len(labels):
+        labels = [str(run.path) for run in runs]
+    return compare.compare_loaded([compare.load_run(run.path, label, run._warn)
+                                   for run, label in zip(runs, labels, strict=True)])

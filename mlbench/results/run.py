@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,7 @@ class Run:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], warn: Warn | None = None,
-             label: str | None = None) -> Run:
+             label: str | None = None) -> Self:
         """A folder that ``mlbench run`` made, or a one-line UsageError saying why not.
         ``warn`` receives one line per damaged job record (left out, named)."""
         return cls(RunFolder.existing(path), warn, label)
