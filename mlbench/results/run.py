@@ -41,7 +41,7 @@ class Run:
         return cls(RunFolder.existing(path), warn, label)
 
     def __repr__(self) -> str:
-        return f"Run({str(self.path)!r})"
+        return f"{type(self).__name__}({str(self.path)!r})"
 
     @property
     def path(self) -> Path:
