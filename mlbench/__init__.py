@@ -1,7 +1,9 @@
 """mlbench: compare classifiers on MNIST fairly and fast.
 
-A plugin writes ``@mlbench.hookimpl`` and subclasses ``mlbench.Model``; scripts call
-``mlbench.run(models=[...], dataset=...)`` and get a pandas DataFrame back.
+A plugin writes ``@mlbench.hookimpl`` and subclasses ``mlbench.Model``; scripts and
+notebooks call ``mlbench.run(models=[...], dataset=...)`` or ``mlbench.load(run_folder)`` and
+get a saved run: its results table as a pandas DataFrame (``.frame``), ``.report()``,
+``.compare(other)``, and a notebook display.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from mlbench.contract.hookspecs import hookimpl
 from mlbench.contract.model import Capabilities, EstimatorModel, Model, SkipJob
 from mlbench.datasets import Dataset, LoadRequest
+from mlbench.version import __version__
 
-__version__ = "0.1.0"
 __all__ = [
     "Capabilities",
     "Dataset",
@@ -22,18 +24,26 @@ __all__ = [
     "SkipJob",
     "__version__",
     "hookimpl",
+    "load",
     "resume",
     "run",
 ]
 
 if TYPE_CHECKING:
-    from mlbench.running.api import resume, run
+    from mlbench.python_api import load, resume, run
+
+_LAZY = ("load", "resume", "run")
 
 
 def __getattr__(name: str) -> Any:
-    # The runner pulls in pandas and the process pool: load it only when a script asks.
-    if name in ("run", "resume"):
-        from mlbench.running import api
+    # The runner and the reports pull in pandas and the process pool: loaded only when a
+    # script asks.
+    if name in _LAZY:
+        from mlbench import python_api
 
-        return getattr(api, name)
+        return getattr(python_api, name)
     raise AttributeError(f"module 'mlbench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -240,11 +240,11 @@ def test_resume_rejects_other_run_options(cli: Cli, tmp_path: Path) -> None:
     assert missing.exit_code == 2 and "is not a folder" in missing.stderr
 
 
-def test_python_api_returns_the_table(tmp_path: Path) -> None:
+def test_python_api_returns_the_saved_run_and_its_table(tmp_path: Path) -> None:
     import mlbench
 
     frame = mlbench.run(models=["linear"], dataset="digits", output_dir=tmp_path,
-                        params={"linear": {"fit_intercept": False}})
+                        params={"linear": {"fit_intercept": False}}).frame
     assert list(frame["model"]) == ["linear"] and frame["status"].iloc[0] == "ok"
     assert json.loads(frame["params"].iloc[0]) == {"fit_intercept": False}
     assert Path(frame.attrs["run_dir"], "results.parquet").exists()

@@ -267,7 +267,7 @@ def test_estimate_of_known_costs_and_the_timeout_warning(
     assert steep["fit_seconds"] > 2 * row["fit_seconds"]
 
     real = mlbench.run(models=["sleeper"], dataset="digits", plugins=[plugin],
-                       output_dir=output).iloc[0]
+                       output_dir=output).frame.iloc[0]
     for column in ("fit_seconds", "predict_seconds", "job_seconds"):
         assert row[column] == pytest.approx(real[column], rel=0.2), column
 

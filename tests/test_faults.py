@@ -58,7 +58,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory, session_cache: Path) 
         patch.setenv("MLBENCH_CACHE_DIR", str(session_cache))
         patch.delenv("MLBENCH_PLUGINS", raising=False)
         frame = mlbench.run(models=["linear", "naive-bayes"], dataset="digits",
-                            output_dir=output, name="done", train_size=400, test_size=200)
+                            output_dir=output, name="done", train_size=400, test_size=200).frame
         build_report(frame.attrs["run_dir"])
     return Path(frame.attrs["run_dir"])
 
@@ -460,7 +460,7 @@ def test_runs_killed_at_random_moments_always_resume_to_a_complete_table(
 SCRIPT = """
 import mlbench
 {indent}results = mlbench.run(models=["naive-bayes"], dataset="digits", output_dir={out!r})
-{indent}print("accuracy", results["accuracy"].iloc[0])
+{indent}print("accuracy", results.frame["accuracy"].iloc[0])
 """
 
 

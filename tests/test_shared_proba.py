@@ -201,7 +201,7 @@ def test_a_knn_job_searches_once_for_labels_and_probabilities(
     plugin = tmp_path / "counted.py"
     plugin.write_text(textwrap.dedent(COUNTED))
     frame = mlbench.run(models=["knn-counted", "knn-two-passes"], dataset="mnist-5k",
-                        plugins=[str(plugin)], output_dir=str(tmp_path / "results"))
+                        plugins=[str(plugin)], output_dir=str(tmp_path / "results")).frame
     rows = frame.set_index("model")
     assert (rows["status"] == "ok").all(), rows["error"].tolist()
     calls = {model: json.loads(rows.loc[model, "extra"])["calls"] for model in rows.index}

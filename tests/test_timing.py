@@ -120,7 +120,7 @@ def test_a_job_scores_the_first_call_times_the_rest_and_fits_once(tmp_path: Path
     plugin = tmp_path / "forgetful.py"
     plugin.write_text(textwrap.dedent(STATEFUL))
     frame = mlbench.run(models=["forgetful"], dataset="digits", plugins=[str(plugin)],
-                        output_dir=str(tmp_path / "results"), validation=0.2)
+                        output_dir=str(tmp_path / "results"), validation=0.2).frame
     row = frame.iloc[0]
     assert row["status"] == "ok", row["error"]
     extra = pd.Series(__import__("json").loads(row["extra"]))

@@ -155,8 +155,12 @@ def compare_runs(paths: list[Path | str] | tuple[str, ...], warn: Warn | None = 
     resolved = [path.resolve() for path in given]
     if len(set(resolved)) < len(resolved):
         raise UsageError("the same run folder is given twice; compare different runs")
-    runs = [load_run(path, label, warn)
-            for path, label in zip(given, _labels(given), strict=True)]
+    return compare_loaded([load_run(path, label, warn)
+                           for path, label in zip(given, _labels(given), strict=True)], between)
+
+
+def compare_loaded(runs: list[Run], between: float = stats.BETWEEN_RUNS) -> Comparison:
+    """Each later run against the first, the runs already read (``load_run``)."""
     summary = pd.concat([summarise(run) for run in runs], ignore_index=True)
     deltas = pd.DataFrame([judge(runs[0], other, key, between) for other in runs[1:]
                            for key in shared_keys(runs[0], other)], columns=DELTA_COLUMNS)

@@ -351,14 +351,9 @@ def html_blocks(blocks: list[Block], root: Path) -> list[str]:
     return body
 
 
-def to_html(document: Document, root: Path) -> str:
-    """One self-contained page; ``root`` is the folder figure paths are relative to."""
-    title = html.escape(document.title)
-    anchors = [f"s{index}" for index in range(len(document.sections))]
-    nav = " ".join(f'<a href="#{anchor}">{html.escape(section.title)}</a>'
-                   for anchor, section in zip(anchors, document.sections, strict=True))
-    body = [f"<h1>{title}</h1>", f"<nav>{nav}</nav>"]
-    for anchor, section in zip(anchors, document.sections, strict=True):
+def html_sections(sections: list[Section], root: Path, anchors: list[str]) -> list[str]:
+    body = []
+    for anchor, section in zip(anchors, sections, strict=True):
         heading = f"<h2>{html.escape(section.title)}</h2>"
         if section.folded:
             body.append(f'<details class="section" id="{anchor}"'
@@ -368,6 +363,26 @@ def to_html(document: Document, root: Path) -> str:
         body += html_blocks(section.blocks, root)
         if section.folded:
             body.append("</details>")
+    return body
+
+
+def html_fragment(document: Document, root: Path, prefix: str) -> str:
+    """The document's sections as a fragment to embed in another page (a notebook cell's
+    output): no page, style, script or navigation; ``prefix`` keeps its anchors apart from
+    those of the page's other fragments."""
+    anchors = [f"{prefix}-s{index}" for index in range(len(document.sections))]
+    return "\n".join([f"<h3>{html.escape(document.title)}</h3>",
+                      *html_sections(document.sections, root, anchors)])
+
+
+def to_html(document: Document, root: Path) -> str:
+    """One self-contained page; ``root`` is the folder figure paths are relative to."""
+    title = html.escape(document.title)
+    anchors = [f"s{index}" for index in range(len(document.sections))]
+    nav = " ".join(f'<a href="#{anchor}">{html.escape(section.title)}</a>'
+                   for anchor, section in zip(anchors, document.sections, strict=True))
+    body = [f"<h1>{title}</h1>", f"<nav>{nav}</nav>",
+            *html_sections(document.sections, root, anchors)]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             # No network, no script: the page is complete offline and cannot be made to run

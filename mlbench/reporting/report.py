@@ -74,12 +74,7 @@ def build_report(run_dir: Path | str, warn: Warn | None = None) -> Report:
     paths of the two reports. A damaged job record is left out and named through ``warn``."""
     folder = RunFolder.existing(run_dir)
     info = folder.info()
-    frame = load_results(folder, warn)
-    # Grid points in numeric order (n1000 before n20000), repeats together.
-    order = [c for c in ("model", "device", "train_size", "sweep", "repeat", "job_id")
-             if c in frame]
-    frame = frame.sort_values(order, ignore_index=True, key=lambda column: (
-        tables.grid_sort_key(column.astype(object)) if column.name == "sweep" else column))
+    frame = in_report_order(load_results(folder, warn))
 
     document = Document(f"mlbench report: {folder.name}")
     folded = [setup_section(frame, info),
@@ -90,8 +85,7 @@ def build_report(run_dir: Path | str, warn: Warn | None = None) -> Report:
     for section in folded:
         section.folded = True
     document.sections += [
-        summary_section(frame, info, folder),
-        results_section(frame),
+        *first_screen(frame, info, folder),
         *engines_sections(frame),
         *chart_sections(frame, folder),
         *grid_sections(frame),
@@ -101,6 +95,20 @@ def build_report(run_dir: Path | str, warn: Warn | None = None) -> Report:
     write_atomic(markdown, lambda p: p.write_text(to_markdown(document)))
     write_atomic(page, lambda p: p.write_text(to_html(document, folder.path)))
     return Report(page, markdown)
+
+
+def in_report_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Grid points in numeric order (n1000 before n20000), repeats together."""
+    order = [c for c in ("model", "device", "train_size", "sweep", "repeat", "job_id")
+             if c in frame]
+    return frame.sort_values(order, ignore_index=True, key=lambda column: (
+        tables.grid_sort_key(column.astype(object)) if column.name == "sweep" else column))
+
+
+def first_screen(frame: pd.DataFrame, info: RunInfo, folder: RunFolder) -> list[Section]:
+    """What the report opens on, the Summary and the Results (``frame`` in report order);
+    also a saved run's notebook display (``saved.SavedRun``)."""
+    return [summary_section(frame, info, folder), results_section(frame)]
 
 
 # -- Summary --------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
@@ -35,13 +35,13 @@ class Run:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], warn: Warn | None = None,
-             label: str | None = None) -> Run:
+             label: str | None = None) -> Self:
         """A folder that ``mlbench run`` made, or a one-line UsageError saying why not.
         ``warn`` receives one line per damaged job record (left out, named)."""
         return cls(RunFolder.existing(path), warn, label)
 
     def __repr__(self) -> str:
-        return f"Run({str(self.path)!r})"
+        return f"{type(self).__name__}({str(self.path)!r})"
 
     @property
     def path(self) -> Path:
@@ -86,8 +86,11 @@ class Run:
 
     @cached_property
     def frame(self) -> pd.DataFrame:
-        """The results table: every job, any status, built from the job records."""
-        return self.folder.table(self.records)
+        """The results table: every job, any status, built from the job records; its folder
+        in ``attrs["run_dir"]``, as the table ``mlbench.run`` returned always had it."""
+        frame = self.folder.table(self.records)
+        frame.attrs["run_dir"] = str(self.path)
+        return frame
 
     @cached_property
     def history(self) -> pd.DataFrame:

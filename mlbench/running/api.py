@@ -1,7 +1,7 @@
 """The Python API the CLI wraps: ``run`` and ``resume`` a run, delegating each step (the
 settings to ``settings``, the new folder to ``run_folder_setup``, the dataset and the jobs to
 ``planning``, the running to an executor) and keeping every result in the run folder.
-``mlbench.run(models=["svm", "knn"], dataset="digits")`` returns the results table.
+Returns the results table (``mlbench.run``, in ``python_api``, returns the saved run).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlbench import __version__
 from mlbench.contract.registry import Registry, load_registry
 from mlbench.errors import DatasetUnavailable, DiskFull, UsageError
 from mlbench.results.folder import RunFolder
@@ -30,6 +29,7 @@ from mlbench.running.jobs import JobSpec, RunConfig
 from mlbench.running.planning import job_data, plan, warn_and_load
 from mlbench.running.progress import Progress
 from mlbench.running.run_folder_setup import new_run_folder
+from mlbench.version import __version__
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
@@ -46,8 +46,8 @@ def run(*args: Any, **kwargs: Any) -> pd.DataFrame:
     runs nothing in full and writes nothing: it returns the estimated times of the jobs
     instead. ``progress`` is told each step (quiet by default)."""
     given = settings.bind(args, kwargs)
+    progress = _observer(given["progress"])
     config, registry = settings.to_config(given)
-    progress = given["progress"] or Progress()
     if given["estimate"]:
         from mlbench.running.estimate import estimate_run
 
@@ -76,7 +76,18 @@ def resume(run_dir: str | os.PathLike[str], progress: Progress | None = None) ->
     registry = load_registry(config.plugin_paths)
     settings.check(config, registry)
     with _disk_full_stops(folder):
-        return _execute(folder, config, registry, progress or Progress(), resumed=True)
+        return _execute(folder, config, registry, _observer(progress), resumed=True)
+
+
+def _observer(progress: Any) -> Progress:
+    """The ``progress`` given, quiet if none; anything else is a one-line UsageError."""
+    if progress is None:
+        return Progress()
+    if not isinstance(progress, Progress):
+        raise UsageError(f"progress={progress!r} is not a progress display; give True (the "
+                         "command's display), False (quiet) or a "
+                         "mlbench.running.progress.Progress")
+    return progress
 
 
 @contextmanager

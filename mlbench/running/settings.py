@@ -118,9 +118,9 @@ SETTINGS: tuple[Setting, ...] = (
             instead="mlbench.run returns the results table as a DataFrame"),
     Setting("estimate", False, "Only estimate each job's time from a few small fits; run and "
             "write nothing.", "bool", is_flag=True),
-    Setting("progress", None, "", "Progress | None", cli=False,
-            instead="a mlbench.running.progress.Progress that is told each step; the "
-                    "command's display is one"),
+    Setting("progress", None, "", "bool | Progress | None", cli=False,
+            instead="True for the command's display, or a mlbench.running.progress.Progress "
+                    "that is told each step"),
 )
 CLI_SETTINGS = tuple(setting for setting in SETTINGS if setting.cli)
 API_SETTINGS = tuple(setting for setting in SETTINGS if setting.api)

@@ -21,7 +21,7 @@ def test_estimate_within_3x_of_a_real_run_on_mnist_5k(benchmark: Any, tmp_path: 
         lambda: mlbench.run(models=MODELS, dataset="mnist-5k", estimate=True,
                             output_dir=tmp_path), rounds=1, iterations=1).set_index("model")
     real = mlbench.run(models=MODELS, dataset="mnist-5k", output_dir=tmp_path,
-                       name="real").set_index("model")
+                       name="real").frame.set_index("model")
     assert set(real["status"]) == {"ok"}
     ratios = {}
     for model in MODELS:

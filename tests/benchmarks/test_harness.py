@@ -44,7 +44,7 @@ def test_harness_overhead_per_job(benchmark: Any, tmp_path: Path) -> None:
 
     def one_run() -> None:
         frames.append(mlbench.run(models=["naive-bayes"], dataset="digits", output_dir=tmp_path,
-                                  name=f"r{next(runs)}", train_size=200, test_size=100))
+                                  name=f"r{next(runs)}", train_size=200, test_size=100).frame)
 
     benchmark.pedantic(one_run, rounds=3, iterations=1, warmup_rounds=1)
     work = [float(f["fit_seconds"].iloc[0] + f["predict_seconds"].iloc[0]) for f in frames]
