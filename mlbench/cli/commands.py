@@ -4,7 +4,9 @@ Exit codes: 0 every job ok or skipped; 1 some job failed, timed out or crashed; 
 (nothing ran); 3 the dataset could not be had; 4 the disk filled; 5 `mlbench compare
 --fail-on`: a later run breaks a threshold (one line per breach; the comparison is still
 written); 6 `compare --fail-on` broke nothing but could not judge everything (one line
-saying why: jobs disturbed, nothing in common, runs not like for like); 130 interrupted
+saying why: jobs disturbed, nothing in common, runs not like for like); 7 `mlbench export`:
+the tracker could not be reached or refused the export (one line; the run is untouched,
+export again); 130 interrupted
 by Ctrl-C, 143 stopped by SIGTERM (for 4, 130 and 143 finished jobs are kept and --resume
 finishes the run).
 The options of ``mlbench run`` are made from mlbench.running.settings, which the Python API's
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import gc
+import shlex
 import signal
 import sys
 import threading
@@ -46,6 +49,7 @@ if TYPE_CHECKING:  # imported where used: `mlbench --help` stays fast
 EXIT_JOBS_FAILED, EXIT_USAGE, EXIT_DATASET, EXIT_DISK_FULL, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
 EXIT_FAIL_ON = 5  # compare --fail-on: a threshold broken, as pytest-benchmark's compare-fail
 EXIT_INCONCLUSIVE = 6  # compare --fail-on: nothing broken, but something could not be judged
+EXIT_EXPORT = 7  # export: the tracker unreachable or refusing; the run folder is untouched
 EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, the shell's convention for a SIGTERM death
 
 
@@ -140,7 +144,8 @@ def option(setting: Setting) -> Callable[[Callable[..., Any]], Callable[..., Any
         setting.option, *([setting.short] if setting.short else []), setting.name,
         default=setting.default, help=setting.help, metavar=setting.metavar,
         show_default=setting.show_default, multiple=setting.multiple,
-        is_flag=setting.is_flag, **({} if setting.is_flag else {"type": setting.cli_type}))
+        is_flag=setting.is_flag, **({} if setting.is_flag else {"type": setting.cli_type}),
+        **({} if setting.flag_value is None else {"flag_value": setting.flag_value}))
 
 
 def setting_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -158,12 +163,14 @@ plugin_option = option(next(setting for setting in SETTINGS if setting.name == "
 @click.pass_context
 @friendly
 def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
-        metrics: str | None, **settings: Any) -> None:
+        metrics: str | None, mlflow: str | None, **settings: Any) -> None:
     """Train and test models, print the results table sorted by accuracy, then write the
     report (report.html, report.md, charts) into the run folder."""
     # Watched from here until the first job starts (or, for --estimate, until it ends), so
     # the 0.3 s or more it needs overlaps with the start-up below.
     busy = BusyWatch()
+    if mlflow is not None and not settings["estimate"]:
+        check_mlflow_option(mlflow or None)  # no MLflow, or a dead server: before any job
     if not resume and to_config(bind((), settings))[0].executor == "local":
         # Once the settings are known to be good: the workers' server preloads scikit-learn
         # (about a second) while this process imports the rest and loads the data. Jobs
@@ -190,8 +197,11 @@ def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
         if line is not None:
             click.echo(line, err=True)
         return
+    run_dir = results.attrs.get("run_dir") or str(resume)
     if not no_report:
-        report_after_run(results.attrs.get("run_dir") or str(resume), quiet)
+        report_after_run(run_dir, quiet)
+    if mlflow is not None:
+        export_after_run(run_dir, mlflow or None, quiet)
     if not results["status"].isin(["ok", "skipped"]).all():
         sys.exit(EXIT_JOBS_FAILED)
 
@@ -208,6 +218,37 @@ def report_after_run(run_dir: str, quiet: bool) -> None:
         return
     if not quiet:
         click.echo(f"mlbench: report in {written.html}", err=True)
+
+
+def check_mlflow_option(tracking_uri: str | None) -> None:
+    """--mlflow's tracker checked before the run: bad input, so exit 2 and nothing run."""
+    from mlbench.reporting.mlflow_export import ExportFailed, check_tracker
+
+    try:
+        check_tracker(tracking_uri)
+    except ExportFailed as error:
+        fail(f"--mlflow: {error}")
+
+
+def export_after_run(run_dir: str, tracking_uri: str | None, quiet: bool) -> None:
+    """The export at the end of a run (--mlflow): its failure is one warning, the results
+    stay, and the line says how to export them later."""
+    retry = shlex.join(["mlbench", "export", "mlflow", run_dir,
+                        *(["--tracking-uri", tracking_uri] if tracking_uri else [])])
+    try:
+        from mlbench.reporting.mlflow_export import ExportFailed, export_run
+        from mlbench.results.run import Run
+
+        exported = export_run(Run.open(run_dir), tracking_uri)
+    except (ExportFailed, UsageError) as error:
+        warn(f"not exported to MLflow: {error}; the results are saved; retry with: {retry}")
+        return
+    except Exception as error:  # any export bug must not cost the run
+        warn(f"not exported to MLflow ({type(error).__name__}: {error}); the results are "
+             f"saved; retry with: {retry}")
+        return
+    if not quiet:
+        click.echo(f"mlbench: {exported.message()}", err=True)
 
 
 @main.command(name="list")
@@ -369,6 +410,39 @@ def compare(run_dirs: tuple[str, ...], output: str | None, fail_on: tuple[str, .
             found.undecided) > 1 else ""
         click.echo(f"mlbench: fail-on inconclusive: {found.undecided[0]}{more}", err=True)
         sys.exit(EXIT_INCONCLUSIVE)
+
+
+@main.group()
+def export() -> None:
+    """Send a saved run to an experiment tracker."""
+
+
+@export.command(name="mlflow")
+@click.argument("run_dir", metavar="RUN_DIR")
+@click.option("--tracking-uri", metavar="URI",
+              help="MLflow tracking server or store, e.g. http://127.0.0.1:5000 (default: "
+                   "MLflow's own: $MLFLOW_TRACKING_URI, else its local store in the current "
+                   "folder).")
+@click.option("--experiment", metavar="NAME",
+              help="MLflow experiment to put the run in, made if missing (default: mlbench).")
+@friendly
+def export_mlflow(run_dir: str, tracking_uri: str | None, experiment: str | None) -> None:
+    """One MLflow run per job, nested under one for the saved run: params, metrics (accuracy
+    and its 95% interval, times, memory, the per-epoch history by step), tags (model,
+    device, dataset, commit, machine) and the report as artifacts. Exporting a run again
+    adds only the jobs MLflow lacks."""
+    from mlbench.reporting.mlflow_export import ExportFailed, export_run
+    from mlbench.results.run import Run
+
+    run = Run.open(run_dir, warn=warn)
+    try:
+        exported = export_run(run, tracking_uri, experiment)
+    except ExportFailed as error:
+        fail(str(error), EXIT_EXPORT)
+    if exported.report_missing:
+        warn(f"{run_dir} has no report to attach; mlbench report {run_dir} writes one, "
+             "and exporting again attaches it")
+    click.echo(f"mlbench: {exported.message()}")
 
 
 @main.command(name="new-plugin")
