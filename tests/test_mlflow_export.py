@@ -5,10 +5,12 @@ with MLflow's own client. The server starts once for the module, in the long lan
 
 from __future__ import annotations
 
+import http.server
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -224,19 +226,47 @@ def test_run_with_mlflow_exports_when_it_ends(cli: Cli, tmp_path: Path,
     assert_jobs_match(exported(MlflowClient())[1], tmp_path / "results" / "t")
 
 
+@pytest.fixture
+def not_mlflow() -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 that answers, but is no MLflow: 404 to everything."""
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def answer(self) -> None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST = do_PATCH = answer
+
+        def log_message(self, *args: Any) -> None:  # not on the tests' stderr
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
 def test_a_failed_export_at_the_end_of_a_run_is_one_warning_and_loses_nothing(
-        cli: Cli, tmp_path: Path, local_store: Path) -> None:
-    # A store MLflow cannot create: the run goes ahead, its export fails after it.
-    store = f"sqlite:///{tmp_path}/missing/folder/mlflow.db"
-    result = cli("run", "-m", "knn", "-d", "digits", "--name", "t", "--mlflow", store)
+        cli: Cli, tmp_path: Path, not_mlflow: str) -> None:
+    # A server answers, so the run goes ahead; it refuses the export after the run.
+    result = cli("run", "-m", "knn", "-d", "digits", "--name", "t", "-q", "--mlflow", not_mlflow)
     assert result.exit_code == 0, result.output
     run = tmp_path / "results" / "t"
     (line,) = stderr_lines(result)
-    assert line.startswith(f"mlbench: warning: not exported to MLflow: MLflow at {store} "
+    assert line.startswith(f"mlbench: warning: not exported to MLflow: MLflow at {not_mlflow} "
                            "did not take t: ")
     assert line.endswith(f"; the results are saved; retry with: mlbench export mlflow {run} "
-                         f"--tracking-uri {store}")
+                         f"--tracking-uri {not_mlflow}")
     assert results(run).loc["knn-cpu-r0", "status"] == "ok"
+    # The same export by hand: one line, exit 7.
+    again = cli("export", "mlflow", str(run), "--tracking-uri", not_mlflow)
+    assert again.exit_code == 7 and again.stdout == ""
+    (line,) = stderr_lines(again)
+    assert line.startswith(f"mlbench: error: MLflow at {not_mlflow} did not take t: ")
 
 
 def test_bad_inputs_are_one_line_each(cli: Cli, tmp_path: Path, local_store: Path) -> None:
