@@ -140,12 +140,14 @@ def main() -> None:
 
 def option(setting: Setting) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The click option of one setting."""
+    kind: dict[str, Any] = {} if setting.is_flag else {"type": setting.cli_type}
+    if setting.flag_value is not None:  # the value may be left out: --mlflow alone
+        kind["flag_value"] = setting.flag_value
     return click.option(
         setting.option, *([setting.short] if setting.short else []), setting.name,
         default=setting.default, help=setting.help, metavar=setting.metavar,
         show_default=setting.show_default, multiple=setting.multiple,
-        is_flag=setting.is_flag, **({} if setting.is_flag else {"type": setting.cli_type}),
-        **({} if setting.flag_value is None else {"flag_value": setting.flag_value}))
+        is_flag=setting.is_flag, **kind)
 
 
 def setting_options(command: Callable[..., Any]) -> Callable[..., Any]:

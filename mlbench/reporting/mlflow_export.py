@@ -226,7 +226,7 @@ class _Export:
                 self.client.delete_run(child.info.run_id)
         return kept
 
-    def _job(self, experiment_id: str, parent_id: str, row: dict[str, Any],
+    def _job(self, experiment_id: str, parent_id: str, row: Mapping[Any, Any],
              history: pd.DataFrame | None) -> None:
         # A job that never started (skipped) is dated by its run, else by the export.
         started = (_ms(_value(row["started_at"])) or _ms(self.run.info.started_at)
@@ -264,7 +264,7 @@ class _Export:
         return tuple(attached)
 
     def _artifact_names(self, run_id: str, folder: str | None = None) -> set[str]:
-        names = set()
+        names: set[str] = set()
         for item in self.client.list_artifacts(run_id, folder):
             names |= self._artifact_names(run_id, item.path) if item.is_dir else {item.path}
         return names
@@ -283,7 +283,7 @@ class _Export:
                 return runs
 
 
-def _metrics(row: dict[str, Any], history: pd.DataFrame | None, at: int) -> list[Metric]:
+def _metrics(row: Mapping[Any, Any], history: pd.DataFrame | None, at: int) -> list[Metric]:
     """One job's metrics: its numeric columns, the accuracy's interval, its history by step."""
     from mlflow.entities import Metric
 
