@@ -237,17 +237,15 @@ def export_after_run(run_dir: str, tracking_uri: str | None, quiet: bool) -> Non
     stay, and the line says how to export them later."""
     retry = shlex.join(["mlbench", "export", "mlflow", run_dir,
                         *(["--tracking-uri", tracking_uri] if tracking_uri else [])])
-    try:
-        from mlbench.reporting.mlflow_export import ExportFailed, export_run
-        from mlbench.results.run import Run
+    from mlbench.reporting.mlflow_export import ExportFailed, export_run
+    from mlbench.results.run import Run
 
+    try:
         exported = export_run(Run.open(run_dir), tracking_uri)
-    except (ExportFailed, UsageError) as error:
-        warn(f"not exported to MLflow: {error}; the results are saved; retry with: {retry}")
-        return
-    except Exception as error:  # any export bug must not cost the run
-        warn(f"not exported to MLflow ({type(error).__name__}: {error}); the results are "
-             f"saved; retry with: {retry}")
+    except Exception as error:  # an export that fails, even by a bug, must not cost the run
+        said = (str(error) if isinstance(error, ExportFailed | UsageError)
+                else f"{type(error).__name__}: {error}")
+        warn(f"not exported to MLflow: {said}; the results are saved; retry with: {retry}")
         return
     if not quiet:
         click.echo(f"mlbench: {exported.message()}", err=True)
