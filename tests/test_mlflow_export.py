@@ -167,6 +167,19 @@ def test_export_to_a_real_server_nests_one_run_per_job_and_never_duplicates(
     assert len(after) == 2 and after[1].info.run_id == children[1].info.run_id
     assert_jobs_match(after, run)
 
+    # An export cut short leaves MLflow runs unfinished: the next export redoes that job
+    # (the half-done run deleted) and finishes the parent.
+    client.update_run(after[0].info.run_id, status="RUNNING")
+    client.update_run(parent.info.run_id, status="RUNNING")
+    redone = cli(*export)
+    assert redone.exit_code == 0, redone.output
+    assert redone.stdout.endswith("): 1 job, beside 1 exported before\n")
+    last_parent, last = exported(client, "trials")
+    assert last_parent.info.status == "FINISHED"
+    assert client.get_run(after[0].info.run_id).info.lifecycle_stage == "deleted"
+    assert after[0].info.run_id not in {child.info.run_id for child in last}
+    assert_jobs_match(last, run)
+
 
 @pytest.mark.long
 def test_a_cnn_s_history_becomes_step_metrics(cli: Cli, tmp_path: Path, server: str) -> None:
