@@ -24,6 +24,7 @@ The conventions that keep the suite fast and deterministic (docs/development.md)
 from __future__ import annotations
 
 import os
+import socket
 import textwrap
 import time
 from collections.abc import Callable
@@ -50,6 +51,14 @@ def wait_for_file(path: Path, seconds: float = 60) -> str:
             return path.read_text()
         time.sleep(0.05)
     raise AssertionError(f"{path} never appeared")
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listened on a moment ago (for a test's server,
+    or, left unused, for one that refuses connections)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 # Installed by sitecustomize in a child process: importlib finds none of the HIDDEN packages, as

@@ -112,7 +112,7 @@ def test_exit_codes_match_the_cli() -> None:
     documented = {int(code) for code in re.findall(r"^\| (\d+) \|", table, re.MULTILINE)}
     assert documented == {0, cli.EXIT_JOBS_FAILED, cli.EXIT_USAGE, cli.EXIT_DATASET,
                           cli.EXIT_DISK_FULL, cli.EXIT_INTERRUPTED, cli.EXIT_TERMINATED,
-                          cli.EXIT_FAIL_ON, cli.EXIT_INCONCLUSIVE}
+                          cli.EXIT_FAIL_ON, cli.EXIT_INCONCLUSIVE, cli.EXIT_EXPORT}
 
 
 # ---------------------------------------------------------------- the README and the links

@@ -4,7 +4,9 @@ Exit codes: 0 every job ok or skipped; 1 some job failed, timed out or crashed; 
 (nothing ran); 3 the dataset could not be had; 4 the disk filled; 5 `mlbench compare
 --fail-on`: a later run breaks a threshold (one line per breach; the comparison is still
 written); 6 `compare --fail-on` broke nothing but could not judge everything (one line
-saying why: jobs disturbed, nothing in common, runs not like for like); 130 interrupted
+saying why: jobs disturbed, nothing in common, runs not like for like); 7 `mlbench export`:
+the tracker could not be reached or refused the export (one line; the run is untouched,
+export again); 130 interrupted
 by Ctrl-C, 143 stopped by SIGTERM (for 4, 130 and 143 finished jobs are kept and --resume
 finishes the run).
 The options of ``mlbench run`` are made from mlbench.running.settings, which the Python API's
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import gc
+import shlex
 import signal
 import sys
 import threading
@@ -49,6 +52,7 @@ if TYPE_CHECKING:  # imported where used: `mlbench --help` stays fast
 EXIT_JOBS_FAILED, EXIT_USAGE, EXIT_DATASET, EXIT_DISK_FULL, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
 EXIT_FAIL_ON = 5  # compare --fail-on: a threshold broken, as pytest-benchmark's compare-fail
 EXIT_INCONCLUSIVE = 6  # compare --fail-on: nothing broken, but something could not be judged
+EXIT_EXPORT = 7  # export: the tracker unreachable or refusing; the run folder is untouched
 EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, the shell's convention for a SIGTERM death
 
 
@@ -163,6 +167,8 @@ def option(setting: Setting) -> Callable[[Callable[..., Any]], Callable[..., Any
     """The click option of one setting."""
     kind: dict[str, Any] = {} if setting.is_flag else {
         "type": click.Choice(setting.choices) if setting.choices else setting.cli_type}
+    if setting.flag_value is not None:  # the value may be left out: --mlflow alone
+        kind["flag_value"] = setting.flag_value
     return click.option(
         setting.option, *([setting.short] if setting.short else []), setting.name,
         default=setting.default, help=setting.help, metavar=setting.metavar,
@@ -185,15 +191,18 @@ plugin_option = option(next(setting for setting in SETTINGS if setting.name == "
 @click.pass_context
 @friendly
 def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
-        metrics: str | None, output_format: str, **settings: Any) -> None:
+        metrics: str | None, output_format: str, mlflow: str | None,
+        **settings: Any) -> None:
     """Train and test models, print the results table sorted by accuracy, then write the
     report (report.html, report.md, charts) into the run folder."""
+    if mlflow is not None and not settings["estimate"]:
+        check_mlflow_option(mlflow or None)  # no MLflow, or a dead server: before any job
     as_json = output_format == "json"
     # With --format json, stdout holds the one JSON document alone: whatever else would
     # print there meanwhile (a plugin as it loads, a library) goes to stderr.
     with redirect_stdout(sys.stderr) if as_json else nullcontext():
         results, report = run_and_report(ctx, resume, quiet, no_report, metrics, as_json,
-                                         settings)
+                                         mlflow, settings)
     if as_json:
         from mlbench.reporting import json_documents
         from mlbench.results.run import Run
@@ -206,13 +215,16 @@ def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
 
 
 def run_and_report(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
-                   metrics: str | None, as_json: bool, settings: dict[str, Any]
+                   metrics: str | None, as_json: bool, mlflow: str | None,
+                   settings: dict[str, Any]
                    ) -> tuple[pd.DataFrame, dict[str, Path] | None]:
     """``mlbench run``'s work: the results (or the estimate), and the report's files where
     one was written; the tables on stdout unless ``as_json``."""
     # Watched from here until the first job starts (or, for --estimate, until it ends), so
     # the 0.3 s or more it needs overlaps with the start-up below.
     busy = BusyWatch()
+    if mlflow is not None and not settings["estimate"]:
+        check_mlflow_option(mlflow or None)  # no MLflow, or a dead server: before any job
     if not resume and to_config(bind((), settings))[0].executor == "local":
         # Once the settings are known to be good: the workers' server preloads scikit-learn
         # (about a second) while this process imports the rest and loads the data. Jobs
@@ -246,9 +258,11 @@ def run_and_report(ctx: click.Context, resume: str | None, quiet: bool, no_repor
 
         for line in warning_lines(results):
             click.echo(f"mlbench: note: {line}", err=True)
-    if no_report:
-        return results, None
-    return results, report_after_run(results.attrs.get("run_dir") or str(resume), quiet)
+    run_dir = results.attrs.get("run_dir") or str(resume)
+    report = None if no_report else report_after_run(run_dir, quiet)
+    if mlflow is not None:
+        export_after_run(run_dir, mlflow or None, quiet)
+    return results, report
 
 
 def echo_json(document: dict[str, Any]) -> None:
@@ -275,6 +289,35 @@ def report_after_run(run_dir: str, quiet: bool) -> dict[str, Path] | None:
 
 
 EVERY_MODEL = "*"  # `list --params` given without a value
+
+
+def check_mlflow_option(tracking_uri: str | None) -> None:
+    """--mlflow's tracker checked before the run: bad input, so exit 2 and nothing run."""
+    from mlbench.reporting.mlflow_export import ExportFailed, check_tracker
+
+    try:
+        check_tracker(tracking_uri)
+    except ExportFailed as error:
+        fail(f"--mlflow: {error}")
+
+
+def export_after_run(run_dir: str, tracking_uri: str | None, quiet: bool) -> None:
+    """The export at the end of a run (--mlflow): its failure is one warning, the results
+    stay, and the line says how to export them later."""
+    retry = shlex.join(["mlbench", "export", "mlflow", run_dir,
+                        *(["--tracking-uri", tracking_uri] if tracking_uri else [])])
+    from mlbench.reporting.mlflow_export import ExportFailed, export_run
+    from mlbench.results.run import Run
+
+    try:
+        exported = export_run(Run.open(run_dir), tracking_uri)
+    except Exception as error:  # an export that fails, even by a bug, must not cost the run
+        said = (str(error) if isinstance(error, ExportFailed | UsageError)
+                else f"{type(error).__name__}: {error}")
+        warn(f"not exported to MLflow: {said}; the results are saved; retry with: {retry}")
+        return
+    if not quiet:
+        click.echo(f"mlbench: {exported.message()}", err=True)
 
 
 @main.command(name="list")
@@ -491,6 +534,39 @@ def leaderboard(folder: str, output_format: str) -> None:
     if board.results.empty:
         warn(f"no finished run with an ok job under {folder}")
     print_leaderboard(board, output_format)
+
+
+@main.group()
+def export() -> None:
+    """Send a saved run to an experiment tracker."""
+
+
+@export.command(name="mlflow")
+@click.argument("run_dir", metavar="RUN_DIR")
+@click.option("--tracking-uri", metavar="URI",
+              help="MLflow tracking server or store, e.g. http://127.0.0.1:5000 (default: "
+                   "MLflow's own: $MLFLOW_TRACKING_URI, else its local store in the current "
+                   "folder).")
+@click.option("--experiment", metavar="NAME",
+              help="MLflow experiment to put the run in, made if missing (default: mlbench).")
+@friendly
+def export_mlflow(run_dir: str, tracking_uri: str | None, experiment: str | None) -> None:
+    """One MLflow run per job, nested under one for the saved run: params, metrics (accuracy
+    and its 95% interval, times, memory, the per-epoch history by step), tags (model,
+    device, dataset, commit, machine) and the report as artifacts. Exporting a run again
+    adds only the jobs MLflow lacks."""
+    from mlbench.reporting.mlflow_export import ExportFailed, export_run
+    from mlbench.results.run import Run
+
+    run = Run.open(run_dir, warn=warn)
+    try:
+        exported = export_run(run, tracking_uri, experiment)
+    except ExportFailed as error:
+        fail(str(error), EXIT_EXPORT)
+    if exported.report_missing:
+        warn(f"{run_dir} has no report to attach; mlbench report {run_dir} writes one, "
+             "and exporting again attaches it")
+    click.echo(f"mlbench: {exported.message()}")
 
 
 @main.command(name="new-plugin")

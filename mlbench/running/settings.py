@@ -38,6 +38,7 @@ class Setting:
     choices: tuple[str, ...] = ()  # the only values the command line takes
     multiple: bool = False  # a repeatable option; a list (or, for params and sweep, a dict)
     is_flag: bool = False
+    flag_value: str | None = None  # an option whose value may be left out takes this then
     minimum: int | None = None  # checked on both surfaces, and again on --resume
     positional: bool = False  # mlbench.run(models, dataset) may pass it by position
     cli: bool = True
@@ -106,6 +107,12 @@ SETTINGS: tuple[Setting, ...] = (
             instead="mlbench.run shows no progress unless given progress= (warnings only)"),
     Setting("no_report", False, "Skip report.html, report.md and the charts.", is_flag=True,
             api=False, instead="mlbench.run writes no report: mlbench report RUN_DIR does"),
+    Setting("mlflow", None, "Export the run to MLflow when it ends (after the report): to "
+            "the tracking URI given, else to MLflow's default (MLFLOW_TRACKING_URI, else its "
+            "local store in the current folder). See mlbench export mlflow.", "str | None",
+            metavar="[URI]", flag_value="", api=False,
+            instead="mlbench export mlflow RUN_DIR exports a saved run (mlbench.run's "
+                    "DataFrame names its folder in attrs['run_dir'])"),
     # A choice of display, not a setting of the run: run.json does not keep it.
     Setting("metrics", None, "More columns for the printed table, comma-separated: "
             "balanced_accuracy, log_loss (results.csv and the report always have them).",
