@@ -96,29 +96,32 @@ class Run:
 
     def stale_tables(self) -> list[Path]:
         """The derived tables (results.parquet, results.csv) that are missing, unreadable
-        or hold other jobs than the records do."""
+        or hold other jobs (or statuses) than the records do."""
+        ours = _jobs_and_statuses(self.frame)
         stale = []
-        expected = sorted(self.frame["job_id"].astype(str)) if not self.frame.empty else []
         for path in (self.folder.results_parquet, self.folder.results_csv):
             try:
-                saved = read_table(path)
-                jobs = sorted(saved["job_id"].astype(str))
-                statuses = dict(zip(saved["job_id"].astype(str), saved["status"].astype(str)))
-            except Exception:  # noqa: BLE001 - any unreadable file is simply stale
+                saved = _jobs_and_statuses(read_table(path))
+            except Exception:  # any file pandas or pyarrow cannot read is simply stale
+                saved = None
+            if saved != ours and (self.records or path.exists()):
                 stale.append(path)
-                continue
-            ours = dict(zip(self.frame["job_id"].astype(str), self.frame["status"].astype(str)))
-            if jobs != expected or statuses != ours:
-                stale.append(path)
-        return [path for path in stale if self.records or path.exists()]
+        return stale
 
     def rebuild_tables(self) -> list[Path]:
-        """Rewrite stale derived tables from the job records; the ones rewritten. Raises
-        OSError where the folder cannot be written."""
-        stale = self.stale_tables()
+        """Rewrite stale derived tables from the job records; the ones rewritten. Nothing
+        while a job record is damaged: the tables' row of that job is then its only copy
+        (``--resume`` reruns the job and rewrites them). Raises OSError where the folder
+        cannot be written."""
+        stale = [] if self.damaged else self.stale_tables()
         if stale:
-            self.folder.write_table()
+            self.folder.write_table(self.records)
         return stale
+
+    def warn(self, line: str) -> None:
+        """One line where this run's warnings go (given to ``open``; nowhere by default)."""
+        if self._warn is not None:
+            self._warn(line)
 
     # -- arrays -------------------------------------------------------------------------
 
@@ -142,3 +145,8 @@ class Run:
     def test_images(self) -> tuple[np.ndarray, float] | None:
         """The saved test images and the pixel value of full white (None: none saved)."""
         return self.folder.test_images()
+
+
+def _jobs_and_statuses(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """Which jobs a results table holds, and how each ended: what says it is up to date."""
+    return sorted(zip(frame["job_id"].astype(str), frame["status"].astype(str), strict=True))
