@@ -27,6 +27,7 @@ from mlbench.results.run import Run
 from mlbench.results.table import read_table
 from tests.conftest import wait_for_file
 from tests.test_faults import snapshot
+from tests.test_import_contracts import lint_imports
 from tests.test_runner import ctrl_c_as_in_a_terminal
 
 Cli = Callable[..., Result]
@@ -111,14 +112,26 @@ def test_no_module_outside_results_opens_a_run_folders_files() -> None:
                              "mlbench/running/api.py: folder.read_run"]
 
 
-def test_reporting_never_prints() -> None:
-    """Reporting computes and writes documents; the terminal is the CLI's (import-linter
-    keeps rich and click out of reporting; this keeps print out)."""
+def test_reporting_never_prints(tmp_path: Path) -> None:
+    """Reporting computes and writes documents; the terminal is the CLI's: no print call in
+    reporting/, and an import-linter contract that fails the build on rich or click there."""
     calls = [f"{path.name}:{node.lineno}" for path in (ROOT / "mlbench" / "reporting").glob("*.py")
              for node in ast.walk(ast.parse(path.read_text()))
              if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
              and node.func.id == "print"]
     assert calls == []
+
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(ROOT / "mlbench", tmp_path / "mlbench", ignore=ignore)
+    shutil.copytree(ROOT / "plugins", tmp_path / "mlbench_plugins", ignore=ignore)
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    compare = tmp_path / "mlbench" / "reporting" / "compare.py"
+    compare.write_text(compare.read_text() + "\nimport rich.console  # printing, in reporting\n")
+    broken = lint_imports(tmp_path)
+    assert broken.returncode == 1 and "1 broken" in broken.stdout, broken.stdout
+    assert "Reporting computes and writes documents, it never prints" in " ".join(
+        broken.stdout.split("Broken contracts")[1].split())
+    assert "mlbench.reporting.compare -> rich" in broken.stdout
 
 
 # -- a damaged results table ----------------------------------------------------------------
@@ -270,5 +283,6 @@ def test_ctrl_c_during_the_report_stops_it_in_one_line(
         f"mlbench: interrupted while writing the report; the results are saved in {run}; "
         f"write the report with: mlbench report {run}"]
     assert stdout == ""
+    assert not (run / "report.md").exists()  # stopped then, not after writing it all
     # The results are whole: the report can be written again.
     assert read_table(run / "results.parquet")["status"].tolist() == ["ok", "ok"]

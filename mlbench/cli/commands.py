@@ -144,7 +144,12 @@ def _stops_not_swallowed(
             return
         stop = signal.SIGTERM if issubclass(kind, Terminated) else signal.SIGINT
         (_terminated if stop == signal.SIGTERM else _interrupted).set()
-        _thread.interrupt_main(stop)
+        # From another thread, so it lands once this hook and the finalizer have returned
+        # (raised in here, it would be swallowed again); one that lands in another
+        # finalizer comes back here.
+        again = threading.Timer(0.01, _thread.interrupt_main, (stop,))
+        again.daemon = True
+        again.start()
 
     return hook
 

@@ -208,7 +208,7 @@ def _correct(run: Run, key: Key) -> np.ndarray | None:
 
 def judge_accuracy(base: Run, other: Run, key: Key) -> dict[str, Any]:
     """One model's accuracy in two runs: the test used, its p, the 95% interval of the
-    difference (other - base, a fraction) and whether it is flagged; see RULES."""
+    difference (other - base, a fraction) and whether it is flagged; see compare_report.RULES."""
     a = _jobs(base, key)["accuracy"].to_numpy(dtype=float)
     b = _jobs(other, key)["accuracy"].to_numpy(dtype=float)
     nothing = {"accuracy_low": math.nan, "accuracy_high": math.nan, "accuracy_p": math.nan,
@@ -245,7 +245,7 @@ def judge_time(base: Run, other: Run, key: Key, short: str,
     (``stats.runs_ratio``: both runs' pooled noise, the model's own where larger, and
     ``between``), whether it is beyond the noise (``stats.runs_differ``), and ``judged`` in
     words. Disturbed jobs take no part; with none left on a side the time is not judged
-    ("disturbed"). See RULES."""
+    ("disturbed"). See compare_report.RULES."""
     sides = [_jobs(run, key) for run in (base, other)]
     calm = [jobs[~tables.disturbed_jobs(jobs, f"{short}_seconds")] for jobs in sides]
     noise = stats.pool(run_noise(base, short), run_noise(other, short))._replace(between=between)

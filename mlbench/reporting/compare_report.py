@@ -197,14 +197,14 @@ def summary_lines(comparison: Comparison) -> list[str]:
     base, lines = comparison.labels[0], []
     for label in comparison.labels[1:]:
         rows = comparison.deltas[comparison.deltas["run"] == label]
-        flagged = sum(flagged(value) for column in ("accuracy_flag", "fit_flag", "predict_flag")
-                      for value in rows[column])
+        count = sum(flagged(value) for column in ("accuracy_flag", "fit_flag", "predict_flag")
+                    for value in rows[column])
         if rows.empty:
             lines.append(f"{label} against {base}: nothing in common to compare (no model "
                          "and device ended ok in both).")
             continue
-        verdict = (f"{flagged} difference(s) beyond chance or the timing noise (below)"
-                   if flagged else "no difference beyond chance or the timing noise")
+        verdict = (f"{count} difference(s) beyond chance or the timing noise (below)"
+                   if count else "no difference beyond chance or the timing noise")
         lines.append(f"{label} against {base}: {len(rows)} model(s) compared; {verdict}.")
     return lines
 
