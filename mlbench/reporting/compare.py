@@ -96,6 +96,7 @@ def compare_runs(runs: list[Run], between: float = stats.BETWEEN_RUNS) -> Compar
         raise UsageError(f"two runs are labelled {labels}; give each its own label "
                          "(Run.open(path, label=...))")
     for run in runs:
+        run.info  # noqa: B018 - an unreadable run.json is one line before anything else
         if run.frame.empty:
             raise UsageError(f"{run.path} has no finished job to compare; finish it first "
                              f"with mlbench run --resume {run.path}")
