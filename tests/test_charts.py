@@ -18,7 +18,7 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 from mlbench.reporting import charts, stats, tables
-from mlbench.results.folder import RunFolder
+from mlbench.results.run import Run
 from mlbench.results.table import read_table
 
 Cli = Callable[..., Result]
@@ -114,7 +114,7 @@ def test_charts_of_a_run_answer_their_questions(cli: Cli, tmp_path: Path) -> Non
     assert printed == [f"{100 * errors[m]:.2f}%" for m in labels]
 
     # Mistakes: the most frequent true -> predicted pairs, never a right answer.
-    counts = tables.confusion_counts(table, RunFolder(folder))
+    counts = tables.confusion_counts(Run.open(folder))
     assert counts is not None
     top = tables.top_confusions(counts)
     assert top is not None and len(top) <= 15
@@ -128,7 +128,7 @@ def test_charts_of_a_run_answer_their_questions(cli: Cli, tmp_path: Path) -> Non
     assert shown == list(top.index) and len(figure.axes) == 2  # the heatmap and its bar
 
     # Per digit: error rates, most accurate model first.
-    per_class = tables.per_class_accuracy(table, RunFolder(folder))
+    per_class = tables.per_class_accuracy(Run.open(folder))
     assert per_class is not None and list(per_class.index) == list(errors.sort_values().index)
     figure = charts.per_class_chart(per_class, out / "p.png")
     assert len(figure.axes) == 2  # with its colour bar

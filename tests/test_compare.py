@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from mlbench.reporting.compare import compare_runs, display_table
+from mlbench.reporting.compare import compare_runs, open_runs
+from mlbench.reporting.compare_report import display_table
 from mlbench.results.table import read_table
 
 Cli = Callable[..., Result]
@@ -39,7 +40,7 @@ def compare(cli: Cli, tmp_path: Path, *runs: Path) -> tuple[Result, str]:
 
 def deltas(*runs: Path) -> dict[str, dict[str, object]]:
     """Each compared row by its model (its name without the variant, "n_estimators=10")."""
-    comparison = compare_runs(list(runs))
+    comparison = compare_runs(open_runs(list(runs)))
     return {str(row["model"]).split(" ")[0]: row for row in comparison.deltas.to_dict("records")}
 
 
@@ -173,14 +174,14 @@ def test_time_to_target_per_model_and_run(cli: Cli, tmp_path: Path) -> None:
     common = ("--plugin", str(plugin), "-m", "clocked,knn")
     reached = make_run(cli, tmp_path, "reached", *common, "--repeats", "2")
     missed = make_run(cli, tmp_path, "missed", *common, "--target-accuracy", "0.999")
-    cells = display_table(compare_runs([reached, missed]))
+    cells = display_table(compare_runs(open_runs([reached, missed])))
     to_target = {(row["model"], row["run"]): row["to target s"]
                  for row in cells.to_dict("records")}
     assert to_target == {("clocked", "reached"): "5", ("clocked", "missed"): "",
                          ("knn", "reached"): "", ("knn", "missed"): ""}  # empty, never 0
     # Runs where no model keeps a history have no such column.
     plain = [make_run(cli, tmp_path, name, "-m", "knn") for name in ("plain", "again")]
-    assert "to target s" not in display_table(compare_runs(plain))
+    assert "to target s" not in display_table(compare_runs(open_runs(plain)))
 
 
 def test_bad_input_is_one_line_and_exit_2(cli: Cli, tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from click.testing import Result
 
 from mlbench.reporting.report import build_report
 from mlbench.results.folder import RunFolder, write_atomic
+from mlbench.results.run import Run
 
 Cli = Callable[..., Result]
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +60,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory, session_cache: Path) 
         patch.delenv("MLBENCH_PLUGINS", raising=False)
         frame = mlbench.run(models=["linear", "naive-bayes"], dataset="digits",
                             output_dir=output, name="done", train_size=400, test_size=200).frame
-        build_report(frame.attrs["run_dir"])
+        build_report(Run.open(frame.attrs["run_dir"]))
     return Path(frame.attrs["run_dir"])
 
 
@@ -171,9 +172,9 @@ WRITERS: list[tuple[str, Any, str, Callable[..., Any], Callable[[RunFolder], Any
     ("jobs/linear-cpu-r0.json", Path, "write_text", lambda self, *a: self,
      lambda folder: folder.save_job(dict(folder.records()[0], accuracy=0.0), {})),
     ("report.md", Path, "write_text", lambda self, *a: self,
-     lambda folder: build_report(folder.path)),
+     lambda folder: build_report(Run(folder))),
     ("charts/accuracy.png", matplotlib.figure.Figure, "savefig",
-     lambda self, path, *a: path, lambda folder: build_report(folder.path)),
+     lambda self, path, *a: path, lambda folder: build_report(Run(folder))),
 ]
 
 
@@ -330,8 +331,6 @@ def test_no_code_path_unpickles() -> None:
 def test_a_planted_pickle_in_a_run_folder_is_refused_not_run(
     tmp_path: Path, finished_run: Path
 ) -> None:
-    from mlbench.reporting.significance import predicted_labels
-
     run = tmp_path / "run"
     subprocess.run(["cp", "-a", str(finished_run), str(run)], check=True)
     marker = tmp_path / "unpickled"
@@ -342,7 +341,7 @@ def test_a_planted_pickle_in_a_run_folder_is_refused_not_run(
     with pytest.raises(ValueError, match="allow_pickle=False"):
         RunFolder(run).test_labels()
     with pytest.raises(ValueError, match="allow_pickle=False"):
-        predicted_labels(run, "linear-cpu-r0")
+        Run.open(run).predicted_labels("linear-cpu-r0")
     assert not marker.exists()
 
 

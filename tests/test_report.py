@@ -19,6 +19,7 @@ from scipy import stats as scipy_stats
 
 from mlbench.reporting import charts, tables
 from mlbench.results.folder import RunFolder
+from mlbench.results.run import Run
 from mlbench.results.table import read_table
 
 Cli = Callable[..., Result]
@@ -105,7 +106,7 @@ def test_report_of_a_run(cli: Cli, tmp_path: Path) -> None:
     assert loaded and all(address.startswith("data:") for address in loaded), loaded
 
     # The tables behind the charts: exactly the run's ok models, computed independently here.
-    folder = RunFolder(run)
+    opened = Run.open(run)
     table = read_table(run / "results.csv")
     out = tmp_path / "charts"
     palette = charts.model_palette(MODELS)
@@ -130,7 +131,7 @@ def test_report_of_a_run(cli: Cli, tmp_path: Path) -> None:
     charts.speed_chart(speed, out / "s.png", palette)
 
     labels = np.load(run / "test_labels.npy")
-    per_class = tables.per_class_accuracy(table, folder)
+    per_class = tables.per_class_accuracy(opened)
     assert per_class is not None and sorted(per_class.index) == MODELS
     charts.per_class_chart(per_class, out / "c.png")
     for model in MODELS:
@@ -140,18 +141,18 @@ def test_report_of_a_run(cli: Cli, tmp_path: Path) -> None:
                     for d in range(10)]
         np.testing.assert_allclose(per_class.loc[model].to_numpy(), by_digit)
 
-    confusion = tables.confusion_counts(table, folder)
+    confusion = tables.confusion_counts(opened)
     assert confusion is not None and sorted(confusion["model"].unique()) == MODELS
     assert (confusion.groupby("model")["count"].sum() == len(labels)).all()
     top = tables.top_confusions(confusion)
     assert top is not None
     charts.confusion_chart(top, out / "m.png")
 
-    assert tables.learning_curves(table, folder) is None  # no history: no chart
+    assert tables.learning_curves(opened) is None  # no history: no chart
     for name in ("a", "p", "s", "c", "m"):
         assert_valid_png(out / f"{name}.png")
 
-    check_galleries(table, folder, labels, out)
+    check_galleries(opened, labels, out)
 
     # A run saved before mlbench kept test images: the report leaves the galleries out.
     (run / "test_images.npz").unlink()
@@ -212,15 +213,14 @@ def check_repeat_statistics(printed: str, report: str, frame: pd.DataFrame) -> N
             assert shown in row and shown in line
 
 
-def check_galleries(table: pd.DataFrame, folder: RunFolder, labels: np.ndarray,
-                    out: Path) -> None:
-    with np.load(folder.path / "test_images.npz") as saved:
+def check_galleries(run: Run, labels: np.ndarray, out: Path) -> None:
+    with np.load(run.path / "test_images.npz") as saved:
         assert saved["images"].dtype == np.uint8 and saved["images"].shape == (360, 8, 8)
         assert float(saved["pixel_max"]) == 16.0
 
     # Sample predictions: the models that kept probabilities (linear has no predict_proba),
     # eight test digits, each model's ten probabilities for each, exactly as saved.
-    gallery = tables.sample_probabilities(table, folder)
+    gallery = tables.sample_probabilities(run)
     assert gallery is not None
     charts.sample_predictions_chart(gallery, out / "g.png")
     sample = gallery.data
@@ -230,23 +230,23 @@ def check_galleries(table: pd.DataFrame, folder: RunFolder, labels: np.ndarray,
     assert (sample["label"] == labels[sample["test_index"]]).all()
     assert (sample.groupby(["test_index", "model"]).size() == 10).all()
     for model in ("knn", "naive-bayes"):
-        with np.load(folder.path / "predictions" / f"{model}-cpu-r0.npz") as saved:
+        with np.load(run.path / "predictions" / f"{model}-cpu-r0.npz") as saved:
             position = {int(i): n for n, i in enumerate(saved["probability_index"])}
             rows = sample[sample["model"] == model].sort_values(["test_index", "digit"])
             expected = np.concatenate([saved["probabilities"][position[i]] for i in digits])
         np.testing.assert_allclose(rows["probability"], expected, rtol=1e-6)
-    again = tables.sample_probabilities(table, folder)
+    again = tables.sample_probabilities(run)
     assert again is not None and again.data.equals(sample)  # the same digits every time
 
     # Most often wrong: every model's prediction of the digits the most models got wrong.
-    most_wrong = tables.most_wrong(table, folder)
+    most_wrong = tables.most_wrong(run)
     assert most_wrong is not None
     charts.most_wrong_chart(most_wrong, out / "w.png")
     wrong = most_wrong.data
     assert sorted(wrong["model"].unique()) == MODELS
     predicted = {}
     for model in MODELS:
-        with np.load(folder.path / "predictions" / f"{model}-cpu-r0.npz") as saved:
+        with np.load(run.path / "predictions" / f"{model}-cpu-r0.npz") as saved:
             predicted[model] = saved["predicted"]
     misses = sum((predicted[m] != labels).astype(int) for m in MODELS)
     shown = wrong.drop_duplicates("test_index")
@@ -349,7 +349,7 @@ def test_learning_curves_of_a_cnn(cli: Cli, tmp_path: Path) -> None:
     assert cli("report", str(run)).exit_code == 0
     assert "charts/learning_curves.png" in (run / "report.md").read_text()
     assert_valid_png(run / "charts" / "learning_curves.png")
-    curves = tables.learning_curves(read_table(run / "results.csv"), RunFolder(run))
+    curves = tables.learning_curves(Run.open(run))
     assert curves is not None
     assert list(curves["epoch"]) == [1, 2] or list(curves["epoch"]) == [0, 1]
     assert set(curves["model"]) == {"torch-cnn"}
@@ -423,7 +423,7 @@ def test_learning_curves_use_the_running_total_once(
     assert result.exit_code == 0, result.output
     assert "to target s" in result.stdout
     run = only_run(tmp_path)
-    curves = tables.learning_curves(read_table(run / "results.csv"), RunFolder(run))
+    curves = tables.learning_curves(Run.open(run))
     assert curves is not None and curves["job_id"].nunique() == 1  # one job, not repeats summed
     assert list(curves["cumulative_train_seconds"]) == [2.0, 5.0, 9.0]
     assert drawn_curves(curves, tmp_path / "curves.png", monkeypatch) == [[2.0, 5.0, 9.0]]

@@ -31,6 +31,7 @@ from mlbench.reporting.document import (
     to_markdown,
 )
 from mlbench.results.folder import RunFolder
+from mlbench.results.run import Run
 from mlbench.results.run_info import RunInfo
 from mlbench.results.table import to_frame
 
@@ -361,21 +362,20 @@ def job(model: str, accuracy: float, device: str = "cpu", repeat: int = 0,
 
 
 def saved_run(tmp_path: Path, predictions: dict[str, np.ndarray],
-              labels: np.ndarray) -> tuple[pd.DataFrame, RunFolder]:
-    """A run folder with test labels and one saved prediction file per job id."""
+              labels: np.ndarray) -> Run:
+    """A run folder with run.json, test labels and one saved prediction file per job id."""
     folder = RunFolder(tmp_path / "run")
+    folder.write_run({"dataset": {"name": "mnist"}})
     folder.save_test_labels(labels)
-    records = []
     for job_id, predicted in predictions.items():
         model, device, repeat = job_id.rsplit("-", 2)
         record = job(model, float(np.mean(predicted == labels)), device, int(repeat[1:]))
         folder.save_job(record, {"predicted": predicted})
-        records.append(record)
-    return to_frame(records), folder
+    return Run.open(folder.path)
 
 
 @pytest.fixture
-def three_models(tmp_path: Path) -> tuple[pd.DataFrame, RunFolder]:
+def three_models(tmp_path: Path) -> Run:
     labels = np.arange(1000) % 10
     wrong = (labels + 1) % 10
     good = labels.copy()
@@ -389,9 +389,9 @@ def three_models(tmp_path: Path) -> tuple[pd.DataFrame, RunFolder]:
     }, labels)
 
 
-def test_pairwise_significance(three_models: tuple[pd.DataFrame, RunFolder]) -> None:
-    frame, folder = three_models
-    table = significance.pairwise_significance(frame, folder)
+def test_pairwise_significance(three_models: Run) -> None:
+    run = three_models
+    table = significance.pairwise_significance(run)
     assert list(table.columns) == significance.PAIR_COLUMNS
     pairs = {(row.model_a, row.model_b): row for row in table.itertuples()}
     assert set(pairs) == {("good", "near"), ("good", "poor"), ("near", "poor")}
@@ -410,10 +410,9 @@ def test_pairwise_significance(three_models: tuple[pd.DataFrame, RunFolder]) -> 
     assert (table["adjusted_p"] >= table["mcnemar_p"]).all()
 
 
-def test_significance_section(three_models: tuple[pd.DataFrame, RunFolder],
-                              tmp_path: Path) -> None:
-    frame, folder = three_models
-    section = significance.significance_section(frame, folder)
+def test_significance_section(three_models: Run, tmp_path: Path) -> None:
+    run = three_models
+    section = significance.significance_section(run)
     assert section.title == "Which differences are real"
     _, neighbours, every_pair = section.blocks
     # The pairs that matter, one row per model: its lead over the next in the ranking
@@ -441,15 +440,13 @@ def test_significance_section(three_models: tuple[pd.DataFrame, RunFolder],
 
 def test_significance_section_needs_two_models(tmp_path: Path) -> None:
     labels = np.arange(100) % 10
-    frame, folder = saved_run(tmp_path, {"knn-cpu-r0": labels}, labels)
-    section = significance.significance_section(frame, folder)
+    run = saved_run(tmp_path, {"knn-cpu-r0": labels}, labels)
+    section = significance.significance_section(run)
     assert "this run has 1" in section_text(section)
 
 
-def test_extra_sections(three_models: tuple[pd.DataFrame, RunFolder]) -> None:
-    frame, folder = three_models
-    info = RunInfo.from_json({"dataset": {"name": "mnist"}})
-    sections = significance.extra_sections(frame, folder, info)
+def test_extra_sections(three_models: Run) -> None:
+    sections = significance.extra_sections(three_models)
     assert [s.title for s in sections] == ["Which differences are real", "Reference ranges"]
     assert all(isinstance(s, Section) for s in sections)
 

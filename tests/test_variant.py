@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from click.testing import Result
 
-from mlbench.reporting.compare import compare_runs, display_table
+from mlbench.reporting.compare import compare_runs, open_runs
+from mlbench.reporting.compare_report import display_table
 from mlbench.reporting.tables import model_labels
 from mlbench.results.naming import typed_text, variant_text
 from mlbench.results.table import read_table
@@ -69,12 +70,12 @@ def test_a_job_off_its_defaults_is_labelled_in_the_table_the_report_and_compare(
 
     # compare: the same settings are compared; other settings are rows of their own.
     a, b, c = (tmp_path / "results" / name for name in "abc")
-    apart = compare_runs([a, b])
+    apart = compare_runs(open_runs([a, b]))
     assert set(apart.deltas["model"]) == {"naive-bayes"}
     assert apart.missing == ["knn (cpu): only in b; not in a",
                              "knn weights=distance (cpu): only in a; not in b"]
     assert set(display_table(apart)["model"]) == {"knn", "knn weights=distance", "naive-bayes"}
-    assert set(compare_runs([a, c]).deltas["model"]) == {"knn weights=distance"}
+    assert set(compare_runs(open_runs([a, c])).deltas["model"]) == {"knn weights=distance"}
     result = cli("compare", str(a), str(b), "--output", str(tmp_path / "compare"))
     assert result.exit_code == 0, result.output
     assert "knn weights=distance" in result.stdout

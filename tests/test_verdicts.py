@@ -17,7 +17,8 @@ import pytest
 from click.testing import Result
 
 from mlbench.reporting import stats, tables
-from mlbench.reporting.compare import compare_runs, display_table
+from mlbench.reporting.compare import compare_runs, open_runs
+from mlbench.reporting.compare_report import display_table
 from mlbench.reporting.stats import TIME_RATIO
 from mlbench.results.table import read_table
 
@@ -225,9 +226,8 @@ def test_time_intervals_never_go_below_zero(cli: Cli, tmp_path: Path,
     assert result.exit_code == 0, result.output
     compared = (tmp_path / "cmp" / "compare.md").read_text()
     assert not re.search(r"\| *-\d", compared)  # no negative cell in any table
-    from mlbench.reporting.compare import compare_runs
 
-    summary = compare_runs([run, tmp_path / "results" / "second"]).summary
+    summary = compare_runs(open_runs([run, tmp_path / "results" / "second"])).summary
     assert (summary[["fit_low", "fit_high", "predict_low", "predict_high"]] > 0).all().all()
 
 
@@ -268,7 +268,7 @@ def test_summary_table_terminal_and_compare_quote_the_same_time(
     assert f" {figure} " in printed and interval in printed
 
     shutil.copytree(run, tmp_path / "again")
-    comparison = compare_runs([run, tmp_path / "again"])
+    comparison = compare_runs(open_runs([run, tmp_path / "again"]))
     cells = display_table(comparison).set_index(["model", "run"])
     assert cells.loc[(quick_name, run.name), "fit s"] == (
         f"{figure} ({row['fit_low']:.3g}-{row['fit_high']:.3g})")

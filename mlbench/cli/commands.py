@@ -17,14 +17,15 @@ exit code: the results are saved before it starts.
 
 from __future__ import annotations
 
+import _thread
 import atexit
 import gc
 import shlex
 import signal
 import sys
 import threading
-from collections.abc import Callable
-from contextlib import nullcontext, redirect_stdout
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext, redirect_stdout
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -48,6 +49,7 @@ if TYPE_CHECKING:  # imported where used: `mlbench --help` stays fast
     from rich.text import Text
 
     from mlbench.contract.registry import ModelEntry, Registry
+    from mlbench.results.run import Run
 
 EXIT_JOBS_FAILED, EXIT_USAGE, EXIT_DATASET, EXIT_DISK_FULL, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
 EXIT_FAIL_ON = 5  # compare --fail-on: a threshold broken, as pytest-benchmark's compare-fail
@@ -72,9 +74,20 @@ def friendly(function: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         main_thread = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+        # Ctrl-C as Python handles it, but recorded: where ignored (a background job) or
+        # handled by someone else, left alone.
+        counted = main_thread and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        if counted:
+            signal.signal(signal.SIGINT, _interrupt)
+        unraisable = sys.unraisablehook
+        sys.unraisablehook = _stops_not_swallowed(unraisable)
         _terminated.clear()
+        _interrupted.clear()
         try:
-            return function(*args, **kwargs)
+            result = function(*args, **kwargs)
+            if _interrupted.is_set():  # swallowed where it landed (a finalizer): still a stop
+                raise KeyboardInterrupt
+            return result
         except UsageError as error:
             fail(str(error))
         except DatasetUnavailable as error:
@@ -95,6 +108,9 @@ def friendly(function: Callable[..., Any]) -> Callable[..., Any]:
         finally:
             if main_thread:
                 signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
+            if counted:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+            sys.unraisablehook = unraisable
 
     wrapper.__name__ = function.__name__
     wrapper.__doc__ = function.__doc__
@@ -107,6 +123,41 @@ _terminated = threading.Event()  # set by SIGTERM, whatever becomes of the excep
 def _terminate(signum: int, frame: Any) -> None:
     _terminated.set()
     raise Terminated()
+
+
+# Set by Ctrl-C (SIGINT). Python raises KeyboardInterrupt wherever the signal lands, and one
+# that lands in a finalizer (a multiprocessing connection's __del__) is printed as
+# "Exception ignored in ..." and lost: the command checks this instead of trusting it.
+_interrupted = threading.Event()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    _interrupted.set()
+    raise KeyboardInterrupt
+
+
+def _stops_not_swallowed(
+        previous: Callable[[sys.UnraisableHookArgs], Any]
+) -> Callable[[sys.UnraisableHookArgs], Any]:
+    """An unraisable-exception hook that takes a Ctrl-C or SIGTERM which landed in a
+    finalizer, where Python would print "Exception ignored in ..." and go on, and raises it
+    again in the main thread as the signal it was, where it stops the command."""
+
+    def hook(unraisable: sys.UnraisableHookArgs) -> None:
+        kind = unraisable.exc_type
+        if kind is None or not issubclass(kind, KeyboardInterrupt):
+            previous(unraisable)
+            return
+        stop = signal.SIGTERM if issubclass(kind, Terminated) else signal.SIGINT
+        (_terminated if stop == signal.SIGTERM else _interrupted).set()
+        # From another thread, so it lands once this hook and the finalizer have returned
+        # (raised in here, it would be swallowed again); one that lands in another
+        # finalizer comes back here.
+        again = threading.Timer(0.01, _thread.interrupt_main, (stop,))
+        again.daemon = True
+        again.start()
+
+    return hook
 
 
 class OneLineErrors(click.Group):
@@ -259,7 +310,7 @@ def run_and_report(ctx: click.Context, resume: str | None, quiet: bool, no_repor
         for line in warning_lines(results):
             click.echo(f"mlbench: note: {line}", err=True)
     run_dir = results.attrs.get("run_dir") or str(resume)
-    report = None if no_report else report_after_run(run_dir, quiet)
+    report = None if no_report else report_after_run(run_dir, quiet, progress.run)
     if mlflow is not None:
         export_after_run(run_dir, mlflow or None, quiet)
     return results, report
@@ -272,13 +323,17 @@ def echo_json(document: dict[str, Any]) -> None:
     click.echo(dumps(document))
 
 
-def report_after_run(run_dir: str, quiet: bool) -> dict[str, Path] | None:
-    """The report at the end of a run: its failure is one warning, the results stay.
-    Returns the report's files, or None where it was not written."""
+def report_after_run(run_dir: str, quiet: bool, run: Run | None = None
+                     ) -> dict[str, Path] | None:
+    """The report at the end of a run (``run``: the saved run as the terminal read it, so
+    no file is read twice): its failure is one warning, the results stay. Returns the
+    report's files, or None where it was not written."""
     try:
-        from mlbench.reporting.report import build_report
+        with report_interrupts(run_dir):
+            from mlbench.reporting.report import build_report
+            from mlbench.results.run import Run
 
-        written = build_report(run_dir, warn=warn)
+            written = build_report(run or Run.open(run_dir, warn=warn))
     except Exception as error:  # any report bug must not cost the run
         click.echo(f"mlbench: warning: report not written ({type(error).__name__}: {error}); "
                    f"the results are saved; retry with: mlbench report {run_dir}", err=True)
@@ -426,23 +481,45 @@ def params_table(registry: Registry, names: list[str] | None = None) -> Table:
     return table
 
 
+@contextmanager
+def report_interrupts(run_dir: str) -> Iterator[None]:
+    """Ctrl-C (or SIGTERM) before or while a report is written: one line (the results are
+    saved, how to write the report again) and exit 130 (143). Also where the KeyboardInterrupt
+    was swallowed on its way (``_interrupted``)."""
+    try:
+        if _interrupted.is_set():
+            raise KeyboardInterrupt
+        yield
+        if _interrupted.is_set():
+            raise KeyboardInterrupt
+    except KeyboardInterrupt as stop:
+        click.echo(f"mlbench: interrupted while writing the report; the results are saved "
+                   f"in {run_dir}; write the report with: mlbench report {run_dir}", err=True)
+        sys.exit(EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED)
+
+
 @main.command()
 @click.argument("run_dir", metavar="RUN_DIR")
+@click.option("--output-dir", "-o", "output", metavar="DIR",
+              help="Write report.html, report.md and charts/ into DIR instead of the run "
+                   "folder (one you cannot write, say).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]),
               default="text", show_default=True,
               help="text: the report's paths; json: one JSON document with every results "
                    "column, the Summary and the report's paths.")
 @friendly
-def report(run_dir: str, output_format: str) -> None:
+def report(run_dir: str, output: str | None, output_format: str) -> None:
     """Write charts, report.html and report.md for a saved run folder; prints their paths."""
-    from mlbench.reporting.report import build_report
-
-    written = build_report(run_dir, warn=warn)
-    if output_format == "json":
-        from mlbench.reporting.json_documents import run_document
+    with report_interrupts(run_dir):
+        from mlbench.reporting.report import build_report
         from mlbench.results.run import Run
 
-        echo_json(run_document(Run.open(run_dir), written._asdict()))
+        saved = Run.open(run_dir, warn=warn)
+        written = build_report(saved, output)
+    if output_format == "json":
+        from mlbench.reporting.json_documents import run_document
+
+        echo_json(run_document(saved, written._asdict()))
         return
     for path in written:
         click.echo(str(path))
@@ -478,22 +555,20 @@ def compare(run_dirs: tuple[str, ...], output: str | None, fail_on: tuple[str, .
     points and time ratios with 95% intervals, coloured where beyond chance or the timing
     noise (green better, red worse), and what differs between the runs. Writes compare.html,
     compare.md and charts; the last line says where."""
-    from mlbench.reporting.compare import (
-        compare_runs,
-        gate,
-        parse_fail_on,
-        print_comparison,
-        write_report,
-    )
+    from mlbench.cli.compare_display import print_comparison
+    from mlbench.reporting.compare import compare_runs, open_runs
+    from mlbench.reporting.compare_gate import fail_on_section, gate, parse_fail_on
+    from mlbench.reporting.compare_report import write_report
 
     thresholds = parse_fail_on(fail_on)  # a bad threshold fails before anything is read
-    comparison = compare_runs(run_dirs, warn=warn, **(
+    comparison = compare_runs(open_runs(run_dirs, warn=warn), **(
         {} if run_noise is None else {"between": run_noise / 100}))
     found = gate(comparison, thresholds, allow_unlike)
     as_json = output_format == "json"
     if not as_json:
         print_comparison(comparison)
-    folder = write_report(comparison, output, (thresholds, found) if thresholds else None)
+    folder = write_report(comparison, output,
+                          fail_on_section(thresholds, found) if thresholds else None)
     if as_json:
         from mlbench.reporting.json_documents import comparison_document
 

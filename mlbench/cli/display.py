@@ -36,8 +36,8 @@ from mlbench.reporting.tables import (
     sweep_selection,
 )
 from mlbench.reporting.verdicts import summary_lines
-from mlbench.results.folder import RunFolder
 from mlbench.results.naming import job_id
+from mlbench.results.run import Run
 from mlbench.running.contention import BusyWatch
 from mlbench.running.expected import ExpectedTimes
 from mlbench.running.jobs import JobSpec
@@ -133,6 +133,7 @@ class ConsoleProgress(Progress):
         self.tasks: dict[str, Any] = {}
         self.started_jobs = self.done = self.total = 0
         self.expected: ExpectedTimes | None = None
+        self.run: Run | None = None  # the saved run, once ended: the report reads it too
 
     def warn(self, message: str) -> None:
         self.err.print(Text.assemble(("mlbench: warning: ", "yellow"), message), soft_wrap=True)
@@ -233,15 +234,16 @@ class ConsoleProgress(Progress):
         if repeated is not None:
             out.print(repeated)
         run_dir = results.attrs.get("run_dir")
-        if run_dir and not ok_rows(results).empty:
+        self.run = Run.open(run_dir, self.warn) if run_dir else None
+        if self.run is not None and not ok_rows(results).empty:
             out.print(Text("Summary:", style="bold"))
-            for line in summary_lines(results, RunFolder(Path(run_dir))):
+            for line in summary_lines(self.run):
                 out.print(Text(f"  - {line}"), soft_wrap=True)
         speedups = device_speedups(results)
         if not speedups.empty:
             out.print(speedup_table(speedups))
-        if run_dir:
-            results_csv = RunFolder(Path(run_dir)).results_csv
+        if self.run is not None:
+            results_csv = self.run.folder.results_csv
             self.say(f"mlbench: results in {results_csv} (and .parquet, run.json)")
 
 

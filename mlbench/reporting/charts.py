@@ -1,6 +1,7 @@
-"""Charts of a saved run: each function takes one table of ``tables`` and draws it into one
-PNG, and returns the figure (closed; its artists still readable, which the tests use).
-Nothing here computes: which jobs count, and every number drawn, come from ``tables``.
+"""Charts of a saved run, and of runs compared (``grouped_bars``): each function takes one
+table of ``tables`` (or ``compare``'s summary) and draws it into one PNG, and returns the
+figure (closed; its artists still readable, which the tests use). Nothing here computes:
+which jobs count, and every number drawn, come from ``tables`` and ``compare``.
 
 Every chart that colours by model takes its colours from ``model_colour`` (through
 ``model_palette``), so a model keeps one colour in every chart, report, comparison and run,
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.colors import LogNorm
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
 from mlbench.reporting.tables import Gallery
@@ -551,3 +553,45 @@ def most_wrong_chart(gallery: Gallery, path: Path, palette: Palette | None = Non
         axes.axis("off")
     save_figure(figure, path, layout=False)
     return figure
+
+
+# One hatch per run in a comparison's bars.
+HATCHES = ["", "//", "..", "xx", "\\\\", "++", "oo", "--"]
+
+
+def grouped_bars(summary: pd.DataFrame, runs: list[str], value: str, low: str, high: str,
+                 path: Path, label: str, log: bool = False) -> pd.DataFrame | None:
+    """A comparison's chart (``compare.Comparison.summary``): bars per model (its one
+    colour), one per run (its hatch), error bars from ``low`` to ``high``; saves a PNG and
+    returns the data plotted (None: nothing to plot)."""
+    data = summary.dropna(subset=[value]).copy()
+    if data.empty:
+        return None
+    several_devices = data["device"].nunique() > 1
+    data["label"] = data["model"] + (" (" + data["device"] + ")" if several_devices else "")
+    labels = sorted(data["label"].unique())
+    colours = model_palette(data["model"])
+    width = 0.8 / len(runs)
+    figure, axes = plt.subplots(figsize=(max(5.0, 0.35 * len(labels) * len(runs) + 2), 4))
+    for index, run in enumerate(runs):
+        part = data[data["run"] == run].set_index("label").reindex(labels).dropna(subset=[value])
+        x = np.array([labels.index(name) for name in part.index]) + (
+            index - (len(runs) - 1) / 2) * width
+        # Clipped at 0: a mean can sit a rounding error outside its own interval.
+        errors = np.clip(np.vstack([part[value] - part[low], part[high] - part[value]]), 0,
+                         None)
+        axes.bar(x, part[value], width, yerr=errors, capsize=2, hatch=HATCHES[index % 8],
+                 color=[colours[m] for m in part["model"]], edgecolor="black", linewidth=0.5)
+    axes.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 4 else 0,
+                    ha="right" if len(labels) > 4 else "center")
+    axes.set_ylabel(label)
+    if log:
+        axes.set_yscale("log")
+    else:
+        axes.set_ylim(max(0.0, float(data[low].min()) - 0.05), 1.0)
+    axes.legend(handles=[Patch(facecolor="white", edgecolor="black", hatch=HATCHES[i % 8],
+                               label=run) for i, run in enumerate(runs)], fontsize=8,
+                loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(len(runs), 4),
+                frameon=False)
+    save_figure(figure, path, dpi=100)
+    return data

@@ -1,68 +1,37 @@
-"""Saved runs side by side: ``mlbench compare RUN_A RUN_B [...]``.
+"""Saved runs side by side, in numbers: what ``mlbench compare RUN_A RUN_B [...]`` computes.
 
 Per model and device, per run: accuracy (mean, std and 95% interval over repeats), fit
 time and prediction throughput (the run's own figures: ``tables.time_figures``); each later
 run against the first as relative figures with 95% intervals (accuracy in points, times as
 ratios allowing for the noise within and between runs), flagged where a difference is
-beyond chance or the noise (the rules are in ``RULES``, and in every output); what differs
+beyond chance or the noise (the rules, in words, are ``compare_report.RULES``); what differs
 between the runs (dataset, settings, machine, versions, params), and first of all whatever
-makes their times not like for like (``unlike``). ``--fail-on`` thresholds
-(``parse_fail_on``, ``gate``) turn flagged regressions into a failing exit for CI, and what
-they cannot judge (disturbed jobs, nothing in common, runs not like for like) into an
-inconclusive one.
+makes their times not like for like (``unlike``).
 
-Reads saved run folders through ``mlbench.results`` only, never the runner; writes
-``compare.md`` and ``compare.html`` from one ``document.Document``, and two charts, beside
-the runs (``default_output``) unless told where.
+Takes saved runs as ``results.Run`` (each file read once), never the runner. The comparison
+in words, its document and charts are ``compare_report``'s; ``--fail-on`` is
+``compare_gate``'s; the terminal's table is the CLI's.
 """
 
 from __future__ import annotations
 
 import math
-import re
+import os
+import weakref
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mlbench.errors import UsageError
 from mlbench.reporting import stats, tables
-from mlbench.reporting.document import (
-    Bullets,
-    Document,
-    Figure,
-    Table,
-    Text,
-    time_change,
-    to_html,
-    to_markdown,
-)
-from mlbench.reporting.run_setup import FACETS, runs_row
-from mlbench.results.folder import ComparisonFolder, RunFolder, Warn, write_atomic
-from mlbench.results.run_info import RunInfo
+from mlbench.reporting.run_setup import FACETS
+from mlbench.results.folder import Warn
+from mlbench.results.run import Run
 from mlbench.results.table import params_of
 
-RULES = [
-    "Accuracy, both runs with 2 or more repeats whose accuracies vary: Welch's t-test on the "
-    f"repeats' accuracies (unequal variances), flagged when p < {stats.ALPHA}, and the "
-    "difference's 95% interval on the same t. It allows for how little a few repeats say "
-    "about the spread: with 3 repeats a side, |difference| > 2 standard errors would raise a "
-    "false alarm about 1 time in 8, not 1 in 20.",
-    "Accuracy, a run with a single repeat (or a model whose accuracy does not vary over "
-    "either run's repeats), both runs on the identical test images (same dataset, test size "
-    "and labels): McNemar's test on the two first repeats' saved predictions, flagged when "
-    f"p < {stats.ALPHA}, and a paired bootstrap 95% interval of the difference (2,000 "
-    "resamples of the test images). Otherwise the difference is not tested, and said so.",
-    "Fit time and prediction time per image: {runs_rule}. A run's own figures (geometric "
-    "mean and 95% interval) are the ones its report prints.",
-    "Accuracy intervals: over seeds, Student's t on the repeats' accuracies (none for one "
-    "repeat); over the test images, Wilson's interval for that many images, there even for "
-    "one repeat.",
-    "Every delta is against the first run given.",
-]
 SUMMARY_COLUMNS = ["run", "model", "device", "repeats", "accuracy", "accuracy_std",
                    "accuracy_low", "accuracy_high", "images_low", "images_high",
                    "accuracy_min", "accuracy_max",
@@ -79,32 +48,9 @@ TIMES = ("fit", "predict")  # fit time; prediction time per test image
 
 
 @dataclass
-class Run:
-    """One saved run folder, read once."""
-
-    label: str
-    folder: RunFolder
-    info: RunInfo
-    frame: pd.DataFrame  # every job, any status
-
-    @cached_property
-    def ok(self) -> pd.DataFrame:
-        """The ok jobs, worked out once (every key and judgement reads them), with
-        ``name``: the model and how it differs from its defaults (``tables.model_names``),
-        what a comparison keys its rows by."""
-        ok = tables.ok_rows(self.frame)
-        return ok.assign(name=tables.model_names(ok))
-
-    def noise(self, short: str) -> stats.TimingNoise:
-        """This run's timing noise in ``short``'s times, pooled over its repeated jobs."""
-        ok = self.ok
-        # Column f"{short}_seconds", as the run's report pools it (the per-image prediction
-        # time only rescales it: the same noise on the log scale).
-        return tables.timing_noise(ok, f"{short}_seconds", KEY)
-
-
-@dataclass
 class Comparison:
+    """Two or more saved runs compared, each later one against the first."""
+
     runs: list[Run]
     summary: pd.DataFrame  # SUMMARY_COLUMNS: one row per run, model and device
     deltas: pd.DataFrame  # DELTA_COLUMNS: each later run against the first
@@ -120,47 +66,40 @@ class Comparison:
 
 # -- reading -----------------------------------------------------------------------------
 
-def load_run(path: Path | str, label: str | None = None, warn: Warn | None = None) -> Run:
-    """A saved run folder, or a UsageError in one line saying why it is not one. A damaged
-    job record is left out and named through ``warn``."""
-    folder = RunFolder.existing(path)
-    try:
-        info = folder.info()
-        frame = folder.table(folder.read_jobs(warn).records)
-    except (OSError, ValueError) as error:
-        raise UsageError(f"{path} cannot be read as a run folder: {error}") from error
-    if frame.empty:
-        raise UsageError(f"{path} has no finished job to compare; finish it first with "
-                         f"mlbench run --resume {path}")
-    return Run(label or folder.name, folder, info, frame)
+TOO_FEW = ("compare needs at least two run folders, e.g. "
+           "mlbench compare results/<run-a> results/<run-b>")
 
 
-def _labels(paths: list[Path]) -> list[str]:
-    """Folder names, or the paths as given where two runs share a name."""
-    names = [path.name for path in paths]
-    if len(set(names)) == len(names):
-        return names
-    return [str(path) for path in paths]
-
-
-def compare_runs(paths: list[Path | str] | tuple[str, ...], warn: Warn | None = None,
-                 between: float = stats.BETWEEN_RUNS) -> Comparison:
-    """Read two or more run folders and compare each later one with the first, allowing
-    for ``between``, the noise between runs (``stats.BETWEEN_RUNS``); a damaged job record
-    is left out and named through ``warn``."""
+def open_runs(paths: list[str | os.PathLike[str]] | tuple[str, ...],
+              warn: Warn | None = None) -> list[Run]:
+    """Run folders to compare, each labelled by its folder name (by the path as given where
+    two share a name); a one-line UsageError for fewer than two, or one given twice. A
+    damaged job record is left out and named through ``warn``."""
     given = [Path(path) for path in paths]
     if len(given) < 2:
-        raise UsageError("compare needs at least two run folders, e.g. "
-                         "mlbench compare results/<run-a> results/<run-b>")
-    resolved = [path.resolve() for path in given]
-    if len(set(resolved)) < len(resolved):
+        raise UsageError(TOO_FEW)
+    if len({path.resolve() for path in given}) < len(given):
         raise UsageError("the same run folder is given twice; compare different runs")
-    return compare_loaded([load_run(path, label, warn)
-                           for path, label in zip(given, _labels(given), strict=True)], between)
+    names = [path.name for path in given]
+    labels = names if len(set(names)) == len(names) else [str(path) for path in given]
+    return [Run.open(path, warn, label) for path, label in zip(given, labels, strict=True)]
 
 
-def compare_loaded(runs: list[Run], between: float = stats.BETWEEN_RUNS) -> Comparison:
-    """Each later run against the first, the runs already read (``load_run``)."""
+def compare_runs(runs: list[Run], between: float = stats.BETWEEN_RUNS) -> Comparison:
+    """Compare each later run with the first, allowing for ``between``, the noise between
+    runs (``stats.BETWEEN_RUNS``). One-line UsageErrors: fewer than two runs, two with one
+    label, a run with no finished job."""
+    if len(runs) < 2:
+        raise UsageError(TOO_FEW)
+    labels = [run.label for run in runs]
+    if len(set(labels)) < len(labels):
+        raise UsageError(f"two runs are labelled {labels}; give each its own label "
+                         "(Run.open(path, label=...))")
+    for run in runs:
+        run.info  # noqa: B018 - an unreadable run.json is one line before anything else
+        if run.frame.empty:
+            raise UsageError(f"{run.path} has no finished job to compare; finish it first "
+                             f"with mlbench run --resume {run.path}")
     summary = pd.concat([summarise(run) for run in runs], ignore_index=True)
     deltas = pd.DataFrame([judge(runs[0], other, key, between) for other in runs[1:]
                            for key in shared_keys(runs[0], other)], columns=DELTA_COLUMNS)
@@ -168,9 +107,34 @@ def compare_loaded(runs: list[Run], between: float = stats.BETWEEN_RUNS) -> Comp
                       unlike(runs), between)
 
 
+_OK: weakref.WeakKeyDictionary[Run, pd.DataFrame] = weakref.WeakKeyDictionary()
+
+
+def ok_jobs(run: Run) -> pd.DataFrame:
+    """The run's ok jobs, worked out once per run (every key and judgement reads them),
+    with ``name``: the model and how it differs from its defaults (``tables.model_names``),
+    what a comparison keys its rows by."""
+    if run not in _OK:
+        ok = tables.ok_rows(run.frame)
+        _OK[run] = ok.assign(name=tables.model_names(ok))
+    return _OK[run]
+
+
+def run_noise(run: Run, short: str) -> stats.TimingNoise:
+    """The run's timing noise in ``short``'s times, pooled over its repeated jobs."""
+    # Column f"{short}_seconds", as the run's report pools it (the per-image prediction
+    # time only rescales it: the same noise on the log scale).
+    return tables.timing_noise(ok_jobs(run), f"{short}_seconds", KEY)
+
+
+def flagged(value: Any) -> bool:
+    """True only for a true flag: a run without deltas (the first) has NaN, which is truthy."""
+    return isinstance(value, bool | np.bool_) and bool(value)
+
+
 # -- numbers -----------------------------------------------------------------------------
 
-KEY = ["name", "device"]  # what one row of a comparison is: Run.ok's model with its variant
+KEY = ["name", "device"]  # what one row of a comparison is: ok_jobs's model with its variant
 
 
 def summarise(run: Run) -> pd.DataFrame:
@@ -178,7 +142,7 @@ def summarise(run: Run) -> pd.DataFrame:
     time and prediction throughput as the run's report gives them (``tables.time_figures``:
     geometric mean over the undisturbed jobs and its 95% interval), how many jobs were
     disturbed, and the median time to target."""
-    ok = run.ok
+    ok = ok_jobs(run)
     figures = {column: tables.time_figures(ok, column, KEY)
                for column in ("fit_seconds", "predict_seconds")}
     rows = []
@@ -209,7 +173,7 @@ Key = tuple[str, str]
 
 
 def _keys(run: Run) -> list[Key]:
-    ok = run.ok
+    ok = ok_jobs(run)
     return sorted({(str(m), str(d)) for m, d in zip(ok["name"], ok["device"], strict=True)})
 
 
@@ -218,7 +182,7 @@ def shared_keys(base: Run, other: Run) -> list[Key]:
 
 
 def _jobs(run: Run, key: Key) -> pd.DataFrame:
-    ok = run.ok
+    ok = ok_jobs(run)
     return ok[(ok["name"] == key[0]) & (ok["device"] == key[1])].sort_values(
         ["repeat", "job_id"])
 
@@ -230,14 +194,14 @@ def same_test_set(base: Run, other: Run) -> bool:
 
     if described(base) != described(other):
         return False
-    ours, theirs = base.folder.test_labels(), other.folder.test_labels()
+    ours, theirs = base.test_labels, other.test_labels
     return ours is not None and theirs is not None and np.array_equal(ours, theirs)
 
 
 def _correct(run: Run, key: Key) -> np.ndarray | None:
     """Per test image, whether the model's lowest-repeat job got it right."""
-    labels = run.folder.test_labels()
-    predicted = run.folder.predicted_labels(str(_jobs(run, key)["job_id"].iloc[0]))
+    labels = run.test_labels
+    predicted = run.predicted_labels(str(_jobs(run, key)["job_id"].iloc[0]))
     if labels is None or predicted is None or predicted.shape != labels.shape:
         return None
     return predicted == labels
@@ -245,7 +209,7 @@ def _correct(run: Run, key: Key) -> np.ndarray | None:
 
 def judge_accuracy(base: Run, other: Run, key: Key) -> dict[str, Any]:
     """One model's accuracy in two runs: the test used, its p, the 95% interval of the
-    difference (other - base, a fraction) and whether it is flagged; see RULES."""
+    difference (other - base, a fraction) and whether it is flagged; see compare_report.RULES."""
     a = _jobs(base, key)["accuracy"].to_numpy(dtype=float)
     b = _jobs(other, key)["accuracy"].to_numpy(dtype=float)
     nothing = {"accuracy_low": math.nan, "accuracy_high": math.nan, "accuracy_p": math.nan,
@@ -282,10 +246,10 @@ def judge_time(base: Run, other: Run, key: Key, short: str,
     (``stats.runs_ratio``: both runs' pooled noise, the model's own where larger, and
     ``between``), whether it is beyond the noise (``stats.runs_differ``), and ``judged`` in
     words. Disturbed jobs take no part; with none left on a side the time is not judged
-    ("disturbed"). See RULES."""
+    ("disturbed"). See compare_report.RULES."""
     sides = [_jobs(run, key) for run in (base, other)]
     calm = [jobs[~tables.disturbed_jobs(jobs, f"{short}_seconds")] for jobs in sides]
-    noise = stats.pool(base.noise(short), other.noise(short))._replace(between=between)
+    noise = stats.pool(run_noise(base, short), run_noise(other, short))._replace(between=between)
     # Prediction: the time of the first run's test set at each side's speed (the ratio of
     # runs of other test sizes).
     images = float(sides[0]["test_size"].max())
@@ -411,476 +375,3 @@ def missing_models(runs: list[Run]) -> list[str]:
         lines.append(f"{model} ({device}): only in {', '.join(present)}; "
                      + "; ".join(reasons))
     return lines
-
-
-# -- presenting --------------------------------------------------------------------------
-
-def _pm(mean: float, std: float) -> str:
-    if math.isnan(mean):
-        return ""
-    return f"{mean:.4f}" if math.isnan(std) else f"{mean:.4f} ± {std:.4f}"
-
-
-def _interval(low: float, high: float) -> str:
-    return "" if math.isnan(low) else f"{low:.4f}-{high:.4f}"
-
-
-def _range(low: float, high: float, form: str | None = None) -> str:
-    """" (low-high)", the 95% interval after a geometric mean, where the run knows its noise:
-    the bars compare's chart draws."""
-    if math.isnan(low):
-        return ""
-    text = _seconds if form is None else form.format
-    return f" ({text(low)}-{text(high)})"
-
-
-def _seconds(value: float) -> str:
-    return "" if math.isnan(value) else f"{value:.3g}" if value < 100 else f"{value:,.0f}"
-
-
-def _flagged(value: Any) -> bool:
-    """True only for a true flag: a run without deltas (the first) has NaN, which is truthy."""
-    return isinstance(value, bool | np.bool_) and bool(value)
-
-
-def _name(model: str, device: str, several_devices: bool) -> str:
-    return f"{model} ({device})" if several_devices else model
-
-
-def display_table(comparison: Comparison) -> pd.DataFrame:
-    """Each run's own figures as text cells, one row per model, device and run; the changes
-    against the first run are ``change_table``'s."""
-    order = {label: index for index, label in enumerate(comparison.labels)}
-    summary = comparison.summary.assign(_order=comparison.summary["run"].map(order))
-    rows = []
-    for row in summary.sort_values(["model", "device", "_order"]).to_dict("records"):
-        rows.append({
-            "model": row["model"], "device": row["device"], "run": row["run"],
-            "repeats": str(row["repeats"]),
-            "accuracy": _pm(row["accuracy"], row["accuracy_std"]),
-            "95% CI (seeds)": _interval(row["accuracy_low"], row["accuracy_high"]),
-            "95% CI (test images)": _interval(row["images_low"], row["images_high"]),
-            "fit s": _seconds(row["fit_seconds"]) + _range(row["fit_low"], row["fit_high"]),
-            "predict images/s": "" if math.isnan(row["predict_throughput"])
-            else f"{row['predict_throughput']:,.0f}" + _range(
-                row["predict_low"], row["predict_high"], "{:,.0f}"),
-            "disturbed": str(row["disturbed"]) if row["disturbed"] else "",
-            "to target s": _seconds(row["time_to_target_seconds"]),
-        })
-    cells = pd.DataFrame(rows)
-    for column in ("to target s", "disturbed"):  # no model kept a history; none disturbed
-        if rows and not any(row[column] for row in rows):
-            cells = cells.drop(columns=column)
-    return cells
-
-
-def _points(value: float) -> str:
-    return f"{value * 100 + 0.0:+.2f}"  # + 0.0: never "-0.00"
-
-
-def accuracy_change(row: dict[Any, Any]) -> str:
-    """"-12.50 pts (-14.10 to -10.90)": the later run's accuracy minus the first's."""
-    text = f"{_points(row['accuracy_delta'])} pts"
-    if math.isnan(row["accuracy_low"]):
-        return text
-    return f"{text} ({_points(row['accuracy_low'])} to {_points(row['accuracy_high'])})"
-
-
-def _accuracy_judged(row: dict[Any, Any]) -> str:
-    if math.isnan(row["accuracy_p"]):
-        return str(row["accuracy_test"])
-    return f"{row['accuracy_test']} {stats.p_text(row['accuracy_p'])}"
-
-
-def _verdict(flagged: Any, better: bool) -> str:
-    """"better" or "worse" for a difference beyond chance or the noise, else ""."""
-    return ("better" if better else "worse") if _flagged(flagged) else ""
-
-
-def change_table(comparison: Comparison, label: str) -> tuple[pd.DataFrame, list[str]]:
-    """Run ``label`` against the first: per model, a row per measure (each run's figure,
-    the change with its 95% interval, how it was judged), and per row "better", "worse"
-    or "" (within chance or the noise) for whoever colours it."""
-    base = comparison.labels[0]
-    figures = {(row["run"], row["model"], row["device"]): row
-               for row in comparison.summary.to_dict("records")}
-    deltas = comparison.deltas[comparison.deltas["run"] == label]
-    several_devices = comparison.summary["device"].nunique() > 1
-    rows, verdicts = [], []
-    for row in deltas.sort_values(["model", "device"]).to_dict("records"):
-        ours, theirs = (figures[(run, row["model"], row["device"])] for run in (base, label))
-        name = _name(row["model"], row["device"], several_devices)
-        rows.append({"model": name, "measure": "accuracy",
-                     base: f"{ours['accuracy']:.4f}", label: f"{theirs['accuracy']:.4f}",
-                     "change (95% CI)": accuracy_change(row),
-                     "judged": _accuracy_judged(row)})
-        verdicts.append(_verdict(row["accuracy_flag"], row["accuracy_delta"] > 0))
-        for short, measure, column, text in (
-                ("fit", "fit s", "fit_seconds", _seconds),
-                ("predict", "predict img/s", "predict_throughput", lambda v: f"{v:,.0f}")):
-            ratio = row[f"{short}_ratio"]
-            rows.append({"model": "", "measure": measure,
-                         **{run: "" if math.isnan(value) else text(value) for run, value in
-                            ((base, ours[column]), (label, theirs[column]))},
-                         "change (95% CI)": time_change(ratio, row[f"{short}_low"],
-                                                        row[f"{short}_high"]),
-                         "judged": row[f"{short}_judged"]})
-            verdicts.append(_verdict(row[f"{short}_flag"], ratio < 1))
-    columns = ["model", "measure", base, label, "change (95% CI)", "judged"]
-    return pd.DataFrame(rows, columns=columns), verdicts
-
-
-def flag_sentences(comparison: Comparison) -> list[str]:
-    """Every flagged difference in words."""
-    base = comparison.labels[0]
-    sentences = []
-    for row in comparison.deltas.to_dict("records"):
-        name = f"{row['model']} ({row['device']})"
-        if _flagged(row["accuracy_flag"]):
-            direction = "higher" if row["accuracy_delta"] > 0 else "lower"
-            interval = ("" if math.isnan(row["accuracy_low"]) else
-                        f"95% CI {_points(row['accuracy_low'])} to "
-                        f"{_points(row['accuracy_high'])}, ")
-            sentences.append(
-                f"{name}: accuracy {abs(row['accuracy_delta']) * 100:.2f} points {direction} "
-                f"in {row['run']} than in {base} ({interval}{row['accuracy_test']}, "
-                f"{stats.p_text(row['accuracy_p'])}).")
-        for short, what in (("fit", "fit"), ("predict", "prediction")):
-            if _flagged(row[f"{short}_flag"]):
-                change = time_change(row[f"{short}_ratio"], row[f"{short}_low"],
-                                     row[f"{short}_high"])
-                sentences.append(f"{name}: {what} {change} in {row['run']} than in {base}.")
-    return sentences
-
-
-# -- --fail-on ---------------------------------------------------------------------------
-
-FAIL_ON_FORMS = ("accuracy:POINTS (e.g. accuracy:0.5), fit:PERCENT% or predict:PERCENT% "
-                 "(e.g. fit:10%)")
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """One ``--fail-on``: ``accuracy`` (a drop, in points) or ``fit`` / ``predict`` (a
-    slow-down, in percent), breached only by a difference also beyond chance or the noise."""
-
-    measure: str
-    limit: float
-
-    def __str__(self) -> str:
-        return (f"accuracy:{self.limit:g}" if self.measure == "accuracy"
-                else f"{self.measure}:{self.limit:g}%")
-
-
-def parse_fail_on(texts: tuple[str, ...] | list[str]) -> list[Threshold]:
-    """``--fail-on`` values (repeatable, or comma-separated) as thresholds; a UsageError
-    saying the accepted forms for any other."""
-    thresholds = []
-    for text in (part.strip() for given in texts for part in given.split(",")):
-        match = re.fullmatch(r"(accuracy):(\d+(?:\.\d*)?)|(fit|predict):(\d+(?:\.\d*)?)%",
-                             text)
-        if not match:
-            raise UsageError(f"--fail-on {text!r} is not a threshold; use {FAIL_ON_FORMS}")
-        measure = match.group(1) or match.group(3)
-        thresholds.append(Threshold(measure, float(match.group(2) or match.group(4))))
-    return thresholds
-
-
-class Gate(NamedTuple):
-    """What ``--fail-on`` found: ``broken``, a line per breach (exit 5); ``undecided``, a line
-    per threshold that could not be judged either way (exit 6 where nothing broke)."""
-
-    broken: list[str]
-    undecided: list[str]
-
-
-def gate(comparison: Comparison, thresholds: list[Threshold],
-         allow_unlike: bool = False) -> Gate:
-    """Each threshold against each later run: broken by a model's accuracy lower than the
-    first run's beyond chance and by more than the points given, or a time longer beyond
-    the noise between runs (``stats.runs_rule``) and by more than the percent given.
-    Undecided: a later run with no model in common with the first; a time whose jobs were
-    all disturbed on a side; any time, where the runs are not like for like (``unlike``)
-    and ``allow_unlike`` is not given."""
-    base, broken, undecided = comparison.labels[0], [], []
-    times_gated = any(threshold.measure != "accuracy" for threshold in thresholds)
-    if comparison.unlike and times_gated and not allow_unlike:
-        undecided.append("times not gated: the runs are not like for like ("
-                         + "; ".join(comparison.unlike) + "); --allow-unlike gates them anyway")
-    for label in comparison.labels[1:]:
-        if thresholds and (comparison.deltas["run"] == label).sum() == 0:
-            undecided.append(f"nothing in common to compare: no model and device ended ok in "
-                             f"both {base} and {label}")
-    for row in comparison.deltas.to_dict("records"):
-        name = f"{row['model']} ({row['device']}) in {row['run']} against {base}"
-        for threshold in thresholds:
-            if threshold.measure == "accuracy":
-                drop = -row["accuracy_delta"] * 100
-                if _flagged(row["accuracy_flag"]) and drop > threshold.limit:
-                    broken.append(f"{name}: accuracy {accuracy_change(row)}, "
-                                  f"{_accuracy_judged(row)} (--fail-on {threshold})")
-                continue
-            short = threshold.measure
-            if comparison.unlike and not allow_unlike:
-                continue
-            if str(row[f"{short}_judged"]).startswith("not judged"):
-                undecided.append(f"{name}: {short} {row[f'{short}_judged']}")
-            ratio = row[f"{short}_ratio"]
-            if _flagged(row[f"{short}_flag"]) and ratio > 1 + threshold.limit / 100:
-                change = time_change(ratio, row[f"{short}_low"], row[f"{short}_high"])
-                broken.append(f"{name}: {short} {change}, beyond the noise within and "
-                              f"between runs (--fail-on {threshold})")
-    return Gate(broken, list(dict.fromkeys(undecided)))
-
-
-def runs_table(runs: list[Run]) -> pd.DataFrame:
-    return pd.DataFrame([{"run": run.label, "folder": str(run.folder.path), **runs_row(run.info)}
-                         for run in runs])
-
-
-def summary_lines(comparison: Comparison) -> list[str]:
-    """The comparison's headline: per later run, how many models were compared with the
-    first and which differences are beyond chance or the timing noise (``RULES``)."""
-    base, lines = comparison.labels[0], []
-    for label in comparison.labels[1:]:
-        rows = comparison.deltas[comparison.deltas["run"] == label]
-        flagged = sum(_flagged(value) for column in ("accuracy_flag", "fit_flag", "predict_flag")
-                      for value in rows[column])
-        if rows.empty:
-            lines.append(f"{label} against {base}: nothing in common to compare (no model "
-                         "and device ended ok in both).")
-            continue
-        verdict = (f"{flagged} difference(s) beyond chance or the timing noise (below)"
-                   if flagged else "no difference beyond chance or the timing noise")
-        lines.append(f"{label} against {base}: {len(rows)} model(s) compared; {verdict}.")
-    return lines
-
-
-def unlike_line(comparison: Comparison) -> str | None:
-    """The first line of a comparison whose runs are not like for like."""
-    if not comparison.unlike:
-        return None
-    return ("Not like for like: " + "; ".join(comparison.unlike) + ". Times compared across "
-            "machines or library versions measure those as much as the models.")
-
-
-def comparison_document(comparison: Comparison, figures: list[Figure],
-                        fail_on: tuple[list[Threshold], Gate] | None = None) -> Document:
-    """The comparison as a document; ``fail_on``: the thresholds given and what they found."""
-    base = comparison.labels[0]
-    document = Document(f"mlbench comparison: {' vs '.join(comparison.labels)}")
-    flags = flag_sentences(comparison)
-    warning = unlike_line(comparison)
-    document.section("Summary", *([Text(warning, "warning")] if warning else []),
-                     Bullets(summary_lines(comparison), "highlight"),
-                     *([Bullets(flags)] if flags else []))
-    if fail_on:
-        thresholds, found = fail_on
-        given = ", ".join(f"--fail-on {threshold}" for threshold in thresholds)
-        blocks: list[Text | Bullets] = (
-            [Text(f"{given}: {len(found.broken)} breach(es).", "warning"),
-             Bullets(found.broken)] if found.broken else
-            [Text(f"{given}: inconclusive.", "warning")] if found.undecided else
-            [Text(f"{given}: no breach.", "good")])
-        if found.undecided:
-            blocks.append(Bullets([f"Inconclusive: {line}" for line in found.undecided]))
-        document.section("Fail-on", *blocks)
-    document.section("Runs", Table(runs_table(comparison.runs)))
-    document.section("Differences", Bullets(comparison.differences))
-    for label in comparison.labels[1:]:
-        document.section(
-            f"{label} against {base}",
-            Text("Per model: each run's test accuracy (mean over repeats), fit time and "
-                 "prediction throughput (geometric means over the undisturbed repeats); the "
-                 "change in accuracy in points, in times as "
-                 "a ratio (prediction: time per test image), each with its 95% interval, "
-                 "and how it was judged (rules below)."),
-            Table(change_table(comparison, label)[0]))
-    document.section(
-        "Each run",
-        Text("Per model and device, each run's test accuracy (mean ± standard deviation over "
-             "repeats; its 95% interval over the seeds, Student's t, and over the test "
-             "images, Wilson), fit time and prediction throughput (geometric mean over the "
-             "undisturbed repeats, with the 95% interval the run's own report gives it), how "
-             "many jobs were disturbed (the machine did not give them their cores; left out "
-             "of every time), and median time to target (where a model keeps a history)."),
-        Table(display_table(comparison)))
-    if comparison.missing:
-        document.section("Models not in every run", Bullets(comparison.missing))
-    document.section("How differences are judged", Bullets(
-        [rule.format(runs_rule=stats.runs_rule(comparison.between)) for rule in RULES]))
-    if figures:
-        document.section("Charts", *figures)
-    return document
-
-
-# -- charts ------------------------------------------------------------------------------
-
-HATCHES = ["", "//", "..", "xx", "\\\\", "++", "oo", "--"]
-
-
-def grouped_bars(summary: pd.DataFrame, runs: list[str], value: str, low: str, high: str,
-                 path: Path, label: str, log: bool = False) -> pd.DataFrame | None:
-    """Bars per model (its one colour), one per run (its hatch), error bars from ``low`` to
-    ``high``; saves a PNG and returns the data plotted."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display: as the run's charts
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
-    from mlbench.reporting.charts import model_palette, save_figure
-
-    data = summary.dropna(subset=[value]).copy()
-    if data.empty:
-        return None
-    several_devices = data["device"].nunique() > 1
-    data["label"] = data["model"] + (" (" + data["device"] + ")" if several_devices else "")
-    labels = sorted(data["label"].unique())
-    colours = model_palette(data["model"])
-    width = 0.8 / len(runs)
-    figure, axes = plt.subplots(figsize=(max(5.0, 0.35 * len(labels) * len(runs) + 2), 4))
-    for index, run in enumerate(runs):
-        part = data[data["run"] == run].set_index("label").reindex(labels).dropna(subset=[value])
-        x = np.array([labels.index(name) for name in part.index]) + (
-            index - (len(runs) - 1) / 2) * width
-        # Clipped at 0: a mean can sit a rounding error outside its own interval.
-        errors = np.clip(np.vstack([part[value] - part[low], part[high] - part[value]]), 0,
-                         None)
-        axes.bar(x, part[value], width, yerr=errors, capsize=2, hatch=HATCHES[index % 8],
-                 color=[colours[m] for m in part["model"]], edgecolor="black", linewidth=0.5)
-    axes.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 4 else 0,
-                    ha="right" if len(labels) > 4 else "center")
-    axes.set_ylabel(label)
-    if log:
-        axes.set_yscale("log")
-    else:
-        axes.set_ylim(max(0.0, float(data[low].min()) - 0.05), 1.0)
-    axes.legend(handles=[Patch(facecolor="white", edgecolor="black", hatch=HATCHES[i % 8],
-                               label=run) for i, run in enumerate(runs)], fontsize=8,
-                loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(len(runs), 4),
-                frameon=False)
-    save_figure(figure, path, dpi=100)
-    return data
-
-
-def make_charts(comparison: Comparison, folder: ComparisonFolder) -> list[Figure]:
-    made = []
-    for name, value, low, high, label, log, caption in [
-        ("accuracy.png", "accuracy", "images_low", "images_high",
-         "test accuracy (mean, 95% CI over test images)", False,
-         "Test accuracy per model and run: one colour per model, one hatch per run, error "
-         "bars the 95% interval over the test images that the table prints."),
-        ("fit_time.png", "fit_seconds", "fit_low", "fit_high",
-         "fit time (s, geometric mean, 95% CI; log scale)", True,
-         "Fit time per model and run (geometric mean over repeats, bars its 95% interval as "
-         "the table prints them, log scale)."),
-    ]:
-        path = folder.chart(name)
-        if grouped_bars(comparison.summary, comparison.labels, value, low, high, path, label,
-                        log) is not None:
-            made.append(Figure(folder.relative(path), caption))
-    return made
-
-
-def default_output(comparison: Comparison) -> Path:
-    """Beside the runs: in the last run's folder, ``compare-<the other runs>``; never the
-    current folder's ./results."""
-    name = "compare-" + "-".join(comparison.labels[:-1])
-    return comparison.runs[-1].folder.path / re.sub(r"[^A-Za-z0-9._-]+", "_", name)
-
-
-def write_report(comparison: Comparison, output: Path | str | None = None,
-                 fail_on: tuple[list[Threshold], Gate] | None = None) -> ComparisonFolder:
-    """Write charts, compare.md and compare.html into ``output`` (by default
-    ``default_output``); returns the folder."""
-    folder = ComparisonFolder(Path(output) if output else default_output(comparison))
-    try:
-        folder.path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"cannot write the comparison to {folder.path}: "
-                         f"{error.strerror or error}; choose another --output-dir") from error
-    figures = make_charts(comparison, folder)
-    document = comparison_document(comparison, figures, fail_on)
-    write_atomic(folder.markdown, lambda p: p.write_text(to_markdown(document)))
-    write_atomic(folder.html, lambda p: p.write_text(to_html(document, folder.path)))
-    return folder
-
-
-# Rich styles of a difference beyond chance or the noise; anything else stays plain.
-STYLES = {"better": "bold green", "worse": "bold red", "": ""}
-WIDTH = 100  # the columns compare's terminal output is laid out for (a CI log, a terminal)
-
-
-def print_comparison(comparison: Comparison) -> None:
-    """The comparison on stdout, within ``WIDTH`` columns (or a narrower terminal): per
-    later run a table of changes against the first run, improvements green and regressions
-    red where beyond chance or the noise; then the summary, flags and differences."""
-    import shutil
-    import sys
-    import textwrap
-
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table as RichTable
-    from rich.text import Text as RichText
-
-    width = min(WIDTH, shutil.get_terminal_size((WIDTH, 24)).columns) if sys.stdout.isatty() \
-        else WIDTH
-    console = Console(highlight=False, width=width)
-
-    def say(text: str, indent: str = "") -> None:
-        # Wrapped here, with a hanging indent; soft_wrap: rich adds no breaks of its own.
-        for line in textwrap.wrap(text, width, initial_indent=indent,
-                                  subsequent_indent=" " * len(indent),
-                                  break_on_hyphens=False) or [""]:
-            console.print(RichText(line), soft_wrap=True)
-
-    # Runs as "run 1", "run 2" in the tables' headers (a folder name is as wide as two
-    # columns); not letters, which read as run names when runs are called A, B, C.
-    letters = {label: f"run {index + 1}" for index, label in enumerate(comparison.labels)}
-    warning = unlike_line(comparison)
-    if warning:
-        console.print(RichText("Not like for like:", style="bold red"))
-        say(warning.removeprefix("Not like for like: "), "  ")
-    for label in comparison.labels:  # how many runs stand behind each figure
-        repeats = comparison.summary.loc[comparison.summary["run"] == label, "repeats"]
-        count = ("no ok job" if repeats.empty else
-                 f"{repeats.min()} repeat(s) per model" if repeats.min() == repeats.max()
-                 else f"{repeats.min()}-{repeats.max()} repeats per model")
-        role = " (base)" if label == comparison.labels[0] else ""
-        say(f"{letters[label]} = {label}{role}: {count}")
-    for label in comparison.labels[1:]:
-        cells, verdicts = change_table(comparison, label)
-        table = RichTable(title=f"{letters[label]} against {letters[comparison.labels[0]]}",
-                          title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
-                          pad_edge=False)
-        # The model's name on a row of its own, its measures indented below: no column is
-        # spent on names. Names and changes stay whole while the judgement wraps; fold,
-        # never cut, where even that is not enough.
-        table.add_column("model, measure", overflow="fold", no_wrap=True)
-        for column in cells.columns[2:]:
-            table.add_column(letters.get(column, column), overflow="fold",
-                             justify="left" if column == "judged" else "right",
-                             no_wrap=column == "change (95% CI)")
-        for row, verdict in zip(cells.to_dict("records"), verdicts, strict=True):
-            if row["model"]:
-                table.add_row(RichText(row["model"], style="bold"))
-            style = STYLES[verdict]
-            # Text(), not markup: model names come from plugins and may hold brackets.
-            table.add_row(RichText(f"  {row['measure']}"),
-                          *(RichText(str(row[column]), style=style if column in
-                                     ("change (95% CI)", "judged") else "")
-                            for column in cells.columns[2:]),
-                          end_section=row["measure"] == "predict img/s")
-        console.print(table)
-    for title, lines in (("Summary", summary_lines(comparison)),
-                         ("Beyond chance or the timing noise", flag_sentences(comparison)),
-                         ("Differences", comparison.differences),
-                         ("Not in every run", comparison.missing)):
-        if lines:
-            console.print(RichText(f"{title}:", style="bold"))
-            for line in lines:
-                say(line, "  - ")
-    say("Each run's own figures and intervals, the rules and the charts are in compare.html "
-        "and compare.md.")

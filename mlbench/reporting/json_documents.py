@@ -21,7 +21,8 @@ from mlbench.reporting import tables, verdicts
 from mlbench.results.run import Run
 
 if TYPE_CHECKING:
-    from mlbench.reporting.compare import Comparison, Gate
+    from mlbench.reporting.compare import Comparison
+    from mlbench.reporting.compare_gate import Gate
     from mlbench.reporting.leaderboard import Leaderboard
 
 FORMAT_VERSION = 1  # bumped when a key changes meaning or goes away
@@ -71,7 +72,7 @@ def run_document(run: Run, report: Mapping[str, Path] | None = None) -> dict[str
         "machine": run.raw_info.get("machine") or {},
         "columns": list(frame.columns),
         "results": records(frame),
-        "summary": (verdicts.summary_lines(frame, run.folder)
+        "summary": (verdicts.summary_lines(run)
                     if not tables.ok_rows(frame).empty else []),
         "damaged_records": [str(path) for path in run.damaged],
         **({"report": dict(report)} if report else {}),
@@ -83,16 +84,16 @@ def comparison_document(comparison: Comparison, found: Gate | None = None,
     """A comparison: its headline and flagged differences, each run's figures per model
     (``summary``), each later run against the first (``deltas``), what differs between the
     runs, what ``--fail-on`` found, and every compared run's results."""
-    from mlbench.reporting import compare
+    from mlbench.reporting import compare_report
 
     return {
         "kind": "comparison", "format_version": FORMAT_VERSION,
         "base": comparison.labels[0],
-        "summary": compare.summary_lines(comparison),
-        "flagged": compare.flag_sentences(comparison),
+        "summary": compare_report.summary_lines(comparison),
+        "flagged": compare_report.flag_sentences(comparison),
         "unlike": comparison.unlike, "differences": comparison.differences,
         "missing": comparison.missing, "between_runs_noise": comparison.between,
-        "rules": compare.RULES,
+        "rules": compare_report.RULES,
         "per_run": records(comparison.summary),
         "deltas": records(comparison.deltas),
         **({"fail_on": {"broken": found.broken, "undecided": found.undecided}}

@@ -1,8 +1,10 @@
 """The report of a saved run: charts in RUN_DIR/charts/, then one `Document` written twice,
-as RUN_DIR/report.md and as the self-contained RUN_DIR/report.html.
+as RUN_DIR/report.md and as the self-contained RUN_DIR/report.html (or all of it into a
+folder the user names, where the run's own cannot be written).
 
-Reads the run folder through ``mlbench.results`` only, never the runner, so it works on any
-finished (or interrupted) run and gives the same text every time. The report answers, in
+Reads the run through ``results.Run`` only (each file once; the job records, never a stale
+results.parquet), never the runner, so it works on any finished (or interrupted) run and
+gives the same text every time. The report answers, in
 this order: which model is most accurate and which is fastest (Summary), the numbers
 (Results), the same algorithm on other engines (Engines, where the run has them), the
 pictures (Charts, as ``chart_sections`` orders them), how each model scales
@@ -13,6 +15,7 @@ published reference ranges, what went wrong (Failures).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -40,7 +43,8 @@ from mlbench.reporting.document import (
 from mlbench.reporting.run_setup import setup_rows
 from mlbench.reporting.significance import ACCURACY_IMAGES
 from mlbench.reporting.verdicts import runs_text
-from mlbench.results.folder import RunFolder, Warn, write_atomic
+from mlbench.results.folder import ReportFolder, write_atomic
+from mlbench.results.run import Run
 from mlbench.results.run_info import RunInfo
 from mlbench.results.table import params_of
 
@@ -61,33 +65,35 @@ class Report(NamedTuple):
     markdown: Path
 
 
-def load_results(folder: RunFolder, warn: Warn | None = None) -> pd.DataFrame:
-    """The run's results table, less the jobs whose record is damaged: each is named once
-    through ``warn``, and the report goes on with the rest."""
-    frame = folder.saved_table()
-    damaged = folder.read_jobs(warn).damaged
-    return frame[~frame["job_id"].isin([path.stem for path in damaged])]
+def build_report(run: Run, output_dir: str | os.PathLike[str] | None = None) -> Report:
+    """Write charts/*.png, report.md and report.html into the run's folder (or
+    ``output_dir``); returns the paths of the two reports. Works from the job records: a
+    results table that is missing, damaged or out of date is rewritten from them, said in
+    one line through the run's ``warn``, as is a damaged job record (left out). A folder
+    that cannot be written is a one-line UsageError saying what to do."""
+    if output_dir is None:
+        folder: ReportFolder = run.folder
+        folder.create(f"write it elsewhere with: mlbench report {run.path} --output-dir "
+                      "DIR", "the report ")
+    else:
+        folder = ReportFolder(Path(output_dir))
+        folder.create("choose another --output-dir", "the report ")
+    refresh_tables(run, rewrite=output_dir is None)
+    info = run.info
+    frame = in_report_order(run.frame)
 
-
-def build_report(run_dir: Path | str, warn: Warn | None = None) -> Report:
-    """Write RUN_DIR/charts/*.png, RUN_DIR/report.md and RUN_DIR/report.html; returns the
-    paths of the two reports. A damaged job record is left out and named through ``warn``."""
-    folder = RunFolder.existing(run_dir)
-    info = folder.info()
-    frame = in_report_order(load_results(folder, warn))
-
-    document = Document(f"mlbench report: {folder.name}")
+    document = Document(f"mlbench report: {run.name}")
     folded = [setup_section(frame, info),
               # Sections other modules compute from the same run: which differences are
               # real, and the reference ranges.
-              *significance.extra_sections(frame, folder, info),
+              *significance.extra_sections(run),
               failures_section(frame)]
     for section in folded:
         section.folded = True
     document.sections += [
-        *first_screen(frame, info, folder),
+        *first_screen(frame, run),
         *engines_sections(frame),
-        *chart_sections(frame, folder),
+        *chart_sections(frame, run, folder),
         *grid_sections(frame),
         *folded,
     ]
@@ -105,17 +111,39 @@ def in_report_order(frame: pd.DataFrame) -> pd.DataFrame:
         tables.grid_sort_key(column.astype(object)) if column.name == "sweep" else column))
 
 
-def first_screen(frame: pd.DataFrame, info: RunInfo, folder: RunFolder) -> list[Section]:
+def first_screen(frame: pd.DataFrame, run: Run) -> list[Section]:
     """What the report opens on, the Summary and the Results (``frame`` in report order);
     also a saved run's notebook display (``saved.SavedRun``)."""
-    return [summary_section(frame, info, folder), results_section(frame)]
+    return [summary_section(frame, run), results_section(frame)]
+
+
+def refresh_tables(run: Run, rewrite: bool = True) -> None:
+    """Where results.parquet or results.csv is missing, damaged or out of date: rewritten
+    from the job records (``Run.rebuild_tables``) unless ``rewrite`` is False (the report
+    goes elsewhere), and said in one line either way."""
+    why = "; the report is made from the job records"
+    try:
+        rebuilt = run.rebuild_tables() if rewrite else []
+    except OSError as error:
+        why += f" (they cannot be rewritten: {error.strerror or error})"
+        rebuilt = []
+    stale = [] if rebuilt or run.damaged else run.stale_tables()
+    if rebuilt:
+        names = " and ".join(path.name for path in rebuilt)
+        run.warn(f"rebuilt {names} of {run.path} from the job records (missing, damaged or "
+                 "out of date)")
+    elif stale:
+        names = " and ".join(path.name for path in stale)
+        run.warn(f"{names} of {run.path} missing, damaged or out of date{why}")
 
 
 # -- Summary --------------------------------------------------------------------------
 
-def summary_section(frame: pd.DataFrame, info: RunInfo, folder: RunFolder) -> Section:
-    """The answers a reader comes for, as sentences computed from the results table."""
+def summary_section(frame: pd.DataFrame, run: Run) -> Section:
+    """The answers a reader comes for, as sentences computed from the results table
+    (``frame``: the run's, in the report's order)."""
     section = Section("Summary")
+    info = run.info
     warning = info.dataset.fallback_warning
     if warning:
         section.blocks.append(Text(warning, "warning"))
@@ -130,7 +158,7 @@ def summary_section(frame: pd.DataFrame, info: RunInfo, folder: RunFolder) -> Se
         tally = tally if len(frame) else "No job finished"
         section.blocks.append(Text(f"{tally}: nothing to compare.", "warning"))
         return section
-    section.blocks.append(Bullets([*verdicts.summary_lines(frame, folder), f"{tally}."],
+    section.blocks.append(Bullets([*verdicts.summary_lines(run), f"{tally}."],
                                   "highlight"))
     outside = reference.out_of_range(frame, reference.dataset_name(frame, info))
     if not outside.empty:
@@ -424,18 +452,19 @@ def failures_section(frame: pd.DataFrame) -> Section:
 Drawing = tuple[str, str, Any, Callable[[Any, Path], object]]  # file, caption, table, draw
 
 
-def chart_sections(frame: pd.DataFrame, folder: RunFolder) -> list[Section]:
+def chart_sections(frame: pd.DataFrame, run: Run, folder: ReportFolder) -> list[Section]:
     """Draws every chart the run has a table for (deleting stale ones); returns the Charts
     and Galleries sections that show them, each chart in the order a reader asks its
     question: which model is most accurate, which is cheapest for it, how fast, where models
     err, how cost grows with data. Colours: ``charts.model_colour``, one per model in every
-    run."""
+    run. ``frame``: the run's results in the report's order; drawn into ``folder``, the
+    run's own or the one the report is written to."""
     palette = charts.model_palette(tables.ok_rows(frame)["model"].unique())
 
     def coloured(draw: Callable[..., object]) -> Callable[[Any, Path], object]:
         return lambda table, path: draw(table, path, palette)
 
-    confusions = tables.confusion_counts(frame, folder)
+    confusions = tables.confusion_counts(run)
     drawings: dict[str, list[Drawing]] = {
         "Charts": [
             ("accuracy.png", "Which model is most accurate: test error rate (1 - mean test "
@@ -454,7 +483,7 @@ def chart_sections(frame: pd.DataFrame, folder: RunFolder) -> list[Section]:
             ("per_class.png", "Where models err: test error rate per true digit (repeat 0 of "
                               "each model, CPU preferred), most accurate model on top; a log "
                               "colour scale, so differences among good models show.",
-             tables.per_class_accuracy(frame, folder), charts.per_class_chart),
+             tables.per_class_accuracy(run), charts.per_class_chart),
             ("confusion.png", "The most frequent mistakes (true digit predicted as another) "
                               "over all models, and how many test images each model got "
                               "wrong that way (repeat 0 of each model).",
@@ -471,18 +500,18 @@ def chart_sections(frame: pd.DataFrame, folder: RunFolder) -> list[Section]:
              tables.sweep_selection(frame), coloured(charts.sweep_chart)),
             ("learning_curves.png", "Learning curves: test accuracy and loss per epoch, and "
                                     "test accuracy against training time.",
-             tables.learning_curves(frame, folder), coloured(charts.learning_curves_chart)),
+             tables.learning_curves(run), coloured(charts.learning_curves_chart)),
         ],
         "Galleries": [
             ("sample_predictions.png", "Sample test digits, each beside the probability every "
                                        "model gave each digit (repeat 0; models with "
                                        "predict_proba only); the true digit is shaded green.",
-             tables.sample_probabilities(frame, folder),
+             tables.sample_probabilities(run),
              coloured(charts.sample_predictions_chart)),
             ("most_wrong.png", "The test digits the most models got wrong: the true digit "
                                "above, each model's prediction below (wrong ones in the "
                                "model's colour, right ones grey).",
-             tables.most_wrong(frame, folder), coloured(charts.most_wrong_chart)),
+             tables.most_wrong(run), coloured(charts.most_wrong_chart)),
         ],
     }
     sections = []

@@ -9,6 +9,7 @@ The report and the comparison are reached through ``_report``, ``_first_screen``
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import warnings
@@ -19,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from mlbench.errors import UsageError
-from mlbench.reporting import compare, report
+from mlbench.reporting import compare, compare_report, report
 from mlbench.reporting.document import Document, Section, html_fragment
 from mlbench.reporting.report import Report
 from mlbench.results.run import Run
@@ -93,18 +94,18 @@ class SavedComparison:
 
     @property
     def lines(self) -> list[str]:
-        return compare.summary_lines(self.comparison)
+        return compare_report.summary_lines(self.comparison)
 
     def write(self, output: Path | str | None = None) -> Path:
         """Write the comparison into ``output`` (by default beside the last run, as
         ``mlbench compare`` does); the folder written."""
-        return compare.write_report(self.comparison, output).path
+        return compare_report.write_report(self.comparison, output).path
 
     def __repr__(self) -> str:
         return f"SavedComparison({' vs '.join(self.comparison.labels)}: {'; '.join(self.lines)})"
 
     def _repr_html_(self) -> str:
-        document = compare.comparison_document(self.comparison, figures=[])
+        document = compare_report.comparison_document(self.comparison, figures=[])
         later = {f"{label} against {self.comparison.labels[0]}"
                  for label in self.comparison.labels[1:]}
         for section in document.sections:  # as a report: what was found open, the rest folded
@@ -120,11 +121,11 @@ def _anchor(name: str) -> str:
 # -- the reporting functions a saved run calls (adapt here when their signatures change) ---
 
 def _report(run: Run) -> Report:
-    return report.build_report(run.path, run._warn)
+    return report.build_report(run)
 
 
 def _first_screen(run: Run) -> list[Section]:
-    return report.first_screen(report.in_report_order(run.frame), run.info, run.folder)
+    return report.first_screen(report.in_report_order(run.frame), run)
 
 
 def _comparison(runs: list[Run]) -> compare.Comparison:
@@ -132,5 +133,9 @@ def _comparison(runs: list[Run]) -> compare.Comparison:
     labels = [run.label for run in runs]
     if len(set(labels)) < len(labels):
         labels = [str(run.path) for run in runs]
-    return compare.compare_loaded([compare.load_run(run.path, label, run._warn)
-                                   for run, label in zip(runs, labels, strict=True)])
+    labelled = []
+    for run, label in zip(runs, labels, strict=True):
+        twin = copy.copy(run)  # the same files already read, under the label given here
+        twin.label = label
+        labelled.append(twin)
+    return compare.compare_runs(labelled)

@@ -9,7 +9,6 @@ sampling error.
 from __future__ import annotations
 
 from itertools import combinations
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,11 +26,10 @@ from mlbench.reporting.stats import (
     mean_interval,
     paired_bootstrap,
 )
-from mlbench.results.folder import RunFolder
 
 if TYPE_CHECKING:
     from mlbench.reporting.document import Section
-    from mlbench.results.run_info import RunInfo
+    from mlbench.results.run import Run
 
 PAIR_COLUMNS = ["model_a", "model_b", "accuracy_a", "accuracy_b", "difference", "ci_low",
                 "ci_high", "only_a_right", "only_b_right", "mcnemar_p", "test",
@@ -74,31 +72,16 @@ def repeat_summary(frame: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def _folder(folder: RunFolder | Path | str) -> RunFolder:
-    return folder if isinstance(folder, RunFolder) else RunFolder(Path(folder))
-
-
-def predicted_labels(folder: RunFolder | Path | str, job_id: str) -> np.ndarray | None:
-    """The saved predicted label of every test image for one job, or None if not saved."""
-    return _folder(folder).predicted_labels(job_id)
-
-
-def correctness(frame: pd.DataFrame, folder: RunFolder | Path | str) -> dict[str, np.ndarray]:
-    """Per model, whether it got each test image right: one job per model, the one that
-    stands for it (``tables.chosen_jobs``: lowest repeat, CPU preferred). Models whose
-    predictions were not saved, or do not match the test labels, are left out."""
-    return tables.correctness(frame, _folder(folder))
-
-
-def pairwise_significance(frame: pd.DataFrame,
-                          folder: RunFolder | Path | str) -> pd.DataFrame:
+def pairwise_significance(run: Run) -> pd.DataFrame:
     """Every pair of models in a run, tested on the same test images.
 
     One row per pair, the more accurate model first (``model_a``): both accuracies, their
     difference A - B (a fraction), its paired bootstrap 95% interval, the discordant counts,
     McNemar's p, Holm's adjusted p across all pairs, and ``real`` (adjusted p < 0.05).
+    One job stands for each model (``tables.correctness``: the lowest repeat, CPU
+    preferred); models whose predictions were not saved are left out.
     """
-    return _pairs(correctness(frame, folder))
+    return _pairs(tables.correctness(run))
 
 
 def _ranked(correct: dict[str, np.ndarray]) -> list[str]:
@@ -159,14 +142,14 @@ def neighbours_table(table: pd.DataFrame, ranked: list[str],
     return pd.DataFrame(rows)
 
 
-def significance_section(frame: pd.DataFrame, folder: RunFolder | Path | str) -> Section:
+def significance_section(run: Run) -> Section:
     """"Which differences are real": the method said once, then one row per model (its lead
     over the next in the ranking, and the models it could be level with), and every pair in
     a folded table."""
     from mlbench.reporting.document import Details, Section, Table, Text
 
     title = "Which differences are real"
-    correct = correctness(frame, folder)
+    correct = tables.correctness(run)
     if len(correct) < 2:
         return Section(title, [Text("Needs at least two models with saved predictions on the "
                                     f"same test images; this run has {len(correct)}.")])
@@ -204,10 +187,9 @@ def significance_section(frame: pd.DataFrame, folder: RunFolder | Path | str) ->
     ])
 
 
-def extra_sections(frame: pd.DataFrame, folder: RunFolder | Path | str,
-                   info: RunInfo) -> list[Section]:
+def extra_sections(run: Run) -> list[Section]:
     """The sections a run's report adds for honest comparisons: which differences between
     its models are real, and whether any built-in model is outside its published range."""
     from mlbench.reporting.reference import reference_section
 
-    return [significance_section(frame, folder), reference_section(frame, info)]
+    return [significance_section(run), reference_section(run.frame, run.info)]

@@ -1,9 +1,10 @@
 """Every table a report, its charts, its statistics and a comparison are made from.
 
-Each function takes the results table (one row per job; and, where it needs predictions or
-history, the run folder) and returns a DataFrame, or None where the run has no data for it
-(no ok job, no grid, no saved predictions). Nothing here draws: ``charts`` draws these
-tables, ``report``, ``stats`` and ``compare`` put them into words.
+Each function takes the results table (one row per job), or, where it needs predictions or
+history, the saved run (``results.Run``, which reads each file once), and returns a
+DataFrame, or None where the run has no data for it (no ok job, no grid, no saved
+predictions). Nothing here draws: ``charts`` draws these tables, ``report``, ``stats`` and
+``compare`` put them into words.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mlbench.reporting import stats
-from mlbench.results.folder import RunFolder
+from mlbench.results.run import Run
 from mlbench.results.table import params_of
 
 GALLERY_SEED = 0  # which test digits the sample gallery shows: the same ones every report
@@ -590,33 +591,33 @@ class Gallery(NamedTuple):
     pixel_max: float
 
 
-def chosen_predictions(frame: pd.DataFrame, folder: RunFolder) -> Predictions | None:
+def chosen_predictions(run: Run) -> Predictions | None:
     """The saved arrays of each model's chosen job; None without test labels or arrays."""
-    labels = folder.test_labels()
+    labels, frame = run.test_labels, run.frame
     if labels is None or frame.empty:
         return None
     arrays = {}
     for row in chosen_jobs(frame).itertuples():
-        saved = folder.saved_arrays(str(row.job_id))
+        saved = run.arrays(str(row.job_id))
         if saved is not None:
             arrays[str(row.model)] = saved
     return Predictions(labels, arrays) if arrays else None
 
 
-def correctness(frame: pd.DataFrame, folder: RunFolder) -> dict[str, np.ndarray]:
+def correctness(run: Run) -> dict[str, np.ndarray]:
     """Per model, whether its chosen job got each test image right. Models whose
     predictions were not saved, or do not match the test labels, are left out."""
-    loaded = chosen_predictions(frame, folder)
+    loaded = chosen_predictions(run)
     if loaded is None:
         return {}
     return {model: predicted == loaded.labels for model, predicted in loaded.predicted.items()
             if predicted.shape == loaded.labels.shape}
 
 
-def per_class_accuracy(frame: pd.DataFrame, folder: RunFolder) -> pd.DataFrame | None:
+def per_class_accuracy(run: Run) -> pd.DataFrame | None:
     """Accuracy per model (rows, most accurate on the whole test set first) and true digit
     (columns), from saved predictions."""
-    loaded = chosen_predictions(frame, folder)
+    loaded = chosen_predictions(run)
     predicted = loaded.predicted if loaded is not None else {}
     if loaded is None or not predicted:
         return None
@@ -629,10 +630,10 @@ def per_class_accuracy(frame: pd.DataFrame, folder: RunFolder) -> pd.DataFrame |
     return data
 
 
-def confusion_counts(frame: pd.DataFrame, folder: RunFolder) -> pd.DataFrame | None:
+def confusion_counts(run: Run) -> pd.DataFrame | None:
     """Per model, true digit and predicted digit: how many test images (every pair of the
     test set's digits, 0 included); columns model, true, predicted, count."""
-    loaded = chosen_predictions(frame, folder)
+    loaded = chosen_predictions(run)
     predicted = loaded.predicted if loaded is not None else {}
     if loaded is None or not predicted:
         return None
@@ -669,11 +670,11 @@ def top_confusions(counts: pd.DataFrame, count: int = 15) -> pd.DataFrame | None
     return table.astype(int)
 
 
-def learning_curves(frame: pd.DataFrame, folder: RunFolder) -> pd.DataFrame | None:
+def learning_curves(run: Run) -> pd.DataFrame | None:
     """Test accuracy, loss and cumulative training time per epoch of each model's chosen job;
     None when no chosen job kept a history."""
-    history = folder.history()
-    history = history[history["job_id"].isin(chosen_jobs(frame)["job_id"])]
+    history = run.history
+    history = history[history["job_id"].isin(chosen_jobs(run.frame)["job_id"])]
     if history.empty:
         return None
     # The running total as read_history completed it: never summed again here.
@@ -682,14 +683,13 @@ def learning_curves(frame: pd.DataFrame, folder: RunFolder) -> pd.DataFrame | No
                  "cumulative_train_seconds"]]
 
 
-def sample_probabilities(frame: pd.DataFrame, folder: RunFolder,
-                         count: int = 8) -> Gallery | None:
+def sample_probabilities(run: Run, count: int = 8) -> Gallery | None:
     """Some test digits, each with every model's predicted probability of each digit.
 
     The digits are drawn (with a fixed seed) from the test images that every chosen job with
     probabilities kept them for. Columns test_index, label, model, digit, probability. None
     when the run saved no test images or no model has ``predict_proba``."""
-    loaded, images = chosen_predictions(frame, folder), folder.test_images()
+    loaded, images = chosen_predictions(run), run.test_images
     if loaded is None or images is None:
         return None
     labels = loaded.labels
@@ -719,11 +719,11 @@ def sample_probabilities(frame: pd.DataFrame, folder: RunFolder,
     return Gallery(data, *images)
 
 
-def most_wrong(frame: pd.DataFrame, folder: RunFolder, count: int = 10) -> Gallery | None:
+def most_wrong(run: Run, count: int = 10) -> Gallery | None:
     """The test digits the most models got wrong (each model's chosen job), most first,
     with every model's prediction: columns test_index, label, models_wrong, model,
     predicted. None when the run saved no test images or no model got a digit wrong."""
-    loaded, images = chosen_predictions(frame, folder), folder.test_images()
+    loaded, images = chosen_predictions(run), run.test_images
     predicted = loaded.predicted if loaded is not None else {}
     if loaded is None or images is None or not predicted:
         return None

@@ -16,7 +16,7 @@ import pandas as pd
 
 from mlbench.reporting import significance, stats, tables
 from mlbench.reporting.document import seconds
-from mlbench.results.folder import RunFolder
+from mlbench.results.run import Run
 
 
 def headline_jobs(frame: pd.DataFrame) -> pd.DataFrame:
@@ -51,7 +51,7 @@ def _names(labels: list[str]) -> str:
 
 # -- accuracy -------------------------------------------------------------------------------
 
-def accuracy_headline(frame: pd.DataFrame, folder: RunFolder, jobs: pd.DataFrame) -> str:
+def accuracy_headline(run: Run, jobs: pd.DataFrame) -> str:
     """Who is most accurate among ``jobs`` (``headline_jobs``), a single name only where the
     paired tests separate it."""
     means = jobs.groupby("label")["accuracy"].mean().sort_values(ascending=False, kind="stable")
@@ -62,7 +62,7 @@ def accuracy_headline(frame: pd.DataFrame, folder: RunFolder, jobs: pd.DataFrame
               f"{test_size:,} test images, {_counts(jobs, [leader])}")
     if len(means) == 1:
         return f"Only one model to rank: {leader} ({figure})."
-    pairs = significance.pairwise_significance(frame, folder)
+    pairs = significance.pairwise_significance(run)
     leader_model = str(jobs.loc[jobs["label"] == leader, "model"].iloc[0])
     others = means.index[1:]
     if pairs.empty or not _tested(pairs, leader_model):
@@ -153,21 +153,21 @@ def _centre_name(values: np.ndarray) -> str:
     return "" if values.size < 2 else " geometric mean"
 
 
-def summary_lines(frame: pd.DataFrame, folder: RunFolder) -> list[str]:
+def summary_lines(run: Run) -> list[str]:
     """The Summary's sentences: most accurate, fastest to fit, fastest to predict, cheapest
     to get predictions, the best trade-offs. Empty when no job ended ok."""
-    jobs = headline_jobs(frame)
+    jobs = headline_jobs(run.frame)
     if jobs.empty:
         return []
     if jobs["label"].nunique() == 1:  # nothing to rank
-        return [accuracy_headline(frame, folder, jobs)]
+        return [accuracy_headline(run, jobs)]
     jobs = jobs.assign(cost_seconds=jobs["fit_seconds"] + jobs["predict_seconds"])
     test_images = f"{int(jobs['test_size'].max()):,} test images" if (
         jobs["test_size"].notna().any()) else "the test images"
     models = tables.per_model_timing(jobs)
     front = models[tables.pareto_front(models)].sort_values("cost_seconds")
     return [
-        accuracy_headline(frame, folder, jobs),
+        accuracy_headline(run, jobs),
         speed_headline(jobs, "fit_seconds", "Fastest to fit (training alone)"),
         speed_headline(jobs, "predict_seconds", f"Fastest to predict the {test_images}"),
         speed_headline(jobs, "cost_seconds",

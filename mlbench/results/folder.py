@@ -21,8 +21,7 @@ import pandas as pd
 
 from mlbench.errors import UsageError
 from mlbench.results.record import read_history
-from mlbench.results.run_info import RunInfo
-from mlbench.results.table import HISTORY_COLUMNS, read_table, to_frame
+from mlbench.results.table import HISTORY_COLUMNS, to_frame
 
 CHARTS = "charts"  # the charts' folder, beside the report that shows them
 Warn = Callable[[str], None]  # where a reader of run folders sends a one-line warning
@@ -91,11 +90,29 @@ class DocumentFolder:
         """A path inside the folder as its own documents name it: charts/x.png."""
         return path.relative_to(self.path).as_posix()
 
+    def create(self, advice: str, what: str = "") -> None:
+        """Make the folder and prove it writable (a hidden probe written and removed, the
+        check the system itself applies), or a one-line UsageError: why not, and ``advice``
+        (``what``: what would be written, "the report ")."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / ".write-test"
+            probe.touch()
+            probe.unlink()
+        except OSError as error:
+            raise UsageError(f"cannot write {what}to {self.path}: "
+                             f"{error.strerror or error}; {advice}") from error
 
-class RunFolder(DocumentFolder):
-    """Reads and writes one run's folder; the one place that knows its layout."""
+
+class ReportFolder(DocumentFolder):
+    """A folder that holds a run's report (report.md, report.html, charts/): the run's own
+    folder, or one the user names (``mlbench report RUN --output-dir DIR``)."""
 
     document = "report"
+
+
+class RunFolder(ReportFolder):
+    """Reads and writes one run's folder; the one place that knows its layout."""
 
     @classmethod
     def existing(cls, path: str | os.PathLike[str]) -> RunFolder:
@@ -110,13 +127,6 @@ class RunFolder(DocumentFolder):
         return folder
 
     # -- the layout --------------------------------------------------------------------
-
-    def create(self) -> None:
-        """Make the folder, and prove it writable (a hidden probe written and removed)."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        probe = self.path / ".write-test"
-        probe.touch()
-        probe.unlink()
 
     @property
     def name(self) -> str:
@@ -164,9 +174,6 @@ class RunFolder(DocumentFolder):
 
     def read_run(self) -> dict[str, Any]:
         return dict(json.loads(self.run_json.read_text()))
-
-    def info(self) -> RunInfo:
-        return RunInfo.from_json(self.read_run())
 
     def write_run(self, info: dict[str, Any]) -> None:
         write_json(self.run_json, info)
@@ -265,14 +272,6 @@ class RunFolder(DocumentFolder):
         chosen = self.records() if records is None else records
         return to_frame({**r, "run": self.name} for r in chosen)
 
-    def saved_table(self) -> pd.DataFrame:
-        """The results table as the run last saved it (Parquet, else CSV), else built from
-        the job records."""
-        for path in (self.results_parquet, self.results_csv):
-            if path.exists():
-                return read_table(path)
-        return self.table()
-
     def history(self, records: list[dict[str, Any]] | None = None) -> pd.DataFrame:
         """Per-epoch training history of every job that kept one, in long form."""
         chosen = self.records() if records is None else records
@@ -281,8 +280,10 @@ class RunFolder(DocumentFolder):
                 for r in chosen for epoch in read_history(r.get("history") or [])]
         return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
 
-    def write_table(self) -> pd.DataFrame:
-        records = self.records()
+    def write_table(self, records: list[dict[str, Any]] | None = None) -> pd.DataFrame:
+        """Rewrite results.csv, results.parquet and history.csv from the job records
+        (``records``: already read ones)."""
+        records = self.records() if records is None else records
         frame = self.table(records)
         write_atomic(self.results_csv, lambda p: frame.to_csv(p, index=False))
         write_atomic(self.results_parquet, lambda p: frame.to_parquet(p, index=False))

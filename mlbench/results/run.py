@@ -100,24 +100,31 @@ class Run:
     def stale_tables(self) -> list[Path]:
         """The derived tables (results.parquet, results.csv) that are missing, unreadable
         or hold other jobs (or statuses) than the records do."""
-        ours = _statuses(self.frame)
+        ours = _jobs_and_statuses(self.frame)
         stale = []
         for path in (self.folder.results_parquet, self.folder.results_csv):
             try:
-                saved = _statuses(read_table(path))
-            except Exception:  # any file that cannot be read as a results table is stale
+                saved = _jobs_and_statuses(read_table(path))
+            except Exception:  # any file pandas or pyarrow cannot read is simply stale
                 saved = None
             if saved != ours and (self.records or path.exists()):
                 stale.append(path)
         return stale
 
     def rebuild_tables(self) -> list[Path]:
-        """Rewrite stale derived tables from the job records; the ones rewritten. Raises
-        OSError where the folder cannot be written."""
-        stale = self.stale_tables()
+        """Rewrite stale derived tables from the job records; the ones rewritten. Nothing
+        while a job record is damaged: the tables' row of that job is then its only copy
+        (``--resume`` reruns the job and rewrites them). Raises OSError where the folder
+        cannot be written."""
+        stale = [] if self.damaged else self.stale_tables()
         if stale:
-            self.folder.write_table()
+            self.folder.write_table(self.records)
         return stale
+
+    def warn(self, line: str) -> None:
+        """One line where this run's warnings go (given to ``open``; nowhere by default)."""
+        if self._warn is not None:
+            self._warn(line)
 
     # -- arrays -------------------------------------------------------------------------
 
@@ -143,8 +150,6 @@ class Run:
         return self.folder.test_images()
 
 
-def _statuses(frame: pd.DataFrame) -> dict[str, str]:
-    """Each job's status, by job id: what a derived table must agree on with the records."""
-    if frame.empty:
-        return {}
-    return dict(zip(frame["job_id"].astype(str), frame["status"].astype(str), strict=True))
+def _jobs_and_statuses(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """Which jobs a results table holds, and how each ended: what says it is up to date."""
+    return sorted(zip(frame["job_id"].astype(str), frame["status"].astype(str), strict=True))

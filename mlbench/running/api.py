@@ -71,6 +71,8 @@ run.__signature__ = settings.signature()  # type: ignore[attr-defined]
 def resume(run_dir: str | os.PathLike[str], progress: Progress | None = None) -> pd.DataFrame:
     """Finish a run that was interrupted: run only the jobs that have no result yet."""
     folder = RunFolder.existing(run_dir)
+    folder.create(f"--resume writes the rest of the run there: make it writable, or copy it "
+                  f"and resume the copy (cp -r {folder.path} COPY; mlbench run --resume COPY)")
     folder.remove_temporaries()
     config = RunConfig.from_json(folder.read_run()["config"])
     registry = load_registry(config.plugin_paths)

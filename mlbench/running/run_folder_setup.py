@@ -32,10 +32,6 @@ def new_run_folder(output_dir: Path, name: str | None) -> RunFolder:
     if path.exists() and any(not p.name.startswith(".") for p in path.iterdir()):
         raise UsageError(f"{path} is not empty and holds no mlbench run; choose another "
                          "--name or --output-dir")
-    try:
-        folder.create()
-    except OSError as error:
-        raise UsageError(f"cannot write to {path}: {error.strerror}; "
-                         "choose another --output-dir") from error
+    folder.create("choose another --output-dir")
     folder.remove_temporaries()
     return folder
