@@ -11,7 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mlbench.contract.hookspecs import hookimpl
-from mlbench.contract.model import Capabilities, EstimatorModel, Model, SkipJob
+from mlbench.contract.model import (
+    Capabilities,
+    EstimatorModel,
+    Model,
+    ReferenceAccuracy,
+    SkipJob,
+)
 from mlbench.datasets import Dataset, LoadRequest
 from mlbench.version import __version__
 
@@ -21,6 +27,7 @@ __all__ = [
     "EstimatorModel",
     "LoadRequest",
     "Model",
+    "ReferenceAccuracy",
     "SkipJob",
     "__version__",
     "hookimpl",

@@ -3,7 +3,7 @@
 
 Outside the layers because it joins two that may not import each other: the runner
 (``running.api``) writes the run folder, and the reporting layer reads it back as the object
-a notebook shows. ``progress=True`` is the command's own display (``cli.display``).
+a notebook shows. ``progress=True`` is the command's own display (``cli.live_progress``).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def load(path: str | os.PathLike[str], label: str | None = None) -> SavedRun:
 def _progress(value: bool | Progress | None) -> Progress | None:
     """``True``: the command's display; ``False`` or ``None``: quiet; else as given."""
     if value is True:
-        from mlbench.cli.display import ConsoleProgress
+        from mlbench.cli.live_progress import ConsoleProgress
 
         return ConsoleProgress()
     return None if value is False else value

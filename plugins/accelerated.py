@@ -135,6 +135,8 @@ class OneDALSVM(OneDAL):
     # and in MNIST's float32 it scored 1.4 points below libsvm on full MNIST (BENCHMARKS.md).
     # Its solver still stops at a slightly different point than libsvm's.
     name = "svm-onedal"
+    colour = "#bd9e39"
+    reference_accuracy = SVM.reference_accuracy  # the same algorithm
     mirrors = SVM.name
     tags = ("implementation", "svm-engines")
     defaults = SVM.defaults
@@ -151,6 +153,8 @@ class OneDALKNN(OneDAL):
     # knn's own hyperparameters (k=3, uniform votes, brute force, all cores). Exact search:
     # the same neighbours as scikit-learn, so the same accuracy to the last digit.
     name = "knn-onedal"
+    colour = "#393b79"
+    reference_accuracy = KNN.reference_accuracy  # the same algorithm
     mirrors = KNN.name
     tolerance = 0.0
     tags = ("implementation", "knn-engines")
@@ -168,6 +172,8 @@ class OneDALRandomForest(OneDAL):
     # bins each pixel into at most 256 values before splitting, and draws other random
     # numbers: another forest of the same kind, whose accuracy may differ by a little.
     name = "random-forest-onedal"
+    colour = "#8ca252"
+    reference_accuracy = RandomForest.reference_accuracy  # the same algorithm
     mirrors = RandomForest.name
     tags = ("implementation", "random-forest-engines")
     defaults = RandomForest.defaults
@@ -189,6 +195,8 @@ class FaissKNN(Mirror):
     # among the k neighbours, the smallest label on a tie (its argmax over vote counts), and
     # probabilities are the vote fractions. So accuracy equals knn's to the last digit.
     name = "knn-faiss"
+    colour = "#6b6ecf"
+    reference_accuracy = KNN.reference_accuracy  # the same algorithm
     mirrors = KNN.name
     tolerance = 0.0
     tags = ("implementation", "knn-engines")

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from mlbench import SkipJob, hookimpl
-from mlbench_plugins.cnn import CNN
+from mlbench_plugins.cnn import CNN, published_on_mnist
 from mlbench_plugins.hardware import keep_freed_memory
 from mlbench_plugins.optional import import_framework
 from mlbench_plugins.torch_layers import build_net, fused_kernel
@@ -27,6 +27,10 @@ class TorchCNN(CNN):
     Channels-last, with autocast where the hardware has it."""
 
     name = "torch-cnn"
+    colour = "#17becf"
+    reference_accuracy = published_on_mnist(
+        "The same network as keras-cnn in PyTorch, 5 epochs (this project measured about "
+        "0.99).")
     requires = ("torch",)
     install = "pip install 'mlbench[torch]'"
     tags: tuple[str, ...] = ("cnn", "deep-learning", "torch", "torch-cnn-engines")
@@ -205,6 +209,7 @@ class FusedTorchCNN(TorchCNN):
     # on the CPU: a training step 1.7x faster on a Xeon with AMX (BENCHMARKS.md), a whole fit
     # 1.13x on an AMD EPYC without it (issue 22).
     name = "torch-cnn-fused"
+    colour = "#7b4173"
     tags = ("implementation", "torch-cnn-engines")
     devices = ("cpu",)  # the kernel is a CPU kernel; on a GPU this would be torch-cnn
     install = "pip install 'mlbench[torch]', and a C++ compiler with Python's headers"

@@ -17,6 +17,7 @@ from matplotlib.collections import PathCollection
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
+from mlbench.contract.registry import load_registry
 from mlbench.reporting import charts, stats, tables
 from mlbench.results.run import Run
 from mlbench.results.table import read_table
@@ -54,28 +55,31 @@ def dot_colours(figure: Figure) -> dict[str, str]:
 def test_a_model_keeps_its_colour_across_runs(cli: Cli, tmp_path: Path) -> None:
     first = run(cli, tmp_path, "first", "--models", "knn,logistic", *SMALL)
     second = run(cli, tmp_path, "second", "--models", "knn,svm,naive-bayes", *SMALL)
+    registry = load_registry()
     drawn = {}
     for folder in (first, second):
         assert charts_linked(folder) >= CHARTS
         table = read_table(folder / "results.csv")
         accuracy = tables.accuracy_per_model(table)
         assert accuracy is not None
-        # Drawn as the report draws it: its palette from the run's own models.
-        palette = charts.model_palette(tables.ok_rows(table)["model"].unique())
+        # Drawn as the report draws it: its palette from the colours the run recorded.
+        colours = Run.open(folder).info.model_colours()
+        palette = charts.model_palette(tables.ok_rows(table)["model"].unique(), colours)
         figure = charts.accuracy_chart(accuracy, tmp_path / f"{folder.name}.png", palette)
         drawn[folder.name] = dot_colours(figure)
         for model, colour in drawn[folder.name].items():
-            assert colour == palette[model] == charts.model_colour(model)
+            assert colour == palette[model] == registry.models[model].colour  # its plugin's
     assert set(drawn["first"]) == {"knn", "logistic"}
     assert set(drawn["second"]) == {"knn", "svm", "naive-bayes"}
     assert drawn["first"]["knn"] == drawn["second"]["knn"]
     assert len(set(drawn["second"].values())) == 3
 
-    # Every built-in model its own colour; any other name always the same one, not a
-    # built-in's (a hash stable across processes, not Python's hash()).
-    builtin = [charts.model_colour(name) for name in charts.BUILTIN_COLOURS]
-    assert len(set(builtin)) == len(builtin) == 10
-    assert charts.model_colour("my-model") not in builtin
+    # Every built-in model its own colour, from its plugin; any other name always the same
+    # one, none a built-in's (a hash stable across processes, not Python's hash()).
+    builtin = [entry.colour for entry in registry.models.values()]
+    assert None not in builtin and len(set(builtin)) == len(builtin) == 17
+    assert not set(builtin) & set(charts.HASHED_COLOURS)
+    assert charts.model_colour("my-model") in charts.HASHED_COLOURS
     assert charts.model_colour("my-model") == charts.model_palette(["my-model", "knn"])[
         "my-model"]
 

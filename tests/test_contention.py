@@ -153,7 +153,8 @@ def test_old_records_and_tables_without_the_flag_read_as_not_known(tmp_path: Pat
 def test_the_terminal_marks_a_disturbed_job_given_its_record() -> None:
     from rich.console import Console
 
-    from mlbench.cli.display import outcome_text, results_table
+    from mlbench.cli.live_progress import outcome_text
+    from mlbench.cli.result_tables import results_table
 
     quiet = {"job_id": "knn-cpu-r0", "model": "knn", "plugin": "scikit-learn", "device": "cpu",
              "repeat": 0, "seed": 0, "params": {}, "sweep": {}, "status": "ok",

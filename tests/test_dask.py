@@ -172,9 +172,9 @@ def test_dataset_is_shipped_to_a_worker_that_cannot_read_it(
     scattered once and written into the worker's own cache, byte for byte."""
     from mlbench.contract.registry import load_registry
     from mlbench.datasets import DataRef, LoadRequest, cache_dir
+    from mlbench.results.run_config import RunConfig
     from mlbench.running import planning
     from mlbench.running.dask_executor import ShippedData, find_data, fingerprint, run_on_worker
-    from mlbench.running.jobs import RunConfig
 
     registry = load_registry(())
     dataset = registry.dataset("digits").loader(LoadRequest(cache_dir()))

@@ -605,7 +605,7 @@ def test_api_falls_back_from_mnist_to_mnist_5k(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from mlbench.contract.registry import load_registry
-    from mlbench.running.jobs import RunConfig
+    from mlbench.results.run_config import RunConfig
     from mlbench.running.planning import load_dataset
     from mlbench.running.progress import Progress
 
@@ -628,7 +628,7 @@ def test_api_falls_back_from_mnist_to_mnist_5k(
 
 def test_api_loads_other_datasets_without_a_warning(tmp_path: Path) -> None:
     from mlbench.contract.registry import load_registry
-    from mlbench.running.jobs import RunConfig
+    from mlbench.results.run_config import RunConfig
     from mlbench.running.planning import load_dataset
     from mlbench.running.progress import Progress
 

@@ -12,7 +12,7 @@ import pytest
 from click.testing import Result
 
 import mlbench
-from mlbench.cli.display import print_estimate
+from mlbench.cli.estimate_table import print_estimate
 from mlbench.running.estimate import (
     MARGIN,
     Part,

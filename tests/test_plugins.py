@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from click.testing import Result
 
 from mlbench.contract.registry import load_registry
 from mlbench.errors import UsageError
+from mlbench.results.run import Run
 
 Cli = Callable[..., Result]
 WritePlugin = Callable[[str, str], Path]
@@ -133,6 +135,10 @@ BROKEN = {
             register(Steep)
         ''', "plugin 'bad_growth': model class Steep left out: fit_growth must be "
                "a number from 0 to 3, not 'fast'"),
+    "bad_colour": (CENTROID.format(name="tinted").replace(
+        '"local",)', '"local",)\n    colour = "blue"'),
+        "plugin 'bad_colour': model class Centroid left out: colour must be a hex colour such "
+        "as '#1f77b4', not 'blue'"),
     "raising_hook": ('''
         import mlbench
         @mlbench.hookimpl
@@ -221,11 +227,15 @@ def test_installed_package_is_discovered_through_the_entry_point(tmp_path: Path)
     assert "entry point mlbench_centroid (mlbench-centroid 1.0)" in listing.stdout
     run = subprocess.run([sys.executable, "-m", "mlbench.cli", "run", "-m",
                           "installed-centroid", "-d", "digits", "-o", str(tmp_path / "out"),
-                          "--name", "t", "-q", "--no-report"],
+                          "--name", "t", "-q"],
                          env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     frame = pd.read_csv(tmp_path / "out" / "t" / "results.csv")
     assert frame["plugin"].tolist() == ["centroid"] and frame["status"].tolist() == ["ok"]
+    # Written against the docs before colours and ranges: its report still comes out whole.
+    assert "warning" not in run.stderr
+    report = (tmp_path / "out" / "t" / "report.md").read_text()
+    assert "installed-centroid" in report and "## Reference ranges" in report
 
 
 def test_unknown_model_error_names_the_plugin_that_failed(
@@ -249,3 +259,55 @@ def test_plugin_folder_skips_tests_and_can_import_its_neighbours(
     registry = load_registry([plugin.parent])
     assert registry.problems == []
     assert "neighbour" in registry.models and "test_uses_neighbour" not in registry.plugins
+
+
+# A plugin's own colour and published range, as docs/plugins.md shows them: the majority class
+# on digits is far below its "published" 0.99-1.0, so the report must warn.
+SHOWN = CENTROID.replace('    tags = ("local",)', '''    tags = ("local",)
+    colour = "#123456"
+    reference_accuracy = (mlbench.ReferenceAccuracy(
+        "digits", 500, 0.99, 1.0, source="a figure of this test's own: 99.5%"),)''').replace(
+    "return self.classes_[distances.argmin(axis=1)]", "return np.full(len(X), self.classes_[0])")
+
+
+def test_a_plugin_s_colour_and_range_reach_the_report_through_run_json(
+    cli: Cli, tmp_path: Path, write_plugin: WritePlugin
+) -> None:
+    path = write_plugin("shown", SHOWN.format(name="shown"))
+    result = cli("run", "--plugin", str(path), "-m", "shown,naive-bayes", "-d", "digits",
+                 "--train-size", "500", "--name", "t", "-q", report=True)
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "results" / "t"
+    info = Run.open(folder).info  # what the reports read: run.json, never the plugin
+    assert info.model_colours() == {"shown": "#123456", "naive-bayes": "#e377c2"}
+    assert [(r.dataset, r.train_size) for r in info.models["shown"].reference_accuracy] == [
+        ("digits", 500)]
+    report = (folder / "report.md").read_text()
+    assert "Outside the published accuracy range: shown" in report
+    assert "a figure of this test's own" in report
+
+    # A run saved before run.json recorded them still reports: hashed colours, not judged.
+    saved = json.loads((folder / "run.json").read_text())
+    del saved["models"]
+    (folder / "run.json").write_text(json.dumps(saved))
+    again = cli("report", str(folder))
+    assert again.exit_code == 0, again.output
+    report = (folder / "report.md").read_text()
+    assert "Outside the published accuracy range" not in report
+    assert "No model of this run has published accuracy figures recorded" in report
+
+
+@pytest.mark.parametrize(("ranges", "problem"), [
+    ('"mnist 0.9-1"', "reference_accuracy must be a list of mlbench.ReferenceAccuracy"),
+    ('(mlbench.ReferenceAccuracy("mnist", 60000, 0.99, 0.9, source="x"),)',
+     "reference_accuracy on mnist: needs 0 <= low <= high <= 1 and a source, got 0.99-0.9"),
+])
+def test_a_bad_reference_range_leaves_the_model_out_in_one_line(
+    write_plugin: WritePlugin, ranges: str, problem: str
+) -> None:
+    path = write_plugin("ranged", CENTROID.format(name="ranged").replace(
+        '"local",)', f'"local",)\n    reference_accuracy = {ranges}'))
+    registry = load_registry([path])
+    assert "ranged" not in registry.models
+    assert registry.problems == [
+        f"plugin 'ranged': model class Centroid left out: {problem}"]

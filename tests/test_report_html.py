@@ -21,6 +21,7 @@ from selenium.webdriver.common.by import By
 
 from mlbench.reporting.document import URL
 from mlbench.reporting.reference import reference_ranges
+from mlbench.results.run import Run
 from tests.report_browser import CHROMEDRIVER, CHROMIUM, HEIGHT, WIDTH, chromium, save_first_screen
 
 Cli = Callable[..., Result]
@@ -162,7 +163,7 @@ def check_layout(browser: webdriver.Chrome, run: Path) -> None:
     assert html.count("chi-square") == 1  # the method said once, not in every row
 
     # Every source address of the run's models is a link, in HTML and Markdown.
-    ranges = reference_ranges()
+    ranges = reference_ranges(Run.open(run).info)  # as the run recorded them from the plugins
     sources = ranges[ranges["model"].isin(["knn", "naive-bayes", "logistic"])]["source"]
     addresses = {match.group() for text in sources for match in URL.finditer(text)}
     assert "http://yann.lecun.com/exdb/mnist/" in addresses

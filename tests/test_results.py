@@ -33,7 +33,7 @@ def test_no_speedups_without_both_devices() -> None:
 
 
 def test_console_summary_ends_with_the_speedup_table(capsys: pytest.CaptureFixture[str]) -> None:
-    from mlbench.cli.display import ConsoleProgress
+    from mlbench.cli.live_progress import ConsoleProgress
 
     frame = to_frame([{**record("cnn", "cpu", 100.0), "accuracy": 0.99, "dataset": "mnist"},
                       {**record("cnn", "gpu", 4.0), "accuracy": 0.99, "dataset": "mnist"}])

@@ -1,17 +1,25 @@
 """The run settings are declared once: the command's options and the Python API's keyword
-arguments both come from mlbench.running.settings, with the same names and defaults."""
+arguments both come from mlbench.running.settings, with the same names and defaults; what a
+run saves of them, and what its reports read back, from one RunConfig."""
 
 from __future__ import annotations
 
 import inspect
+import json
 import re
+from collections.abc import Callable
+from dataclasses import field, fields, make_dataclass
+from pathlib import Path
 
 import click
 import pytest
+from click.testing import Result
 
 import mlbench
 from mlbench.cli.commands import run as run_command
 from mlbench.errors import UsageError
+from mlbench.results.run_config import RunConfig
+from mlbench.results.run_info import RunInfo
 from mlbench.running.params import parse_sweep
 from mlbench.running.settings import SETTINGS
 
@@ -75,7 +83,6 @@ def test_a_sweep_from_python_keeps_its_values() -> None:
 
 def test_validation_defaults_to_a_tenth_only_where_a_sweep_chooses() -> None:
     """The fraction is resolved once, into the RunConfig that run.json keeps."""
-    from mlbench.running.jobs import RunConfig
     from mlbench.running.settings import bind, to_config
 
     def resolved(**given: object) -> float:
@@ -93,3 +100,40 @@ def test_validation_defaults_to_a_tenth_only_where_a_sweep_chooses() -> None:
     with pytest.raises(UsageError, match=re.escape("(not including) 1, e.g. 0.1; got 1.0")):
         resolved(validation=1)
     assert RunConfig.from_json({"models": ["knn"]}).validation == 0  # run.json from before
+
+
+def test_reports_read_the_settings_back_from_the_declaration_run_json_was_written_from(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    """A real run's run.json: every field of RunConfig saved, and read back by RunInfo (what
+    the reports use) as the same RunConfig that --resume rebuilds; no second schema."""
+    result = cli("run", "-m", "knn,linear", "-d", "digits", "--repeats", "2", "--seed", "3",
+                 "--param", "knn.n_neighbors=5", "--timeout", "120", "--validation", "0.2",
+                 "--train-size", "400", "--name", "r", "-q")
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "results" / "r" / "run.json").read_text())
+    assert set(saved["config"]) == {setting.name for setting in fields(RunConfig)}
+    settings = RunInfo.from_json(saved).settings
+    assert settings == RunConfig.from_json(saved["config"])
+    assert (settings.repeats, settings.seed, settings.timeout, settings.validation,
+            settings.params) == (2, 3, 120.0, 0.2, {"knn": {"n_neighbors": 5}})
+
+
+def test_a_setting_added_to_the_declaration_is_saved_and_read_back() -> None:
+    """What adding a field to RunConfig gives, shown with a subclass that adds one: run.json
+    gets it, and reports read it back (its default where an older run.json lacks it)."""
+    Extended = make_dataclass("Extended", [("new_setting", int, field(default=7))],
+                              bases=(RunConfig,), frozen=True)
+    saved = Extended(models=["knn"], new_setting=3).to_json()
+    assert saved["new_setting"] == 3
+    assert Extended.read(saved).new_setting == 3
+    assert Extended.read({"models": ["knn"]}).new_setting == 7  # an older run.json
+
+
+def test_settings_that_cannot_be_read_read_as_their_defaults() -> None:
+    """A run.json from an older version, or edited by hand, still reports."""
+    settings = RunInfo.from_json({"config": {"models": "knn", "validation": None,
+                                             "sweep": [1], "repeats": 4}}).settings
+    assert (settings.models, settings.validation, settings.sweep, settings.repeats) == (
+        [], 0.0, {}, 4)
+    assert RunInfo.from_json({}).settings == RunConfig()

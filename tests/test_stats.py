@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from statsmodels.stats.contingency_tables import mcnemar as statsmodels_mcnemar
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
+from mlbench.contract.registry import load_registry
 from mlbench.reporting import reference, significance, stats
 from mlbench.reporting.document import (
     Details,
@@ -32,11 +31,12 @@ from mlbench.reporting.document import (
 )
 from mlbench.results.folder import RunFolder
 from mlbench.results.run import Run
-from mlbench.results.run_info import RunInfo
+from mlbench.results.run_info import ModelInfo, RunInfo
 from mlbench.results.table import to_frame
 
 BUILT_INS = ["linear", "logistic", "naive-bayes", "knn", "svm", "random-forest", "perceptron",
-             "mlp", "keras-cnn", "torch-cnn"]
+             "mlp", "keras-cnn", "torch-cnn", "torch-cnn-fused", "xgboost", "lightgbm",
+             "svm-onedal", "knn-onedal", "random-forest-onedal", "knn-faiss"]
 
 
 def scores(right: int, wrong: int) -> np.ndarray:
@@ -480,11 +480,20 @@ def test_quoted_accuracies_reads_error_rates_and_accuracies() -> None:
     assert quoted_accuracies("0.968 with 2000 trees (https://x.org/q/0.55)") == [0.968]
 
 
+def recorded(dataset: str = "mnist", models: list[str] = BUILT_INS) -> RunInfo:
+    """run.json as a run of ``models`` on ``dataset`` records it: each model's plugin's
+    colour and published ranges, read from the registry as the runner does."""
+    registry = load_registry()
+    return RunInfo.from_json({"dataset": {"name": dataset}, "models": {
+        name: ModelInfo.of(registry.models[name]).to_json() for name in models}})
+
+
 def test_reference_ranges_stand_on_their_sources() -> None:
-    """Each built-in's range on full MNIST cites where it comes from (a URL or an author and
-    year), and every figure its sources quote lies inside it: the range is the literature's,
-    not fitted to this project's own measurements."""
-    ranges = reference.reference_ranges()
+    """Each built-in's range on full MNIST, as its plugin declares it and a run records it,
+    cites where it comes from (a URL or an author and year), and every figure its sources
+    quote lies inside it: the range is the literature's, not fitted to this project's own
+    measurements."""
+    ranges = reference.reference_ranges(recorded())
     assert list(ranges.columns) == ["model", "dataset", "train_size", "low", "high", "source",
                                     "note"]
     mnist = ranges[ranges["dataset"] == "mnist"].set_index("model")
@@ -499,11 +508,11 @@ def test_reference_ranges_stand_on_their_sources() -> None:
         assert outside == [], f"{model}: quoted {outside}, outside {row['low']}-{row['high']}"
 
 
-def test_reference_file_is_package_data() -> None:
-    assert files(reference.__package__).joinpath(reference.RANGES_FILE).is_file()
-    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
-    package_data = pyproject["tool"]["setuptools"]["package-data"]
-    assert reference.RANGES_FILE in package_data[reference.__package__]
+def test_a_run_saved_before_ranges_were_recorded_is_not_judged() -> None:
+    old = RunInfo.from_json({"dataset": {"name": "mnist"}})  # run.json without "models"
+    assert reference.out_of_range(mnist_frame(knn=0.11), old).empty
+    text = section_text(reference.reference_section(mnist_frame(knn=0.11), old))
+    assert "No model of this run has published accuracy figures recorded" in text
 
 
 def mnist_frame(**accuracies: float) -> pd.DataFrame:
@@ -513,18 +522,18 @@ def mnist_frame(**accuracies: float) -> pd.DataFrame:
 
 def test_out_of_range_judges_only_known_models_on_their_dataset() -> None:
     frame = mnist_frame(knn=0.50, svm=0.984, naive_bayes=0.556, extra_trees=0.10)
-    flagged = reference.out_of_range(frame, "mnist")
+    flagged = reference.out_of_range(frame, recorded())
     assert list(flagged["model"]) == ["knn"]  # extra-trees has no range: not judged
     assert flagged.loc[0, "low"] == 0.94 and "lecun" in flagged.loc[0, "source"].lower()
-    assert reference.out_of_range(frame, "digits").empty  # no figures for digits
+    assert reference.out_of_range(frame, recorded("digits")).empty  # no figures for digits
     subset = frame.assign(train_size=1000)  # the ranges are for 60,000 training images
-    assert reference.out_of_range(subset, "mnist").empty
+    assert reference.out_of_range(subset, recorded()).empty
 
 
 def test_out_of_range_uses_the_mean_over_repeats() -> None:
     frame = to_frame([job("svm", 0.90, repeat=0), job("svm", 0.99, repeat=1)])
-    assert reference.judged(frame, "mnist").loc[0, "accuracy"] == pytest.approx(0.945)
-    assert len(reference.out_of_range(frame, "mnist")) == 1
+    assert reference.judged(frame, recorded()).loc[0, "accuracy"] == pytest.approx(0.945)
+    assert len(reference.out_of_range(frame, recorded())) == 1
 
 
 def section_text(section: Section) -> str:
@@ -532,7 +541,7 @@ def section_text(section: Section) -> str:
 
 
 def test_reference_section_warns_about_a_broken_setup(tmp_path: Path) -> None:
-    info = RunInfo.from_json({"dataset": {"name": "mnist"}})
+    info = recorded()
     broken = reference.reference_section(mnist_frame(knn=0.11, svm=0.98), info)
     assert broken.title == "Reference ranges"
     warnings = [b for b in broken.blocks if isinstance(b, Text) and b.kind == "warning"]
@@ -543,14 +552,15 @@ def test_reference_section_warns_about_a_broken_setup(tmp_path: Path) -> None:
                                                                      tmp_path)
 
     fine = reference.reference_section(mnist_frame(knn=0.97, svm=0.98), info)
-    assert "All 2 built-in models with published figures are within" in section_text(fine)
+    assert "All 2 models with published figures are within" in section_text(fine)
 
-    digits = reference.reference_section(mnist_frame(knn=0.97),
-                                         RunInfo.from_json({"dataset": {"name": "digits"}}))
+    digits = reference.reference_section(mnist_frame(knn=0.97), recorded("digits"))
     assert "No published reference figures for dataset 'digits'" in section_text(digits)
 
     subset = reference.reference_section(mnist_frame(knn=0.80).assign(train_size=1000), info)
     assert "not judged" in section_text(subset) and "1,000" in section_text(subset)
 
-    plugin_only = reference.reference_section(mnist_frame(extra_trees=0.97), info)
-    assert "No model of this run has a published range" in section_text(plugin_only)
+    no_ranges = RunInfo.from_json({"dataset": {"name": "mnist"},  # a plugin that gives none
+                                   "models": {"extra-trees": {"plugin": "extra-trees"}}})
+    plugin_only = reference.reference_section(mnist_frame(extra_trees=0.97), no_ranges)
+    assert "No model of this run has published accuracy figures" in section_text(plugin_only)

@@ -15,9 +15,9 @@ from click.testing import Result
 from mlbench.contract.registry import load_registry
 from mlbench.datasets import DataRef
 from mlbench.reporting import charts, tables
+from mlbench.results.run_config import RunConfig
 from mlbench.results.table import read_table
 from mlbench.running import planning
-from mlbench.running.jobs import RunConfig
 from mlbench.running.params import parse_sweep
 from tests.conftest import assert_one_line_error
 

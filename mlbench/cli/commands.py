@@ -276,28 +276,32 @@ def run_and_report(ctx: click.Context, resume: str | None, quiet: bool, no_repor
     busy = BusyWatch()
     if mlflow is not None and not settings["estimate"]:
         check_mlflow_option(mlflow or None)  # no MLflow, or a dead server: before any job
-    if not resume and to_config(bind((), settings))[0].executor == "local":
+    checked = None if resume else to_config(bind((), settings))  # once: api.run_config takes it
+    if checked is not None and checked[0].executor == "local":
         # Once the settings are known to be good: the workers' server preloads scikit-learn
-        # (about a second) while this process imports the rest and loads the data. Jobs
-        # re-run the `mlbench` script, which imports the CLI: preloaded too.
-        start_workers(preload=["mlbench.cli.commands"])
-    from mlbench.cli.display import ConsoleProgress, check_metrics
+        # and discovers the plugins (about a second) while this process imports the rest and
+        # loads the data. Jobs re-run the `mlbench` script, which imports the CLI: preloaded
+        # too.
+        start_workers(preload=["mlbench.cli.commands"], plugin_paths=checked[0].plugin_paths)
+    from mlbench.cli.live_progress import ConsoleProgress
+    from mlbench.cli.result_tables import check_metrics
     from mlbench.running import api
 
     progress = ConsoleProgress(quiet=quiet, metrics=check_metrics(metrics), busy=busy,
                                table=not as_json)
-    if resume:
+    if checked is None:
         given = [setting.option for setting in RUN_SETTINGS
                  if ctx.get_parameter_source(setting.name)
                  == click.core.ParameterSource.COMMANDLINE]
         if given:
             fail(f"--resume takes its settings from {resume}/run.json; drop {', '.join(given)}")
-        results = api.resume(resume, progress=progress)
+        results = api.resume(str(resume), progress=progress)
     else:
-        results = api.run(progress=progress, **settings)
+        results = api.run_config(*checked, progress=progress, output_dir=settings["output_dir"],
+                                 name=settings["name"], estimate=settings["estimate"])
     if settings["estimate"]:
         if not as_json:
-            from mlbench.cli.display import print_estimate
+            from mlbench.cli.estimate_table import print_estimate
 
             print_estimate(results)
         line = busy.busy_line(estimate=True)

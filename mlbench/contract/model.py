@@ -15,6 +15,7 @@ DEVICES = ("cpu", "gpu")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 NAME_RULE = ("lower-case letters, digits, '-', '_' or '.', starting with a letter or digit "
              "(e.g. my-model)")  # NAME_PATTERN in words, for every message that refuses a name
+COLOUR_PATTERN = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
 class SkipJob(Exception):
@@ -36,6 +37,21 @@ class Capabilities:
     runtime_info: bool = False  # runtime_info(): framework, device, precision for the record
     size_bytes: bool = False  # size_bytes(): the fitted model's size, instead of pickling it
     get_params: bool = False  # get_params(): the params as the model resolved them
+
+
+@dataclass(frozen=True)
+class ReferenceAccuracy:
+    """A published test-accuracy range of a model on a dataset, to catch a broken setup: a
+    model far outside it almost always means something is wrong (pixels not scaled, labels
+    shuffled, a changed default) rather than a bad model. Generous on purpose; judged only
+    where a run trained on ``dataset`` with ``train_size`` images."""
+
+    dataset: str
+    train_size: int
+    low: float
+    high: float
+    source: str  # where the figures come from (a URL, or authors and year), quoting them
+    note: str = ""
 
 
 def class_capabilities(cls: type) -> Capabilities:
@@ -97,6 +113,11 @@ class Model:
     # them: `mlbench list` says which are there, without importing them.
     requires: ClassVar[Sequence[str]] = ()
     install: ClassVar[str] = ""
+    # How reports show the model, recorded in run.json as a run starts (reports never see a
+    # plugin): its colour in every chart ("#1f77b4"; None: one hashed from its name), and
+    # the published accuracy ranges its results are checked against.
+    colour: ClassVar[str | None] = None
+    reference_accuracy: ClassVar[Sequence[ReferenceAccuracy]] = ()
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", **params: Any) -> None:
         unknown = sorted(set(params) - set(self.defaults))
@@ -169,7 +190,25 @@ def contract_problems(cls: Any) -> list[str]:
     requires = getattr(cls, "requires", ())
     if isinstance(requires, str) or not all(isinstance(name, str) for name in requires):
         problems.append("requires must be a list of module names")
+    colour = getattr(cls, "colour", None)
+    if colour is not None and not (isinstance(colour, str) and COLOUR_PATTERN.match(colour)):
+        problems.append(f"colour must be a hex colour such as '#1f77b4', not {colour!r}")
+    problems += _reference_problems(getattr(cls, "reference_accuracy", ()))
     return problems
+
+
+def _reference_problems(ranges: Any) -> list[str]:
+    if isinstance(ranges, str | ReferenceAccuracy) or not isinstance(ranges, Sequence):
+        return ["reference_accuracy must be a list of mlbench.ReferenceAccuracy"]
+    for item in ranges:
+        if not isinstance(item, ReferenceAccuracy):
+            return [f"reference_accuracy must hold mlbench.ReferenceAccuracy, not {item!r}"]
+        numbers = all(isinstance(value, int | float) and not isinstance(value, bool)
+                      for value in (item.low, item.high))
+        if not (numbers and 0 <= item.low <= item.high <= 1 and str(item.source).strip()):
+            return [f"reference_accuracy on {item.dataset}: needs 0 <= low <= high <= 1 "
+                    f"and a source, got {item.low}-{item.high}"]
+    return []
 
 
 class EstimatorModel(Model):

@@ -21,7 +21,7 @@ from typing import Any
 import pluggy
 
 from mlbench.contract import hookspecs
-from mlbench.contract.model import Model, contract_problems
+from mlbench.contract.model import Model, ReferenceAccuracy, contract_problems
 from mlbench.errors import UsageError
 
 ENTRY_POINT_GROUP = "mlbench"
@@ -69,6 +69,14 @@ class ModelEntry:
     @property
     def install(self) -> str:
         return str(getattr(self.cls, "install", "") or "")
+
+    @property
+    def colour(self) -> str | None:
+        return getattr(self.cls, "colour", None)
+
+    @property
+    def reference_accuracy(self) -> tuple[ReferenceAccuracy, ...]:
+        return tuple(getattr(self.cls, "reference_accuracy", ()))
 
     def missing(self) -> list[str]:
         """The required modules that cannot be found, looked up without importing them

@@ -11,7 +11,7 @@ whatever other models are beside it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,28 +33,26 @@ from mlbench.results.folder import write_atomic
 DPI = 100
 Palette = dict[str, str]
 
-# The built-in models, one distinct tab10 colour each: fixed, so knn is blue in every report.
-BUILTIN_COLOURS = dict(zip(
-    ["knn", "svm", "random-forest", "mlp", "logistic", "linear", "naive-bayes", "perceptron",
-     "keras-cnn", "torch-cnn"], sns.color_palette("tab10", 10).as_hex(), strict=True))
-# Any other name hashes into these: tab20's light shades and Dark2, none of them a built-in's.
-OTHER_COLOURS = sns.color_palette("tab20", 20).as_hex()[1::2] + sns.color_palette(
+# A model whose plugin gives it no colour (``Model.colour``) hashes into these: tab20's light
+# shades and Dark2, none of them a colour the built-in plugins give their models.
+HASHED_COLOURS = sns.color_palette("tab20", 20).as_hex()[1::2] + sns.color_palette(
     "Dark2", 8).as_hex()
 
 
-def model_colour(name: str) -> str:
-    """The colour (hex) of model ``name``, the same in every chart of every run: a fixed one
-    for a built-in model, else a stable hash of the name (not Python's ``hash``, which
-    changes between processes) into ``OTHER_COLOURS``."""
-    if name in BUILTIN_COLOURS:
-        return BUILTIN_COLOURS[name]
+def model_colour(name: str, colours: Mapping[str, str] | None = None) -> str:
+    """The colour (hex) of model ``name``, the same in every chart of every run: the one its
+    plugin gave it (``colours``, as the run recorded them: ``RunInfo.model_colours``), else
+    a stable hash of the name (not Python's ``hash``, which changes between processes) into
+    ``HASHED_COLOURS``."""
+    if colours and name in colours:
+        return colours[name]
     digest = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big")
-    return OTHER_COLOURS[digest % len(OTHER_COLOURS)]
+    return HASHED_COLOURS[digest % len(HASHED_COLOURS)]
 
 
-def model_palette(models: Iterable[str]) -> Palette:
+def model_palette(models: Iterable[str], colours: Mapping[str, str] | None = None) -> Palette:
     """``model_colour`` of each model: the palette every chart here and in compare uses."""
-    return {str(name): model_colour(str(name)) for name in models}
+    return {str(name): model_colour(str(name), colours) for name in models}
 
 
 def _colours(data: pd.DataFrame, palette: Palette | None) -> Palette:
@@ -560,17 +558,19 @@ HATCHES = ["", "//", "..", "xx", "\\\\", "++", "oo", "--"]
 
 
 def grouped_bars(summary: pd.DataFrame, runs: list[str], value: str, low: str, high: str,
-                 path: Path, label: str, log: bool = False) -> pd.DataFrame | None:
+                 path: Path, label: str, log: bool = False,
+                 colours: Mapping[str, str] | None = None) -> pd.DataFrame | None:
     """A comparison's chart (``compare.Comparison.summary``): bars per model (its one
-    colour), one per run (its hatch), error bars from ``low`` to ``high``; saves a PNG and
-    returns the data plotted (None: nothing to plot)."""
+    colour: ``colours``, as the runs recorded them, else hashed), one per run (its hatch),
+    error bars from ``low`` to ``high``; saves a PNG and returns the data plotted (None:
+    nothing to plot)."""
     data = summary.dropna(subset=[value]).copy()
     if data.empty:
         return None
     several_devices = data["device"].nunique() > 1
     data["label"] = data["model"] + (" (" + data["device"] + ")" if several_devices else "")
     labels = sorted(data["label"].unique())
-    colours = model_palette(data["model"])
+    palette = model_palette(data["model"], colours)
     width = 0.8 / len(runs)
     figure, axes = plt.subplots(figsize=(max(5.0, 0.35 * len(labels) * len(runs) + 2), 4))
     for index, run in enumerate(runs):
@@ -581,7 +581,7 @@ def grouped_bars(summary: pd.DataFrame, runs: list[str], value: str, low: str, h
         errors = np.clip(np.vstack([part[value] - part[low], part[high] - part[value]]), 0,
                          None)
         axes.bar(x, part[value], width, yerr=errors, capsize=2, hatch=HATCHES[index % 8],
-                 color=[colours[m] for m in part["model"]], edgecolor="black", linewidth=0.5)
+                 color=[palette[m] for m in part["model"]], edgecolor="black", linewidth=0.5)
     axes.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 4 else 0,
                     ha="right" if len(labels) > 4 else "center")
     axes.set_ylabel(label)

@@ -267,6 +267,8 @@ def make_charts(comparison: Comparison, folder: ComparisonFolder) -> list[Figure
     from mlbench.reporting import charts  # matplotlib: only once a comparison is drawn
 
     made = []
+    colours = {name: colour for run in comparison.runs  # each model's colour, as recorded
+               for name, colour in run.info.model_colours().items()}
     for name, value, low, high, label, log, caption in [
         ("accuracy.png", "accuracy", "images_low", "images_high",
          "test accuracy (mean, 95% CI over test images)", False,
@@ -278,8 +280,8 @@ def make_charts(comparison: Comparison, folder: ComparisonFolder) -> list[Figure
          "the table prints them, log scale)."),
     ]:
         path = folder.chart(name)
-        if charts.grouped_bars(comparison.summary, comparison.labels, value, low, high, path, label,
-                        log) is not None:
+        if charts.grouped_bars(comparison.summary, comparison.labels, value, low, high, path,
+                               label, log, colours) is not None:
             made.append(Figure(folder.relative(path), caption))
     return made
 

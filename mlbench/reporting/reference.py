@@ -1,18 +1,18 @@
-"""Published accuracy ranges of the built-in models, to catch a broken setup.
+"""Published accuracy ranges of a run's models, to catch a broken setup.
 
-A built-in model far outside the range published for it on MNIST almost always means
-something is wrong with the setup (pixels not scaled, labels shuffled, a changed default)
-rather than a bad model. The ranges, with their sources, live in one data file,
-``reference_accuracy.csv``: columns model, dataset, train_size (the training-set size the
-figures hold for), low, high, source, note. They are generous on purpose: they flag setups
-that are broken, not small deviations. Only a model and dataset listed there is judged, and
-only when it trained on that many images.
+A model far outside the range published for it almost always means something is wrong with
+the setup (pixels not scaled, labels shuffled, a changed default) rather than a bad model.
+Each model's plugin declares its ranges with their sources (``Model.reference_accuracy``,
+``mlbench.ReferenceAccuracy``); the run records them in run.json as it starts
+(``RunInfo.models``), so this module never sees a plugin. They are generous on purpose:
+they flag setups that are broken, not small deviations. A model is judged only on a dataset
+it has a range for, and only when it trained on that many images. A run made before the
+ranges were recorded has none: nothing is judged.
 """
 
 from __future__ import annotations
 
-from functools import cache
-from importlib.resources import files
+from dataclasses import asdict
 
 import pandas as pd
 
@@ -20,28 +20,23 @@ from mlbench.reporting.document import Block, Section, Table, Text
 from mlbench.reporting.tables import ok_rows
 from mlbench.results.run_info import RunInfo
 
-RANGES_FILE = "reference_accuracy.csv"
+RANGE_COLUMNS = ["model", "dataset", "train_size", "low", "high", "source", "note"]
 JUDGED_COLUMNS = ["model", "device", "accuracy", "repeats", "low", "high", "within", "source"]
+WHERE = "declared by each model's plugin (reference_accuracy), recorded in run.json"
 
 
-@cache
-def _ranges() -> pd.DataFrame:
-    with files("mlbench.reporting").joinpath(RANGES_FILE).open() as stream:
-        return pd.read_csv(stream, dtype={"model": str, "dataset": str, "source": str,
-                                          "note": str})
+def reference_ranges(info: RunInfo) -> pd.DataFrame:
+    """The published ranges the run recorded: one row per model and range."""
+    return pd.DataFrame([{"model": name, **asdict(item)} for name, model in info.models.items()
+                         for item in model.reference_accuracy], columns=RANGE_COLUMNS)
 
 
-def reference_ranges() -> pd.DataFrame:
-    """The published ranges: one row per model and dataset."""
-    return _ranges().copy()
-
-
-def judged(frame: pd.DataFrame, dataset_name: str) -> pd.DataFrame:
-    """Mean accuracy over ok repeats per model and device, beside its reference range: only
-    the models with a range for ``dataset_name`` that trained on the range's training-set
-    size. Column ``within`` says whether the mean lies in [low, high]."""
-    ranges = _ranges()
-    ranges = ranges[ranges["dataset"] == dataset_name]
+def judged(frame: pd.DataFrame, info: RunInfo) -> pd.DataFrame:
+    """Mean accuracy over ok repeats per model and device, beside its reference range on the
+    run's dataset: only the models with such a range that trained on the range's
+    training-set size. Column ``within`` says whether the mean lies in [low, high]."""
+    ranges = reference_ranges(info)
+    ranges = ranges[ranges["dataset"] == dataset_name(frame, info)]
     ok = ok_rows(frame)
     ok = ok[ok["model"].isin(ranges["model"])]
     if ok.empty:
@@ -54,18 +49,15 @@ def judged(frame: pd.DataFrame, dataset_name: str) -> pd.DataFrame:
     return table[JUDGED_COLUMNS].sort_values(["model", "device"], ignore_index=True)
 
 
-def out_of_range(frame: pd.DataFrame, dataset_name: str) -> pd.DataFrame:
-    """The models (per device) whose mean accuracy is outside their published range for
-    ``dataset_name``; empty when all are inside or none is judged."""
-    table = judged(frame, dataset_name)
+def out_of_range(frame: pd.DataFrame, info: RunInfo) -> pd.DataFrame:
+    """The models (per device) whose mean accuracy is outside their published range on the
+    run's dataset; empty when all are inside or none is judged."""
+    table = judged(frame, info)
     return table[~table["within"]].reset_index(drop=True)
 
 
 def _range_text(low: float, high: float) -> str:
     return f"{low:.3f}-{high:.3f}"
-
-
-RANGES_PATH = f"mlbench/reporting/{RANGES_FILE}"
 
 
 def dataset_name(frame: pd.DataFrame, info: RunInfo) -> str:
@@ -77,23 +69,28 @@ def dataset_name(frame: pd.DataFrame, info: RunInfo) -> str:
 
 
 def reference_section(frame: pd.DataFrame, info: RunInfo) -> Section:
-    """"Reference ranges": a warning per built-in model outside its published range, or one
-    line that all are within, or why nothing was judged (with the published ranges of the
-    run's models, where there are any, for orientation). Sources are links."""
+    """"Reference ranges": a warning per model outside its published range, or one line that
+    all are within, or why nothing was judged (with the published ranges of the run's
+    models, where there are any, for orientation). Sources are links."""
     title = "Reference ranges"
     dataset = dataset_name(frame, info)
-    ranges = _ranges()
+    ranges = reference_ranges(info)
     known = ranges[ranges["dataset"] == dataset]
-    table = judged(frame, str(dataset)) if not known.empty else pd.DataFrame()
+    table = judged(frame, info)
     if table.empty:
         ok = ok_rows(frame)
-        if known.empty:
+        if ranges.empty:
+            text = ("No model of this run has published accuracy figures recorded (a plugin "
+                    "declares them as reference_accuracy; runs made before mlbench recorded "
+                    "them have none), so accuracies are not judged against them.")
+        elif known.empty:
             listed = ", ".join(sorted(ranges["dataset"].unique()))
-            text = (f"No published reference figures for dataset '{dataset}' (only for "
-                    f"{listed}), so accuracies are not judged against them.")
+            text = (f"No published reference figures for dataset '{dataset}' (this run's "
+                    f"models have them for {listed}), so accuracies are not judged against "
+                    "them.")
         elif not ok["model"].isin(known["model"]).any():
-            text = (f"No model of this run has a published range on {dataset}; the built-in "
-                    f"ones do: {', '.join(known['model'])}.")
+            text = (f"No model with a published range on {dataset} "
+                    f"({', '.join(known['model'])}) ended ok, so nothing is judged.")
         else:
             sizes = ", ".join(sorted({f"{int(n):,}" for n in known["train_size"]}))
             trained = ok[ok["model"].isin(known["model"])]["train_size"]
@@ -108,7 +105,7 @@ def reference_section(frame: pd.DataFrame, info: RunInfo) -> Section:
                 published[["model", "dataset", "train_size", "low", "high", "source"]]
                 .rename(columns={"train_size": "training images"}),
                 caption=f"The published ranges of this run's models, for orientation only "
-                        f"(from {RANGES_PATH}).", links=("source",)))
+                        f"({WHERE}).", links=("source",)))
         return Section(title, blocks)
     blocks = []
     several_devices = table["device"].nunique() > 1
@@ -117,14 +114,14 @@ def reference_section(frame: pd.DataFrame, info: RunInfo) -> Section:
         blocks.append(Text(
             f"{label}: mean accuracy {row['accuracy']:.4f} is outside its published range "
             f"{_range_text(row['low'], row['high'])} on {dataset} (source: {row['source']}). "
-            "A built-in "
-            "model this far off usually means a broken setup (pixel scaling, labels, data "
-            "files, a changed default or param), not a bad model.", kind="warning"))
+            "A model this far off its published figures usually means a broken setup (pixel "
+            "scaling, labels, data files, a changed default or param), not a bad model.",
+            kind="warning"))
     if not blocks:
-        blocks.append(Text(f"All {len(table)} built-in models with published figures are "
-                           f"within their ranges on {dataset}.", kind="good"))
+        blocks.append(Text(f"All {len(table)} models with published figures are within "
+                           f"their ranges on {dataset}.", kind="good"))
     shown = table.assign(within=table["within"].map({True: "yes", False: "NO"}))
     blocks.append(Table(shown, caption=f"Mean test accuracy against the published range on "
-                                       f"{dataset} (ranges and sources: {RANGES_PATH}).",
+                                       f"{dataset} (ranges and sources {WHERE}).",
                         links=("source",)))
     return Section(title, blocks)

@@ -160,13 +160,14 @@ def summary_section(frame: pd.DataFrame, run: Run) -> Section:
         return section
     section.blocks.append(Bullets([*verdicts.summary_lines(run), f"{tally}."],
                                   "highlight"))
-    outside = reference.out_of_range(frame, reference.dataset_name(frame, info))
+    outside = reference.out_of_range(frame, info)
     if not outside.empty:
         # The Reference ranges section is folded: the warning must not be.
         names = ", ".join(dict.fromkeys(outside["model"]))
         section.blocks.append(Text(
             f"Outside the published accuracy range: {names} (see Reference ranges). A "
-            "built-in model this far off usually means a broken setup, not a bad model.",
+            "model this far off its published figures usually means a broken setup, not a "
+            "bad model.",
             "warning"))
     section.blocks.append(Text(verdicts.time_rule(), "note"))
     return section
@@ -457,9 +458,11 @@ def chart_sections(frame: pd.DataFrame, run: Run, folder: ReportFolder) -> list[
     and Galleries sections that show them, each chart in the order a reader asks its
     question: which model is most accurate, which is cheapest for it, how fast, where models
     err, how cost grows with data. Colours: ``charts.model_colour``, one per model in every
-    run. ``frame``: the run's results in the report's order; drawn into ``folder``, the
-    run's own or the one the report is written to."""
-    palette = charts.model_palette(tables.ok_rows(frame)["model"].unique())
+    run (its plugins' own, as the run recorded them). ``frame``: the run's results in the
+    report's order; drawn into ``folder``, the run's own or the one the report is written
+    to."""
+    palette = charts.model_palette(tables.ok_rows(frame)["model"].unique(),
+                                   run.info.model_colours())
 
     def coloured(draw: Callable[..., object]) -> Callable[[Any, Path], object]:
         return lambda table, path: draw(table, path, palette)

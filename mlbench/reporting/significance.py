@@ -189,7 +189,7 @@ def significance_section(run: Run) -> Section:
 
 def extra_sections(run: Run) -> list[Section]:
     """The sections a run's report adds for honest comparisons: which differences between
-    its models are real, and whether any built-in model is outside its published range."""
+    its models are real, and whether any model is outside its published range."""
     from mlbench.reporting.reference import reference_section
 
     return [significance_section(run), reference_section(run.frame, run.info)]

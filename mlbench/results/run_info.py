@@ -7,8 +7,12 @@ and whoever shows it decides how to say so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from mlbench.contract.model import ReferenceAccuracy
+from mlbench.contract.registry import ModelEntry
+from mlbench.results.run_config import RunConfig
 
 
 def _section(data: dict[str, Any], key: str) -> dict[str, Any]:
@@ -69,38 +73,41 @@ class MachineInfo:
 
 
 @dataclass(frozen=True)
-class SettingsInfo:
-    """The run's settings (run.json's "config"), as far as reports show them."""
+class ModelInfo:
+    """What a run recorded of one model's plugin class as it started, so that reports never
+    need the plugin: the colour it is drawn in (None: hashed from its name) and its
+    published accuracy ranges. Absent from runs made before it was recorded."""
 
-    models: list[str] = field(default_factory=list)
-    devices: list[str] = field(default_factory=list)
-    repeats: int = 1
-    seed: int = 0
-    sweep: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
-    jobs: int | None = None
-    executor: str = "local"
-    scheduler: str | None = None
-    timeout: float | None = None
-    threads: int | None = None
-    test_size: int | None = None  # as asked for (None: the whole test set)
-    validation: float = 0.0  # the fraction of the training set held out
+    plugin: str | None = None
+    colour: str | None = None
+    reference_accuracy: list[ReferenceAccuracy] = field(default_factory=list)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SettingsInfo:
-        return cls(models=_list(data.get("models")), devices=_list(data.get("devices")),
-                   repeats=data.get("repeats", 1), seed=data.get("seed", 0),
-                   sweep=_section(data, "sweep"), jobs=data.get("jobs"),
-                   executor=data.get("executor", "local"), scheduler=data.get("scheduler"),
-                   timeout=data.get("timeout"), threads=data.get("threads"),
-                   test_size=data.get("test_size"),
-                   validation=data.get("validation") or 0.0)
+    def of(cls, entry: ModelEntry) -> ModelInfo:
+        return cls(plugin=entry.plugin, colour=entry.colour,
+                   reference_accuracy=list(entry.reference_accuracy))
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ModelInfo:
+        ranges = []
+        for item in _list(data.get("reference_accuracy")):
+            try:
+                ranges.append(ReferenceAccuracy(**item))
+            except TypeError:  # another version's fields: left out, not judged
+                continue
+        colour = data.get("colour")
+        return cls(plugin=data.get("plugin"), colour=colour if isinstance(colour, str) else None,
+                   reference_accuracy=ranges)
 
 
 @dataclass(frozen=True)
 class RunInfo:
     """One run.json: the settings, dataset, machine and versions, the command and times."""
 
-    settings: SettingsInfo = field(default_factory=SettingsInfo)
+    settings: RunConfig = field(default_factory=RunConfig)  # read leniently (RunConfig.read)
     dataset: DatasetInfo = field(default_factory=DatasetInfo)
     machine: MachineInfo = field(default_factory=MachineInfo)
     mlbench: str | None = None  # the version that wrote it
@@ -109,13 +116,20 @@ class RunInfo:
     finished_at: str | None = None
     resumed_at: list[str] = field(default_factory=list)
     complete: bool | None = None  # None: the run has not finished (or predates the key)
+    models: dict[str, ModelInfo] = field(default_factory=dict)  # by model name
+
+    def model_colours(self) -> dict[str, str]:
+        """The colour each model's plugin gave it, where it gave one."""
+        return {name: model.colour for name, model in self.models.items() if model.colour}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunInfo:
-        return cls(settings=SettingsInfo.from_json(_section(data, "config")),
+        return cls(settings=RunConfig.read(_section(data, "config")),
                    dataset=DatasetInfo.from_json(_section(data, "dataset")),
                    machine=MachineInfo.from_json(_section(data, "machine")),
                    mlbench=data.get("mlbench"),
                    command=[str(part) for part in _list(data.get("command"))],
                    started_at=data.get("started_at"), finished_at=data.get("finished_at"),
-                   resumed_at=_list(data.get("resumed_at")), complete=data.get("complete"))
+                   resumed_at=_list(data.get("resumed_at")), complete=data.get("complete"),
+                   models={str(name): ModelInfo.from_json(model) for name, model
+                           in _section(data, "models").items() if isinstance(model, dict)})

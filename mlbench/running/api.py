@@ -22,10 +22,12 @@ from mlbench.contract.registry import Registry, load_registry
 from mlbench.errors import DatasetUnavailable, DiskFull, UsageError
 from mlbench.results.folder import RunFolder
 from mlbench.results.record import JobRecord
+from mlbench.results.run_config import RunConfig
+from mlbench.results.run_info import ModelInfo
 from mlbench.running import settings
 from mlbench.running.environment import command_line, describe_machine
 from mlbench.running.executors import Executor, make_executor
-from mlbench.running.jobs import JobSpec, RunConfig
+from mlbench.running.jobs import JobSpec
 from mlbench.running.planning import job_data, plan, warn_and_load
 from mlbench.running.progress import Progress
 from mlbench.running.run_folder_setup import new_run_folder
@@ -48,11 +50,25 @@ def run(*args: Any, **kwargs: Any) -> pd.DataFrame:
     given = settings.bind(args, kwargs)
     progress = _observer(given["progress"])
     config, registry = settings.to_config(given)
-    if given["estimate"]:
+    return run_config(config, registry, progress=progress, output_dir=given["output_dir"],
+                      name=given["name"], estimate=given["estimate"])
+
+
+run.__signature__ = settings.signature()  # type: ignore[attr-defined]
+
+
+def run_config(config: RunConfig, registry: Registry, *, progress: Progress | None = None,
+               output_dir: str | os.PathLike[str] = "results", name: str | None = None,
+               estimate: bool = False) -> pd.DataFrame:
+    """``run`` for settings ``settings.to_config`` has already checked (with the registry it
+    loaded): the command checks them first, to know which workers to start, and they are
+    not checked, nor the plugins discovered, a second time."""
+    progress = _observer(progress)
+    if estimate:
         from mlbench.running.estimate import estimate_run
 
         return estimate_run(config, registry, progress)
-    folder = new_run_folder(Path(given["output_dir"]), given["name"])
+    folder = new_run_folder(Path(output_dir), name)
     try:
         with _disk_full_stops(folder):
             # Settings first: from here on a killed run can be finished with --resume.
@@ -63,9 +79,6 @@ def run(*args: Any, **kwargs: Any) -> pd.DataFrame:
         if not folder.jobs_dir.exists():
             shutil.rmtree(folder.path)  # nothing ran: leave no half-made run behind
         raise
-
-
-run.__signature__ = settings.signature()  # type: ignore[attr-defined]
 
 
 def resume(run_dir: str | os.PathLike[str], progress: Progress | None = None) -> pd.DataFrame:
@@ -149,6 +162,9 @@ def _run_jobs(
             "classes": dataset.classes, "fallback_warning": warning,
         },
     )
+    # What reports show of each model and may not ask its plugin: kept as first recorded.
+    info.setdefault("models", {name: ModelInfo.of(registry.models[name]).to_json()
+                               for name in config.models})
     if resumed:
         info.setdefault("resumed_at", []).append(_now())
     folder.write_run(info)

@@ -74,8 +74,10 @@ class DaskExecutor:
     name = "dask"
 
     def __init__(self, jobs: int = 1, timeout: float | None = None,
-                 scheduler: str | None = None, retries: int = 2) -> None:
+                 scheduler: str | None = None, retries: int = 2,
+                 plugin_paths: Sequence[str] = ()) -> None:
         self.jobs, self.timeout, self.scheduler, self.retries = jobs, timeout, scheduler, retries
+        self.plugin_paths = list(plugin_paths)
         self.client: Client | None = None
         self.cluster: LocalCluster | None = None
         self._settings: Any = None
@@ -91,7 +93,8 @@ class DaskExecutor:
                                         silence_logs=logging.CRITICAL)
             self.client = Client(self.cluster)
         # Starts the job forkserver on every worker, now and whenever a worker (re)starts.
-        self.client.register_plugin(PrepareWorker(own_cluster=self.cluster is not None))
+        self.client.register_plugin(PrepareWorker(own_cluster=self.cluster is not None,
+                                                  plugin_paths=self.plugin_paths))
 
     def execute(self, specs: Sequence[JobSpec], on_start: OnStart, on_finish: OnFinish,
                 on_epoch: OnEpoch | None = None) -> None:  # a Dask task reports no epochs
@@ -183,12 +186,13 @@ class DaskExecutor:
 
 class PrepareWorker(WorkerPlugin):
     """Runs on every Dask worker as it starts: lets it start job processes, and starts the
-    forkserver they fork from (its imports overlap with the parent loading the dataset)."""
+    forkserver they fork from (its imports, and its discovery of the run's plugins, overlap
+    with the parent loading the dataset)."""
 
     name = "mlbench-prepare-worker"
 
-    def __init__(self, own_cluster: bool) -> None:
-        self.own_cluster = own_cluster
+    def __init__(self, own_cluster: bool, plugin_paths: Sequence[str] = ()) -> None:
+        self.own_cluster, self.plugin_paths = own_cluster, list(plugin_paths)
 
     def setup(self, worker: Any) -> None:
         if self.own_cluster:
@@ -197,7 +201,7 @@ class PrepareWorker(WorkerPlugin):
             # workers of a user's cluster.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         allow_job_processes()
-        start_workers()
+        start_workers(plugin_paths=self.plugin_paths)
 
 
 def allow_job_processes() -> None:

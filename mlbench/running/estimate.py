@@ -46,9 +46,10 @@ from mlbench.contract.registry import ModelEntry, Registry
 from mlbench.datasets import Dataset, stratified_indices
 from mlbench.results.naming import sweep_text
 from mlbench.results.record import JobRecord
+from mlbench.results.run_config import RunConfig
 from mlbench.running.drive import repeat_seconds
 from mlbench.running.executors import Executor, make_executor
-from mlbench.running.jobs import JobSpec, RunConfig
+from mlbench.running.jobs import JobSpec
 from mlbench.running.planning import job_data, plan, warn_and_load
 from mlbench.running.progress import Progress
 

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from mlbench.errors import UsageError
-from mlbench.running.jobs import JobSpec, OnEpoch, OnFinish, OnStart, RunConfig
+from mlbench.results.run_config import RunConfig
+from mlbench.running.jobs import JobSpec, OnEpoch, OnFinish, OnStart
 from mlbench.running.local_executor import MAIN_GUARD, LocalExecutor
 
 EXECUTORS = ("local", "dask")
@@ -61,5 +62,7 @@ def make_executor(config: RunConfig) -> Executor:
         except ImportError as error:  # installed, but broken
             raise UsageError(f"{DASK_MISSING} ({error})") from error
         return DaskExecutor(jobs=config.jobs, timeout=config.timeout,
-                            scheduler=config.scheduler, retries=config.retries)
-    return LocalExecutor(jobs=config.jobs, timeout=config.timeout)
+                            scheduler=config.scheduler, retries=config.retries,
+                            plugin_paths=config.plugin_paths)
+    return LocalExecutor(jobs=config.jobs, timeout=config.timeout,
+                         plugin_paths=config.plugin_paths)

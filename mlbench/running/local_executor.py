@@ -27,6 +27,7 @@ from pebble import ProcessExpired, ProcessPool
 
 from mlbench.errors import UsageError
 from mlbench.results.record import JobRecord
+from mlbench.running.job_plugins import told_to_server
 from mlbench.running.jobs import JobSpec, OnEpoch, OnFinish, OnStart, Outcome
 
 # Set only while the forkserver starts (see start_workers), then taken out of each job's
@@ -41,11 +42,12 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, jobs: int = 1, timeout: float | None = None) -> None:
-        self.jobs, self.timeout = jobs, timeout
+    def __init__(self, jobs: int = 1, timeout: float | None = None,
+                 plugin_paths: Sequence[str] = ()) -> None:
+        self.jobs, self.timeout, self.plugin_paths = jobs, timeout, plugin_paths
 
     def start(self) -> None:
-        start_workers()
+        start_workers(plugin_paths=self.plugin_paths)
 
     def execute(self, specs: Sequence[JobSpec], on_start: OnStart, on_finish: OnFinish,
                 on_epoch: OnEpoch | None = None) -> None:
@@ -151,17 +153,18 @@ _announcements: Any = None  # in a job process: where it announces its process i
 _epochs: Any = None  # in a job process: the shared epoch counts, one slot per job
 
 
-def start_workers(preload: Sequence[str] = ()) -> Any:
+def start_workers(preload: Sequence[str] = (), plugin_paths: Sequence[str] = ()) -> Any:
     """Start the server workers fork from, preloading numpy, scikit-learn and the worker
-    module (and the modules ``preload`` names): each job then starts in milliseconds, from
-    a process with no threads. Called early, the preloading overlaps with the parent
-    loading the dataset. Once it runs, later calls return at once."""
+    module (and the modules ``preload`` names) and discovering the plugins of
+    ``plugin_paths`` (``job_plugins``): each job then starts in milliseconds, from a process
+    with no threads. Called early, the preloading overlaps with the parent loading the
+    dataset. Once it runs, later calls return at once."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["mlbench.running.worker", *preload,
                                     "mlbench.running.frozen"])
     from multiprocessing import forkserver
 
-    with _safe_path():
+    with _safe_path(), told_to_server(plugin_paths):
         forkserver.ensure_running()
     return context
 

@@ -16,8 +16,9 @@ from mlbench.datasets import DataRef, Dataset, LoadRequest, cache_dir, stratifie
 from mlbench.errors import DatasetUnavailable, UsageError
 from mlbench.results.naming import job_id, variant_text
 from mlbench.results.record import JobRecord
+from mlbench.results.run_config import RunConfig
 from mlbench.running.environment import gpu_names
-from mlbench.running.jobs import JobSpec, RunConfig
+from mlbench.running.jobs import JobSpec
 from mlbench.running.progress import Progress
 
 FALLBACK_DATASETS = {"mnist": "mnist-5k"}

@@ -14,8 +14,8 @@ from typing import Any
 
 from mlbench.contract.registry import Registry, load_registry, unknown_message
 from mlbench.errors import UsageError
+from mlbench.results.run_config import RunConfig
 from mlbench.running.executors import validate_executor
-from mlbench.running.jobs import RunConfig
 from mlbench.running.params import parse_params, parse_sweep
 
 DEVICE_CHOICES = ("cpu", "gpu", "auto")

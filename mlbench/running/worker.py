@@ -32,6 +32,7 @@ from mlbench.results.record import JobRecord, completed_epochs, read_history
 from mlbench.running import contention
 from mlbench.running.drive import Driver
 from mlbench.running.environment import cpu_model
+from mlbench.running.job_plugins import registry_for
 from mlbench.running.jobs import JobSpec, Outcome
 
 PROBABILITY_SAMPLE = 500  # evenly spaced test images whose probabilities are kept
@@ -122,9 +123,7 @@ def _measure(spec: JobSpec, record: JobRecord, memory: ModelMemory,
              on_epoch: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
     """Drive the model through its steps, filling in ``record`` as each step ends (a job
     that fails keeps what was measured before); returns the predictions."""
-    from mlbench.contract.registry import load_registry
-
-    registry = load_registry(spec.plugin_paths)
+    registry = registry_for(spec.plugin_paths)  # discovered once, in the workers' server
     entry = registry.models.get(spec.model)
     if entry is None or entry.plugin != spec.plugin:
         raise RuntimeError(f"model '{spec.model}' of plugin '{spec.plugin}' did not load in "

@@ -1,0 +1,181 @@
+"""A run's live progress on stderr: a live bar on a terminal, one line per event otherwise (so
+logs stay readable), via rich; at the end, the results tables on stdout (``result_tables``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, ProgressColumn, SpinnerColumn, Task, TextColumn
+from rich.progress import Progress as LiveBar
+from rich.progress_bar import ProgressBar
+from rich.text import Text
+
+from mlbench.cli.cells import STATUS_STYLE, clock, duration, job_label
+from mlbench.cli.result_tables import print_results
+from mlbench.reporting.tables import DISTURBED_MARK
+from mlbench.results.run import Run
+from mlbench.running.contention import BusyWatch
+from mlbench.running.expected import ExpectedTimes
+from mlbench.running.jobs import JobSpec
+from mlbench.running.progress import Progress
+
+
+def outcome_text(record: dict[str, Any]) -> str:
+    if record["status"] == "ok":
+        held_out = record.get("validation_accuracy")
+        validation = "" if held_out is None else f"validation accuracy {held_out:.4f}, "
+        return (f"{validation}test accuracy {record['accuracy']:.4f}, fit "
+                f"{record['fit_seconds']:.2f} s, predict {record['predict_seconds']:.2f} s"
+                f"{disturbed_text(record)}")
+    return str(record.get("error") or "").strip().split("\n")[0]
+
+
+def disturbed_text(record: dict[str, Any]) -> str:
+    """"; disturbed: other processes used 1.3 of the 2 cores" for a disturbed job, else
+    ""."""
+    if record.get("disturbed") is not True:
+        return ""
+    others, cores = record.get("others_cores"), record.get("usable_cores")
+    used = "" if others is None else f": other processes used {others:.1f}" + (
+        " cores" if cores is None else f" of the {cores} cores")
+    return f"; {DISTURBED_MARK} disturbed{used}"
+
+
+class ElapsedBar(BarColumn):
+    """A running job's bar fills with its elapsed time over its expected time (to 99% at
+    most: it ends when the job does); without an expectation it pulses."""
+
+    def render(self, task: Task) -> ProgressBar:
+        expected = task.fields.get("expected")
+        if not expected:
+            return super().render(task)
+        elapsed = min(task.elapsed or 0.0, 0.99 * expected)
+        return ProgressBar(total=expected, completed=elapsed, width=self.bar_width,
+                           style=self.style, complete_style=self.complete_style,
+                           finished_style=self.finished_style, pulse_style=self.pulse_style,
+                           animation_time=task.get_time())
+
+
+class JobClock(ProgressColumn):
+    """The whole run: jobs done of all, and its time. A job: its elapsed time, and how long
+    the same job took before, where it ran before. Read from each task's own clock at every
+    refresh, so it moves while a worker is busy."""
+
+    def render(self, task: Task) -> Text:
+        elapsed = clock(task.elapsed)
+        if "expected" not in task.fields:  # the run's own line
+            return Text(f"{int(task.completed)}/{int(task.total or 0)} jobs, {elapsed}")
+        expected, epoch, epochs = (task.fields.get(name)
+                                   for name in ("expected", "epoch", "epochs"))
+        done = f"epoch {epoch}{f'/{epochs}' if epochs else ''} done, " if epoch else ""
+        if expected is None:
+            return Text(f"{done}{elapsed} elapsed")
+        return Text(f"{done}{elapsed}, took {clock(expected)} before")
+
+
+class ConsoleProgress(Progress):
+    def __init__(self, quiet: bool = False, metrics: Sequence[str] = (),
+                 busy: BusyWatch | None = None, table: bool = True) -> None:
+        self.quiet = quiet
+        self.table = table  # False: stdout is kept for another format (--format json)
+        self.busy = busy  # said once, as the jobs are about to start (even with --quiet)
+        self.metrics = list(metrics)
+        self.err = Console(stderr=True, highlight=False)
+        self.live = self.err.is_terminal and not quiet
+        self.show_downloads = not quiet
+        self.bar: LiveBar | None = None
+        self.tasks: dict[str, Any] = {}
+        self.started_jobs = self.done = self.total = 0
+        self.expected: ExpectedTimes | None = None
+        self.run: Run | None = None  # the saved run, once ended: the report reads it too
+
+    def warn(self, message: str) -> None:
+        self.err.print(Text.assemble(("mlbench: warning: ", "yellow"), message), soft_wrap=True)
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            self.err.print(text, highlight=False, soft_wrap=True, markup=False)
+
+    def begin(self, run_dir: Path, total: int, already_done: int) -> None:
+        self.total, self.started_jobs, self.done = total, 0, 0
+        if self.busy is not None and total:
+            line = self.busy.busy_line()
+            if line is not None:
+                self.err.print(Text(line, style="yellow"), soft_wrap=True)
+            self.busy = None
+        resumed = f", {already_done} already done" if already_done else ""
+        jobs = "1 job" if total == 1 else f"{total} jobs"
+        self.say(f"mlbench: {jobs} to run{resumed}; results in {run_dir}")
+        if not self.quiet:
+            self.expected = ExpectedTimes.for_run(run_dir)
+        if self.live:
+            # rich redraws on its own thread (refresh_per_second), so the clocks move while
+            # this thread waits for a worker.
+            self.bar = LiveBar(SpinnerColumn(), TextColumn("{task.description}"), ElapsedBar(),
+                               JobClock(), console=self.err, transient=True,
+                               refresh_per_second=4)
+            self.bar.start()
+            self.tasks["all"] = self.bar.add_task("run", total=total)
+
+    def started(self, spec: JobSpec) -> None:
+        label = job_label(spec.model, spec.device, spec.repeat, spec.job_id, spec.variant)
+        expected = self.expected.expect(spec) if self.expected is not None else None
+        if self.bar is not None:
+            planned = spec.params.get("epochs")  # a CNN's; other models' histories vary
+            self.tasks[spec.job_id] = self.bar.add_task(
+                f"  {label}", total=None, expected=expected, epoch=0,
+                epochs=planned if isinstance(planned, int) else None)
+        else:
+            # Start lines count starts, end lines count ends: with --jobs 2 each stays in order.
+            self.started_jobs += 1
+            about = "" if expected is None else f" (took {duration(expected)} before)"
+            self.say(f"[{self.started_jobs}/{self.total}] {label}: started{about}")
+
+    def epoch(self, spec: JobSpec, epochs: int) -> None:
+        task = self.tasks.get(spec.job_id)
+        if self.bar is not None and task is not None:
+            self.bar.update(task, epoch=epochs)
+
+    def finished(self, record: dict[str, Any]) -> None:
+        self.done += 1
+        if self.expected is not None:
+            self.expected.add(record)  # the next repeat of this job expects as long
+        status = record["status"]
+        label = job_label(record["model"], record["device"], record["repeat"],
+                          record["job_id"], record.get("variant"))
+        line = f"[{self.done}/{self.total}] {label}: {status} ({outcome_text(record)})"
+        if self.bar is not None:
+            task = self.tasks.pop(record["job_id"], None)
+            if task is not None:
+                self.bar.remove_task(task)
+            self.bar.advance(self.tasks["all"])
+            style = "yellow" if record.get("disturbed") is True else STATUS_STYLE.get(status, "")
+            self.bar.console.print(Text(line, style=style),
+                                   highlight=False, soft_wrap=True)
+        else:
+            self.say(line)
+
+    def stop_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+    def interrupted(self, run_dir: Path) -> None:
+        self.stop_bar()
+        self.err.print(f"mlbench: interrupted; finished jobs are saved. Resume with: "
+                       f"mlbench run --resume {run_dir}", highlight=False, soft_wrap=True)
+
+    def end(self, results: pd.DataFrame) -> None:
+        self.stop_bar()
+        if not self.table:
+            return
+        run_dir = results.attrs.get("run_dir")
+        self.run = Run.open(run_dir, self.warn) if run_dir else None
+        print_results(results, self.run, self.metrics)
+        if self.run is not None:
+            results_csv = self.run.folder.results_csv
+            self.say(f"mlbench: results in {results_csv} (and .parquet, run.json)")
