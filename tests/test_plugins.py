@@ -219,7 +219,9 @@ def test_installed_package_is_discovered_through_the_entry_point(tmp_path: Path)
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
                     "--no-build-isolation", "--target", str(site), str(package)],
                    check=True, capture_output=True)
-    env = {**os.environ, "PYTHONPATH": str(site)}
+    # The package's folder first, the test's own import path kept (the mlbench under test).
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(site), *filter(None, [os.environ.get("PYTHONPATH")])])}
     env.pop("MLBENCH_LOAD_PLUGINS")
     listing = subprocess.run([sys.executable, "-m", "mlbench.cli", "list"], env=env,
                              capture_output=True, text=True, check=True)
