@@ -41,7 +41,8 @@ def assert_valid_png(path: Path) -> None:
 
 
 def test_report_of_a_run(cli: Cli, tmp_path: Path) -> None:
-    result = cli("run", "-m", ",".join(MODELS), "-d", "digits", "--repeats", "2", report=True)
+    result = cli("run", "-m", ",".join(MODELS), "-d", "digits", "--repeats", "2", "--wide",
+                 report=True)
     assert result.exit_code == 0, result.output
     run = only_run(tmp_path)
     report, page = run / "report.md", run / "report.html"

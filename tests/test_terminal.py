@@ -40,7 +40,7 @@ def test_balanced_accuracy_and_log_loss_in_results_and_report(cli: Cli, tmp_path
     # and log-loss can be recomputed here from the saved arrays, with scikit-learn.
     result = cli("run", "--models", "logistic,naive-bayes,svm,linear", "--dataset", "digits",
                  "--train-size", "600", "--test-size", "300",
-                 "--metrics", "log_loss,balanced_accuracy", report=True)
+                 "--metrics", "log_loss,balanced_accuracy", "--wide", report=True)
     assert result.exit_code == 0, result.output
     run = only_run(tmp_path)
     folder = RunFolder(run)
@@ -90,17 +90,28 @@ def test_metrics_names_are_checked(cli: Cli, tmp_path: Path) -> None:
     assert_one_line_error(result, "unknown metric for --metrics 'f1'", tmp_path / "results")
 
 
-def test_final_table_groups_repeats_by_model_best_mean_first(cli: Cli, tmp_path: Path) -> None:
+@pytest.mark.parametrize("wide", [False, True])
+def test_final_table_folds_repeats_best_mean_first(cli: Cli, tmp_path: Path,
+                                                   wide: bool) -> None:
+    """By default one row per model, its repeats folded, most accurate first; --wide: every
+    job, each model's repeats together, then the repeats' own table."""
     result = cli("run", "--models", "naive-bayes,logistic,perceptron", "--dataset", "digits",
-                 "--train-size", "300", "--test-size", "200", "--repeats", "2", "-q")
+                 "--train-size", "300", "--test-size", "200", "--repeats", "2", "-q",
+                 *(["--wide"] if wide else []))
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(only_run(tmp_path) / "results.csv")
     means = frame.groupby("model")["accuracy"].mean().sort_values(ascending=False)
-    # The main table: its rows are the lines before the "Over repeats" table.
-    printed = result.stdout.split("Over repeats")[0]
+    # The main table: its rows are the lines before the "Over repeats" table (--wide) or
+    # the Summary.
+    printed = result.stdout.split("Over repeats" if wide else "Summary:")[0]
     order = [name for line in printed.splitlines()
              for name in [next((m for m in means.index if f" {m} " in line), None)] if name]
-    assert order == [model for model in means.index for _ in range(2)]
+    assert order == [model for model in means.index for _ in range(2 if wide else 1)]
+    assert ("Over repeats" in result.stdout) == wide
+    if not wide:
+        for model, mean in means.items():
+            line = next(line for line in printed.splitlines() if f" {model} " in line)
+            assert " 2 " in line and f"{mean:.4f} (" in line, line
 
 
 # -- mlbench list -------------------------------------------------------------------------

@@ -195,7 +195,7 @@ def test_time_intervals_never_go_below_zero(cli: Cli, tmp_path: Path,
               "-p", "jittery.predict_sleeps=[0.3,0.01,0.02]"]
     for name in ("first", "second"):
         result = cli("run", "--plugin", str(plugin), "-m", "jittery,quick", "-d", "digits",
-                     "--repeats", "3", *spread, "--name", name, report=True)
+                     "--repeats", "3", *spread, "--name", name, "--wide", report=True)
         assert result.exit_code == 0, result.output
     run = tmp_path / "results" / "first"
     frame = read_table(run / "results.csv")
@@ -238,7 +238,7 @@ def test_summary_table_terminal_and_compare_quote_the_same_time(
     plugin = write_plugin("sleepers", SLEEPERS)
     run_args = ("run", "--plugin", str(plugin), "-m", "quick,slow", "-d", "digits",
                 "--repeats", "3", "-p", "quick.fit_sleeps=[0.15,0.2,0.3]",
-                "-p", "slow.fit_sleeps=[0.9]")
+                "-p", "slow.fit_sleeps=[0.9]", "--wide")
     result = cli(*run_args, report=True)
     assert result.exit_code == 0, result.output
     run = only_run(tmp_path / "results")

@@ -242,18 +242,16 @@ plugin_option = option(next(setting for setting in SETTINGS if setting.name == "
 @click.pass_context
 @friendly
 def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
-        metrics: str | None, output_format: str, mlflow: str | None,
+        metrics: str | None, wide: bool, output_format: str, mlflow: str | None,
         **settings: Any) -> None:
     """Train and test models, print the results table sorted by accuracy, then write the
     report (report.html, report.md, charts) into the run folder."""
-    if mlflow is not None and not settings["estimate"]:
-        check_mlflow_option(mlflow or None)  # no MLflow, or a dead server: before any job
     as_json = output_format == "json"
     # With --format json, stdout holds the one JSON document alone: whatever else would
     # print there meanwhile (a plugin as it loads, a library) goes to stderr.
     with redirect_stdout(sys.stderr) if as_json else nullcontext():
-        results, report = run_and_report(ctx, resume, quiet, no_report, metrics, as_json,
-                                         mlflow, settings)
+        results, report = run_and_report(ctx, resume, quiet, no_report, metrics, wide,
+                                         as_json, mlflow, settings)
     if as_json:
         from mlbench.reporting import json_documents
         from mlbench.results.run import Run
@@ -266,7 +264,7 @@ def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
 
 
 def run_and_report(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
-                   metrics: str | None, as_json: bool, mlflow: str | None,
+                   metrics: str | None, wide: bool, as_json: bool, mlflow: str | None,
                    settings: dict[str, Any]
                    ) -> tuple[pd.DataFrame, dict[str, Path] | None]:
     """``mlbench run``'s work: the results (or the estimate), and the report's files where
@@ -288,7 +286,7 @@ def run_and_report(ctx: click.Context, resume: str | None, quiet: bool, no_repor
     from mlbench.running import api
 
     progress = ConsoleProgress(quiet=quiet, metrics=check_metrics(metrics), busy=busy,
-                               table=not as_json)
+                               table=not as_json, wide=wide)
     if checked is None:
         given = [setting.option for setting in RUN_SETTINGS
                  if ctx.get_parameter_source(setting.name)

@@ -79,8 +79,9 @@ class JobClock(ProgressColumn):
 
 class ConsoleProgress(Progress):
     def __init__(self, quiet: bool = False, metrics: Sequence[str] = (),
-                 busy: BusyWatch | None = None, table: bool = True) -> None:
+                 busy: BusyWatch | None = None, table: bool = True, wide: bool = False) -> None:
         self.quiet = quiet
+        self.wide = wide  # one row per job (--wide), not per model
         self.table = table  # False: stdout is kept for another format (--format json)
         self.busy = busy  # said once, as the jobs are about to start (even with --quiet)
         self.metrics = list(metrics)
@@ -175,7 +176,7 @@ class ConsoleProgress(Progress):
             return
         run_dir = results.attrs.get("run_dir")
         self.run = Run.open(run_dir, self.warn) if run_dir else None
-        print_results(results, self.run, self.metrics)
+        print_results(results, self.run, self.metrics, self.wide)
         if self.run is not None:
             results_csv = self.run.folder.results_csv
             self.say(f"mlbench: results in {results_csv} (and .parquet, run.json)")

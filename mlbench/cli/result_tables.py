@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mlbench.cli.cells import STATUS_STYLE, job_label, number
+from mlbench.cli.model_table import MAX_WIDTH, compact_table
 from mlbench.contract.registry import unknown_message
 from mlbench.errors import UsageError
 from mlbench.reporting.document import accuracy_text
@@ -36,12 +37,19 @@ from mlbench.results.run import Run
 
 
 def print_results(results: pd.DataFrame, run: Run | None,
-                  metrics: Sequence[str] = ()) -> None:
-    """The end of a run on stdout: the results table, what was disturbed, each swept model's
-    chosen setting, the errors whole, the repeats, the Summary (of the saved ``run``) and the
-    GPU speed-ups."""
+                  metrics: Sequence[str] = (), wide: bool = False) -> None:
+    """The end of a run on stdout: the results table (one row per model, in the terminal's
+    width up to 100 columns; ``wide``: one row per job, every measurement, and the repeats'
+    table), what was disturbed, each swept model's chosen setting, the errors whole, the
+    Summary (of the saved ``run``) and the GPU speed-ups."""
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 1000)
-    out.print(results_table(results, metrics))
+    if wide:
+        out.print(results_table(results, metrics))
+    else:
+        width = min(out.width, MAX_WIDTH) if sys.stdout.isatty() else MAX_WIDTH
+        out.print(compact_table(results, f"mlbench results: {dataset_line(results)}", width,
+                                [(name, OPTIONAL_METRICS[name][0], OPTIONAL_METRICS[name][1].format)
+                                 for name in metrics]))
     flagged = disturbed_note(results)
     if flagged is not None:
         out.print(Text(f"{DISTURBED_MARK} {flagged}", style="yellow"), soft_wrap=True)
@@ -55,7 +63,7 @@ def print_results(results: pd.DataFrame, run: Run | None,
                           str(row.job_id), row.variant)
         out.print(Text(f"{row.status}: {label}: {row.error}",
                        style=STATUS_STYLE.get(str(row.status), "")), soft_wrap=True)
-    repeated = repeats_table(results)
+    repeated = repeats_table(results) if wide else None
     if repeated is not None:
         out.print(repeated)
     if run is not None and not ok_rows(results).empty:

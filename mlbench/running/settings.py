@@ -118,6 +118,9 @@ SETTINGS: tuple[Setting, ...] = (
             "balanced_accuracy, log_loss (results.csv and the report always have them).",
             metavar="NAMES", api=False,
             instead="mlbench.run returns every column of results.csv in its DataFrame"),
+    Setting("wide", False, "Print one row per job with every measurement (and the repeats' "
+            "table) instead of one row per model.", is_flag=True, api=False,
+            instead="mlbench.run's .frame holds every job and column"),
     Setting("output_format", "table", "What stdout gets: table (rich), or json: one JSON "
             "document with every results column and the Summary (progress and warnings on "
             "stderr).",
