@@ -115,11 +115,22 @@ def test_progress_is_readable_when_not_a_terminal(cli: Cli) -> None:
     both = cli("run", "--models", "naive-bayes,linear", "--dataset", "digits", "--jobs", "2")
     lines = both.stderr.splitlines()
     # naive-bayes ran in the run before: its start line says how long it took there.
-    assert [line.split("]")[0] for line in lines if ": started" in line] == ["[1/2",
-                                                                                 "[2/2"]
-    assert [line.split("]")[0] for line in lines if ": ok (" in line] == ["[1/2", "[2/2"]
+    # With --jobs 2 a job's end line carries the number its start line gave it, and how many
+    # of the run's jobs are done, in the order they ended.
+    started = {line.split("] ", 1)[1].split(":")[0]: line.split("]")[0]
+               for line in lines if ": started" in line}
+    ended = {line.split("] ", 1)[1].split(":")[0]: line.split("]")[0]
+             for line in lines if ": ok (" in line}
+    assert sorted(started.values()) == ["[1/2", "[2/2"] and ended == started
+    assert [line.rsplit("; ", 1)[1].split(",")[0] for line in lines if ": ok (" in line] == [
+        "1 of 2 done", "2 of 2 done"]
     assert "[1/1] naive-bayes on cpu, repeat 0: ok (test accuracy" in result.stderr
     assert "naive-bayes on cpu, repeat 0: started (took " in both.stderr
+    assert " expected (the same jobs in earlier runs" not in both.stderr  # linear is new
+    again = cli("run", "--models", "naive-bayes,linear", "--dataset", "digits", "--jobs", "2")
+    assert "mlbench: about " in again.stderr and (
+        " expected (the same jobs in earlier runs, 2 at once)" in again.stderr)
+    assert "1 of 2 done, about " in again.stderr and " left" in again.stderr
     quiet = cli("run", "--models", "naive-bayes", "--dataset", "digits", "--quiet")
     assert "started" not in quiet.stderr and "naive-bayes" in quiet.stdout
 

@@ -93,6 +93,9 @@ class ConsoleProgress(Progress):
         self.started_jobs = self.done = self.total = 0
         self.expected: ExpectedTimes | None = None
         self.run: Run | None = None  # the saved run, once ended: the report reads it too
+        self.numbers: dict[str, int] = {}  # each running job's number, given as it started
+        self.waiting: dict[str, float | None] = {}  # unfinished jobs' times in earlier runs
+        self.at_once = 1
 
     def warn(self, message: str) -> None:
         self.err.print(Text.assemble(("mlbench: warning: ", "yellow"), message), soft_wrap=True)
@@ -122,17 +125,37 @@ class ConsoleProgress(Progress):
             self.bar.start()
             self.tasks["all"] = self.bar.add_task("run", total=total)
 
+    def planned(self, specs: list[JobSpec], jobs_at_once: int) -> None:
+        """One line: how long the run should take, where earlier runs of every job say."""
+        self.at_once = max(1, jobs_at_once)
+        if self.expected is None or not specs:
+            return
+        self.waiting = {spec.job_id: self.expected.expect(spec) for spec in specs}
+        left = self.time_left()
+        if left is not None:
+            self.say(f"mlbench: about {duration(left)} expected (the same jobs in earlier runs"
+                     f"{f', {self.at_once} at once' if self.at_once > 1 else ''})")
+
+    def time_left(self) -> float | None:
+        """The jobs not yet finished, at their earlier times, shared among the jobs at once;
+        None where a job has not run before (no guess is made for it)."""
+        times = list(self.waiting.values())
+        if not times or any(time is None for time in times):
+            return None
+        return sum(times) / self.at_once  # type: ignore[arg-type]
+
     def started(self, spec: JobSpec) -> None:
         label = job_label(spec.model, spec.device, spec.repeat, spec.job_id, spec.variant)
         expected = self.expected.expect(spec) if self.expected is not None else None
+        # A job keeps the number it started with, so with --jobs 2 its end line says the same.
+        self.started_jobs += 1
+        self.numbers[spec.job_id] = self.started_jobs
         if self.bar is not None:
             planned = spec.params.get("epochs")  # a CNN's; other models' histories vary
             self.tasks[spec.job_id] = self.bar.add_task(
                 f"  {label}", total=None, expected=expected, epoch=0,
                 epochs=planned if isinstance(planned, int) else None)
         else:
-            # Start lines count starts, end lines count ends: with --jobs 2 each stays in order.
-            self.started_jobs += 1
             about = "" if expected is None else f" (took {duration(expected)} before)"
             self.say(f"[{self.started_jobs}/{self.total}] {label}: started{about}")
 
@@ -145,10 +168,20 @@ class ConsoleProgress(Progress):
         self.done += 1
         if self.expected is not None:
             self.expected.add(record)  # the next repeat of this job expects as long
+        self.waiting.pop(record["job_id"], None)
         status = record["status"]
         label = job_label(record["model"], record["device"], record["repeat"],
                           record["job_id"], record.get("variant"))
-        line = f"[{self.done}/{self.total}] {label}: {status} ({outcome_text(record)})"
+        # Its own number (a skipped job, never started, takes the next); then how far along.
+        number = self.numbers.pop(record["job_id"], None)
+        if number is None:
+            self.started_jobs += 1
+            number = self.started_jobs
+        left = self.time_left() if self.done < self.total else None
+        progress = f"; {self.done} of {self.total} done" + (
+            f", about {duration(left)} left" if left is not None else "")
+        line = (f"[{number}/{self.total}] {label}: {status} ({outcome_text(record)})"
+                f"{progress if self.total > 1 else ''}")
         if self.bar is not None:
             task = self.tasks.pop(record["job_id"], None)
             if task is not None:

@@ -177,6 +177,7 @@ def _run_jobs(
     skipped = [record for record in skipped if record.job_id not in done]
     total = len(todo) + len(skipped)
     progress.begin(folder.path, total, already_done=len(done))
+    progress.planned(todo, config.jobs)
 
     def finish(spec: JobSpec | None, record: JobRecord, arrays: dict[str, Any]) -> None:
         saved = record.in_run(dataset=dataset.name, executor=config.executor,

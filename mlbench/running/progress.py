@@ -1,5 +1,5 @@
 """How a run reports what it is doing. The base class is quiet (the Python API's default);
-the CLI's console display in mlbench.display overrides each step."""
+the CLI's console display (mlbench.cli.live_progress) overrides each step."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ class Progress:
 
     def begin(self, run_dir: Path, total: int, already_done: int) -> None:
         """The run folder is ready and ``total`` jobs are about to run."""
+
+    def planned(self, specs: list[JobSpec], jobs_at_once: int) -> None:
+        """The jobs about to run (after ``begin``), ``jobs_at_once`` at a time."""
 
     def started(self, spec: JobSpec) -> None:
         """A job was handed to a worker."""
