@@ -218,7 +218,7 @@ def test_the_busy_line_before_a_run(cli: Cli, spinners: list[int]) -> None:
 def test_jobs_beside_spinning_processes_are_flagged_and_said(
         cli: Cli, tmp_path: Path, spinners: list[int]) -> None:
     result = cli("run", "--models", "knn,logistic,random-forest", "--dataset", "mnist-5k",
-                 "--name", "busy", report=True)
+                 "--name", "busy", "--wide", report=True)
     assert result.exit_code == 0, result.output
     run = tmp_path / "results" / "busy"
     frame = read_table(run / "results.csv")

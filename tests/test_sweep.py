@@ -97,7 +97,8 @@ def test_grid_run_resumes_and_its_report_draws_the_scaling_and_sweep_charts(
     cli: Cli, tmp_path: Path
 ) -> None:
     result = cli("run", "-m", "linear,knn,naive-bayes", "-d", "digits", "--name", "grid",
-                 "--train-size", "300,700,1293", "--sweep", "knn.n_neighbors=1,5", report=True)
+                 "--train-size", "300,700,1293", "--sweep", "knn.n_neighbors=1,5", "--wide",
+                 report=True)
     assert result.exit_code == 0, result.output
     run = tmp_path / "results" / "grid"
     frame = read_table(run / "results.csv")
@@ -256,6 +257,9 @@ def test_a_sweep_is_chosen_on_validation_and_reports_the_chosen_test_accuracy(
     assert line in result.stdout
     header = next(text for text in result.stdout.splitlines() if "model" in text)
     assert "val. accuracy" in header and "test accuracy" in header
+    # Test accuracy for the setting chosen on validation only, as in the report.
+    rows = [text for text in result.stdout.splitlines() if text.strip().startswith("knn ")]
+    assert len(rows) == 4 and sum("not chosen" not in text for text in rows) == 1, rows
     assert "validation accuracy 0." in result.stderr  # each job's progress line too
 
     report = (run / "report.md").read_text()

@@ -27,6 +27,7 @@ from mlbench.reporting.tables import (
     not_ok_rows,
     ok_rows,
     speed_table,
+    sweep_selection,
 )
 
 MAX_WIDTH = 100  # the table's width at most, whatever the terminal's
@@ -62,6 +63,22 @@ def shorten(name: str, width: int) -> str:
 Column = tuple[str, Callable[[pd.Series], str]]  # header, cell of one model's row
 
 
+def unchosen_labels(frame: pd.DataFrame) -> set[str]:
+    """The rows (``model_labels``) of swept settings not chosen on validation: their test
+    accuracy is left out, as the report does, so no one picks a setting on the test set."""
+    selection = sweep_selection(frame)
+    if selection is None or not selection["chosen"].any():
+        return set()
+    ok = ok_rows(frame)
+    ok = ok[ok["sweep"].notna()]
+    keys = ok.assign(series=model_labels(ok, leave_out=["sweep", "train_size"]),
+                     row=model_labels(ok))
+    chosen = selection[selection["chosen"]]
+    picked = keys.merge(chosen[["label", "sweep", "train_size"]].rename(
+        columns={"label": "series"}), on=["series", "sweep", "train_size"])
+    return set(keys["row"]) - set(picked["row"])
+
+
 def model_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per model (with its variant, device and grid point: ``tables.model_labels``),
     most accurate first: mean test accuracy and its interval, fit and predict time (the
@@ -79,6 +96,8 @@ def model_rows(frame: pd.DataFrame) -> pd.DataFrame:
                 .merge(per["disturbed"].sum().rename("disturbed"), on="label")
                 .merge(per["validation_accuracy"].mean().rename("validation"), on="label")
                 .rename(columns={"repeats": "jobs"}).assign(status="ok"))
+    if len(rows):
+        rows["unchosen"] = rows["label"].isin(unchosen_labels(frame))
     failed = not_ok_rows(frame)
     if not failed.empty:
         failed = failed.assign(label=model_labels(failed))
@@ -115,10 +134,11 @@ def compact_table(frame: pd.DataFrame, title: str, width: int = MAX_WIDTH,
     if trouble:
         columns.append(("status", lambda row: str(row["status"])))
     if validation:
-        columns.append(("val. acc.", lambda row: "-" if pd.isna(row.get("validation"))
+        columns.append(("val. accuracy", lambda row: "-" if pd.isna(row.get("validation"))
                         else f"{row['validation']:.4f}"))
     columns += [
         ("test accuracy (95% CI)", lambda row: "-" if row["status"] != "ok" else
+         "not chosen" if row.get("unchosen") is True else
          accuracy_cell(row["mean"], row["test_low"], row["test_high"])),
         ("fit s", timed("fit_center")),
         ("predict s", timed("predict_center")),
