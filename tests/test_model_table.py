@@ -16,7 +16,8 @@ from mlbench.cli.model_table import MAX_WIDTH, compact_table, model_rows, second
 from mlbench.results.table import read_table
 
 Cli = Callable[..., Result]
-REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference-mnist" / "results.csv"
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "results" / "reference-mnist" / "results.csv"
 
 
 def rendered(frame: pd.DataFrame, width: int) -> list[str]:
@@ -63,3 +64,20 @@ def test_the_reference_table_fits_80_columns() -> None:
     assert max(len(line.rstrip()) for line in lines) <= 80
     assert any(line.strip().startswith("torch-cnn ") for line in lines)
     assert "0.9913 (0.989-0.993)" in "\n".join(lines)
+
+
+def test_the_readmes_table_is_what_the_tool_prints() -> None:
+    """The README's first-run table is the table mlbench prints for the committed run folder
+    it names (results/readme-first-run), line for line."""
+    from mlbench.cli.result_tables import dataset_line
+
+    frame = read_table(ROOT / "results" / "readme-first-run" / "results.csv")
+    out = io.StringIO()
+    Console(file=out, width=100, color_system=None).print(
+        compact_table(frame, f"mlbench results: {dataset_line(frame)}", 100))
+    printed = [line.rstrip() for line in out.getvalue().splitlines() if line.strip()]
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("```text\nmlbench results: mnist-5k", 1)[1].split("Summary:", 1)[0]
+    shown = [line.rstrip() for line in ("mlbench results: mnist-5k" + block).splitlines()
+             if line.strip()]
+    assert shown == printed
