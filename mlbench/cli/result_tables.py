@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import sys
+import textwrap
 from collections.abc import Sequence
 
 import pandas as pd
@@ -69,7 +70,12 @@ def print_results(results: pd.DataFrame, run: Run | None,
     if run is not None and not ok_rows(results).empty:
         out.print(Text("Summary:", style="bold"))
         for line in summary_lines(run):
-            out.print(Text(f"  - {line}"), soft_wrap=True)
+            # On a terminal each point wrapped at words, its lines indented under it; in a
+            # file or pipe one line per point, for grep.
+            text = (textwrap.fill(line, width=out.width, initial_indent="  - ",
+                                  subsequent_indent="    ") if sys.stdout.isatty()
+                    else f"  - {line}")
+            out.print(Text(text), soft_wrap=True)
     speedups = device_speedups(results)
     if not speedups.empty:
         out.print(speedup_table(speedups))
