@@ -5,7 +5,6 @@ is promised. (--estimate's small fits would cost seconds of their own per job.)"
 
 from __future__ import annotations
 
-import csv
 import json
 import statistics
 from collections.abc import Mapping
@@ -15,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from mlbench.datasets import DataRef
+from mlbench.errors import UsageError
+from mlbench.results.run import Run
 from mlbench.running.jobs import JobSpec
 
 EARLIER_RUNS = 20  # the newest run folders read: enough history, a bounded start-up cost
@@ -31,22 +32,19 @@ class ExpectedTimes:
 
     @classmethod
     def for_run(cls, run_dir: Path) -> ExpectedTimes:
-        """The times of the newest runs beside ``run_dir`` and of its own finished jobs."""
+        """The times of the newest runs beside ``run_dir`` and of its own finished jobs, read
+        from their job records (``results.Run``)."""
         run_dir = Path(run_dir)
-        try:
-            dataset = json.loads((run_dir / "run.json").read_text())["dataset"]["name"]
-        except (OSError, ValueError, KeyError, TypeError):
-            dataset = ""
-        expected = cls(str(dataset))
-        tables = sorted(run_dir.parent.glob("*/results.csv"),
-                        key=lambda path: path.stat().st_mtime, reverse=True)
-        for table in tables[:EARLIER_RUNS]:
+        expected = cls(_dataset(run_dir))
+        folders = sorted((path.parent for path in run_dir.parent.glob("*/run.json")),
+                         key=_last_written, reverse=True)
+        for folder in folders[:EARLIER_RUNS]:
             try:
-                with table.open(newline="") as file:
-                    for row in csv.DictReader(file):
-                        expected.add(row)
-            except (OSError, ValueError, csv.Error):
-                continue  # a damaged or foreign table promises nothing
+                records = Run.open(folder).records
+            except (UsageError, OSError):
+                continue  # a damaged or foreign folder promises nothing
+            for record in records:
+                expected.add(record)
         return expected
 
     def add(self, record: Mapping[str, Any]) -> None:
@@ -88,3 +86,18 @@ def job_sizes(data: DataRef) -> tuple[int, int]:
 def _canonical(params: Any) -> str:
     """Params as results.csv writes them (tuples read back as lists)."""
     return json.dumps(params, sort_keys=True, default=str)
+
+
+def _dataset(run_dir: Path) -> str:
+    try:
+        return Run.open(run_dir).info.dataset.name or ""
+    except (UsageError, OSError, AttributeError):
+        return ""
+
+
+def _last_written(folder: Path) -> float:
+    """When a run folder last saved a job (its jobs/ folder changes with each)."""
+    try:
+        return (folder / "jobs").stat().st_mtime
+    except OSError:
+        return 0.0
