@@ -420,9 +420,9 @@ def test_learning_curves_use_the_running_total_once(
     plugin = tmp_path / "clocked.py"
     plugin.write_text(f"TOTAL = {total!r}\n{CLOCKED}")
     result = cli("run", "--plugin", str(plugin), "-m", "clocked", "-d", "digits",
-                 "--repeats", "2")
+                 "--repeats", "2", "--wide")
     assert result.exit_code == 0, result.output
-    assert "to target s" in result.stdout
+    assert "to target s" in result.stdout  # the per-job table's column
     run = only_run(tmp_path)
     curves = tables.learning_curves(Run.open(run))
     assert curves is not None and curves["job_id"].nunique() == 1  # one job, not repeats summed
@@ -484,7 +484,7 @@ def test_memory_and_size_that_belong_to_the_model(cli: Cli, tmp_path: Path) -> N
     plugin = tmp_path / "hoarder.py"
     plugin.write_text(HOARDER)
     result = cli("run", "--plugin", str(plugin), "-m", "hoarder,linear", "-d", "digits",
-                 report=True)
+                 "--wide", report=True)  # the per-job table: model and size MiB
     assert result.exit_code == 0, result.output
     run = only_run(tmp_path)
     table = pd.read_csv(run / "results.csv").set_index("model")
