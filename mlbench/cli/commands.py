@@ -250,15 +250,13 @@ def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
     # With --format json, stdout holds the one JSON document alone: whatever else would
     # print there meanwhile (a plugin as it loads, a library) goes to stderr.
     with redirect_stdout(sys.stderr) if as_json else nullcontext():
-        results, report = run_and_report(ctx, resume, quiet, no_report, metrics, wide,
-                                         as_json, mlflow, settings)
+        results, report, saved = run_and_report(ctx, resume, quiet, no_report, metrics, wide,
+                                                as_json, mlflow, settings)
     if as_json:
         from mlbench.reporting import json_documents
-        from mlbench.results.run import Run
 
-        echo_json(json_documents.estimate_document(results) if settings["estimate"] else
-                  json_documents.run_document(Run.open(results.attrs.get("run_dir")
-                                                       or str(resume)), report))
+        echo_json(json_documents.estimate_document(results) if saved is None else
+                  json_documents.run_document(saved, report))
     if not settings["estimate"] and not results["status"].isin(["ok", "skipped"]).all():
         sys.exit(EXIT_JOBS_FAILED)
 
@@ -266,9 +264,10 @@ def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
 def run_and_report(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
                    metrics: str | None, wide: bool, as_json: bool, mlflow: str | None,
                    settings: dict[str, Any]
-                   ) -> tuple[pd.DataFrame, dict[str, Path] | None]:
-    """``mlbench run``'s work: the results (or the estimate), and the report's files where
-    one was written; the tables on stdout unless ``as_json``."""
+                   ) -> tuple[pd.DataFrame, dict[str, Path] | None, Run | None]:
+    """``mlbench run``'s work: the results (or the estimate), the report's files where one
+    was written, and the saved run, opened once for the table, the report and the JSON (None
+    for an estimate); the tables on stdout unless ``as_json``."""
     # Watched from here until the first job starts (or, for --estimate, until it ends), so
     # the 0.3 s or more it needs overlaps with the start-up below.
     busy = BusyWatch()
@@ -305,17 +304,20 @@ def run_and_report(ctx: click.Context, resume: str | None, quiet: bool, no_repor
         line = busy.busy_line(estimate=True)
         if line is not None:
             click.echo(line, err=True)
-        return results, None
+        return results, None, None
     if not quiet:  # a model that did not converge ends ok: its warning must not stay unseen
         from mlbench.reporting.tables import warning_lines
 
         for line in warning_lines(results):
             click.echo(f"mlbench: note: {line}", err=True)
     run_dir = results.attrs.get("run_dir") or str(resume)
-    report = None if no_report else report_after_run(run_dir, quiet, progress.run)
+    from mlbench.results.run import Run
+
+    saved = progress.run or Run.open(run_dir, warn=warn)  # the table's, where it printed one
+    report = None if no_report else report_after_run(run_dir, quiet, saved)
     if mlflow is not None:
         export_after_run(run_dir, mlflow or None, quiet)
-    return results, report
+    return results, report, saved
 
 
 def echo_json(document: dict[str, Any]) -> None:
