@@ -23,11 +23,15 @@ The conventions that keep the suite fast and deterministic (docs/development.md)
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
+import subprocess
+import sys
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -201,3 +205,23 @@ def mlbench_register_models(register):
 @pytest.fixture
 def steerable(write_plugin: Callable[[str, str], Path]) -> Path:
     return write_plugin("steerable", STEERABLE_PLUGIN)
+
+
+@pytest.fixture
+def spinners() -> Iterator[list[int]]:
+    """Processes spinning on this machine's cores, as another user's work would: one per
+    core, at least two (two on the project's 2-core machine). Started through a shell that
+    exits at once, so they are no descendants of this process (which mlbench counts as its
+    own work), and killed afterwards by their ids."""
+    count = max(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2)
+    started = subprocess.run(
+        ["sh", "-c", f"for n in $(seq {count}); do '{sys.executable}' -c 'while True: pass' "
+                     ">/dev/null 2>&1 </dev/null & echo $!; done"],
+        capture_output=True, text=True, check=True)
+    pids = [int(pid) for pid in started.stdout.split()]
+    try:
+        yield pids
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -174,7 +174,7 @@ def check_repeat_statistics(printed: str, report: str, frame: pd.DataFrame) -> N
     assert "Over repeats: test accuracy mean ± standard deviation over seeds" in printed
     results = report.split("## Results", 1)[1].split("## Charts", 1)[0]
     results = re.sub(" +", " ", results)  # Markdown pads its columns
-    assert ("| accuracy std (seeds) | accuracy 95% CI (seeds) | F1 macro (mean) | "
+    assert ("| accuracy 95% CI (test images) | accuracy 95% CI (seeds) | F1 macro (mean) | "
             "balanced accuracy (mean) |") in results and "| fit s | fit s 95% CI |" in results
     for model, jobs in frame.groupby("model"):
         row = next(line for line in printed.splitlines() if f" {model} " in line

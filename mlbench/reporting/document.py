@@ -271,7 +271,7 @@ h1 { font-size: 1.5em; margin: 0 0 .2em; border-bottom: 1px solid #d0d7de; paddi
 h2 { font-size: 1.2em; margin: 1em 0 .4em; border-bottom: 1px solid #eaeef2; }
 p, ul { margin: .4em 0; }
 table { border-collapse: collapse; margin: .4em 0 .8em; font-size: 12.5px; }
-th, td { border: 1px solid #d0d7de; padding: 2px 6px; text-align: left; vertical-align: top;
+th, td { border: 1px solid #d0d7de; padding: 2px 5px; text-align: left; vertical-align: top;
          overflow-wrap: break-word; }
 th { background: #f6f8fa; font-weight: 600; overflow-wrap: normal; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; overflow-wrap: normal; }

@@ -300,17 +300,17 @@ def per_model_table(ok: pd.DataFrame, which: str = "") -> list[Block]:
     their log-scale intervals; time to target, memory and size. A short caption above (what
     the rows are), how to read the columns in small print below."""
     repeated = ok.groupby("label").size().max() > 1
-    spread = significance.repeat_summary(ok, "label").rename(columns={
-        "label": "model", "accuracy std": "accuracy std (seeds)"})
+    # The seeds' spread as its interval alone: a standard deviation beside it would be one
+    # more column on a first screen that must hold every column (the terminal prints both).
+    spread = significance.repeat_summary(ok, "label").rename(columns={"label": "model"})
     per_model = tables.results_per_model(ok).merge(spread.drop(columns=[
-        "repeats", "accuracy mean"]), on="model", how="left")
+        "repeats", "accuracy mean", "accuracy std"]), on="model", how="left")
     times = [f"{label} {part}" for label in significance.REPEATED_TIMES.values()
              for part in ("geo. mean", "95% CI")]
-    seeds = ["accuracy std (seeds)", significance.ACCURACY_SEEDS]
     flagged = f"disturbed {tables.DISTURBED_MARK}"  # only where a run was disturbed
     columns = ["model", "runs", *([flagged] if flagged in per_model else []),
                "test accuracy (mean)", ACCURACY_IMAGES,
-               *(seeds if repeated else []), "F1 macro (mean)",
+               *([significance.ACCURACY_SEEDS] if repeated else []), "F1 macro (mean)",
                *[name for name in ("balanced accuracy (mean)", "log-loss (mean)")
                  if name in per_model],
                *(times if repeated else times[::2]), "predict images/s (geo. mean)",
@@ -333,9 +333,9 @@ def per_model_table(ok: pd.DataFrame, which: str = "") -> list[Block]:
         note += (f" Column {flagged}: how many of those runs were timed while other processes "
                  "took the cores they were given (see the warning above).")
     if repeated:
-        note += (" Over repeats: the standard deviation and 95% Student's t interval of the "
-                 "accuracy over seeds; times are geometric means with 95% intervals on the "
-                 "log scale (never below zero).")
+        note += (" Over repeats: the 95% Student's t interval of the accuracy over seeds; "
+                 "times are geometric means with 95% intervals on the log scale (never below "
+                 "zero).")
     table = per_model[columns].rename(columns={"fit s geo. mean": "fit s",
                                                "predict s geo. mean": "predict s"})
     return [Table(table, caption), Text(note + _memory_note(ok), "note")]

@@ -112,9 +112,10 @@ def speed_headline(jobs: pd.DataFrame, column: str, title: str) -> str:
     calm = jobs[~tables.disturbed_jobs(jobs, column) & jobs[column].notna()]
     left_out = sorted(set(jobs.loc[jobs[column].notna(), "label"].astype(str))
                       - set(calm["label"].astype(str)))
-    aside = (f" Left out: {_names(left_out)}, every job of {'it' if len(left_out) == 1 else 'them'}"
-             " disturbed (the machine did not give it its cores), so its time is not "
-             "compared." if left_out else "")
+    one = len(left_out) == 1
+    aside = (f" Left out: {_names(left_out)}, every job of {'it' if one else 'them'} disturbed "
+             f"(the machine did not give {'it its' if one else 'them their'} cores), so "
+             f"{'its time is' if one else 'their times are'} not compared." if left_out else "")
     times = {str(label): rows[column].to_numpy(dtype=float)
              for label, rows in calm.groupby("label")}
     if not times:
