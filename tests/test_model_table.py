@@ -81,3 +81,45 @@ def test_the_readmes_table_is_what_the_tool_prints() -> None:
     shown = [line.rstrip() for line in ("mlbench results: mnist-5k" + block).splitlines()
              if line.strip()]
     assert shown == printed
+
+
+def test_columns_adds_any_results_column(cli: Cli, tmp_path: Path) -> None:
+    # --columns takes any column of results.csv: per model its mean (distinct values for
+    # text), per job with --wide; what does not fit the width is named under the table.
+    asked = "setup_seconds,framework,log_loss,model_size_bytes,train_throughput,epochs"
+    result = cli("run", "--models", "knn,naive-bayes", "--dataset", "digits", "--repeats",
+                 "2", "--name", "c", "--columns", asked, "-q")
+    assert result.exit_code == 0, result.output
+    frame = read_table(tmp_path / "results" / "c" / "results.csv")
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if "test accuracy (95% CI)" in line)
+    assert "setup_seconds" in header
+    for model, jobs in frame.groupby("model"):
+        line = next(line for line in lines if line.strip().startswith(f"{model} "))
+        assert line.rstrip().endswith(" " + seconds_cell(jobs["setup_seconds"].mean())), line
+    # The caption under the table, wrapped at its width.
+    caption = " ".join(result.stdout.split("left out to fit 100 columns: ", 1)[1].split()[:12])
+    assert ("framework, log-loss, model_size_bytes, train_throughput, epochs (--wide shows "
+            "each job's)") in caption
+    assert max(len(line.rstrip()) for line in lines if "│" not in line
+               and not line.startswith(("left out", "  - ", "!"))) <= MAX_WIDTH
+
+    narrow = cli("run", "--models", "knn", "--dataset", "digits", "--name", "n",
+                 "--columns", "framework", "-q")
+    knn = read_table(tmp_path / "results" / "n" / "results.csv").iloc[0]
+    line = next(line for line in narrow.stdout.splitlines() if line.strip().startswith("knn "))
+    assert line.rstrip().endswith(str(knn["framework"])) and "left out" not in narrow.stdout
+
+    wide = cli("run", "--models", "knn", "--dataset", "digits", "--name", "w", "--wide",
+               "--columns", "model_size_bytes", "-q")
+    knn = read_table(tmp_path / "results" / "w" / "results.csv").iloc[0]
+    assert "model_size_bytes" in wide.stdout and f"{knn['model_size_bytes']:,}" in wide.stdout
+
+
+def test_an_unknown_column_is_one_line(cli: Cli, tmp_path: Path) -> None:
+    from tests.conftest import assert_one_line_error
+
+    result = cli("run", "--models", "knn", "--dataset", "digits", "--columns", "fit_secs")
+    assert_one_line_error(result, "unknown results column for --columns 'fit_secs'. Did you "
+                          "mean 'fit_seconds'? Valid: any column of results.csv",
+                          tmp_path / "results")

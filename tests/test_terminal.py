@@ -86,8 +86,10 @@ def test_balanced_accuracy_and_log_loss_in_results_and_report(cli: Cli, tmp_path
 
 
 def test_metrics_names_are_checked(cli: Cli, tmp_path: Path) -> None:
+    # --metrics, the option's older name, is --columns.
     result = cli("run", "--models", "linear", "--dataset", "digits", "--metrics", "f1")
-    assert_one_line_error(result, "unknown metric for --metrics 'f1'", tmp_path / "results")
+    assert_one_line_error(result, "unknown results column for --columns 'f1'. Did you mean "
+                          "'f1_macro'?", tmp_path / "results")
 
 
 @pytest.mark.parametrize("wide", [False, True])

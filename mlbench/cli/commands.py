@@ -221,7 +221,8 @@ def option(setting: Setting) -> Callable[[Callable[..., Any]], Callable[..., Any
     if setting.flag_value is not None:  # the value may be left out: --mlflow alone
         kind["flag_value"] = setting.flag_value
     return click.option(
-        setting.option, *([setting.short] if setting.short else []), setting.name,
+        setting.option, *setting.aliases, *([setting.short] if setting.short else []),
+        setting.name,
         default=setting.default, help=setting.help, metavar=setting.metavar,
         show_default=setting.show_default, multiple=setting.multiple,
         shell_complete=COMPLETIONS.get(setting.name), is_flag=setting.is_flag, **kind)
@@ -242,7 +243,7 @@ plugin_option = option(next(setting for setting in SETTINGS if setting.name == "
 @click.pass_context
 @friendly
 def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
-        metrics: str | None, wide: bool, output_format: str, mlflow: str | None,
+        columns: str | None, wide: bool, output_format: str, mlflow: str | None,
         **settings: Any) -> None:
     """Train and test models, print the results table sorted by accuracy, then write the
     report (report.html, report.md, charts) into the run folder."""
@@ -250,7 +251,7 @@ def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
     # With --format json, stdout holds the one JSON document alone: whatever else would
     # print there meanwhile (a plugin as it loads, a library) goes to stderr.
     with redirect_stdout(sys.stderr) if as_json else nullcontext():
-        results, report, saved = run_and_report(ctx, resume, quiet, no_report, metrics, wide,
+        results, report, saved = run_and_report(ctx, resume, quiet, no_report, columns, wide,
                                                 as_json, mlflow, settings)
     if as_json:
         from mlbench.reporting import json_documents
@@ -262,7 +263,7 @@ def run(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
 
 
 def run_and_report(ctx: click.Context, resume: str | None, quiet: bool, no_report: bool,
-                   metrics: str | None, wide: bool, as_json: bool, mlflow: str | None,
+                   columns: str | None, wide: bool, as_json: bool, mlflow: str | None,
                    settings: dict[str, Any]
                    ) -> tuple[pd.DataFrame, dict[str, Path] | None, Run | None]:
     """``mlbench run``'s work: the results (or the estimate), the report's files where one
@@ -271,6 +272,9 @@ def run_and_report(ctx: click.Context, resume: str | None, quiet: bool, no_repor
     # Watched from here until the first job starts (or, for --estimate, until it ends), so
     # the 0.3 s or more it needs overlaps with the start-up below.
     busy = BusyWatch()
+    from mlbench.cli.extra_columns import check_columns
+
+    extra = check_columns(columns)
     if mlflow is not None and not settings["estimate"]:
         check_mlflow_option(mlflow or None)  # no MLflow, or a dead server: before any job
     checked = None if resume else to_config(bind((), settings))  # once: api.run_config takes it
@@ -281,10 +285,9 @@ def run_and_report(ctx: click.Context, resume: str | None, quiet: bool, no_repor
         # too.
         start_workers(preload=["mlbench.cli.commands"], plugin_paths=checked[0].plugin_paths)
     from mlbench.cli.live_progress import ConsoleProgress
-    from mlbench.cli.result_tables import check_metrics
     from mlbench.running import api
 
-    progress = ConsoleProgress(quiet=quiet, metrics=check_metrics(metrics), busy=busy,
+    progress = ConsoleProgress(quiet=quiet, extra=extra, busy=busy,
                                table=not as_json, wide=wide)
     if checked is None:
         given = [setting.option for setting in RUN_SETTINGS

@@ -15,6 +15,7 @@ from rich.progress_bar import ProgressBar
 from rich.text import Text
 
 from mlbench.cli.cells import STATUS_STYLE, clock, duration, job_label
+from mlbench.cli.extra_columns import ExtraColumn
 from mlbench.cli.result_tables import print_results
 from mlbench.reporting.tables import DISTURBED_MARK
 from mlbench.results.run import Run
@@ -78,13 +79,13 @@ class JobClock(ProgressColumn):
 
 
 class ConsoleProgress(Progress):
-    def __init__(self, quiet: bool = False, metrics: Sequence[str] = (),
+    def __init__(self, quiet: bool = False, extra: Sequence[ExtraColumn] = (),
                  busy: BusyWatch | None = None, table: bool = True, wide: bool = False) -> None:
         self.quiet = quiet
         self.wide = wide  # one row per job (--wide), not per model
         self.table = table  # False: stdout is kept for another format (--format json)
         self.busy = busy  # said once, as the jobs are about to start (even with --quiet)
-        self.metrics = list(metrics)
+        self.extra = list(extra)  # --columns
         self.err = Console(stderr=True, highlight=False)
         self.live = self.err.is_terminal and not quiet
         self.show_downloads = not quiet
@@ -209,7 +210,7 @@ class ConsoleProgress(Progress):
             return
         run_dir = results.attrs.get("run_dir")
         self.run = Run.open(run_dir, self.warn) if run_dir else None
-        print_results(results, self.run, self.metrics, self.wide)
+        print_results(results, self.run, self.extra, self.wide)
         if self.run is not None:
             results_csv = self.run.folder.results_csv
             self.say(f"mlbench: results in {results_csv} (and .parquet, run.json)")

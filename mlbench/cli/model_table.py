@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import pandas as pd
 from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from mlbench.cli.extra_columns import ExtraColumn
 from mlbench.reporting.document import significant
 from mlbench.reporting.tables import (
     DISTURBED_MARK,
@@ -108,14 +108,14 @@ def model_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def compact_table(frame: pd.DataFrame, title: str, width: int = MAX_WIDTH,
-                  extra: Sequence[tuple[str, str, Callable[[Any], str]]] = ()) -> Table:
+                  extra: Sequence[ExtraColumn] = ()) -> Table:
     """The per-model table in ``width`` columns at most (the terminal's, capped at
-    MAX_WIDTH). ``extra``: (results column, header, format) of columns to add (``--columns``),
-    each a model's mean over its ok jobs."""
+    MAX_WIDTH). ``extra``: the columns ``--columns`` adds, each cell a model's figure over
+    its ok jobs."""
     rows = model_rows(frame)
     ok = ok_rows(frame).assign(label=lambda jobs: model_labels(jobs))
-    means = {column: ok.groupby("label")[column].mean() for column, _, _ in extra
-             if column in ok}
+    figures = {column.header: column.per_model(ok, "label") for column in extra
+               if column.name in ok}
     several = bool((rows["jobs"] > 1).any()) if len(rows) else False
     validation = "validation" in rows and bool(rows["validation"].notna().any())
     trouble = bool((rows["status"] != "ok").any()) if len(rows) else False
@@ -145,8 +145,8 @@ def compact_table(frame: pd.DataFrame, title: str, width: int = MAX_WIDTH,
         ("peak MiB", lambda row: "-" if pd.isna(row.get("peak_mib")) else
          f"{row['peak_mib']:,.0f}"),
     ]
-    for column, header, fmt in extra:
-        columns.append((header, _mean_cell(means.get(column), fmt)))
+    for column in extra:
+        columns.append((column.header, _model_cell(figures.get(column.header))))
     cells = [[cell(row) for _, cell in columns] for _, row in rows.iterrows()]
     limit = min(width, MAX_WIDTH)
     longest = max([len("model")] + [len(str(label)) for label in rows["label"]])
@@ -158,19 +158,25 @@ def compact_table(frame: pd.DataFrame, title: str, width: int = MAX_WIDTH,
             table = _table(title, rows, columns[:shown], [line[:shown] for line in cells],
                            name_width)
             if _width(table) <= limit:
-                return table
+                return _left_out(table, columns[shown:], limit)
         if shown <= 3:  # accuracy, fit, predict (and the model): the least a row says
-            return table
+            return _left_out(table, columns[shown:], limit)
         shown -= 1
 
 
-def _mean_cell(values: pd.Series | None,
-               fmt: Callable[[Any], str]) -> Callable[[pd.Series], str]:
-    """The cell of an extra column: the model's mean over its ok jobs, formatted."""
+def _left_out(table: Table, columns: list[Column], width: int) -> Table:
+    """``table`` with a caption naming the columns that did not fit, if any."""
+    if columns:
+        table.caption = (f"left out to fit {width} columns: "
+                         f"{', '.join(header for header, _ in columns)} (--wide shows each job's)")
+        table.caption_justify = "left"
+    return table
+
+
+def _model_cell(cells: pd.Series | None) -> Callable[[pd.Series], str]:
+    """An extra column's cell for one model's row; "-" where it has none (a failed job)."""
     def cell(row: pd.Series) -> str:
-        if values is None or row["label"] not in values or pd.isna(values[row["label"]]):
-            return "-"
-        return fmt(values[row["label"]])
+        return "-" if cells is None or row["label"] not in cells else str(cells[row["label"]])
     return cell
 
 

@@ -1,5 +1,5 @@
 """A run's results as terminal tables (rich), on stdout: every job, the repeats summed up,
-GPU against CPU; the --metrics columns."""
+GPU against CPU."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from mlbench.cli.cells import STATUS_STYLE, job_label, number
+from mlbench.cli.extra_columns import ExtraColumn
 from mlbench.cli.model_table import MAX_WIDTH, compact_table
-from mlbench.contract.registry import unknown_message
-from mlbench.errors import UsageError
 from mlbench.reporting.document import accuracy_text
 from mlbench.reporting.stats import accuracy_interval
 from mlbench.reporting.tables import (
@@ -38,19 +37,18 @@ from mlbench.results.run import Run
 
 
 def print_results(results: pd.DataFrame, run: Run | None,
-                  metrics: Sequence[str] = (), wide: bool = False) -> None:
+                  extra: Sequence[ExtraColumn] = (), wide: bool = False) -> None:
     """The end of a run on stdout: the results table (one row per model, in the terminal's
     width up to 100 columns; ``wide``: one row per job, every measurement, and the repeats'
     table), what was disturbed, each swept model's chosen setting, the errors whole, the
     Summary (of the saved ``run``) and the GPU speed-ups."""
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 1000)
     if wide:
-        out.print(results_table(results, metrics))
+        out.print(results_table(results, extra))
     else:
         width = min(out.width, MAX_WIDTH) if sys.stdout.isatty() else MAX_WIDTH
         out.print(compact_table(results, f"mlbench results: {dataset_line(results)}", width,
-                                [(name, OPTIONAL_METRICS[name][0], OPTIONAL_METRICS[name][1].format)
-                                 for name in metrics]))
+                                extra))
     flagged = disturbed_note(results)
     if flagged is not None:
         out.print(Text(f"{DISTURBED_MARK} {flagged}", style="yellow"), soft_wrap=True)
@@ -81,24 +79,11 @@ def print_results(results: pd.DataFrame, run: Run | None,
         out.print(speedup_table(speedups))
 
 
-# Results columns the table shows only when asked (--metrics): header and format.
-OPTIONAL_METRICS = {"balanced_accuracy": ("balanced accuracy", "{:.4f}"),
-                    "log_loss": ("log-loss", "{:.4f}")}
-
-
-def check_metrics(text: str | None) -> list[str]:
-    """--metrics' comma-separated names, each one of OPTIONAL_METRICS."""
-    names = [name.strip() for name in (text or "").split(",") if name.strip()]
-    for name in names:
-        if name not in OPTIONAL_METRICS:
-            raise UsageError(unknown_message("metric for --metrics", name, OPTIONAL_METRICS))
-    return list(dict.fromkeys(names))
-
-def results_table(frame: pd.DataFrame, metrics: Sequence[str] = ()) -> Table:
+def results_table(frame: pd.DataFrame, extra: Sequence[ExtraColumn] = ()) -> Table:
     """Best first: models by the mean accuracy of their ok jobs, each model's repeats
     together; then the rest by status. A grid's rows are grouped instead, by model, swept
-    values and training-set size, so each model reads as a curve. ``metrics``: columns of
-    OPTIONAL_METRICS to show after F1."""
+    values and training-set size, so each model reads as a curve. ``extra``: the columns
+    --columns adds, after F1."""
     grid = grid_columns(frame)
     ok = frame["status"] == "ok"
     model_mean = frame["accuracy"].where(ok).groupby(
@@ -113,7 +98,7 @@ def results_table(frame: pd.DataFrame, metrics: Sequence[str] = ()) -> Table:
                ("train_size", "right"), ("repeat", "right"), ("status", "left"),
                ("val. accuracy", "right"), ("test accuracy", "right"),
                ("95% CI (test images)", "right"), ("F1 macro", "right"),
-               *((OPTIONAL_METRICS[name][0], "right") for name in metrics), ("fit s", "right"),
+               *((column.header, "right") for column in extra), ("fit s", "right"),
                ("fit CPU s", "right"), ("to target s", "right"), ("predict s", "right"),
                ("predict images/s", "right"), ("peak MiB", "right"), ("model MiB", "right"),
                ("size MiB", "right")]
@@ -149,7 +134,7 @@ def results_table(frame: pd.DataFrame, metrics: Sequence[str] = ()) -> Table:
         cells += [number(row.accuracy, "{:.4f}"),
                   accuracy_text(*accuracy_interval(row.accuracy, row.test_size)),
                   number(row.f1_macro, "{:.4f}"),
-                  *(number(getattr(row, name), OPTIONAL_METRICS[name][1]) for name in metrics),
+                  *(column.cell(getattr(row, column.name, None)) for column in extra),
                   number(row.fit_seconds, "{:.2f}"), number(row.fit_cpu_seconds, "{:.2f}")]
         if show_target:
             cells.append(number(row.time_to_target_seconds, "{:.2f}"))

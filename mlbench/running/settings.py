@@ -33,6 +33,7 @@ class Setting:
     annotation: str = "Any"  # the keyword argument's type, as the signature shows it
     flag: str = ""  # the long option; "" derives it from the name (train_size: --train-size)
     short: str = ""
+    aliases: tuple[str, ...] = ()  # older long options that still work (not in --help)
     cli_type: type = str  # what the command line's text is parsed into
     metavar: str | None = None
     choices: tuple[str, ...] = ()  # the only values the command line takes
@@ -114,9 +115,9 @@ SETTINGS: tuple[Setting, ...] = (
             instead="mlbench export mlflow RUN_DIR exports a saved run (mlbench.run's "
                     "DataFrame names its folder in attrs['run_dir'])"),
     # A choice of display, not a setting of the run: run.json does not keep it.
-    Setting("metrics", None, "More columns for the printed table, comma-separated: "
-            "balanced_accuracy, log_loss (results.csv and the report always have them).",
-            metavar="NAMES", api=False,
+    Setting("columns", None, "More columns for the printed table, comma-separated: any "
+            "column of results.csv, e.g. balanced_accuracy,log_loss,setup_seconds (each model's "
+            "mean; each job's with --wide).", metavar="NAMES", aliases=("--metrics",), api=False,
             instead="mlbench.run returns every column of results.csv in its DataFrame"),
     Setting("wide", False, "Print one row per job with every measurement (and the repeats' "
             "table) instead of one row per model.", is_flag=True, api=False,
