@@ -38,6 +38,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from mlbench.cli import main
+from mlbench.running.expected import ESTIMATES
 
 # Opt-in: read before the autouse fixture below clears the variable for every test.
 FULL_MNIST = Path(os.environ.get("MLBENCH_DATA_DIR") or "/nonexistent")
@@ -126,6 +127,8 @@ def isolate(monkeypatch: pytest.MonkeyPatch, cache: Path) -> None:
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch: pytest.MonkeyPatch, session_cache: Path) -> None:
     isolate(monkeypatch, session_cache)
+    # The cache's datasets are shared (decoded once); no test sees another's --estimate.
+    (session_cache / ESTIMATES).unlink(missing_ok=True)
 
 
 @pytest.fixture

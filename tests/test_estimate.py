@@ -214,7 +214,8 @@ def test_estimate_prints_a_table_and_writes_nothing(
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "mlbench estimate: digits" in out
-    assert "total: about" in out and "for 4 jobs" in out and "nothing was written" in out
+    assert "total: about" in out and "for 4 jobs" in out and "no run folder was written" in out
+    assert re.search(r"total: about [\d.]+ (s|min) \([\d.]+ ?(s|min)?-[\d.]+ (s|min)\) of job", out)
     linear = next(line for line in out.splitlines() if " linear " in line)
     assert "1,437" in linear and "360" in linear and "n^" in linear
     assert "job range" in out and re.search(r" \d[\d.]*-\d[\d.]* (s|min) ", linear)
@@ -297,3 +298,23 @@ def test_estimate_of_real_models_is_complete_and_consistent(tmp_path: Path) -> N
     assert estimate.loc["svm", "fit_growth"] >= 2
     assert estimate.loc["knn", "predict_growth"] >= 1
     assert estimate["note"].fillna("").eq("").all()
+
+
+def test_a_run_after_its_estimate_expects_the_estimated_times(cli: Cli) -> None:
+    # The estimate is kept (in the cache), so the run it estimated says how long it should
+    # take before any of its jobs has run; the run after that expects the measured times.
+    models = ["-m", "naive-bayes,linear", "-d", "digits"]
+    estimate = cli("run", *models, "--estimate")
+    assert estimate.exit_code == 0, estimate.output
+    assert " naive-bayes " in estimate.stdout and " linear " in estimate.stdout
+
+    first = cli("run", *models)
+    assert first.exit_code == 0, first.output
+    assert "mlbench: about " in first.stderr and " expected (their --estimate)" in first.stderr
+    started = [line for line in first.stderr.splitlines() if ": started" in line]
+    assert len(started) == 2 and all(": started (estimated " in line for line in started)
+
+    second = cli("run", *models)
+    assert " expected (the same jobs in earlier runs)" in second.stderr
+    assert all(": started (took " in line for line in second.stderr.splitlines()
+               if ": started" in line)

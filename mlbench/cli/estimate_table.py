@@ -45,6 +45,9 @@ def print_estimate(estimate: pd.DataFrame) -> None:
     at_once = attrs.get("jobs_at_once", 1)
     wall = f"; about {duration(attrs['wall_seconds'])} with --jobs {at_once}" if (
         at_once > 1) else ""
-    out.print(f"total: about {duration(attrs['total_seconds'])} of job time for "
+    low, high = attrs.get("total_low_seconds"), attrs.get("total_high_seconds")
+    bounds = f" ({duration_range(low, high)})" if low is not None and high is not None else ""
+    out.print(f"total: about {duration(attrs['total_seconds'])}{bounds} of job time for "
               f"{int(estimate['jobs'].sum())} jobs{wall} (this estimate took "
-              f"{duration(attrs['estimate_seconds'])}; nothing was written)", soft_wrap=True)
+              f"{duration(attrs['estimate_seconds'])}; no run folder was written, the "
+              "estimate is kept for the progress of the run)", soft_wrap=True)

@@ -20,7 +20,7 @@ from mlbench.cli.result_tables import print_results
 from mlbench.reporting.tables import DISTURBED_MARK
 from mlbench.results.run import Run
 from mlbench.running.contention import BusyWatch
-from mlbench.running.expected import ExpectedTimes
+from mlbench.running.expected import BEFORE, ESTIMATED, ExpectedTimes
 from mlbench.running.jobs import JobSpec
 from mlbench.running.progress import Progress
 
@@ -44,6 +44,11 @@ def disturbed_text(record: dict[str, Any]) -> str:
     used = "" if others is None else f": other processes used {others:.1f}" + (
         " cores" if cores is None else f" of the {cores} cores")
     return f"; {DISTURBED_MARK} disturbed{used}"
+
+
+def expected_text(basis: str | None, time: str) -> str:
+    """"took 0:38 before" (earlier runs of the job), or "estimated 0:40" (its --estimate)."""
+    return f"estimated {time}" if basis == ESTIMATED else f"took {time} before"
 
 
 class ElapsedBar(BarColumn):
@@ -75,7 +80,7 @@ class JobClock(ProgressColumn):
         done = f"epoch {epoch}{f'/{epochs}' if epochs else ''} done, " if epoch else ""
         if expected is None:
             return Text(f"{done}{elapsed} elapsed")
-        return Text(f"{done}{elapsed}, took {clock(expected)} before")
+        return Text(f"{done}{elapsed}, {expected_text(task.fields.get('basis'), clock(expected))}")
 
 
 class ConsoleProgress(Progress):
@@ -131,10 +136,15 @@ class ConsoleProgress(Progress):
         self.at_once = max(1, jobs_at_once)
         if self.expected is None or not specs:
             return
-        self.waiting = {spec.job_id: self.expected.expect(spec) for spec in specs}
+        expectations = {spec.job_id: self.expected.expectation(spec) for spec in specs}
+        self.waiting = {job: seconds for job, (seconds, _) in expectations.items()}
         left = self.time_left()
         if left is not None:
-            self.say(f"mlbench: about {duration(left)} expected (the same jobs in earlier runs"
+            bases = {basis for _, basis in expectations.values()}
+            source = ("the same jobs in earlier runs" if bases == {BEFORE} else
+                      "their --estimate" if bases == {ESTIMATED} else
+                      "the same jobs in earlier runs, and --estimate for the others")
+            self.say(f"mlbench: about {duration(left)} expected ({source}"
                      f"{f', {self.at_once} at once' if self.at_once > 1 else ''})")
 
     def time_left(self) -> float | None:
@@ -147,17 +157,18 @@ class ConsoleProgress(Progress):
 
     def started(self, spec: JobSpec) -> None:
         label = job_label(spec.model, spec.device, spec.repeat, spec.job_id, spec.variant)
-        expected = self.expected.expect(spec) if self.expected is not None else None
+        expected, basis = (self.expected.expectation(spec) if self.expected is not None
+                           else (None, None))
         # A job keeps the number it started with, so with --jobs 2 its end line says the same.
         self.started_jobs += 1
         self.numbers[spec.job_id] = self.started_jobs
         if self.bar is not None:
             planned = spec.params.get("epochs")  # a CNN's; other models' histories vary
             self.tasks[spec.job_id] = self.bar.add_task(
-                f"  {label}", total=None, expected=expected, epoch=0,
+                f"  {label}", total=None, expected=expected, basis=basis, epoch=0,
                 epochs=planned if isinstance(planned, int) else None)
         else:
-            about = "" if expected is None else f" (took {duration(expected)} before)"
+            about = "" if expected is None else f" ({expected_text(basis, duration(expected))})"
             self.say(f"[{self.started_jobs}/{self.total}] {label}: started{about}")
 
     def epoch(self, spec: JobSpec, epochs: int) -> None:

@@ -21,7 +21,8 @@ noise in small timings). Where the small fits grow more slowly than the model's
 test image, 0 by default) says they must, a fixed cost (thread start-up, input checks) is
 flattening them: they are fitted as fixed + a * n^k instead, k the declared growth, and
 that is extrapolated. A kernel SVM's fit declares 2 and brute-force k-NN's predict 1.
-Nothing is written: no run folder, no results.
+No run folder or results are written; each job's estimate is kept in the cache, where a
+later run's progress finds it (``expected.remember_estimates``).
 
 Each job's estimate comes with a range: every extrapolated part multiplied and divided by
 r^m, r the extrapolation factor (training images / the largest small fit's) and m the error
@@ -49,6 +50,7 @@ from mlbench.results.record import JobRecord
 from mlbench.results.run_config import RunConfig
 from mlbench.running.drive import repeat_seconds
 from mlbench.running.executors import Executor, make_executor
+from mlbench.running.expected import remember_estimates
 from mlbench.running.jobs import JobSpec
 from mlbench.running.planning import job_data, plan, warn_and_load
 from mlbench.running.progress import Progress
@@ -232,10 +234,18 @@ def _estimate(config: RunConfig, registry: Registry, progress: Progress, runner:
         {column: float for column in COLUMNS
          if column.endswith(("_seconds", "_growth")) or column == "extrapolation"})
     total = float(frame["total_seconds"].sum()) if len(frame) else 0.0
-    frame.attrs.update(total_seconds=total, wall_seconds=total / config.jobs,
+    # The total's range: every job at the low (high) end of its own at once, so wider than
+    # it needs to be where the jobs' errors are independent.
+    low, high = ((float((frame[f"job_{end}_seconds"] * frame["jobs"]).sum(min_count=1))
+                  if len(frame) else 0.0) for end in ("low", "high"))
+    frame.attrs.update(total_seconds=total, total_low_seconds=low, total_high_seconds=high,
+                       wall_seconds=total / config.jobs,
                        jobs_at_once=config.jobs, timeout=config.timeout,
                        estimate_seconds=time.perf_counter() - began,
                        dataset=dataset.name)
+    remember_estimates(dataset.name, [(members[0], row["job_seconds"]) for members, row in
+                                      zip(groups.values(), rows, strict=True)
+                                      if pd.notna(row.get("job_seconds"))])
     for row in frame.to_dict("records"):
         if config.timeout is not None and row["job_seconds"] > config.timeout:
             progress.warn(f"{row['model']} on {row['device']}: estimated "

@@ -1,7 +1,9 @@
 """How long a job is expected to take, for the progress display: the same job (dataset,
 model, device, params, training and test images) in the runs beside this one in its output
-folder, or earlier in this run (another repeat, or before a --resume). Without one, nothing
-is promised. (--estimate's small fits would cost seconds of their own per job.)"""
+folder, or earlier in this run (another repeat, or before a --resume); else what the latest
+``--estimate`` of that job said (kept in the cache: ``remember_estimates``). Without either,
+nothing is promised: the small fits of an estimate cost seconds of their own per job, so a
+run never makes them unasked."""
 
 from __future__ import annotations
 
@@ -13,13 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from mlbench.datasets import DataRef
+from mlbench.datasets import DataRef, cache_dir
 from mlbench.errors import UsageError
 from mlbench.results.run import Run
 from mlbench.running.jobs import JobSpec
 
 EARLIER_RUNS = 20  # the newest run folders read: enough history, a bounded start-up cost
+ESTIMATES = "estimates.json"  # in the cache: the latest estimate of each job
+KEPT_ESTIMATES = 1000  # the newest kept: a bounded file
 Key = tuple[str, str, str, str, int, int]
+BEFORE, ESTIMATED = "before", "estimated"  # what an expectation rests on
 
 
 class ExpectedTimes:
@@ -29,6 +34,7 @@ class ExpectedTimes:
     def __init__(self, dataset: str) -> None:
         self.dataset = dataset
         self.seconds: dict[Key, list[float]] = {}
+        self.estimated: dict[Key, float] = {}
 
     @classmethod
     def for_run(cls, run_dir: Path) -> ExpectedTimes:
@@ -45,6 +51,8 @@ class ExpectedTimes:
                 continue  # a damaged or foreign folder promises nothing
             for record in records:
                 expected.add(record)
+        expected.estimated = {tuple(key): seconds
+                              for key, seconds in _read_estimates()}
         return expected
 
     def add(self, record: Mapping[str, Any]) -> None:
@@ -61,11 +69,49 @@ class ExpectedTimes:
             return
 
     def expect(self, spec: JobSpec) -> float | None:
-        """The median time of the same job's earlier runs; None where there is none."""
-        train, test = job_sizes(spec.data)
-        times = self.seconds.get((self.dataset, spec.model, spec.device,
-                                  _canonical(spec.params), train, test))
-        return statistics.median(times) if times else None
+        """The median time of the same job's earlier runs, else its latest estimate; None
+        where there is neither."""
+        return self.expectation(spec)[0]
+
+    def expectation(self, spec: JobSpec) -> tuple[float | None, str | None]:
+        """``expect``'s seconds and what they rest on: BEFORE, ESTIMATED or None."""
+        key = job_key(self.dataset, spec)
+        times = self.seconds.get(key)
+        if times:
+            return statistics.median(times), BEFORE
+        estimated = self.estimated.get(key)
+        return (estimated, ESTIMATED) if estimated is not None else (None, None)
+
+
+def job_key(dataset: str, spec: JobSpec) -> Key:
+    """What makes two jobs the same job, whatever their repeat."""
+    train, test = job_sizes(spec.data)
+    return (dataset, spec.model, spec.device, _canonical(spec.params), train, test)
+
+
+def remember_estimates(dataset: str, estimates: list[tuple[JobSpec, float]]) -> None:
+    """Keeps each job's estimated seconds in the cache for the progress of a later run of
+    it (the newest estimate of a job wins; a cache that cannot be written keeps nothing)."""
+    kept = {json.dumps(key): seconds for key, seconds in _read_estimates()}
+    for spec, seconds in estimates:
+        key = json.dumps(job_key(dataset, spec))
+        kept.pop(key, None)  # re-inserted last: the newest
+        kept[key] = seconds
+    newest = list(kept.items())[-KEPT_ESTIMATES:]
+    try:
+        path = cache_dir() / ESTIMATES
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps([[json.loads(key), seconds] for key, seconds in newest]))
+    except OSError:
+        pass  # a read-only cache: later runs promise less, nothing more is lost
+
+
+def _read_estimates() -> list[tuple[list[Any], float]]:
+    try:
+        entries = json.loads((cache_dir() / ESTIMATES).read_text())
+        return [(list(key), float(seconds)) for key, seconds in entries]
+    except (OSError, ValueError, TypeError):
+        return []  # none yet, or a damaged file: no promise
 
 
 def job_sizes(data: DataRef) -> tuple[int, int]:

@@ -127,8 +127,9 @@ SETTINGS: tuple[Setting, ...] = (
             "stderr).",
             flag="--format", choices=("table", "json"), api=False,
             instead="mlbench.run returns the results table as a DataFrame"),
-    Setting("estimate", False, "Only estimate each job's time from a few small fits; run and "
-            "write nothing.", "bool", is_flag=True),
+    Setting("estimate", False, "Only estimate each job's time from a few small fits; run "
+            "nothing, write no run folder (the estimate is kept for the run's progress).",
+            "bool", is_flag=True),
     Setting("progress", None, "", "bool | Progress | None", cli=False,
             instead="True for the command's display, or a mlbench.running.progress.Progress "
                     "that is told each step"),
