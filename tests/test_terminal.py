@@ -191,8 +191,9 @@ def mlbench_register_models(register):
 def test_running_job_shows_its_clock_and_epochs_moving_then_the_time_expected(
         tmp_path: Path, write_plugin: Callable[[str, str], Path]) -> None:
     """A real `mlbench run` in a tmux pane, of a model whose fit takes three epochs of 1.4 s,
-    twice (two repeats): the first repeat's clock moves between two captures 2.5 s apart and
-    its epochs are counted; the second repeat shows how long the first took."""
+    twice (two repeats): the first repeat's clock moves between two captures 2.5 s apart, its
+    fit phase and epochs are shown and its end line gives the job's time; the second repeat
+    shows how long the first took."""
     plugin = write_plugin("slow", EPOCHS_PLUGIN)
     socket = f"mlbench-test-{os.getpid()}"
     command = (f"{sys.executable} -m mlbench.cli run --plugin {plugin} --models slow "
@@ -206,7 +207,10 @@ def test_running_job_shows_its_clock_and_epochs_moving_then_the_time_expected(
         time.sleep(2.5)
         later = _wait_for_pane(tmux, r"repeat 0 .*?(\d+:\d\d) elapsed")
         assert _seconds(later) >= _seconds(first) + 2, (first, later)
-        _wait_for_pane(tmux, r"repeat 0 .*?epoch [123]/3 done, \d+:\d\d elapsed")
+        # Fit, its own clock and its epochs; the job's clock after them.
+        _wait_for_pane(tmux, r"repeat 0 .*?fit \d+:\d\d, epoch [123]/3 done; \d+:\d\d elapsed")
+        # Its end line: the whole job's time beside fit's and predict's.
+        _wait_for_pane(tmux, r"repeat 0: ok \(.*fit \d+\.\d\d s, predict \d+\.\d\d s; job \d")
         # Repeat 1: the same job, so repeat 0's time (4.2 s and more) is shown.
         _wait_for_pane(tmux, r"repeat 1 .*?\d+:\d\d, took 0:0[4-9] before")
     finally:
@@ -229,3 +233,140 @@ def _wait_for_pane(tmux: list[str], pattern: str, seconds: float = 60) -> str:
 def _seconds(clock: str) -> int:
     minutes, seconds = clock.split(":")
     return int(minutes) * 60 + int(seconds)
+
+
+# -- a job's phases ----------------------------------------------------------------------
+
+
+# Nearest centroid, whose fit and predict each first wait (30 s at most) for a file named
+# after their phase: the test writes it once the run's progress was told of that phase, so
+# every phase is seen however the parent's twice-a-second look falls.
+HANDSHAKE_PLUGIN = """
+import time
+from pathlib import Path
+import numpy as np
+import mlbench
+
+def wait_for(path):
+    deadline = time.monotonic() + 30
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+class Handshake(mlbench.Model):
+    name = "handshake"
+    defaults = {"folder": ""}
+
+    def fit(self, X, y):
+        wait_for(Path(self.params["folder"]) / "fit")
+        X = X.reshape(len(X), -1)
+        self.classes_ = np.unique(y)
+        self.centroids_ = np.stack([X[y == label].mean(axis=0) for label in self.classes_])
+        return self
+
+    def predict(self, X):
+        wait_for(Path(self.params["folder"]) / "predict")
+        X = X.reshape(len(X), -1)
+        distances = ((X[:, None, :] - self.centroids_[None]) ** 2).sum(axis=2)
+        return self.classes_[distances.argmin(axis=1)]
+
+@mlbench.hookimpl
+def mlbench_register_models(register):
+    register(Handshake)
+"""
+
+
+def test_a_running_job_tells_its_phases_in_order_through_the_local_executor(
+        tmp_path: Path, write_plugin: Callable[[str, str], Path]) -> None:
+    import mlbench
+    from mlbench.running.jobs import PHASES, JobSpec, Phase
+    from mlbench.running.progress import Progress
+
+    class Phases(Progress):
+        def __init__(self) -> None:
+            self.told: list[str] = []
+
+        def phase(self, spec: JobSpec, phase: Phase) -> None:
+            self.told.append(phase)
+            (tmp_path / phase).touch()  # lets the model go on
+
+    plugin = write_plugin("handshake", HANDSHAKE_PLUGIN)
+    progress = Phases()
+    frame = mlbench.run(["handshake"], "digits", plugins=[str(plugin)], progress=progress,
+                        params={"handshake": {"folder": str(tmp_path)}},
+                        output_dir=tmp_path / "results").frame
+    assert frame["status"].tolist() == ["ok"] and frame["accuracy"].iloc[0] > 0.8
+    # Finishing (the model's size) is too short to be seen every time.
+    assert progress.told in (["start-up", "fit", "predict"], list(PHASES)), progress.told
+
+
+def test_the_worker_begins_fit_predict_and_finishing_in_order_with_a_real_model() -> None:
+    """In the job's own process every phase is told as it begins, however short."""
+    from mlbench.contract.registry import load_registry
+    from mlbench.datasets import DataRef, LoadRequest, cache_dir
+    from mlbench.results.run_config import RunConfig
+    from mlbench.running import planning
+    from mlbench.running.jobs import Phase
+    from mlbench.running.worker import run_job
+
+    registry = load_registry(())
+    dataset = registry.dataset("digits").loader(LoadRequest(cache_dir()))
+    assert dataset.folder is not None
+    [spec], _ = planning.plan(RunConfig(models=["linear"], dataset="digits"), registry,
+                              DataRef(dataset.folder, dataset.pixel_max))
+    told: list[Phase] = []
+    record, _ = run_job(spec, on_phase=told.append)
+    assert record.status == "ok", record.error
+    assert told == ["fit", "predict", "finishing"]
+
+
+def test_a_running_jobs_line_shows_its_phase_with_its_own_clock(tmp_path: Path) -> None:
+    """The live bar's text as ConsoleProgress is told a job's start, phases and epochs, on a
+    clock the test moves."""
+    from rich.progress import Progress as LiveBar
+
+    from mlbench.cli.live_progress import ConsoleProgress, JobClock
+    from mlbench.datasets import DataRef
+    from mlbench.running.jobs import JobSpec
+
+    now = [100.0]
+    shown = ConsoleProgress()
+    shown.bar = LiveBar(JobClock(), get_time=lambda: now[0], disable=True)
+    spec = JobSpec(job_id="torch-cnn-cpu-r0", model="torch-cnn", plugin="cnn", device="cpu",
+                   repeat=0, seed=0, params={"epochs": 5}, data=DataRef(tmp_path, 255.0))
+
+    def line(at: float) -> str:
+        now[0] = at
+        [task] = shown.bar.tasks  # type: ignore[union-attr]
+        return JobClock().render(task).plain
+
+    shown.started(spec)
+    assert line(100) == "0:00 elapsed"  # no phase told (the Dask executor): the job's clock
+    shown.phase(spec, "start-up")
+    assert line(124) == "start-up 0:24 elapsed"  # start-up's clock is the job's
+    now[0] = 127
+    shown.phase(spec, "fit")
+    assert line(131) == "fit 0:04; 0:31 elapsed"
+    shown.epoch(spec, 1)
+    assert line(132.5) == "fit 0:05, epoch 1/5 done; 0:32 elapsed"
+    now[0] = 137
+    shown.phase(spec, "predict")  # the epochs were fit's
+    assert line(138) == "predict 0:01; 0:38 elapsed"
+    shown.bar.update(shown.tasks[spec.job_id], expected=38.4)  # as an earlier run took
+    assert line(139) == "predict 0:02; 0:39, took 0:38 before"
+
+
+def test_the_end_line_says_the_jobs_time_and_a_start_up_that_took_much_of_it() -> None:
+    from mlbench.cli.live_progress import outcome_text
+
+    cnn = {"status": "ok", "accuracy": 0.9861, "fit_seconds": 9.91, "predict_seconds": 0.52,
+           "job_seconds": 38.2, "setup_seconds": 27.1}
+    assert outcome_text(cnn) == (
+        "test accuracy 0.9861, fit 9.91 s, predict 0.52 s; job 38 s (start-up 27 s)")
+    # A start-up under 1 s, or under a fifth of the job, is not worth the words.
+    assert outcome_text({**cnn, "job_seconds": 4.5, "setup_seconds": 0.9}).endswith(
+        "predict 0.52 s; job 4.5 s")
+    assert outcome_text({**cnn, "setup_seconds": 7.0}).endswith("predict 0.52 s; job 38 s")
+    assert outcome_text({**cnn, "setup_seconds": None}).endswith("predict 0.52 s; job 38 s")
+    # Nor is a job under a second, nor a record from before job_seconds: as they were.
+    for short in ({**cnn, "job_seconds": 0.6, "setup_seconds": 0.5}, {**cnn, "job_seconds": None}):
+        assert outcome_text(short).endswith("predict 0.52 s"), short

@@ -21,7 +21,7 @@ from mlbench.reporting.tables import DISTURBED_MARK
 from mlbench.results.run import Run
 from mlbench.running.contention import BusyWatch
 from mlbench.running.expected import BEFORE, ESTIMATED, ExpectedTimes
-from mlbench.running.jobs import JobSpec
+from mlbench.running.jobs import JobSpec, Phase
 from mlbench.running.progress import Progress
 
 
@@ -31,8 +31,23 @@ def outcome_text(record: dict[str, Any]) -> str:
         validation = "" if held_out is None else f"validation accuracy {held_out:.4f}, "
         return (f"{validation}test accuracy {record['accuracy']:.4f}, fit "
                 f"{record['fit_seconds']:.2f} s, predict {record['predict_seconds']:.2f} s"
-                f"{disturbed_text(record)}")
+                f"{job_text(record)}{disturbed_text(record)}")
     return str(record.get("error") or "").strip().split("\n")[0]
+
+
+SHOWN_SECONDS = 1.0  # a job's time, and its start-up's, said from this long on
+STARTUP_SHARE = 0.2  # start-up said where it took this share of the job too
+
+
+def job_text(record: dict[str, Any]) -> str:
+    """"; job 38 s (start-up 27 s)": the whole job's time, which the live clock showed, with
+    its start-up (``setup_seconds``) where that explains much of it; "" for a job under a
+    second (fit and predict say enough) or a record from before job_seconds."""
+    job, setup = record.get("job_seconds"), record.get("setup_seconds") or 0.0
+    if job is None or job < SHOWN_SECONDS:
+        return ""
+    large = setup >= max(SHOWN_SECONDS, STARTUP_SHARE * job)
+    return f"; job {duration(job)}" + (f" (start-up {duration(setup)})" if large else "")
 
 
 def disturbed_text(record: dict[str, Any]) -> str:
@@ -67,20 +82,28 @@ class ElapsedBar(BarColumn):
 
 
 class JobClock(ProgressColumn):
-    """The whole run: jobs done of all, and its time. A job: its elapsed time, and how long
-    the same job took before, where it ran before. Read from each task's own clock at every
-    refresh, so it moves while a worker is busy."""
+    """The whole run: jobs done of all, and its time. A job: its phase and that phase's time
+    (``fit 0:05, epoch 1/5 done``; start-up's time is the job's), its elapsed time, and how
+    long the same job took before, where it ran before. Read from each task's own clock at
+    every refresh, so it moves while a worker is busy."""
 
     def render(self, task: Task) -> Text:
         elapsed = clock(task.elapsed)
         if "expected" not in task.fields:  # the run's own line
             return Text(f"{int(task.completed)}/{int(task.total or 0)} jobs, {elapsed}")
-        expected, epoch, epochs = (task.fields.get(name)
-                                   for name in ("expected", "epoch", "epochs"))
-        done = f"epoch {epoch}{f'/{epochs}' if epochs else ''} done, " if epoch else ""
-        if expected is None:
-            return Text(f"{done}{elapsed} elapsed")
-        return Text(f"{done}{elapsed}, {expected_text(task.fields.get('basis'), clock(expected))}")
+        expected, epoch, epochs, phase = (
+            task.fields.get(name) for name in ("expected", "epoch", "epochs", "phase"))
+        job = f"{elapsed} elapsed" if expected is None else (
+            f"{elapsed}, {expected_text(task.fields.get('basis'), clock(expected))}")
+        if phase == "start-up":
+            return Text(f"{phase} {job}")
+        since = task.fields.get("since", task.start_time)  # when the phase began
+        step = "" if phase is None else f"{phase} {clock(task.get_time() - (since or 0.0))}"
+        done = ""
+        if epoch and phase in (None, "fit"):  # the epochs are fit's: not said after it
+            done = f"epoch {epoch}{f'/{epochs}' if epochs else ''} done"
+        told = ", ".join(part for part in (step, done) if part)
+        return Text(f"{told}; {job}" if told else job)
 
 
 class ConsoleProgress(Progress):
@@ -172,9 +195,17 @@ class ConsoleProgress(Progress):
             self.say(f"[{self.started_jobs}/{self.total}] {label}: started{about}")
 
     def epoch(self, spec: JobSpec, epochs: int) -> None:
+        self.show(spec, epoch=epochs)
+
+    def phase(self, spec: JobSpec, phase: Phase) -> None:
+        if self.bar is not None:
+            self.show(spec, phase=phase, since=self.bar.get_time())
+
+    def show(self, spec: JobSpec, **fields: Any) -> None:
+        """On the live bar only: a log keeps one line per job started and ended."""
         task = self.tasks.get(spec.job_id)
         if self.bar is not None and task is not None:
-            self.bar.update(task, epoch=epochs)
+            self.bar.update(task, **fields)
 
     def finished(self, record: dict[str, Any]) -> None:
         self.done += 1

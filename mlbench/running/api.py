@@ -190,7 +190,7 @@ def _run_jobs(
         finish(None, record, {})
     try:
         runner.execute(todo, on_start=progress.started, on_finish=finish,
-                       on_epoch=progress.epoch)
+                       on_epoch=progress.epoch, on_phase=progress.phase)
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (errors.Terminated)
         folder.write_table()  # the table matches jobs/ even if the signal came mid-save
         progress.interrupted(folder.path)

@@ -36,7 +36,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from mlbench.datasets import ARRAYS, MANIFEST, cache_dir, sha256_file
 from mlbench.errors import UsageError
 from mlbench.results.record import JobRecord
-from mlbench.running.jobs import JobSpec, OnEpoch, OnFinish, OnStart, Outcome
+from mlbench.running.jobs import JobSpec, OnEpoch, OnFinish, OnPhase, OnStart, Outcome
 from mlbench.running.local_executor import execute, start_workers
 
 CONNECT_SECONDS = 10  # to reach an existing scheduler, and for it to have a worker
@@ -97,7 +97,8 @@ class DaskExecutor:
                                                   plugin_paths=self.plugin_paths))
 
     def execute(self, specs: Sequence[JobSpec], on_start: OnStart, on_finish: OnFinish,
-                on_epoch: OnEpoch | None = None) -> None:  # a Dask task reports no epochs
+                on_epoch: OnEpoch | None = None,
+                on_phase: OnPhase | None = None) -> None:  # a Dask task reports neither
         if not specs:
             return
         if self.client is None:

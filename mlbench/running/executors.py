@@ -12,7 +12,7 @@ from typing import Protocol
 
 from mlbench.errors import UsageError
 from mlbench.results.run_config import RunConfig
-from mlbench.running.jobs import JobSpec, OnEpoch, OnFinish, OnStart
+from mlbench.running.jobs import JobSpec, OnEpoch, OnFinish, OnPhase, OnStart
 from mlbench.running.local_executor import MAIN_GUARD, LocalExecutor
 
 EXECUTORS = ("local", "dask")
@@ -29,10 +29,11 @@ class Executor(Protocol):
         """Begin starting workers; called before the dataset loads, so the two overlap."""
 
     def execute(self, specs: Sequence[JobSpec], on_start: OnStart, on_finish: OnFinish,
-                on_epoch: OnEpoch | None = None) -> None:
+                on_epoch: OnEpoch | None = None, on_phase: OnPhase | None = None) -> None:
         """Run every spec, calling ``on_start`` as each is handed to a worker and
         ``on_finish`` as each ends, whatever its status; ``on_epoch`` as a running job's
-        model ends an epoch, where the executor can tell (local: yes; Dask: no)."""
+        model ends an epoch and ``on_phase`` as the job begins a phase (``jobs.PHASES``),
+        where the executor can tell (local: yes; Dask: no)."""
 
     def close(self) -> None:
         """Stop every worker this executor started (also after an error or Ctrl-C)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -45,3 +45,9 @@ Outcome = tuple[JobRecord, dict[str, np.ndarray]]
 OnStart = Callable[[JobSpec], None]
 OnFinish = Callable[[JobSpec, JobRecord, dict[str, np.ndarray]], None]
 OnEpoch = Callable[[JobSpec, int], None]  # a running job's model finished its nth epoch
+# Where a running job's time goes, in order: start-up (the process, data, model and framework
+# start-up), fit, predict (the test set, its probabilities, the validation set), finishing
+# (the model's size, the results sent back).
+Phase = Literal["start-up", "fit", "predict", "finishing"]
+PHASES: tuple[Phase, ...] = get_args(Phase)
+OnPhase = Callable[[JobSpec, Phase], None]  # a running job began a phase

@@ -28,7 +28,16 @@ from pebble import ProcessExpired, ProcessPool
 from mlbench.errors import UsageError
 from mlbench.results.record import JobRecord
 from mlbench.running.job_plugins import told_to_server
-from mlbench.running.jobs import JobSpec, OnEpoch, OnFinish, OnStart, Outcome
+from mlbench.running.jobs import (
+    PHASES,
+    JobSpec,
+    OnEpoch,
+    OnFinish,
+    OnPhase,
+    OnStart,
+    Outcome,
+    Phase,
+)
 
 # Set only while the forkserver starts (see start_workers), then taken out of each job's
 # environment, so that what a job runs itself sees the user's environment.
@@ -50,14 +59,14 @@ class LocalExecutor:
         start_workers(plugin_paths=self.plugin_paths)
 
     def execute(self, specs: Sequence[JobSpec], on_start: OnStart, on_finish: OnFinish,
-                on_epoch: OnEpoch | None = None) -> None:
+                on_epoch: OnEpoch | None = None, on_phase: OnPhase | None = None) -> None:
         host = socket.gethostname()
 
         def finish(spec: JobSpec, record: JobRecord, arrays: dict[str, np.ndarray]) -> None:
             on_finish(spec, record.ran_on(self.name, host), arrays)
 
         execute(specs, jobs=self.jobs, timeout=self.timeout, on_start=on_start,
-                on_finish=finish, on_epoch=on_epoch)
+                on_finish=finish, on_epoch=on_epoch, on_phase=on_phase)
 
     def close(self) -> None:
         """Nothing outlives ``execute``: its pool is stopped when it returns."""
@@ -72,9 +81,12 @@ def execute(
     on_start: Callable[[JobSpec], None] = lambda spec: None,
     on_finish: OnFinish,
     on_epoch: OnEpoch | None = None,
+    on_phase: OnPhase | None = None,
 ) -> None:
     """Run every spec, at most ``jobs`` at a time, calling ``on_finish`` as each ends (and
-    ``on_epoch`` as a running job's model ends an epoch, looked at twice a second).
+    ``on_epoch`` as a running job's model ends an epoch, ``on_phase`` as it begins a phase:
+    start-up as it is handed over, the others looked at twice a second, so a phase shorter
+    than that may go untold).
 
     Jobs are handed to the pool only when a slot is free, so a job's timeout and the
     progress display both start when the job really starts.
@@ -84,32 +96,33 @@ def execute(
         return
     context = start_workers()
     groups = JobGroups(context)
-    # Each job's epochs so far, one slot per job: plain shared integers, no lock, so a job
-    # killed mid-write cannot leave a lock held that would stop the next job.
-    epochs = context.RawArray("i", len(pending))
+    epochs, phases = JobSlots(context, len(pending)), JobSlots(context, len(pending))
     slots = {spec.job_id: slot for slot, spec in enumerate(pending)}
-    seen: dict[str, int] = {}
     pool = ProcessPool(max_workers=jobs, max_tasks=1, context=context,
                        initializer=_prepare_job_process,
-                       initargs=(groups.announcements, epochs))
+                       initargs=(groups.announcements, epochs.values, phases.values))
     running: dict[Future[Outcome], JobSpec] = {}
     try:
         while pending or running:
             while pending and len(running) < jobs:
                 spec = pending.pop(0)
                 on_start(spec)
+                if on_phase is not None:
+                    on_phase(spec, PHASES[0])
                 try:
                     running[pool.schedule(run_job, args=(spec, slots[spec.job_id]),
                                           timeout=timeout)] = spec
                 except RuntimeError as error:  # pebble's pool broke (see outcome)
                     raise pool_failure(error) from error
-            done, _ = wait(running, timeout=None if on_epoch is None else 0.5,
+            watched = on_epoch is not None or on_phase is not None
+            done, _ = wait(running, timeout=0.5 if watched else None,
                            return_when=FIRST_COMPLETED)
             for spec in running.values():
-                count = epochs[slots[spec.job_id]]
-                if on_epoch is not None and count != seen.get(spec.job_id, 0):
-                    seen[spec.job_id] = count
+                slot = slots[spec.job_id]
+                if on_epoch is not None and (count := epochs.changed(slot)) is not None:
                     on_epoch(spec, count)
+                if on_phase is not None and (phase := phases.changed(slot)) is not None:
+                    on_phase(spec, PHASES[phase])
             for future in done:
                 spec = running.pop(future)
                 # A job that timed out or crashed ends with every process it started.
@@ -122,6 +135,24 @@ def execute(
         for spec in running.values():
             groups.end(spec.job_id, kill=True)
         pool.join()
+
+
+class JobSlots:
+    """One number per job that its process sets and the parent reads (its epochs so far, its
+    phase): plain shared integers, no lock, so a job killed mid-write cannot leave a lock
+    held that would stop the next job. Each starts at 0, which the parent knows already."""
+
+    def __init__(self, context: Any, size: int) -> None:
+        self.values = context.RawArray("i", size)
+        self.told = [0] * size
+
+    def changed(self, slot: int) -> int | None:
+        """The slot's number if it changed since the last call, else None."""
+        value = int(self.values[slot])
+        if value == self.told[slot]:
+            return None
+        self.told[slot] = value
+        return value
 
 
 class JobGroups:
@@ -151,6 +182,7 @@ class JobGroups:
 
 _announcements: Any = None  # in a job process: where it announces its process id
 _epochs: Any = None  # in a job process: the shared epoch counts, one slot per job
+_phases: Any = None  # in a job process: the shared phases (index in PHASES), one slot per job
 
 
 def start_workers(preload: Sequence[str] = (), plugin_paths: Sequence[str] = ()) -> Any:
@@ -195,14 +227,17 @@ def run_job(spec: JobSpec, slot: int | None = None) -> Outcome:
     # never pays for importing scikit-learn.
     from mlbench.running.worker import run_job as run_in_worker
 
-    on_epoch = None
-    if _epochs is not None and slot is not None:
-        epochs = _epochs
+    on_epoch = on_phase = None
+    if _epochs is not None and slot is not None:  # set with _phases
+        epochs, phases = _epochs, _phases
 
         def on_epoch(count: int) -> None:
             epochs[slot] = count
 
-    return run_in_worker(spec, on_epoch)
+        def on_phase(phase: Phase) -> None:
+            phases[slot] = PHASES.index(phase)
+
+    return run_in_worker(spec, on_epoch, on_phase)
 
 
 def outcome(future: Future[Outcome], spec: JobSpec, timeout: float | None) -> Outcome:
@@ -234,15 +269,15 @@ def describe_exit(exitcode: int | None) -> str:
     return f"worker process exited with code {exitcode}"
 
 
-def _prepare_job_process(announcements: Any, epochs: Any = None) -> None:
+def _prepare_job_process(announcements: Any, epochs: Any, phases: Any) -> None:
     """Run in each job process before its job."""
-    global _announcements, _epochs
+    global _announcements, _epochs, _phases
     # Ctrl-C reaches the whole process group; the parent alone decides what to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if os.environ.pop(SAFE_PATH_ADDED, None):
         os.environ.pop(SAFE_PATH, None)
     os.setpgid(0, 0)  # see JobGroups
-    _announcements, _epochs = announcements, epochs
+    _announcements, _epochs, _phases = announcements, epochs, phases
     _die_with_parent()
 
 

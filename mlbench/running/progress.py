@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from mlbench.running.jobs import JobSpec
+from mlbench.running.jobs import JobSpec, Phase
 
 
 class Progress:
@@ -30,6 +30,11 @@ class Progress:
     def epoch(self, spec: JobSpec, epochs: int) -> None:
         """A running job's model has ended ``epochs`` epochs (models that keep a history_,
         local executor only)."""
+
+    def phase(self, spec: JobSpec, phase: Phase) -> None:
+        """A running job began ``phase``: start-up as it is handed to a worker, then fit,
+        predict and finishing (``jobs.PHASES``), each seen within half a second, so a shorter
+        one may go untold (local executor only)."""
 
     def finished(self, record: dict[str, Any]) -> None:
         """A job ended (any status) and its record is saved."""

@@ -33,16 +33,18 @@ from mlbench.running import contention
 from mlbench.running.drive import Driver
 from mlbench.running.environment import cpu_model
 from mlbench.running.job_plugins import registry_for
-from mlbench.running.jobs import JobSpec, Outcome
+from mlbench.running.jobs import JobSpec, Outcome, Phase
 
 PROBABILITY_SAMPLE = 500  # evenly spaced test images whose probabilities are kept
 PROBABILITY_WRONG = 2000  # at most this many misclassified images' probabilities
 LOG_LOSS_FLOOR = 1e-15  # a probability of 0 for the true class costs -log(1e-15) = 34.5
 
 
-def run_job(spec: JobSpec, on_epoch: Callable[[int], None] | None = None) -> Outcome:
+def run_job(spec: JobSpec, on_epoch: Callable[[int], None] | None = None,
+            on_phase: Callable[[Phase], None] | None = None) -> Outcome:
     """Run one job; returns its record and the arrays of its predictions. ``on_epoch`` is
-    told the epochs the model's ``history_`` has ended, as it grows during fit."""
+    told the epochs the model's ``history_`` has ended, as it grows during fit; ``on_phase``
+    each phase after start-up (``jobs.PHASES``) as it begins."""
     record = JobRecord.of(spec)
     record.worker_pid = os.getpid()
     record.started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -57,7 +59,7 @@ def run_job(spec: JobSpec, on_epoch: Callable[[int], None] | None = None) -> Out
             limits = {} if spec.threads is None else {"limits": spec.threads}
             with threadpoolctl.threadpool_limits(**limits):
                 record.threads = _blas_threads()
-                arrays = _measure(spec, record, memory, on_epoch)
+                arrays = _measure(spec, record, memory, on_epoch, on_phase)
             record = JobRecord.ok(record)
         except SkipJob as reason:
             record = JobRecord.skipped(record, str(reason))
@@ -120,9 +122,11 @@ def _status_mb(key: str) -> float | None:
 
 
 def _measure(spec: JobSpec, record: JobRecord, memory: ModelMemory,
-             on_epoch: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+             on_epoch: Callable[[int], None] | None = None,
+             on_phase: Callable[[Phase], None] | None = None) -> dict[str, np.ndarray]:
     """Drive the model through its steps, filling in ``record`` as each step ends (a job
     that fails keeps what was measured before); returns the predictions."""
+    begin: Callable[[Phase], None] = on_phase or (lambda phase: None)
     registry = registry_for(spec.plugin_paths)  # discovered once, in the workers' server
     entry = registry.models.get(spec.model)
     if entry is None or entry.plugin != spec.plugin:
@@ -143,6 +147,7 @@ def _measure(spec: JobSpec, record: JobRecord, memory: ModelMemory,
     # What the machine gave the job while fit ran, and from there through its last reported
     # time (predict_proba): each time is judged by its own window.
     window = contention.sample()
+    begin("fit")
     with watch_epochs(driver.model, on_epoch):
         fitted = driver.fit(x_train, y_train, eval_set=(x_test, y_test))
     record.fit_seconds, record.fit_cpu_seconds = fitted.seconds, fitted.cpu_seconds
@@ -153,6 +158,7 @@ def _measure(spec: JobSpec, record: JobRecord, memory: ModelMemory,
     train_seconds = fitted.seconds if last_total is None else last_total
     record.train_throughput = len(x_train) * (record.epochs or 1) / max(train_seconds, 1e-9)
 
+    begin("predict")
     # Timed over repeated calls where one is short (drive.timed_calls); the first call's
     # labels (and probabilities) are the ones scored.
     classes = np.unique(y_train)
@@ -203,6 +209,7 @@ def _measure(spec: JobSpec, record: JobRecord, memory: ModelMemory,
         guessed, _ = driver.predict(x_validation, classes)
         record.validation_size = len(y_validation)
         record.validation_accuracy = float(np.mean(guessed == y_validation))
+    begin("finishing")
     record.model_size_bytes = driver.size_bytes()
     record.device_name = cpu_model() if spec.device == "cpu" else None
     info = driver.runtime_info()
