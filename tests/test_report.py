@@ -452,6 +452,65 @@ def test_a_target_never_reached_is_empty_not_zero(cli: Cli, tmp_path: Path) -> N
     assert "to target s" in report and "first reached 0.999" in report
 
 
+WOBBLY = """
+import mlbench
+import numpy as np
+
+
+class Wobbly(mlbench.Model):
+    \"\"\"A history with known times (1 s per evaluation, two a epoch) whose seeds differ: the
+    first reaches 0.99 at 2 s and ends above it, the second reaches it at 3 s and ends below,
+    the third never reaches it.\"\"\"
+
+    name = "wobbly"
+
+    def fit(self, X, y):
+        self.label_ = int(np.bincount(y).argmax())
+        accuracies = [(0.95, 0.991, 0.993, 0.995), (0.95, 0.97, 0.992, 0.985),
+                      (0.95, 0.96, 0.97, 0.98)][self.seed % 3]
+        self.history_ = [{"epoch": (n + 1) / 2, "loss": 1.0, "test_accuracy": accuracy,
+                          "epoch_seconds": 1.0} for n, accuracy in enumerate(accuracies)]
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.label_)
+
+
+@mlbench.hookimpl
+def mlbench_register_models(register):
+    register(Wobbly)
+"""
+
+
+def test_time_to_target_says_how_many_runs_reached_it(cli: Cli, tmp_path: Path) -> None:
+    # Three seeds: reached and ended above, reached and fell back, never reached.
+    plugin = tmp_path / "wobbly.py"
+    plugin.write_text(WOBBLY)
+    result = cli("run", "--plugin", str(plugin), "-m", "wobbly,knn", "-d", "digits",
+                 "--repeats", "3", report=True)
+    assert result.exit_code == 0, result.output
+    run = only_run(tmp_path)
+    table = pd.read_csv(run / "results.csv").sort_values("repeat")
+    wobbly = table[table["model"] == "wobbly"]
+    assert wobbly["time_to_target_seconds"].tolist()[:2] == [2.0, 3.0]
+    assert wobbly["time_to_target_seconds"].isna().tolist() == [False, False, True]
+    assert wobbly["test_evaluations"].tolist() == [4, 4, 4]
+    assert table[table["model"] == "knn"]["test_evaluations"].isna().all()
+    # The terminal: the geometric mean of 2 and 3 s over the two that reached it.
+    line = next(line for line in result.stdout.splitlines() if line.strip().startswith("wobbly"))
+    assert "2.45 (2/3, 1/3)" in line
+    assert "to 0.99 s: training seconds until test accuracy first reached the target" in (
+        result.stdout)
+    # The report's per-model table, and its chart of every run against time.
+    report = (run / "report.md").read_text()
+    assert "2.45 (2/3 reached; 1/3 ended above)" in report
+    assert "charts/to_target.png" in report
+    curves = tables.target_curves(Run.open(run))
+    assert curves is not None and curves["job_id"].nunique() == 3
+    assert sorted(curves.groupby("repeat")["cumulative_train_seconds"].max()) == [4.0] * 3
+    assert_valid_png(run / "charts" / "to_target.png")
+
+
 HOARDER = """
 import mlbench
 import numpy as np

@@ -19,6 +19,7 @@ from rich.text import Text
 
 from mlbench.cli.extra_columns import ExtraColumn
 from mlbench.reporting.document import significant
+from mlbench.reporting.stats import geometric_mean
 from mlbench.reporting.tables import (
     DISTURBED_MARK,
     accuracy_per_model,
@@ -28,6 +29,7 @@ from mlbench.reporting.tables import (
     ok_rows,
     speed_table,
     sweep_selection,
+    target_reach,
 )
 
 MAX_WIDTH = 100  # the table's width at most, whatever the terminal's
@@ -142,6 +144,8 @@ def compact_table(frame: pd.DataFrame, title: str, width: int = MAX_WIDTH,
          accuracy_cell(row["mean"], row["test_low"], row["test_high"])),
         ("fit s", timed("fit_center")),
         ("predict s", timed("predict_center")),
+        *([(target_header(frame), to_target_cell(ok))] if ok["target_accuracy"].notna().any()
+          else []),
         ("peak MiB", lambda row: "-" if pd.isna(row.get("peak_mib")) else
          f"{row['peak_mib']:,.0f}"),
     ]
@@ -162,6 +166,34 @@ def compact_table(frame: pd.DataFrame, title: str, width: int = MAX_WIDTH,
         if shown <= 3:  # accuracy, fit, predict (and the model): the least a row says
             return _left_out(table, columns[shown:], limit)
         shown -= 1
+
+
+def target_header(frame: pd.DataFrame) -> str:
+    """"to 0.99 s": the column of the time to target (every target of the run)."""
+    targets = sorted(frame["target_accuracy"].dropna().unique())
+    return f"to {' / '.join(f'{target:g}' for target in targets)} s"
+
+
+def to_target_cell(ok: pd.DataFrame) -> Callable[[pd.Series], str]:
+    """"3.91 (5/5, 4/5)": a model's time to target (geometric mean over the runs that
+    reached it), how many of its runs reached it and how many ended at or above it; "-"
+    for a model without a history."""
+    reach = target_reach(ok, "label")
+    times = ok.groupby("label")["time_to_target_seconds"].agg(geometric_mean)
+
+    def cell(row: pd.Series) -> str:
+        if row["status"] != "ok" or row["label"] not in reach.index:
+            return "-"
+        counts, runs = reach.loc[row["label"]], reach.loc[row["label"], "runs"]
+        time = times.get(row["label"], math.nan)
+        shown = "never" if pd.isna(time) else seconds_cell(time)
+        return f"{shown} ({counts['reached']}/{runs}, {counts['ended']}/{runs})"
+    return cell
+
+
+TARGET_NOTE = ("{header}: training seconds until test accuracy first reached the target "
+               "(geometric mean over the runs that did), then how many runs reached it and how "
+               "many ended at or above it.")
 
 
 def _left_out(table: Table, columns: list[Column], width: int) -> Table:

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from mlbench.cli.cells import STATUS_STYLE, job_label, number
 from mlbench.cli.extra_columns import ExtraColumn
-from mlbench.cli.model_table import MAX_WIDTH, compact_table
+from mlbench.cli.model_table import MAX_WIDTH, TARGET_NOTE, compact_table, target_header
 from mlbench.reporting.document import accuracy_text
 from mlbench.reporting.stats import accuracy_interval
 from mlbench.reporting.tables import (
@@ -49,6 +49,8 @@ def print_results(results: pd.DataFrame, run: Run | None,
         width = min(out.width, MAX_WIDTH) if sys.stdout.isatty() else MAX_WIDTH
         out.print(compact_table(results, f"mlbench results: {dataset_line(results)}", width,
                                 extra))
+        if ok_rows(results)["target_accuracy"].notna().any():
+            out.print(Text(TARGET_NOTE.format(header=target_header(results))), soft_wrap=True)
     flagged = disturbed_note(results)
     if flagged is not None:
         out.print(Text(f"{DISTURBED_MARK} {flagged}", style="yellow"), soft_wrap=True)

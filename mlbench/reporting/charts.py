@@ -459,6 +459,46 @@ def learning_curves_chart(data: pd.DataFrame, path: Path,
     return figure
 
 
+def target_chart(data: pd.DataFrame, path: Path, palette: Palette | None = None) -> plt.Figure:
+    """``tables.target_curves``: test accuracy against cumulative training time, one thin
+    line per run (seed), the model's colour (a second setting of the same model dashed), the
+    target as a grey line and a cross where each run first reached it."""
+    colours = _colours(data, palette)
+    figure, axes = plt.subplots(figsize=(9, 4))
+    styles: dict[str, list[str]] = {}  # each model's settings, in order: solid, dashed, ...
+    for (label, _), run in data.groupby(["label", "repeat"], sort=True):
+        model = str(run["model"].iloc[0])
+        settings = styles.setdefault(model, [])
+        if label not in settings:
+            settings.append(str(label))
+        style = ("-", "--", ":", "-.")[settings.index(str(label)) % 4]
+        first = run["repeat"].iloc[0] == data.loc[data["label"] == label, "repeat"].min()
+        axes.plot(run["cumulative_train_seconds"], run["test_accuracy"], style, marker=".",
+                  linewidth=1, markersize=4, color=colours.get(model), alpha=0.85,
+                  label=label if first else None)
+        reached = run["time_to_target_seconds"].iloc[0]
+        if pd.notna(reached):
+            axes.plot([reached], [run["target_accuracy"].iloc[0]], "x", markersize=7,
+                      color=colours.get(model))
+    for target in sorted(data["target_accuracy"].unique()):
+        axes.axhline(target, color="#59636e", linestyle="--", linewidth=1)
+        axes.annotate(f"target {target:g}", (1, target), xycoords=("axes fraction", "data"),
+                      xytext=(-4, 3), textcoords="offset points", ha="right", fontsize=8,
+                      color="#59636e")
+    # The view around the target: where the runs cross it, not their first steep climb;
+    # the target always in view, and the runs' best stretch even where they fall short.
+    best, worst = float(data["test_accuracy"].max()), float(data["test_accuracy"].min())
+    targets = data["target_accuracy"]
+    axes.set_ylim(min(max(float(targets.min()) - 0.03, worst - 0.002), best - 0.02),
+                  min(1.0, max(best + 0.003, float(targets.max()) + 0.005)))
+    axes.set_xlim(left=0)
+    axes.set(xlabel="cumulative training time (s; evaluation left out)",
+             ylabel="test accuracy")
+    axes.legend(fontsize=8, loc="lower right")
+    save_figure(figure, path)
+    return figure
+
+
 def _show_digit(axes: plt.Axes, image: np.ndarray, pixel_max: float, title: str) -> None:
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]

@@ -347,8 +347,10 @@ def _memory_note(ok: pd.DataFrame) -> str:
     note = ""
     if targets:
         note = (f" To target s: training seconds until test accuracy first reached "
-                f"{' / '.join(f'{t:g}' for t in targets)} (per-epoch history; empty where it "
-                f"never did).")
+                f"{' / '.join(f'{t:g}' for t in targets)} (measured during training, "
+                "evaluation time left out: test_evaluations in results.csv says how often), "
+                "the geometric mean over the runs that reached it (\"never\" where none "
+                "did); then how many runs reached it, and how many ended at or above it.")
     return note + (" Peak MiB: the worker process's peak; model MiB: the part above its level "
                    "once the data were loaded; size MiB: the fitted model's size.")
 
@@ -504,6 +506,11 @@ def chart_sections(frame: pd.DataFrame, run: Run, folder: ReportFolder) -> list[
             ("learning_curves.png", "Learning curves: test accuracy and loss per epoch, and "
                                     "test accuracy against training time.",
              tables.learning_curves(run), coloured(charts.learning_curves_chart)),
+            ("to_target.png", "Time to target: test accuracy against training time for every "
+                              "run (seed) of each model with a per-epoch history, the target "
+                              "as a dashed line, a cross where each run first reached it "
+                              "(evaluation time left out).",
+             tables.target_curves(run), coloured(charts.target_chart)),
         ],
         "Galleries": [
             ("sample_predictions.png", "Sample test digits, each beside the probability every "

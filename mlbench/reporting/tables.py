@@ -259,6 +259,27 @@ def accuracy_per_model(frame: pd.DataFrame) -> pd.DataFrame | None:
     return data
 
 
+def target_reach(ok: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Per group of ``by``, of its ok jobs that measured test accuracy during training:
+    ``runs``, how many ``reached`` target_accuracy at some point (time_to_target_seconds),
+    and how many ``ended`` at or above it (final_test_accuracy); groups without such jobs
+    are left out."""
+    scored = ok[ok["target_accuracy"].notna()]
+    ended = scored["final_test_accuracy"] >= scored["target_accuracy"]
+    return pd.DataFrame({
+        "runs": scored.groupby(by).size(),
+        "reached": scored["time_to_target_seconds"].notna().groupby(scored[by]).sum(),
+        "ended": ended.groupby(scored[by]).sum()}).astype(int)
+
+
+def target_text(seconds: float, reach: pd.Series) -> str:
+    """"3.91 (5/5 reached; 4/5 ended above)": the time to target (a geometric mean over the
+    runs that reached it) and how many runs reached it and ended at or above it."""
+    time = "never" if pd.isna(seconds) else f"{seconds:.3g}"
+    runs, reached, ended = (int(reach[name]) for name in ("runs", "reached", "ended"))
+    return f"{time} ({reached}/{runs} reached; {ended}/{runs} ended above)"
+
+
 def size_mib(frame: pd.DataFrame) -> pd.Series:
     """The fitted model's size in MiB, as every table shows it."""
     return frame["model_size_bytes"].astype("float64") / 2**20
@@ -290,6 +311,12 @@ def results_per_model(ok: pd.DataFrame) -> pd.DataFrame:
     table["predict images/s (geo. mean)"] = table["model"].map(throughput)
     if ok["target_accuracy"].isna().all():  # no model kept a history with test accuracy
         table = table.drop(columns="to target s (geo. mean)")
+    else:  # the time, and how many runs it stands for: "3.91 (5/5 reached; 4/5 ended above)"
+        reach = target_reach(ok, "label")
+        table["to target s (geo. mean)"] = [
+            target_text(time, reach.loc[label]) if label in reach.index else ""
+            for label, time in zip(table["model"], table["to target s (geo. mean)"],
+                                   strict=True)]
     if ok["log_loss"].isna().all():  # no model gave probabilities
         table = table.drop(columns="log-loss (mean)")
     if ok["balanced_accuracy"].isna().all():  # a run saved before mlbench measured it
@@ -681,6 +708,27 @@ def learning_curves(run: Run) -> pd.DataFrame | None:
     data = history.sort_values(["model", "epoch"], ignore_index=True)
     return data[["model", "job_id", "epoch", "test_accuracy", "loss",
                  "cumulative_train_seconds"]]
+
+
+def target_curves(run: Run) -> pd.DataFrame | None:
+    """Test accuracy against cumulative training time for every ok job whose history measured
+    it (every seed, not only the chosen job), with its target and time to target; None
+    where no job did."""
+    ok = ok_rows(run.frame)
+    ok = ok[ok["target_accuracy"].notna()]
+    if ok.empty:
+        return None
+    jobs = ok.assign(label=model_labels(ok))[
+        ["job_id", "label", "target_accuracy", "time_to_target_seconds"]]
+    history = run.history.merge(jobs, on="job_id")
+    history = history[history["test_accuracy"].notna()
+                      & history["cumulative_train_seconds"].notna()]
+    if history.empty:
+        return None
+    return history.sort_values(["label", "repeat", "cumulative_train_seconds"],
+                               ignore_index=True)[
+        ["model", "label", "job_id", "repeat", "epoch", "cumulative_train_seconds",
+         "test_accuracy", "target_accuracy", "time_to_target_seconds"]]
 
 
 def sample_probabilities(run: Run, count: int = 8) -> Gallery | None:

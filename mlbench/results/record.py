@@ -240,6 +240,10 @@ class JobRecord:
         "float64", "training time (cumulative_train_seconds) until test accuracy, measured "
         "after each epoch (and within epochs, where the model's evals_per_epoch says), first "
         "reached target_accuracy; empty when it never did or there is no history", "s")
+    test_evaluations: int | None = column(
+        "Int64", "how often test accuracy was measured during training (its history's rows "
+        "with test accuracy): time_to_target_seconds is known to within one of these steps",
+        "evaluations")
     predict_seconds: float | None = column(
         "float64", "wall time of one predict() call on the test_size test images, in this one "
         "run: a call under 0.2 s is timed over batches of calls (predict_calls) and this is "
@@ -386,6 +390,8 @@ class JobRecord:
         self.final_test_accuracy = history[-1].test_accuracy if history else None
         scored = any(epoch.test_accuracy is not None for epoch in history)
         self.target_accuracy = target if scored else None
+        self.test_evaluations = (sum(1 for epoch in history if epoch.test_accuracy is not None)
+                                 if scored else None)
         self.time_to_target_seconds = (time_to_target(history, target)
                                        if scored and target is not None else None)
 
