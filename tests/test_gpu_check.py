@@ -28,27 +28,32 @@ def test_gpu_check_runs_on_cpu_and_skips_gpu(tmp_path: Path) -> None:
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert "keras-cnn backend=jax: jax is not installed, left out" in finished.stderr
 
-    results = pd.read_csv(out / "gpu-check" / "results.csv")
-    backends = sorted(json.loads(p).get("backend", "") for p in
-                      results.loc[results["model"] == "keras-cnn", "params"])
-    assert backends == ["tensorflow", "tensorflow", "torch", "torch"]  # each on cpu and gpu
-    assert set(results.loc[results["device"] == "cpu", "status"]) == {"ok"}
-    gpu = results[results["device"] == "gpu"]
-    assert len(gpu) == 3 and set(gpu["status"]) == {"skipped"}
-    assert gpu["error"].str.contains("GPU|CUDA").all()
+    for network in ("notebook", "small"):  # a run of each network
+        results = pd.read_csv(out / f"gpu-check-{network}" / "results.csv")
+        params = [json.loads(p) for p in results["params"]]
+        assert {p["network"] for p in params} == {network}
+        backends = sorted(p.get("backend", "") for p, model in
+                          zip(params, results["model"], strict=True) if model == "keras-cnn")
+        assert backends == ["tensorflow", "tensorflow", "torch", "torch"]  # on cpu and gpu
+        assert set(results.loc[results["device"] == "cpu", "status"]) == {"ok"}
+        gpu = results[results["device"] == "gpu"]
+        assert len(gpu) == 3 and set(gpu["status"]) == {"skipped"}
+        assert gpu["error"].str.contains("GPU|CUDA").all()
 
     peaks = json.loads((out / "peaks.json").read_text())["used"]
     assert set(peaks) == {"cpu float32", "cpu bfloat16"} and min(peaks.values()) > 1
 
     text = (out / "speedup.md").read_text()
     assert text in finished.stdout
-    rows = {line.split("|")[1].strip() + " " + line.split("|")[2].strip(): line
+    header = [c.strip() for c in text.split("\n\n")[1].splitlines()[0].split("|")[1:-1]]
+    rows = {" ".join(c.strip() for c in line.split("|")[1:4]): line
             for line in text.splitlines() if line.startswith("| ") and "---" not in line}
-    for label in ("torch-cnn", "keras-cnn (tensorflow)", "keras-cnn (torch)"):
-        cells = [c.strip() for c in rows[f"{label} cpu"].split("|")[1:-1]]
-        assert cells[2] == "ok"
-        header = [c.strip() for c in text.split("\n\n")[1].splitlines()[0].split("|")[1:-1]]
-        figures = dict(zip(header, cells, strict=True))
-        assert float(figures["epoch s"]) > 0 and float(figures["GFLOP/s"].replace(",", "")) > 0
-        assert figures["% of peak"].endswith("%")
-        assert "skipped" in rows[f"{label} gpu"]
+    for network in ("notebook", "small"):
+        for label in ("torch-cnn", "keras-cnn (tensorflow)", "keras-cnn (torch)"):
+            cells = [c.strip() for c in rows[f"{network} {label} cpu"].split("|")[1:-1]]
+            figures = dict(zip(header, cells, strict=True))
+            assert figures["status"] == "ok"
+            assert float(figures["epoch s"]) > 0
+            assert float(figures["GFLOP/s"].replace(",", "")) > 0
+            assert figures["% of peak"].endswith("%")
+            assert "skipped" in rows[f"{network} {label} gpu"]

@@ -1,5 +1,7 @@
-"""The GPU check: every CNN on every installed Keras backend, on the CPU and the GPU, through
-`mlbench run`, then one speed-up table with the matrix-multiply peaks measured in the same run.
+"""The GPU check: every CNN on every installed Keras backend, on the CPU and the GPU, with both
+networks (the notebook's, and `network=small` with its `small-sprint` recipe, issue 25),
+through `mlbench run`, then one speed-up table with the matrix-multiply peaks measured in the
+same run.
 
     python tests/benchmarks/gpu_check.py OUT_DIR                     # cpu and gpu, full MNIST
     python tests/benchmarks/gpu_check.py OUT_DIR --devices cpu       # no GPU: GPU rows skipped
@@ -12,12 +14,13 @@ is a `skipped` row with mlbench's reason. Each job has a time limit (--job-timeo
 CPU backend cannot take the whole budget: on an H200 machine the whole check is meant to stay
 under 8 minutes.
 
-Writes into OUT_DIR: the run folder (`gpu-check/`: results.csv, history.csv, run.json),
-`peaks.json` and `speedup.md`, the table printed at the end: per model, backend and device,
-the median epoch, training images/s, seconds of training to reach 0.99 test accuracy (empty
-when never reached), test accuracy, GFLOP/s at 72 MFLOP per training image, that as a percent
-of the device's matrix-multiply peak in the job's precision, and the GPU's speed-up over the
-CPU (median epoch against median epoch). Every figure is one run's.
+Writes into OUT_DIR: a run folder per network (`gpu-check-notebook/`, `gpu-check-small/`:
+results.csv, history.csv, run.json), `peaks.json` and `speedup.md`, the table printed at the
+end: per network, model, backend and device, the median epoch, training images/s, seconds of
+training to reach 0.99 test accuracy (empty when never reached), test accuracy, GFLOP/s (at
+72 MFLOP per training image for the notebook's network, 7.5 for the small one), that as a
+percent of the device's matrix-multiply peak in the job's precision, and the GPU's speed-up
+over the CPU (median epoch against median epoch). Every figure is one run's.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ if str(HERE.parents[1]) not in sys.path:
     sys.path.insert(0, str(HERE.parents[1]))  # run as a script: `tests.benchmarks` importable
 
 from mlbench.results.table import params_of  # noqa: E402
-from tests.benchmarks.cnn_throughput import TRAIN_FLOP_PER_IMAGE  # noqa: E402
+from tests.benchmarks.cnn_throughput import TRAIN_FLOP  # noqa: E402
 
 BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
@@ -96,8 +99,9 @@ def matmul_peaks(devices: list[str], rounds: int = 5) -> dict[str, float]:
     return peaks
 
 
-def run_cnns(out: Path, args: argparse.Namespace, backends: list[str]) -> Path:
-    """`mlbench run` of torch-cnn and keras-cnn on every usable backend: the run folder."""
+def run_cnns(out: Path, args: argparse.Namespace, backends: list[str], network: str) -> Path:
+    """`mlbench run` of torch-cnn and keras-cnn on every usable backend with ``network``
+    (the small one with its own recipe): the run folder."""
     models = [m for m, ok in (("torch-cnn", installed("torch")), ("keras-cnn", bool(backends)))
               if ok]
     if not models:
@@ -105,26 +109,30 @@ def run_cnns(out: Path, args: argparse.Namespace, backends: list[str]) -> Path:
     command = [sys.executable, "-m", "mlbench.cli", "run", "--models", ",".join(models),
                "--devices", args.devices, "--dataset", args.dataset, "--validation", "0",
                "--timeout", str(args.job_timeout), "--no-report", "-o", str(out),
-               "--name", "gpu-check", "--target-accuracy", str(args.target)]
+               "--name", f"gpu-check-{network}", "--target-accuracy", str(args.target)]
+    recipe = args.recipe if network == "notebook" else args.small_recipe
     if "keras-cnn" in models:
         command += ["--sweep", f"keras-cnn.backend={','.join(backends)}"]
     for model in models:
-        command += ["--param", f"{model}.recipe={args.recipe}",
-                    "--param", f"{model}.evals_per_epoch={args.evals_per_epoch}"]
+        command += ["--param", f"{model}.recipe={recipe}",
+                    "--param", f"{model}.network={network}"]
+        if network == "notebook":  # the small recipe evaluates as often as it needs
+            command += ["--param", f"{model}.evals_per_epoch={args.evals_per_epoch}"]
         if args.epochs:
             command += ["--param", f"{model}.epochs={args.epochs}"]
     if args.train_size:
         command += ["--train-size", str(args.train_size)]
     print("$", " ".join(command[1:]), file=sys.stderr, flush=True)
     subprocess.run(command, check=False)  # a failed or skipped job is a row, not a stop
-    folder = out / "gpu-check"
+    folder = out / f"gpu-check-{network}"
     if not (folder / "results.csv").exists():
         raise SystemExit(f"gpu_check: mlbench run wrote no results in {folder}")
     return folder
 
 
-def speedup_table(folder: Path, peaks: dict[str, float]) -> pd.DataFrame:
-    """One row per job: the figures the issue asks for, and the GPU's speed-up."""
+def speedup_table(folder: Path, peaks: dict[str, float], network: str) -> pd.DataFrame:
+    """One row per job of the run of ``network``: the figures the issue asks for, and the
+    GPU's speed-up."""
     results = pd.read_csv(folder / "results.csv")
     history = (pd.read_csv(folder / "history.csv") if (folder / "history.csv").exists()
                else pd.DataFrame(columns=["job_id", "epoch", "epoch_seconds"]))
@@ -136,14 +144,15 @@ def speedup_table(folder: Path, peaks: dict[str, float]) -> pd.DataFrame:
         backend = _backend(row)
         label = row.model + (f" ({backend})" if backend else "")
         if row.status != "ok":
-            rows.append({"model": label, "device": row.device, "status": row.status,
+            rows.append({"network": network, "model": label, "device": row.device,
+                         "status": row.status,
                          "note": str(row.error).splitlines()[0][:120]})
             continue
-        flops = row.train_throughput * TRAIN_FLOP_PER_IMAGE / 1e9
+        flops = row.train_throughput * TRAIN_FLOP[network] / 1e9
         precision = "bfloat16" if row.precision in ("bfloat16", "float16") else "float32"
         peak = peaks.get(f"{row.device} {precision}")
         rows.append({
-            "model": label, "device": row.device, "status": "ok",
+            "network": network, "model": label, "device": row.device, "status": "ok",
             "precision": row.precision, "epoch s": epochs.get(row.job_id),
             "images/s": row.train_throughput, "to 0.99 s": row.time_to_target_seconds,
             "test accuracy": row.accuracy, "GFLOP/s": flops,
@@ -183,7 +192,12 @@ def main() -> None:
                         help="mnist (full; MLBENCH_DATA_DIR or the cache), mnist-5k to try")
     parser.add_argument("--train-size", type=int, help="fewer training images, to try it")
     parser.add_argument("--epochs", type=int, help="epochs per CNN (default: the recipe's)")
-    parser.add_argument("--recipe", default="fast", help="the CNNs' recipe (default: fast)")
+    parser.add_argument("--networks", default="notebook,small",
+                        help="the CNNs' networks, each its own run (default: notebook,small)")
+    parser.add_argument("--recipe", default="fast",
+                        help="the notebook network's recipe (default: fast)")
+    parser.add_argument("--small-recipe", default="small-sprint",
+                        help="the small network's recipe (default: small-sprint)")
     parser.add_argument("--target", type=float, default=0.99, help="test accuracy to time")
     parser.add_argument("--evals-per-epoch", type=int, default=4,
                         help="test evaluations per epoch, for time to target (default 4)")
@@ -193,6 +207,9 @@ def main() -> None:
     devices = [d.strip() for d in args.devices.split(",") if d.strip()]
     if not devices or set(devices) - {"cpu", "gpu"}:
         parser.error(f"--devices takes cpu, gpu or cpu,gpu, not {args.devices!r}")
+    networks = [n.strip() for n in args.networks.split(",") if n.strip()]
+    if not networks or set(networks) - set(TRAIN_FLOP):
+        parser.error(f"--networks takes {','.join(TRAIN_FLOP)} or either, not {args.networks!r}")
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
@@ -200,14 +217,15 @@ def main() -> None:
     for line in missing:
         print(line, file=sys.stderr)
     before = matmul_peaks(devices)
-    folder = run_cnns(args.out, args, backends)
+    folders = {network: run_cnns(args.out, args, backends, network) for network in networks}
     after = matmul_peaks(devices)
     # The peak each figure is set against: the median of the before and after measurements.
     peaks = {key: statistics.median((before[key], after[key])) for key in before}
     (args.out / "peaks.json").write_text(json.dumps(
         {"before": before, "after": after, "used": peaks}, indent=2) + "\n")
 
-    table = speedup_table(folder, peaks)
+    table = pd.concat([speedup_table(folder, peaks, network)
+                       for network, folder in folders.items()], ignore_index=True)
     text = markdown(table)
     peak_line = ", ".join(f"{key} {value:,.0f} GFLOP/s" for key, value in peaks.items())
     report = (f"GPU check, {args.dataset}, one run per row, {time.perf_counter() - started:.0f}"
