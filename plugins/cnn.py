@@ -49,7 +49,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     # faster suit a fit of a few hundred steps), a one-cycle-like schedule (the shared
     # warm-up over 30% of the steps, then cosine decay). Chosen on a validation split
     # (tests/benchmarks/small_sprint.py, BENCHMARKS.md): 2 epochs, as 1 left every seed short
-    # of 0.99 (0.9882-0.9895); a peak of 0.02 held 0.99 from 1.7 epochs in, 0.01 and 0.005
+    # of 0.99 (0.9879-0.9895); a peak of 0.02 held 0.99 from 1.7 epochs in, 0.01 and 0.005
     # from 1.8-2; Adam's default betas left a seed short. Test accuracy every sixteenth of
     # an epoch (15 steps), so the time to 0.99 is not rounded up by much.
     "small-sprint": {"network": "small", "epochs": 2, "batch_size": 256, "learning_rate": 2e-2,
