@@ -73,7 +73,7 @@ class KerasCNN(CNN):
         self.precision_ = self.training_precision()
         keras.mixed_precision.set_dtype_policy(
             "float32" if self.precision_ == "float32" else f"mixed_{self.precision_}")
-        self.model_ = build_model(keras, X.shape[1:])
+        self.model_ = build_model(keras, X.shape[1:], self.params["network"])
         rate = self.params["learning_rate"]
         total, warmup = self.total_steps(len(X)), self.warmup_steps(len(X))
         cosine = self.params["lr_schedule"] == "cosine"
@@ -82,7 +82,8 @@ class KerasCNN(CNN):
                 rate * WARMUP_START, total - warmup, alpha=0.0 if cosine else 1.0,
                 warmup_target=rate, warmup_steps=warmup)
         self.model_.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=rate),
+            optimizer=keras.optimizers.Adam(learning_rate=rate, beta_1=self.params["beta_1"],
+                                            beta_2=self.params["beta_2"]),
             loss="sparse_categorical_crossentropy", metrics=["accuracy"],
             # JAX without jit runs op by op, far slower: it always compiles. TensorFlow's XLA
             # and torch.compile are the `compile` param (measured slower on a 2-core CPU).
@@ -260,17 +261,28 @@ class KerasCNN(CNN):
         return np.array(variable.value)
 
 
-def build_model(keras: Any, image_shape: tuple[int, ...]) -> Any:
+def build_model(keras: Any, image_shape: tuple[int, ...], network: str = "notebook") -> Any:
+    """The network, the notebook's or ``small``: the same layers as torch-cnn's build_net."""
     layers = keras.layers
+    if network == "small":
+        body = [
+            layers.Conv2D(24, 5), layers.MaxPooling2D(2), layers.ReLU(),
+            layers.Conv2D(32, 3), layers.MaxPooling2D(2), layers.ReLU(),
+            layers.Flatten(),
+            layers.Dense(256, activation="relu"),
+        ]
+    else:
+        body = [
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Dropout(0.25),
+            layers.Flatten(),
+            layers.Dense(128, activation="relu"),
+            layers.Dropout(0.5),
+        ]
     return keras.Sequential([
-        keras.Input(shape=image_shape),
-        layers.Conv2D(32, 3, activation="relu"),
-        layers.Conv2D(64, 3, activation="relu"),
-        layers.MaxPooling2D(2),
-        layers.Dropout(0.25),
-        layers.Flatten(),
-        layers.Dense(128, activation="relu"),
-        layers.Dropout(0.5),
+        keras.Input(shape=image_shape), *body,
         layers.Dense(10, activation="softmax", dtype="float32"),  # stable softmax in any policy
     ])
 

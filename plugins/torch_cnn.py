@@ -44,10 +44,11 @@ class TorchCNN(CNN):
         self.device_ = self._pick_device(torch)
         self.kernel_ = self._fused_kernel()
         torch.manual_seed(self.seed)
-        self.net_ = build_net(torch, X.shape[1:3], self.kernel_).to(
+        self.net_ = build_net(torch, X.shape[1:3], self.kernel_, self.params["network"]).to(
             self.device_, memory_format=torch.channels_last)
         self.optimizer_ = torch.optim.Adam(
             self.net_.parameters(), lr=self.params["learning_rate"],
+            betas=(self.params["beta_1"], self.params["beta_2"]),
             eps=1e-7,  # Keras' epsilon, as in the notebook
             # One fused pass over the weights per step instead of a dozen: same update.
             fused=self.device_.type in ("cpu", "cuda"))
@@ -219,6 +220,10 @@ class FusedTorchCNN(TorchCNN):
         if self.params["compile"]:
             raise ValueError(f"{self.name}: compile must be False: torch.compile cannot see "
                              f"into the fused kernel; use torch-cnn with compile=True")
+        if self.params["network"] != "notebook":  # the kernel is that network's layer
+            raise ValueError(f"{self.name}: network must be notebook: the fused kernel is its "
+                             f"pool-ReLU-dropout layer; use torch-cnn for "
+                             f"{self.params['network']!r}")
 
     def runtime_info(self) -> dict[str, Any]:
         # implementation_of: the report's Engines section sets it beside torch-cnn; the

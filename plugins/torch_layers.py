@@ -130,18 +130,32 @@ def FlattenChannelsLast(torch: Any) -> Any:
     return Layer()
 
 
-def build_net(torch: Any, image_shape: tuple[int, ...], kernel: Any = None) -> Any:
-    """The reference architecture, initialised as Keras does (Glorot uniform, zero bias);
-    ``kernel`` (``fused_kernel``'s) runs its pool, ReLU and dropout on the CPU."""
+def build_net(torch: Any, image_shape: tuple[int, ...], kernel: Any = None,
+              network: str = "notebook") -> Any:
+    """The network (the notebook's, or ``small``), initialised as Keras does (Glorot uniform,
+    zero bias), so both frameworks start alike; ``kernel`` (``fused_kernel``'s) runs the
+    notebook network's pool, ReLU and dropout on the CPU."""
     nn = torch.nn
-    height, width = ((size - 4) // 2 for size in image_shape)  # two 3x3 convs, 2x2 pool
-    net = nn.Sequential(
-        nn.Conv2d(1, 32, 3), nn.ReLU(),
-        nn.Conv2d(32, 64, 3), PoolReluDropout(torch, 0.25, kernel),
-        FlattenChannelsLast(torch),
-        nn.Linear(64 * height * width, 128), nn.ReLU(), ByteDropout(torch, 0.5),
-        nn.Linear(128, 10),  # softmax is folded into the loss and into predict_proba
-    )
+    if network == "small":
+        # Stock layers only, in Keras' order too: pool before ReLU, no dropout.
+        height, width = (((size - 4) // 2 - 2) // 2 for size in image_shape)  # 5x5, 3x3 convs
+        layers = [
+            nn.Conv2d(1, 24, 5), nn.MaxPool2d(2), nn.ReLU(),
+            nn.Conv2d(24, 32, 3), nn.MaxPool2d(2), nn.ReLU(),
+            FlattenChannelsLast(torch),
+            nn.Linear(32 * height * width, 256), nn.ReLU(),
+            nn.Linear(256, 10),
+        ]
+    else:
+        height, width = ((size - 4) // 2 for size in image_shape)  # two 3x3 convs, 2x2 pool
+        layers = [
+            nn.Conv2d(1, 32, 3), nn.ReLU(),
+            nn.Conv2d(32, 64, 3), PoolReluDropout(torch, 0.25, kernel),
+            FlattenChannelsLast(torch),
+            nn.Linear(64 * height * width, 128), nn.ReLU(), ByteDropout(torch, 0.5),
+            nn.Linear(128, 10),  # softmax is folded into the loss and into predict_proba
+        ]
+    net = nn.Sequential(*layers)
     for layer in net:
         if isinstance(layer, nn.Conv2d | nn.Linear):
             nn.init.xavier_uniform_(layer.weight)

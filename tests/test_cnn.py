@@ -439,3 +439,87 @@ def test_torch_cnn_warms_up_and_leaves_weights_and_random_state_as_built() -> No
     assert all(torch.equal(a, b) for a, b in zip(built.state_dict().values(),
                                                  model.net_.state_dict().values(), strict=True))
     assert not model.optimizer_.state  # no Adam moments from the warm-up
+
+
+# The small network (issue 25), counted by hand: conv 1->24 5x5 (25 weights + 1 bias per
+# channel), conv 24->32 3x3, then 28 -> 24 -> pool 12 -> 10 -> pool 5: 5 * 5 * 32 = 800
+# inputs to the 256-unit dense layer, and 10 outputs.
+SMALL_NET_PARAMS = (24 * 25 + 24) + (32 * 24 * 9 + 32) + (800 * 256 + 256) + (256 * 10 + 10)
+
+
+def test_small_network_has_the_same_weights_in_both_frameworks() -> None:
+    torch = pytest.importorskip("torch")
+    keras = pytest.importorskip("keras")
+    from mlbench_plugins.keras_cnn import build_model
+    from mlbench_plugins.torch_layers import build_net
+
+    assert SMALL_NET_PARAMS == 215_194
+    net = build_net(torch, (28, 28), network="small")
+    assert sum(p.numel() for p in net.parameters()) == SMALL_NET_PARAMS
+    assert not any(isinstance(m, torch.nn.Dropout) for m in net)  # stock layers, no dropout
+    assert net(torch.rand(3, 1, 28, 28)).shape == (3, 10)
+    model = build_model(keras, (28, 28, 1), "small")
+    assert model.count_params() == SMALL_NET_PARAMS
+    # Layer by layer, the same shapes (Keras keeps a convolution's kernel as HWIO).
+    ours = [tuple(p.shape) for p in net.parameters()]
+    theirs = [tuple(w.shape) for w in model.weights]
+    to_torch = {4: (3, 2, 0, 1), 2: (1, 0), 1: (0,)}
+    assert ours == [tuple(shape[i] for i in to_torch[len(shape)]) for shape in theirs]
+    # The notebook's network stays the default.
+    assert sum(p.numel() for p in build_net(torch, (28, 28)).parameters()) == 1_199_882
+
+
+@pytest.mark.parametrize("name", CNNS)
+def test_network_defaults_to_the_notebook_and_small_sprint_picks_the_small_one(
+    name: str
+) -> None:
+    from mlbench.contract.registry import load_registry
+
+    cls = load_registry().models[name].cls
+    assert cls.defaults["network"] == "notebook" and cls().params["network"] == "notebook"
+    sprint = cls(recipe="small-sprint").params
+    assert (sprint["network"], sprint["batch_size"], sprint["beta_1"]) == ("small", 256, 0.7)
+    assert cls(recipe="small-sprint", epochs=1).params["epochs"] == 1
+    with pytest.raises(ValueError, match=r"^\S+: network must be one of notebook, small, "
+                                         r"not 'tiny'$"):
+        cls(network="tiny")
+    with pytest.raises(ValueError, match="beta_1 is a decay rate, from 0 to below 1"):
+        cls(beta_1=1.0)
+
+
+def test_fused_variant_refuses_the_small_network() -> None:
+    from mlbench.contract.registry import load_registry
+
+    with pytest.raises(ValueError, match="torch-cnn-fused: network must be notebook"):
+        load_registry().models["torch-cnn-fused"].cls(network="small")
+
+
+def test_a_bad_network_is_a_failed_job_with_one_line(cli: Cli, tmp_path: Path) -> None:
+    result = cli("run", "-m", "torch-cnn", *SMALL, "-p", "torch-cnn.network=big",
+                 "--name", "t", "-q")
+    assert result.exit_code == 1, result.output
+    row = table(tmp_path).loc["torch-cnn-cpu-r0"]
+    assert row["status"] == "failed"
+    assert row["error"].strip() == ("ValueError: torch-cnn: network must be one of notebook, "
+                                    "small, not 'big'")
+
+
+@pytest.mark.long
+def test_both_cnns_train_the_small_network_with_its_recipe(cli: Cli, tmp_path: Path) -> None:
+    result = cli("run", "-m", "cnn", *SMALL, "--name", "t", "-q", "--target-accuracy", "0.8",
+                 "-p", "torch-cnn.recipe=small-sprint", "-p", "keras-cnn.recipe=small-sprint",
+                 *[f"-p{name}.{param}" for name in CNNS for param in ("epochs=1",
+                                                                       "batch_size=64")])
+    assert result.exit_code == 0, result.output
+    frame = table(tmp_path)
+    history = pd.read_csv(tmp_path / "results" / "t" / "history.csv").set_index("job_id")
+    for name in CNNS:
+        row = frame.loc[f"{name}-cpu-r0"]
+        assert row["status"] == "ok", row["error"]
+        assert row["accuracy"] > 0.8  # 2,000 images, 32 steps: chance is 0.1
+        params = json.loads(row["params"])
+        assert (params["network"], params["beta_2"], params["epochs"]) == ("small", 0.9, 1)
+        assert params["batch_size"] == 64
+        # Small: its float32 weights, far under the notebook network's 4.8 MB.
+        assert row["model_size_bytes"] == 4 * SMALL_NET_PARAMS
+        assert len(history.loc[f"{name}-cpu-r0"]) == 16  # evals_per_epoch 16
