@@ -13,7 +13,14 @@ from typing import Any
 import numpy as np
 
 from mlbench import SkipJob, hookimpl
-from mlbench_plugins.cnn import CNN, WARMUP_START, published_on_mnist
+from mlbench_plugins.cnn import (
+    CNN,
+    SMALL_DEFAULTS,
+    SMALL_ON_MNIST,
+    SMALL_TAGS,
+    WARMUP_START,
+    published_on_mnist,
+)
 from mlbench_plugins.hardware import keep_freed_memory
 
 EVAL_BATCH = 1000
@@ -287,6 +294,19 @@ def build_model(keras: Any, image_shape: tuple[int, ...], network: str = "notebo
     ])
 
 
+class SmallKerasCNN(KerasCNN):
+    """keras-cnn with the small network on its small-sprint recipe, stock Keras layers.
+
+    Two convolutions and one dense layer, like for like with torch-cnn-small."""
+
+    name = "keras-cnn-small"
+    colour = "#8c8c17"
+    reference_accuracy = SMALL_ON_MNIST
+    tags = (*SMALL_TAGS, "keras")
+    defaults = {**KerasCNN.defaults, **SMALL_DEFAULTS}
+
+
 @hookimpl
 def mlbench_register_models(register: Callable[[type], None]) -> None:
     register(KerasCNN)
+    register(SmallKerasCNN)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from mlbench import SkipJob, hookimpl
-from mlbench_plugins.cnn import CNN, published_on_mnist
+from mlbench_plugins.cnn import CNN, SMALL_DEFAULTS, SMALL_ON_MNIST, SMALL_TAGS, published_on_mnist
 from mlbench_plugins.hardware import keep_freed_memory
 from mlbench_plugins.optional import import_framework
 from mlbench_plugins.torch_layers import build_net, fused_kernel
@@ -253,7 +253,20 @@ class FusedTorchCNN(TorchCNN):
             return None
 
 
+class SmallTorchCNN(TorchCNN):
+    """torch-cnn with the small network on its small-sprint recipe, stock PyTorch.
+
+    Two convolutions and one dense layer, the fastest path to 0.99 (docs/cnn.md)."""
+
+    name = "torch-cnn-small"
+    colour = "#0e7c86"
+    reference_accuracy = SMALL_ON_MNIST
+    tags = (*SMALL_TAGS, "torch")
+    defaults = {**TorchCNN.defaults, **SMALL_DEFAULTS}
+
+
 @hookimpl
 def mlbench_register_models(register: Callable[[type], None]) -> None:
     register(TorchCNN)
     register(FusedTorchCNN)
+    register(SmallTorchCNN)

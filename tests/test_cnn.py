@@ -523,3 +523,32 @@ def test_both_cnns_train_the_small_network_with_its_recipe(cli: Cli, tmp_path: P
         # Small: its float32 weights, far under the notebook network's 4.8 MB.
         assert row["model_size_bytes"] == 4 * SMALL_NET_PARAMS
         assert len(history.loc[f"{name}-cpu-r0"]) == 16  # evals_per_epoch 16
+
+
+def test_small_variants_are_models_of_their_own() -> None:
+    # torch-cnn-small and keras-cnn-small: the small network on its recipe by default, in
+    # their own group, so `--models cnn,cnn-small` holds both networks in one run; `cnn`
+    # (the README's main job) is still the notebook's network alone.
+    from mlbench.contract.registry import load_registry
+
+    registry = load_registry()
+    for name in CNNS:
+        small = registry.models[f"{name}-small"].cls()
+        assert (small.params["network"], small.params["recipe"]) == ("small", "small-sprint")
+        assert small.params["learning_rate"] == 2e-2 and small.params["evals_per_epoch"] == 16
+        assert registry.models[name].cls().params["network"] == "notebook"
+    assert sorted(registry.select_models("cnn-small")) == ["keras-cnn-small", "torch-cnn-small"]
+    assert sorted(registry.select_models("cnn")) == ["keras-cnn", "torch-cnn"]
+
+
+@pytest.mark.long
+def test_one_run_holds_both_networks(cli: Cli, tmp_path: Path) -> None:
+    result = cli("run", "-m", "torch-cnn,torch-cnn-small", *SMALL, "--name", "t", "-q",
+                 "-p", "torch-cnn.epochs=1", "-p", "torch-cnn-small.epochs=1", report=True)
+    assert result.exit_code == 0, result.output
+    frame = table(tmp_path)
+    networks = {row["model"]: json.loads(row["params"])["network"]
+                for _, row in frame.iterrows()}
+    assert networks == {"torch-cnn": "notebook", "torch-cnn-small": "small"}
+    report = (tmp_path / "results" / "t" / "report.md").read_text()
+    assert "charts/pareto.png" in report and "charts/to_target.png" in report
