@@ -77,7 +77,7 @@ def test_a_model_keeps_its_colour_across_runs(cli: Cli, tmp_path: Path) -> None:
     # Every built-in model its own colour, from its plugin; any other name always the same
     # one, none a built-in's (a hash stable across processes, not Python's hash()).
     builtin = [entry.colour for entry in registry.models.values()]
-    assert None not in builtin and len(set(builtin)) == len(builtin) == 17
+    assert None not in builtin and len(set(builtin)) == len(builtin) == 19
     assert not set(builtin) & set(charts.HASHED_COLOURS)
     assert charts.model_colour("my-model") in charts.HASHED_COLOURS
     assert charts.model_colour("my-model") == charts.model_palette(["my-model", "knn"])[
