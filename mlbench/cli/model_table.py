@@ -19,7 +19,6 @@ from rich.text import Text
 
 from mlbench.cli.extra_columns import ExtraColumn
 from mlbench.reporting.document import significant
-from mlbench.reporting.stats import geometric_mean
 from mlbench.reporting.tables import (
     DISTURBED_MARK,
     accuracy_per_model,
@@ -179,15 +178,14 @@ def to_target_cell(ok: pd.DataFrame) -> Callable[[pd.Series], str]:
     reached it), how many of its runs reached it and how many ended at or above it; "-"
     for a model without a history."""
     reach = target_reach(ok, "label")
-    times = ok.groupby("label")["time_to_target_seconds"].agg(geometric_mean)
 
     def cell(row: pd.Series) -> str:
         if row["status"] != "ok" or row["label"] not in reach.index:
             return "-"
-        counts, runs = reach.loc[row["label"]], reach.loc[row["label"], "runs"]
-        time = times.get(row["label"], math.nan)
+        counts = reach.loc[row["label"]]
+        runs, time = int(counts["runs"]), counts["seconds"]
         shown = "never" if pd.isna(time) else seconds_cell(time)
-        return f"{shown} ({counts['reached']}/{runs}, {counts['ended']}/{runs})"
+        return f"{shown} ({int(counts['reached'])}/{runs}, {int(counts['ended'])}/{runs})"
     return cell
 
 

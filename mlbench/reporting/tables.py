@@ -262,14 +262,17 @@ def accuracy_per_model(frame: pd.DataFrame) -> pd.DataFrame | None:
 def target_reach(ok: pd.DataFrame, by: str) -> pd.DataFrame:
     """Per group of ``by``, of its ok jobs that measured test accuracy during training:
     ``runs``, how many ``reached`` target_accuracy at some point (time_to_target_seconds),
-    and how many ``ended`` at or above it (final_test_accuracy); groups without such jobs
-    are left out."""
+    how many ``ended`` at or above it (final_test_accuracy), and the time to it
+    (``seconds``); groups without such jobs are left out."""
     scored = ok[ok["target_accuracy"].notna()]
     ended = scored["final_test_accuracy"] >= scored["target_accuracy"]
-    return pd.DataFrame({
+    counts = pd.DataFrame({
         "runs": scored.groupby(by).size(),
         "reached": scored["time_to_target_seconds"].notna().groupby(scored[by]).sum(),
         "ended": ended.groupby(scored[by]).sum()}).astype(int)
+    # The time itself: a geometric mean over the runs that reached it, as every time is.
+    counts["seconds"] = scored.groupby(by)["time_to_target_seconds"].agg(stats.geometric_mean)
+    return counts
 
 
 def target_text(seconds: float, reach: pd.Series) -> str:
