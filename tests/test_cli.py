@@ -217,6 +217,13 @@ def test_torch_build_read_from_the_wheels_own_metadata() -> None:
         (["--models", "knn", "--name", "a/b"], "must be a plain folder name"),
         (["--models", "svn", "--estimate"], "unknown model or tag 'svn'"),
         (["--models", "knn", "--estimate", "--test-size", "1000"], "larger than digits's 360"),
+        # Values of the right type that the model's own checks refuse, found by building it.
+        (["--models", "torch-cnn", "--param", "torch-cnn.network=big"],
+         "torch-cnn: network must be one of notebook, small, not 'big'"),
+        (["--models", "torch-cnn-fused", "--param", "torch-cnn-fused.network=small"],
+         "torch-cnn-fused: network must be notebook"),
+        (["--models", "keras-cnn", "--sweep", "keras-cnn.recipe=sprint,sprnt"],
+         "keras-cnn: recipe must be one of"),
     ],
 )
 def test_bad_input_fails_in_one_line_before_running(

@@ -6,6 +6,8 @@ second schema to keep in step."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
@@ -41,6 +43,15 @@ class RunConfig:
     def train_sizes(self) -> list[int | None]:
         """Every training-set size of the run (None: the whole set)."""
         return list(self.train_size) if isinstance(self.train_size, list) else [self.train_size]
+
+    def model_settings(self, model: str, defaults: Mapping[str, Any]
+                       ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        """Each setting ``model`` runs with: its swept values (one combination of the grid),
+        and its whole params (``defaults``, then --param, then those values)."""
+        swept = self.sweep.get(model, {})
+        for values in itertools.product(*swept.values()):
+            sweep = dict(zip(swept, values, strict=True))
+            yield sweep, {**defaults, **self.params.get(model, {}), **sweep}
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

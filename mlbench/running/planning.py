@@ -120,15 +120,12 @@ def plan(
     subsets = {size: _train_subset(data, size) if grid else data for size in sizes}
     for model in config.models:
         entry = registry.models[model]
-        swept = config.sweep.get(model, {})
         variant = variant_text(config.params.get(model, {}), entry.defaults, config.threads)
         for requested in config.devices:
             device = requested
             if requested == "auto":
                 device = "gpu" if "gpu" in entry.devices and has_gpu else "cpu"
-            for values in itertools.product(*swept.values()):
-                sweep = dict(zip(swept, values, strict=True))
-                params = {**entry.defaults, **config.params.get(model, {}), **sweep}
+            for sweep, params in config.model_settings(model, entry.defaults):
                 for size, repeat in itertools.product(sizes, range(config.repeats)):
                     grid_size = size if grid else None
                     spec = JobSpec(job_id(model, device, repeat, sweep, grid_size), model,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlbench.contract.registry import Registry, load_registry, unknown_message
+from mlbench.contract.registry import ModelEntry, Registry, load_registry, unknown_message
 from mlbench.errors import UsageError
 from mlbench.results.run_config import RunConfig
 from mlbench.running.executors import validate_executor
@@ -202,6 +202,7 @@ def check(config: RunConfig, registry: Registry) -> None:
     for model in config.models:
         if model not in registry.models:
             raise UsageError(unknown_message("model", model, registry.models))
+        _check_builds(config, registry.models[model])
     registry.dataset(config.dataset)
     for setting in SETTINGS:
         if setting.minimum is None:
@@ -225,6 +226,22 @@ def check(config: RunConfig, registry: Registry) -> None:
     if config.data_dir and not Path(config.data_dir).is_dir():
         raise UsageError(f"data folder {config.data_dir} does not exist; "
                          "point --data-dir / MLBENCH_DATA_DIR at the folder of MNIST .gz files")
+
+
+def _check_builds(config: RunConfig, entry: ModelEntry) -> None:
+    """Build the model once with each setting it will run with, so a value its own checks
+    refuse (``torch-cnn.network=big``) is one line now, not a failed job in a run folder.
+    A model that fails to build for any other reason (its framework missing, say) is left to
+    its jobs, which say so in their rows."""
+    for _, params in config.model_settings(entry.name, entry.defaults):
+        try:
+            entry.cls(seed=config.seed, device=entry.devices[0], **params)
+        except ValueError as error:
+            message = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            prefix = "" if message.startswith(entry.name) else f"{entry.name}: "
+            raise UsageError(f"{prefix}{message}") from None
+        except Exception:
+            return
 
 
 # Held out by default where a choice among settings is made (a --sweep). A list of training
