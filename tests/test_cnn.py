@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from click.testing import Result
 
-from tests.conftest import without_packages
+from tests.conftest import assert_one_line_error, without_packages
 
 Cli = Callable[..., Result]
 CNNS = ["keras-cnn", "torch-cnn"]
@@ -233,10 +233,8 @@ def test_missing_keras_backend_gives_a_skipped_row_with_its_install_line(
 def test_keras_backend_must_be_one_it_knows(cli: Cli, tmp_path: Path) -> None:
     result = cli("run", "-m", "keras-cnn", *SMALL, "-p", "keras-cnn.backend=mxnet",
                  "--name", "t", "-q")
-    assert result.exit_code == 1, result.output  # a failed job
-    row = table(tmp_path).loc["keras-cnn-cpu-r0"]
-    assert row["status"] == "failed"
-    assert "backend must be one of tensorflow, jax, torch, not 'mxnet'" in row["error"]
+    assert_one_line_error(result, "keras-cnn: backend must be one of tensorflow, jax, torch, "
+                                  "not 'mxnet'", tmp_path / "results")
 
 
 @pytest.mark.long
@@ -494,14 +492,11 @@ def test_fused_variant_refuses_the_small_network() -> None:
         load_registry().models["torch-cnn-fused"].cls(network="small")
 
 
-def test_a_bad_network_is_a_failed_job_with_one_line(cli: Cli, tmp_path: Path) -> None:
+def test_a_bad_network_is_one_line_before_the_run(cli: Cli, tmp_path: Path) -> None:
     result = cli("run", "-m", "torch-cnn", *SMALL, "-p", "torch-cnn.network=big",
                  "--name", "t", "-q")
-    assert result.exit_code == 1, result.output
-    row = table(tmp_path).loc["torch-cnn-cpu-r0"]
-    assert row["status"] == "failed"
-    assert row["error"].strip() == ("ValueError: torch-cnn: network must be one of notebook, "
-                                    "small, not 'big'")
+    assert_one_line_error(result, "torch-cnn: network must be one of notebook, small, not 'big'",
+                          tmp_path / "results")
 
 
 @pytest.mark.long
