@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from mlbench import Model, ReferenceAccuracy
-from mlbench_plugins.hardware import cpu_has_bfloat16
+from mlbench_plugins.hardware import bfloat16_pays
 
 
 def published_on_mnist(note: str) -> tuple[ReferenceAccuracy, ...]:
@@ -84,7 +84,7 @@ class CNN(Model):
         "learning_rate": 1e-3,    # Adam's default, the peak of the schedule
         "lr_schedule": "cosine",  # cosine decay to zero over all steps: steadier final epochs
         "warmup": 0.0,            # fraction of the steps spent rising to the peak rate first
-        "precision": "auto",      # auto: bfloat16 where the hardware has it, else float32
+        "precision": "auto",      # auto: bfloat16 where it is measured faster, else float32
         "compile": False,         # XLA / torch.compile: measured slower on CPU (BENCHMARKS.md)
         "recipe": "fast",         # "reference": the notebook's exact settings
         # "notebook": the notebook's layers (about 12 million multiply-adds per image);
@@ -136,15 +136,21 @@ class CNN(Model):
 
     def training_precision(self) -> str:
         """What the job trains in: the param, or for ``auto`` the same rule for both CNNs
-        (a harness choice, not a framework's): mixed bfloat16 on a CPU that multiplies
-        bfloat16 natively, else float32 (emulated bfloat16 is slower); mixed float16 with
-        loss scaling on a GPU."""
+        (a harness choice, not a framework's): mixed bfloat16 on a CPU where it multiplies
+        faster than float32, measured in the job's framework (``hardware.bfloat16_pays``),
+        else float32; mixed float16 with loss scaling on a GPU. Called once the framework
+        is imported (``prepare``)."""
         precision = str(self.params["precision"])
         if precision != "auto":
             return precision
         if self.device == "gpu":
             return "float16"
-        return "bfloat16" if cpu_has_bfloat16() else "float32"
+        return "bfloat16" if bfloat16_pays(self.product_seconds) else "float32"
+
+    def product_seconds(self, dtype: str) -> float:
+        """Seconds of one ``PRODUCT_SIDE``-square matrix product in ``dtype`` ("float32" or
+        "bfloat16") on the CPU, in the job's framework."""
+        raise NotImplementedError
 
     def steps_per_epoch(self, count: int) -> int:
         """Optimizer steps in one epoch over ``count`` images (the last batch may be short)."""

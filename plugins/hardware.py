@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import platform
 import sys
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -25,9 +26,29 @@ def cpu_flags() -> frozenset[str]:
 
 
 def cpu_has_bfloat16() -> bool:
-    """True where the CPU multiplies bfloat16 natively (AMX or AVX-512 BF16): there,
-    bfloat16 training is several times faster than float32; elsewhere it is slower."""
+    """True where the CPU's flags say it multiplies bfloat16 natively (AMX or AVX-512 BF16);
+    without them bfloat16 is emulated, and slower than float32."""
     return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
+
+
+# How much faster than float32 a bfloat16 product must be for mixed bfloat16 to pay: its
+# casts and float32 master weights take part of the gain. Side of the probe's matrices:
+# big enough for the libraries' blocked kernels, small enough to take about 0.2 s in all.
+BFLOAT16_GAIN = 1.3
+PRODUCT_SIDE = 1536
+
+
+def bfloat16_pays(product_seconds: Callable[[str], float]) -> bool:
+    """Whether mixed bfloat16 trains faster than float32 on this CPU: its flags must show
+    native bfloat16, and a square product timed in the job's own framework
+    (``product_seconds(dtype)``, best of three each) must run ``BFLOAT16_GAIN`` times faster
+    in bfloat16. Flags alone mislead: a VM can show AVX-512 BF16 and hide AMX, and this
+    project's Intel Xeon (family 6, model 207) multiplied bfloat16 at half float32's speed
+    (163 against 302 GFLOP/s), where its AMD EPYC did at twice (BENCHMARKS.md)."""
+    if not cpu_has_bfloat16():
+        return False
+    float32 = min(product_seconds("float32") for _ in range(3))
+    return float32 > BFLOAT16_GAIN * min(product_seconds("bfloat16") for _ in range(3))
 
 
 def openblas_coretype() -> str | None:

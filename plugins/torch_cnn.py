@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +15,7 @@ import numpy as np
 
 from mlbench import SkipJob, hookimpl
 from mlbench_plugins.cnn import CNN, SMALL_DEFAULTS, SMALL_ON_MNIST, SMALL_TAGS, published_on_mnist
-from mlbench_plugins.hardware import keep_freed_memory
+from mlbench_plugins.hardware import PRODUCT_SIDE, keep_freed_memory
 from mlbench_plugins.optional import import_framework
 from mlbench_plugins.torch_layers import build_net, fused_kernel
 
@@ -24,7 +25,7 @@ EVAL_BATCH = 1000
 class TorchCNN(CNN):
     """The introductory-notebook CNN in PyTorch's own ops: nothing of mlbench's to compile.
 
-    Channels-last, with autocast where the hardware has it."""
+    Channels-last, with bfloat16 autocast where it is measured faster."""
 
     name = "torch-cnn"
     colour = "#17becf"
@@ -138,6 +139,13 @@ class TorchCNN(CNN):
             raise ValueError(f"{self.name}: float16 training needs a GPU; use bfloat16 or "
                              f"float32")
         return getattr(torch, precision)
+
+    def product_seconds(self, dtype: str) -> float:
+        torch = import_framework("torch", "PyTorch", "torch")
+        square = torch.ones(PRODUCT_SIDE, PRODUCT_SIDE, dtype=getattr(torch, dtype))
+        started = time.perf_counter()
+        square @ square
+        return time.perf_counter() - started
 
     def _autocast(self) -> Any:
         torch = self.torch_

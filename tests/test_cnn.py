@@ -411,12 +411,37 @@ def test_keep_freed_memory_stops_page_faults_on_reused_blocks() -> None:
 @pytest.mark.parametrize("name", CNNS)
 def test_both_cnns_resolve_precision_auto_by_one_rule(name: str) -> None:
     from mlbench.contract.registry import load_registry
-    from mlbench_plugins.hardware import cpu_has_bfloat16
 
     cls = load_registry().models[name].cls
     assert cls(device="gpu").training_precision() == "float16"
-    assert cls().training_precision() == ("bfloat16" if cpu_has_bfloat16() else "float32")
     assert cls(device="gpu", precision="bfloat16").training_precision() == "bfloat16"
+    assert cls(precision="float32").training_precision() == "float32"
+
+
+def test_bfloat16_is_chosen_only_where_it_multiplies_faster() -> None:
+    """The rule, through torch-cnn's real products (each dtype timed as asked), and through
+    products made to differ by real work: the dtype whose product is done three times is
+    the slower one."""
+    from mlbench_plugins.hardware import bfloat16_pays, cpu_has_bfloat16
+    from mlbench_plugins.torch_cnn import TorchCNN
+
+    model, asked = TorchCNN(), []
+
+    def timed(dtype: str) -> float:
+        asked.append(dtype)
+        return model.product_seconds(dtype)
+
+    measured = bfloat16_pays(timed)
+    assert measured is False or cpu_has_bfloat16()
+    assert set(asked) == ({"float32", "bfloat16"} if cpu_has_bfloat16() else set())
+    if cpu_has_bfloat16():  # one product against three: a margin no busy core erases
+
+        def slower(dtype: str) -> Callable[[str], float]:
+            return lambda asked: sum(model.product_seconds("float32")
+                                     for _ in range(3 if asked == dtype else 1))
+
+        assert not bfloat16_pays(slower("bfloat16"))
+        assert bfloat16_pays(slower("float32"))
 
 
 def test_torch_cnn_warms_up_and_leaves_weights_and_random_state_as_built() -> None:
