@@ -145,11 +145,11 @@ class CNN(Model):
             return precision
         if self.device == "gpu":
             return "float16"
-        return "bfloat16" if bfloat16_pays(self.product_seconds) else "float32"
+        return "bfloat16" if bfloat16_pays(self.multiply) else "float32"
 
-    def product_seconds(self, dtype: str) -> float:
-        """Seconds of one ``PRODUCT_SIDE``-square matrix product in ``dtype`` ("float32" or
-        "bfloat16") on the CPU, in the job's framework."""
+    def multiply(self, dtype: str) -> None:
+        """One ``PRODUCT_SIDE``-square matrix product in ``dtype`` ("float32" or "bfloat16")
+        on the CPU, in the job's framework, returning once it is done."""
         raise NotImplementedError
 
     def steps_per_epoch(self, count: int) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import platform
 import sys
+import time
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -38,17 +39,27 @@ BFLOAT16_GAIN = 1.3
 PRODUCT_SIDE = 1536
 
 
-def bfloat16_pays(product_seconds: Callable[[str], float]) -> bool:
+def bfloat16_pays(multiply: Callable[[str], object]) -> bool:
     """Whether mixed bfloat16 trains faster than float32 on this CPU: its flags must show
-    native bfloat16, and a square product timed in the job's own framework
-    (``product_seconds(dtype)``, best of three each) must run ``BFLOAT16_GAIN`` times faster
-    in bfloat16. Flags alone mislead: a VM can show AVX-512 BF16 and hide AMX, and this
+    native bfloat16, and a square product made in the job's own framework (``multiply(dtype)``,
+    which returns once it is done), timed here best of three each, must run ``BFLOAT16_GAIN``
+    times faster in bfloat16. Flags alone mislead: a VM can show AVX-512 BF16 and hide AMX, and this
     project's Intel Xeon (family 6, model 207) multiplied bfloat16 at half float32's speed
     (163 against 302 GFLOP/s), where its AMD EPYC did at twice (BENCHMARKS.md)."""
     if not cpu_has_bfloat16():
         return False
-    float32 = min(product_seconds("float32") for _ in range(3))
-    return float32 > BFLOAT16_GAIN * min(product_seconds("bfloat16") for _ in range(3))
+    return product_seconds(multiply, "float32") > BFLOAT16_GAIN * product_seconds(
+        multiply, "bfloat16")
+
+
+def product_seconds(multiply: Callable[[str], object], dtype: str) -> float:
+    """The fastest of three calls of ``multiply(dtype)``, in seconds."""
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        multiply(dtype)
+        times.append(time.perf_counter() - started)
+    return min(times)
 
 
 def openblas_coretype() -> str | None:

@@ -7,7 +7,6 @@ import importlib
 import importlib.util
 import os
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -240,14 +239,12 @@ class KerasCNN(CNN):
                 "framework_threads": threads,
                 "precision": self.precision_}
 
-    def product_seconds(self, dtype: str) -> float:
+    def multiply(self, dtype: str) -> None:
         ops = self.keras_.ops
         square = ops.ones((PRODUCT_SIDE, PRODUCT_SIDE), dtype=dtype)
-        started = time.perf_counter()
         # One element back in float32 waits for JAX's asynchronous work (numpy may not
         # take a bfloat16 scalar).
         ops.convert_to_numpy(ops.cast(ops.matmul(square, square)[0, 0], "float32"))
-        return time.perf_counter() - started
 
     def _warm_up(self, X: np.ndarray, y: np.ndarray) -> None:
         """Trace the train and predict functions on a small slice, then restore the initial
